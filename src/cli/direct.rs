@@ -1,0 +1,414 @@
+//! `lease direct ...`: lease areas on the disk itself, with no daemon.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+
+use super::exit;
+use super::output::{Failure, print, print_json, table};
+use crate::clock::OsClock;
+use crate::direct::{self, DumpArea, DumpReport, InitOptions, LeaderReport};
+use crate::disk::{Access, DirectFile};
+use crate::ondisk::geometry::{AlignSize, SectorSize};
+use crate::spec::{LockspaceSpec, ResourceSpec, parse_size};
+
+#[derive(Debug, Subcommand)]
+pub enum DirectCommand {
+    /// Write a new lockspace area (-s) or resource area (-r)
+    #[command(
+        long_about = "Write a new lockspace area (-s) or resource area (-r) at the spec's path \
+                      and offset. A lockspace area gives every host_id a free delta lease; a \
+                      resource area holds one unowned Disk Paxos lease. The file or device must \
+                      already be long enough for the area (create a file with, for example, \
+                      `dd if=/dev/zero of=PATH bs=1M count=N`). init refuses to overwrite an \
+                      area that holds valid lease records unless --force is given."
+    )]
+    Init(InitArgs),
+    /// List every lease record found on a disk
+    #[command(
+        long_about = "List every lease record found in PATH from OFFSET (default 0) for SIZE \
+                      bytes (default: to the end): each lockspace with the host_ids that have \
+                      been used, each resource with its owner, lease version and the ballot \
+                      blocks hosts have written. Damaged records are listed with what could be \
+                      decoded and reported on stderr; the exit status is then 65."
+    )]
+    Dump(DumpArgs),
+    /// Print one leader record: a host_id's delta lease (-s) or a resource's leader (-r)
+    #[command(
+        long_about = "Print the leader record of host_id HOST_ID in a lockspace (-s), or of a \
+                      resource (-r), after checking its magic, version, checksum and names \
+                      against the spec."
+    )]
+    ReadLeader(ReadLeaderArgs),
+}
+
+/// The area a command works on: exactly one of -s and -r.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct AreaSpec {
+    /// Lockspace area, as NAME:HOST_ID:PATH:OFFSET
+    #[arg(short = 's', long = "lockspace", value_name = "LOCKSPACE", value_parser = LockspaceSpec::parse)]
+    lockspace: Option<LockspaceSpec>,
+    /// Resource area, as LOCKSPACE:NAME:PATH:OFFSET
+    #[arg(short = 'r', long = "resource", value_name = "RESOURCE", value_parser = ResourceSpec::parse)]
+    resource: Option<ResourceSpec>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    area: AreaSpec,
+    /// Sector size of the area [default: the device's logical sector size]
+    #[arg(long, value_name = "BYTES", value_parser = parse_sector_size)]
+    sector_size: Option<SectorSize>,
+    /// Area size: 1M, 2M, 4M or 8M; 512-byte sectors allow only 1M [default: 1M for 512-byte sectors, 8M for 4096]
+    #[arg(long, value_name = "SIZE", value_parser = parse_align)]
+    align: Option<AlignSize>,
+    /// I/O timeout in seconds recorded in a lockspace; every delay of its delta leases derives from it
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u8).range(1..))]
+    io_timeout: u8,
+    /// Ballot blocks a resource uses: the highest host_id that may acquire it [default: all that fit]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=2000))]
+    num_hosts: Option<u64>,
+    /// Overwrite an area that already holds valid lease records
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Where to look, as PATH[:OFFSET[:SIZE]]; OFFSET and SIZE in bytes, or with a K, M or G suffix
+    #[arg(value_name = "PATH[:OFFSET[:SIZE]]", value_parser = parse_dump_location)]
+    location: DumpLocation,
+    /// Also list host_ids never used and empty ballot blocks
+    #[arg(long)]
+    all: bool,
+    /// Print one JSON object instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReadLeaderArgs {
+    #[command(flatten)]
+    area: AreaSpec,
+    /// Print one JSON object instead of "field value" lines
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct DumpLocation {
+    path: PathBuf,
+    offset: u64,
+    size: Option<u64>,
+}
+
+fn parse_sector_size(text: &str) -> Result<SectorSize, String> {
+    parse_size(text)
+        .and_then(SectorSize::from_bytes)
+        .ok_or_else(|| format!("sector size must be 512 or 4096, not '{text}'"))
+}
+
+fn parse_align(text: &str) -> Result<AlignSize, String> {
+    parse_size(text)
+        .and_then(AlignSize::from_bytes)
+        .ok_or_else(|| format!("align size must be 1M, 2M, 4M or 8M, not '{text}'"))
+}
+
+fn parse_dump_location(text: &str) -> Result<DumpLocation, String> {
+    // The path may itself contain ':'; offset and size are the trailing
+    // fields that parse as sizes.
+    let mut path = text;
+    let mut numbers = Vec::new();
+    while numbers.len() < 2 {
+        match path.rsplit_once(':') {
+            Some((head, tail)) if parse_size(tail).is_some() => {
+                numbers.extend(parse_size(tail));
+                path = head;
+            }
+            _ => break,
+        }
+    }
+    numbers.reverse();
+    if path.is_empty() {
+        return Err("PATH is empty".to_owned());
+    }
+    Ok(DumpLocation {
+        path: PathBuf::from(path),
+        offset: numbers.first().copied().unwrap_or(0),
+        size: numbers.get(1).copied(),
+    })
+}
+
+pub fn run(command: DirectCommand) -> Result<u8, Failure> {
+    match command {
+        DirectCommand::Init(args) => init(&args),
+        DirectCommand::Dump(args) => dump(&args),
+        DirectCommand::ReadLeader(args) => read_leader(&args),
+    }
+}
+
+fn open(path: &Path, access: Access) -> Result<DirectFile, Failure> {
+    DirectFile::open(path, access).map_err(|err| Failure::direct(&err.into()))
+}
+
+fn init(args: &InitArgs) -> Result<u8, Failure> {
+    let options =
+        InitOptions { sector_size: args.sector_size, align: args.align, force: args.force };
+    let (kind, geometry, target) = match (&args.area.lockspace, &args.area.resource) {
+        (Some(ls), _) => {
+            let disk = open(&ls.disk.path, Access::ReadWrite)?;
+            let geometry = direct::init_lockspace(
+                &disk,
+                &OsClock,
+                ls.disk.offset,
+                ls.name,
+                args.io_timeout,
+                options,
+            )
+            .map_err(|err| Failure::direct(&err))?;
+            ("lockspace", geometry, format!("'{}' at {}", ls.name, ls.disk))
+        }
+        (None, Some(res)) => {
+            let disk = open(&res.disk.path, Access::ReadWrite)?;
+            let geometry = direct::init_resource(
+                &disk,
+                &OsClock,
+                res.disk.offset,
+                res.lockspace,
+                res.name,
+                args.num_hosts,
+                options,
+            )
+            .map_err(|err| Failure::direct(&err))?;
+            (
+                "resource",
+                geometry,
+                format!("'{}' of lockspace '{}' at {}", res.name, res.lockspace, res.disk),
+            )
+        }
+        (None, None) => unreachable!("clap requires -s or -r"),
+    };
+    print(&format!(
+        "initialised {kind} {target}: {} bytes, {geometry} (sector/align), {} hosts\n",
+        geometry.area_bytes(),
+        geometry.max_hosts()
+    ))?;
+    Ok(exit::OK)
+}
+
+fn dump(args: &DumpArgs) -> Result<u8, Failure> {
+    let location = &args.location;
+    let disk = open(&location.path, Access::ReadOnly).map_err(|f| f.json(args.json))?;
+    let report = direct::dump(&disk, &OsClock, location.offset, location.size, args.all)
+        .map_err(|err| Failure::direct(&err).json(args.json))?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print(&dump_table(&report))?;
+    }
+    if report.problems.is_empty() {
+        return Ok(exit::OK);
+    }
+    for problem in &report.problems {
+        eprintln!("lease: {problem}");
+    }
+    Ok(exit::DATA)
+}
+
+pub(super) fn dump_table(report: &DumpReport) -> String {
+    let mut rows = Vec::new();
+    let ok = |good: bool| if good { "ok" } else { "BAD" }.to_owned();
+    for area in &report.areas {
+        match area {
+            DumpArea::Lockspace {
+                offset,
+                lockspace,
+                sector_size,
+                align,
+                max_hosts,
+                io_timeout,
+                hosts,
+            } => {
+                rows.push(vec![
+                    offset.to_string(),
+                    "lockspace".to_owned(),
+                    lockspace.clone(),
+                    "-".to_owned(),
+                    "-".to_owned(),
+                    "-".to_owned(),
+                    "-".to_owned(),
+                    "-".to_owned(),
+                    "-".to_owned(),
+                    format!("{sector_size}/{align} max_hosts {max_hosts} io_timeout {io_timeout}"),
+                ]);
+                for host in hosts {
+                    rows.push(vec![
+                        host.offset.to_string(),
+                        format!("host {}", host.host_id),
+                        lockspace.clone(),
+                        host.owner_name.clone(),
+                        host.owner_id.to_string(),
+                        host.owner_generation.to_string(),
+                        "-".to_owned(),
+                        host.timestamp.to_string(),
+                        ok(host.checksum_ok),
+                        format!("io_timeout {}", host.io_timeout),
+                    ]);
+                }
+            }
+            DumpArea::Resource {
+                offset,
+                lockspace,
+                resource,
+                sector_size,
+                align,
+                num_hosts,
+                owner_id,
+                owner_generation,
+                lver,
+                timestamp,
+                checksum_ok,
+                cleared,
+                request,
+                dblocks,
+                ..
+            } => {
+                let mut detail = format!("{sector_size}/{align} num_hosts {num_hosts}");
+                if *cleared {
+                    detail.push_str(" CLEARED");
+                }
+                if request.force_mode != 0 || request.lver != 0 {
+                    detail.push_str(&format!(
+                        " request lver {} mode {}",
+                        request.lver, request.force_mode
+                    ));
+                }
+                rows.push(vec![
+                    offset.to_string(),
+                    "resource".to_owned(),
+                    lockspace.clone(),
+                    resource.clone(),
+                    owner_id.to_string(),
+                    owner_generation.to_string(),
+                    lver.to_string(),
+                    timestamp.to_string(),
+                    ok(*checksum_ok),
+                    detail,
+                ]);
+                for d in dblocks {
+                    let mut detail = format!(
+                        "mbal {} bal {} inp {}:{}:{}",
+                        d.mbal, d.bal, d.inp, d.inp2, d.inp3
+                    );
+                    if d.released {
+                        detail.push_str(" released");
+                    }
+                    if d.shared {
+                        detail.push_str(&format!(" shared generation {}", d.shared_generation));
+                    }
+                    rows.push(vec![
+                        d.offset.to_string(),
+                        format!("dblock {}", d.host_id),
+                        lockspace.clone(),
+                        resource.clone(),
+                        "-".to_owned(),
+                        "-".to_owned(),
+                        d.lver.to_string(),
+                        "-".to_owned(),
+                        ok(d.checksum_ok),
+                        detail,
+                    ]);
+                }
+            }
+        }
+    }
+    table(
+        &[
+            "OFFSET",
+            "KIND",
+            "LOCKSPACE",
+            "NAME",
+            "OWNER",
+            "GEN",
+            "LVER",
+            "TIMESTAMP",
+            "CHECKSUM",
+            "DETAIL",
+        ],
+        &rows,
+    )
+}
+
+fn read_leader(args: &ReadLeaderArgs) -> Result<u8, Failure> {
+    let report = match (&args.area.lockspace, &args.area.resource) {
+        (Some(ls), _) => {
+            let disk = open(&ls.disk.path, Access::ReadOnly).map_err(|f| f.json(args.json))?;
+            direct::read_lockspace_leader(&disk, &OsClock, ls.disk.offset, &ls.name, ls.host_id)
+        }
+        (None, Some(res)) => {
+            let disk = open(&res.disk.path, Access::ReadOnly).map_err(|f| f.json(args.json))?;
+            direct::read_resource_leader(
+                &disk,
+                &OsClock,
+                res.disk.offset,
+                &res.lockspace,
+                &res.name,
+            )
+        }
+        (None, None) => unreachable!("clap requires -s or -r"),
+    }
+    .map_err(|err| Failure::direct(&err).json(args.json))?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print(&leader_lines(&report))?;
+    }
+    Ok(exit::OK)
+}
+
+fn leader_lines(r: &LeaderReport) -> String {
+    [
+        format!("path {}", r.path),
+        format!("offset {}", r.offset),
+        format!("magic 0x{:08x}", r.magic),
+        format!("version 0x{:x}", r.version),
+        format!("flags 0x{:x}", r.flags),
+        format!("sector_size {}", r.sector_size),
+        format!("num_hosts {}", r.num_hosts),
+        format!("max_hosts {}", r.max_hosts),
+        format!("owner_id {}", r.owner_id),
+        format!("owner_generation {}", r.owner_generation),
+        format!("lver {}", r.lver),
+        format!("space_name {}", r.space_name),
+        format!("resource_name {}", r.resource_name),
+        format!("timestamp {}", r.timestamp),
+        format!("checksum 0x{:08x}", r.checksum),
+        format!("io_timeout {}", r.io_timeout),
+        format!("write_id {}", r.write_id),
+        format!("write_generation {}", r.write_generation),
+        format!("write_timestamp {}", r.write_timestamp),
+    ]
+    .iter()
+    .map(|line| format!("{line}\n"))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dump_locations() {
+        let at = |text: &str| {
+            let l = parse_dump_location(text).unwrap();
+            (l.path.to_string_lossy().into_owned(), l.offset, l.size)
+        };
+        assert_eq!(at("/dev/sdb"), ("/dev/sdb".to_owned(), 0, None));
+        assert_eq!(at("/dev/sdb:1M"), ("/dev/sdb".to_owned(), 1 << 20, None));
+        assert_eq!(at("/a:b/c:1048576:2M"), ("/a:b/c".to_owned(), 1 << 20, Some(2 << 20)));
+        assert_eq!(at("/a:b/c"), ("/a:b/c".to_owned(), 0, None));
+        assert!(parse_dump_location(":5").is_err());
+    }
+}

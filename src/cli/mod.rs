@@ -1,0 +1,62 @@
+//! The `lease` command line: argument definitions and dispatch. The binary
+//! in `src/bin/lease.rs` only calls [`main`]; the definitions live here so
+//! that man pages and completions are generated from them.
+
+mod demo;
+mod direct;
+pub mod docs;
+pub mod exit;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use output::Failure;
+
+/// The `lease` command.
+#[derive(Debug, Parser)]
+#[command(
+    name = "lease",
+    version,
+    about = "Shared-storage leases: host ids and resource locks on a shared disk",
+    long_about = "lease manages leases on storage shared by several hosts: delta leases give \
+                  each host a unique host_id in a lockspace, and Disk Paxos leases lock \
+                  resources. The on-disk format is sanlock's, so areas written by either \
+                  tool are read by the other.\n\n\
+                  The direct commands work on the disk itself, with no daemon.",
+    disable_help_subcommand = true,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+pub enum Command {
+    /// Work on lease areas directly on the disk, with no daemon
+    #[command(subcommand)]
+    Direct(direct::DirectCommand),
+    /// Demonstrate lease areas on a scratch file in a temporary directory
+    Demo(demo::DemoArgs),
+    /// Write man pages or shell completions (for packaging)
+    #[command(subcommand, hide = true)]
+    Generate(docs::GenerateCommand),
+}
+
+/// Runs the `lease` command line and returns its exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Direct(command) => direct::run(command),
+        Command::Demo(args) => demo::run(&args),
+        Command::Generate(command) => docs::run(command),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => failure.report(),
+    }
+}

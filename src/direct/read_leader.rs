@@ -1,0 +1,200 @@
+//! `read_leader`: the leader record of one host_id or one resource, checked
+//! against the spec that names it.
+
+use serde::Serialize;
+
+use super::{DirectError, PROBE_BYTES, check_area_fits, check_area_offset, read};
+use crate::clock::Clock;
+use crate::disk::Disk;
+use crate::ondisk::RecordProblem;
+use crate::ondisk::geometry::{AlignSize, Geometry};
+use crate::ondisk::leader::{LeaderKind, LeaderRecord};
+use crate::ondisk::name::Name;
+
+/// A verified leader record and where it was found. Field names are those
+/// `sanlock direct read_leader` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct LeaderReport {
+    pub path: String,
+    pub offset: u64,
+    pub kind: LeaderKind,
+    pub magic: u32,
+    pub version: u32,
+    pub flags: u32,
+    pub sector_size: u32,
+    pub num_hosts: u64,
+    pub max_hosts: u64,
+    pub owner_id: u64,
+    pub owner_generation: u64,
+    pub lver: u64,
+    pub space_name: String,
+    pub resource_name: String,
+    pub timestamp: u64,
+    pub checksum: u32,
+    pub io_timeout: u16,
+    pub write_id: u64,
+    pub write_generation: u64,
+    pub write_timestamp: u64,
+}
+
+impl LeaderReport {
+    fn new(path: String, offset: u64, kind: LeaderKind, leader: &LeaderRecord) -> LeaderReport {
+        LeaderReport {
+            path,
+            offset,
+            kind,
+            magic: leader.magic,
+            version: leader.version,
+            flags: leader.flags,
+            sector_size: leader.sector_size,
+            num_hosts: leader.num_hosts,
+            max_hosts: leader.max_hosts,
+            owner_id: leader.owner_id,
+            owner_generation: leader.owner_generation,
+            lver: leader.lver,
+            space_name: leader.space_name.to_string(),
+            resource_name: leader.resource_name.to_string(),
+            timestamp: leader.timestamp,
+            checksum: leader.checksum,
+            io_timeout: leader.io_timeout,
+            write_id: leader.write_id,
+            write_generation: leader.write_generation,
+            write_timestamp: leader.write_timestamp,
+        }
+    }
+}
+
+/// Reads host `host_id`'s delta lease in lockspace `name` at `area_offset`.
+/// Host 0 reads host 1's sector, the lockspace's first, as sanlock does.
+pub fn read_lockspace_leader(
+    disk: &dyn Disk,
+    clock: &dyn Clock,
+    area_offset: u64,
+    name: &Name,
+    host_id: u64,
+) -> Result<LeaderReport, DirectError> {
+    let (geometry, first) = read_area_leader(disk, clock, area_offset, LeaderKind::Delta, name)?;
+    let host_id = host_id.max(1);
+    if host_id > geometry.max_hosts() {
+        return Err(DirectError::Invalid(format!(
+            "host_id {host_id} is out of range: lockspace '{name}' ({geometry}) holds 1 to {}",
+            geometry.max_hosts()
+        )));
+    }
+    let offset = area_offset + geometry.host_sector_offset(host_id);
+    let leader = if host_id == 1 {
+        first
+    } else {
+        let sector_len = usize::try_from(geometry.sector_bytes()).expect("sector fits in memory");
+        let sector = read(disk, clock, offset, sector_len)?;
+        let leader = LeaderRecord::decode_prefix(&sector);
+        leader.verify_in(LeaderKind::Delta, name).map_err(|problem| {
+            corrupt(disk, offset, format!("host_id {host_id} delta lease"), problem)
+        })?;
+        leader
+    };
+    Ok(LeaderReport::new(disk.path().display().to_string(), offset, LeaderKind::Delta, &leader))
+}
+
+/// Reads the leader of resource `name` in lockspace `lockspace` at `offset`.
+pub fn read_resource_leader(
+    disk: &dyn Disk,
+    clock: &dyn Clock,
+    offset: u64,
+    lockspace: &Name,
+    name: &Name,
+) -> Result<LeaderReport, DirectError> {
+    let (_, leader) = read_area_leader(disk, clock, offset, LeaderKind::Paxos, lockspace)?;
+    if !leader.resource_name.same_as(name) {
+        let problem = RecordProblem::WrongResource {
+            found: leader.resource_name.to_string(),
+            expected: name.to_string(),
+        };
+        return Err(corrupt(disk, offset, "resource leader".to_owned(), problem));
+    }
+    Ok(LeaderReport::new(disk.path().display().to_string(), offset, LeaderKind::Paxos, &leader))
+}
+
+/// Reads and verifies the leader in the first sector of an area.
+fn read_area_leader(
+    disk: &dyn Disk,
+    clock: &dyn Clock,
+    offset: u64,
+    kind: LeaderKind,
+    space_name: &Name,
+) -> Result<(Geometry, LeaderRecord), DirectError> {
+    check_area_offset(disk, offset, AlignSize::M1)?;
+    check_area_fits(disk, offset, AlignSize::M1.bytes())?;
+    let probe = read(disk, clock, offset, PROBE_BYTES)?;
+    let leader = LeaderRecord::decode_prefix(&probe);
+    let what = format!("{} leader", kind.area_name());
+    let detail = match leader.kind() {
+        Some(found) if found != kind => format!(
+            "holds a {} area of lockspace '{}', not a {}",
+            found.area_name(),
+            leader.space_name,
+            kind.area_name()
+        ),
+        Some(_) => String::new(),
+        None => format!(
+            "not a lease area: found magic 0x{:08x}, expected {what} magic 0x{:08x}",
+            leader.magic,
+            kind.magic()
+        ),
+    };
+    if !detail.is_empty() {
+        return Err(DirectError::NotLeaseArea { path: disk.path().to_owned(), offset, detail });
+    }
+    let geometry = leader
+        .verify_in(kind, space_name)
+        .map_err(|problem| corrupt(disk, offset, what, problem))?;
+    check_area_offset(disk, offset, geometry.align())?;
+    check_area_fits(disk, offset, geometry.area_bytes())?;
+    Ok((geometry, leader))
+}
+
+fn corrupt(disk: &dyn Disk, offset: u64, what: String, problem: RecordProblem) -> DirectError {
+    DirectError::Corrupt { path: disk.path().to_owned(), offset, what, problem }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{MonoTime, SimClock};
+    use crate::direct::{InitOptions, init_lockspace, init_resource};
+    use crate::disk::SimDisk;
+
+    #[test]
+    fn reads_and_checks_names() {
+        let clock = SimClock::starting_at(MonoTime::from_secs(10));
+        let disk = SimDisk::new(2 << 20, 512, 1, clock.clone());
+        let ls = Name::new("ls").unwrap();
+        let r = Name::new("r").unwrap();
+        init_lockspace(&disk, &clock, 0, ls, 7, InitOptions::default()).unwrap();
+        init_resource(&disk, &clock, 1 << 20, ls, r, Some(4), InitOptions::default()).unwrap();
+
+        let host = read_lockspace_leader(&disk, &clock, 0, &ls, 3).unwrap();
+        assert_eq!((host.offset, host.io_timeout, host.max_hosts), (1024, 7, 1));
+        let res = read_resource_leader(&disk, &clock, 1 << 20, &ls, &r).unwrap();
+        assert_eq!((res.num_hosts, res.max_hosts, res.kind), (4, 2000, LeaderKind::Paxos));
+
+        let other = Name::new("other").unwrap();
+        let err = read_resource_leader(&disk, &clock, 1 << 20, &ls, &other).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "sim:1: offset 1048576: resource leader: is resource 'r', not 'other'"
+        );
+        let err = read_lockspace_leader(&disk, &clock, 0, &other, 1).unwrap_err();
+        assert!(matches!(
+            err,
+            DirectError::Corrupt { problem: RecordProblem::WrongLockspace { .. }, .. }
+        ));
+        let err = read_lockspace_leader(&disk, &clock, 1 << 20, &ls, 1).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "sim:1: offset 1048576: holds a resource area of lockspace 'ls', not a lockspace"
+        );
+        let err = read_lockspace_leader(&disk, &clock, 0, &ls, 2001).unwrap_err();
+        assert!(matches!(err, DirectError::Invalid(_)));
+    }
+}

@@ -1,0 +1,501 @@
+//! O_DIRECT I/O on a regular file or block device, with deadlines.
+//!
+//! Direct I/O bypasses the page cache, so each read sees what other hosts
+//! wrote to the shared device, and `O_DSYNC` makes each write durable before
+//! it completes. tmpfs has no direct I/O and is refused.
+//!
+//! `pread`/`pwrite` have no timeout and can hang in the kernel for minutes on
+//! a failed path. So each request runs on a worker thread that owns the
+//! request's buffer; the caller waits for the reply only until its deadline
+//! and then returns [`DiskError::Timeout`]. The worker keeps the buffer (and
+//! the file descriptor) until the syscall returns, so memory the kernel may
+//! still write into is never freed or reused. A pool keeps idle workers for
+//! reuse and starts another whenever none is free, up to
+//! [`MAX_IO_THREADS`]; beyond that, requests queue and time out by their
+//! deadlines.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex};
+
+use super::{AlignedBuf, Disk, DiskError, IoOp, check_request};
+use crate::clock::{Clock, MonoTime, OsClock};
+
+/// Most worker threads one open disk may have, hung ones included.
+pub const MAX_IO_THREADS: usize = 32;
+
+nix::ioctl_read!(blk_get_size64, 0x12, 114, u64);
+
+/// Whether a disk is opened for reading only or for reading and writing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// A test hook run on the worker thread before each syscall. It may block to
+/// stand for a request that hangs in the kernel, or return an error to be
+/// reported instead of doing the I/O.
+pub trait IoFaultHook: Send + Sync {
+    fn before_io(&self, op: IoOp, offset: u64, len: usize) -> Option<io::Error>;
+
+    /// Runs on the worker thread after the request completed, either way.
+    fn after_io(&self, _op: IoOp, _offset: u64, _len: usize) {}
+}
+
+/// A regular file or block device opened with O_DIRECT.
+pub struct DirectFile {
+    path: PathBuf,
+    file: Arc<File>,
+    access: Access,
+    sector_size: u32,
+    size_bytes: u64,
+    pool: Pool,
+    clock: OsClock,
+    hook: Option<Arc<dyn IoFaultHook>>,
+}
+
+impl DirectFile {
+    /// Opens `path` for direct I/O, learning its sector size and length.
+    pub fn open(path: &Path, access: Access) -> Result<DirectFile, DiskError> {
+        let meta = std::fs::metadata(path)
+            .map_err(|source| DiskError::Open { path: path.to_owned(), source })?;
+        let file_type = meta.file_type();
+        let is_block = file_type.is_block_device();
+        if !is_block && !file_type.is_file() {
+            return Err(DiskError::Unsupported {
+                path: path.to_owned(),
+                reason: "not a regular file or block device".to_owned(),
+            });
+        }
+        if !is_block {
+            refuse_memory_filesystems(path)?;
+        }
+        let mut options = OpenOptions::new();
+        options.read(true).write(access == Access::ReadWrite);
+        let mut flags = libc::O_DIRECT;
+        if access == Access::ReadWrite {
+            flags |= libc::O_DSYNC;
+        }
+        options.custom_flags(flags);
+        let file = options.open(path).map_err(|source| {
+            if source.raw_os_error() == Some(libc::EINVAL) {
+                DiskError::Unsupported {
+                    path: path.to_owned(),
+                    reason: "the filesystem does not support direct I/O (O_DIRECT)".to_owned(),
+                }
+            } else {
+                DiskError::Open { path: path.to_owned(), source }
+            }
+        })?;
+        let (sector_size, size_bytes) = if is_block {
+            block_device_geometry(path, &file)?
+        } else {
+            (file_dio_alignment(path)?, meta.len())
+        };
+        Ok(DirectFile {
+            path: path.to_owned(),
+            file: Arc::new(file),
+            access,
+            sector_size,
+            size_bytes,
+            pool: Pool::new(),
+            clock: OsClock,
+            hook: None,
+        })
+    }
+
+    /// Installs a fault hook run before every syscall (for tests).
+    pub fn with_fault_hook(mut self, hook: Arc<dyn IoFaultHook>) -> DirectFile {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// Worker threads this disk has started, hung ones included.
+    pub fn io_threads(&self) -> usize {
+        self.pool.threads()
+    }
+
+    fn submit(
+        &self,
+        op: IoOp,
+        offset: u64,
+        buf: AlignedBuf,
+        deadline: MonoTime,
+    ) -> Result<AlignedBuf, DiskError> {
+        let len = buf.len();
+        let remaining = deadline.saturating_since(self.clock.now());
+        if remaining.is_zero() {
+            return Err(self.timeout(op, offset, len));
+        }
+        let (reply, done) = mpsc::sync_channel(1);
+        self.pool.submit(Job {
+            file: Arc::clone(&self.file),
+            hook: self.hook.clone(),
+            op,
+            offset,
+            buf,
+            reply,
+        });
+        match done.recv_timeout(remaining) {
+            Ok(Completion { result: Ok(()), buf }) => Ok(buf),
+            Ok(Completion { result: Err(source), .. }) => {
+                Err(DiskError::Io { path: self.path.clone(), op, offset, len, source })
+            }
+            Err(RecvTimeoutError::Timeout) => Err(self.timeout(op, offset, len)),
+            Err(RecvTimeoutError::Disconnected) => {
+                unreachable!("an I/O worker always replies before dropping its job")
+            }
+        }
+    }
+
+    fn timeout(&self, op: IoOp, offset: u64, len: usize) -> DiskError {
+        DiskError::Timeout { path: self.path.clone(), op, offset, len }
+    }
+}
+
+impl Disk for DirectFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sector_size(&self) -> u32 {
+        self.sector_size
+    }
+
+    fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    fn read(&self, offset: u64, len: usize, deadline: MonoTime) -> Result<AlignedBuf, DiskError> {
+        check_request(self, IoOp::Read, offset, len)?;
+        self.submit(IoOp::Read, offset, AlignedBuf::zeroed(len), deadline)
+    }
+
+    fn write(&self, offset: u64, data: &[u8], deadline: MonoTime) -> Result<(), DiskError> {
+        check_request(self, IoOp::Write, offset, data.len())?;
+        if self.access == Access::ReadOnly {
+            return Err(DiskError::ReadOnly { path: self.path.clone(), offset });
+        }
+        self.submit(IoOp::Write, offset, AlignedBuf::copy_of(data), deadline).map(drop)
+    }
+}
+
+/// Whether `path` is on tmpfs or ramfs, which keep files in memory and have
+/// no direct I/O.
+pub fn on_memory_filesystem(path: &Path) -> io::Result<bool> {
+    use nix::sys::statfs::{FsType, TMPFS_MAGIC, statfs};
+    // nix names no constant for ramfs; this is RAMFS_MAGIC from linux/magic.h.
+    const RAMFS_MAGIC: FsType = FsType(0x8584_58f6);
+    let fs_type = statfs(path).map_err(io::Error::from)?.filesystem_type();
+    Ok(fs_type == TMPFS_MAGIC || fs_type == RAMFS_MAGIC)
+}
+
+fn refuse_memory_filesystems(path: &Path) -> Result<(), DiskError> {
+    let in_memory = on_memory_filesystem(path)
+        .map_err(|source| DiskError::Open { path: path.to_owned(), source })?;
+    if in_memory {
+        return Err(DiskError::Unsupported {
+            path: path.to_owned(),
+            reason: "is on tmpfs, which has no direct I/O; keep lease areas on a disk-backed \
+                     filesystem or block device"
+                .to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn block_device_geometry(path: &Path, file: &File) -> Result<(u32, u64), DiskError> {
+    let ioctl_error = |errno: nix::errno::Errno| DiskError::Open {
+        path: path.to_owned(),
+        source: io::Error::from(errno),
+    };
+    let mut logical: libc::c_int = 0;
+    // SAFETY: BLKSSZGET writes one int through the pointer we pass.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::BLKSSZGET, &mut logical) };
+    if rc != 0 {
+        return Err(ioctl_error(nix::errno::Errno::last()));
+    }
+    let mut size: u64 = 0;
+    // SAFETY: BLKGETSIZE64 writes one u64 through the pointer we pass.
+    unsafe { blk_get_size64(file.as_raw_fd(), &mut size) }.map_err(ioctl_error)?;
+    let sector_size = u32::try_from(logical).map_err(|_| DiskError::Unsupported {
+        path: path.to_owned(),
+        reason: format!("reports a logical sector size of {logical}"),
+    })?;
+    Ok((sector_size, size))
+}
+
+/// The offset alignment direct I/O needs on a regular file, from
+/// `statx(STATX_DIOALIGN)`; 512 where the kernel does not say.
+fn file_dio_alignment(path: &Path) -> Result<u32, DiskError> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| DiskError::Unsupported {
+        path: path.to_owned(),
+        reason: "path contains a NUL byte".to_owned(),
+    })?;
+    // SAFETY: statx is plain old data; all-zero is a valid value.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: c_path is NUL-terminated and stx is a valid out-pointer.
+    let rc =
+        unsafe { libc::statx(libc::AT_FDCWD, c_path.as_ptr(), 0, libc::STATX_DIOALIGN, &mut stx) };
+    if rc != 0 || stx.stx_mask & libc::STATX_DIOALIGN == 0 {
+        return Ok(512);
+    }
+    if stx.stx_dio_offset_align == 0 {
+        return Err(DiskError::Unsupported {
+            path: path.to_owned(),
+            reason: "the filesystem does not support direct I/O on this file".to_owned(),
+        });
+    }
+    Ok(stx.stx_dio_offset_align.max(512))
+}
+
+struct Job {
+    file: Arc<File>,
+    hook: Option<Arc<dyn IoFaultHook>>,
+    op: IoOp,
+    offset: u64,
+    buf: AlignedBuf,
+    reply: mpsc::SyncSender<Completion>,
+}
+
+struct Completion {
+    result: io::Result<()>,
+    buf: AlignedBuf,
+}
+
+impl Job {
+    fn run(mut self) {
+        let (op, offset, len) = (self.op, self.offset, self.buf.len());
+        let result = match self.hook.as_ref().and_then(|hook| hook.before_io(op, offset, len)) {
+            Some(injected) => Err(injected),
+            None => match op {
+                IoOp::Read => self.file.read_exact_at(&mut self.buf, offset),
+                IoOp::Write => self.file.write_all_at(&self.buf, offset),
+            },
+        };
+        if let Some(hook) = &self.hook {
+            hook.after_io(op, offset, len);
+        }
+        // The caller may have given up; then the buffer is simply dropped
+        // here, after the kernel is done with it.
+        let _ = self.reply.send(Completion { result, buf: self.buf });
+    }
+}
+
+/// Worker threads for one disk.
+struct Pool {
+    shared: Arc<PoolShared>,
+}
+
+struct PoolShared {
+    state: Mutex<PoolState>,
+    wake: Condvar,
+}
+
+struct PoolState {
+    queue: VecDeque<Job>,
+    idle: usize,
+    threads: usize,
+    closed: bool,
+}
+
+impl Pool {
+    fn new() -> Pool {
+        Pool {
+            shared: Arc::new(PoolShared {
+                state: Mutex::new(PoolState {
+                    queue: VecDeque::new(),
+                    idle: 0,
+                    threads: 0,
+                    closed: false,
+                }),
+                wake: Condvar::new(),
+            }),
+        }
+    }
+
+    fn threads(&self) -> usize {
+        self.shared.state.lock().expect("pool lock").threads
+    }
+
+    fn submit(&self, job: Job) {
+        let mut state = self.shared.state.lock().expect("pool lock");
+        state.queue.push_back(job);
+        if state.queue.len() > state.idle && state.threads < MAX_IO_THREADS {
+            state.threads += 1;
+            let shared = Arc::clone(&self.shared);
+            std::thread::Builder::new()
+                .name("lease-io".to_owned())
+                .spawn(move || worker(&shared))
+                .expect("spawn an I/O worker thread");
+        }
+        self.shared.wake.notify_one();
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let mut state = self.shared.state.lock().expect("pool lock");
+        state.closed = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+fn worker(shared: &PoolShared) {
+    loop {
+        let job = {
+            let mut state = shared.state.lock().expect("pool lock");
+            loop {
+                if let Some(job) = state.queue.pop_front() {
+                    break job;
+                }
+                if state.closed {
+                    state.threads -= 1;
+                    return;
+                }
+                state.idle += 1;
+                state = shared.wake.wait(state).expect("pool lock");
+                state.idle -= 1;
+            }
+        };
+        job.run();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    fn test_file(len: usize) -> (tempfile::TempDir, PathBuf) {
+        // The crate directory is on a disk-backed filesystem; /tmp may not be.
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let path = dir.path().join("disk.img");
+        std::fs::write(&path, vec![0u8; len]).unwrap();
+        (dir, path)
+    }
+
+    fn soon() -> MonoTime {
+        OsClock.now() + Duration::from_secs(10)
+    }
+
+    #[test]
+    fn reads_back_what_it_wrote() {
+        let (_dir, path) = test_file(1 << 20);
+        let disk = DirectFile::open(&path, Access::ReadWrite).unwrap();
+        assert_eq!(disk.size_bytes(), 1 << 20);
+        assert!(disk.sector_size() == 512 || disk.sector_size() == 4096);
+        let data: Vec<u8> = (0..8192u32).map(|i| (i % 251) as u8).collect();
+        disk.write(4096, &data, soon()).unwrap();
+        let back = disk.read(4096, 8192, soon()).unwrap();
+        assert_eq!(&back[..], &data[..]);
+        assert_eq!(std::fs::read(&path).unwrap()[4096..4096 + 8192], data[..]);
+    }
+
+    #[test]
+    fn rejects_unaligned_and_out_of_range_requests() {
+        let (_dir, path) = test_file(1 << 20);
+        let disk = DirectFile::open(&path, Access::ReadWrite).unwrap();
+        let s = disk.sector_size() as usize;
+        assert!(matches!(disk.read(100, s, soon()), Err(DiskError::Unaligned { offset: 100, .. })));
+        assert!(matches!(disk.read(0, s + 1, soon()), Err(DiskError::Unaligned { .. })));
+        assert!(matches!(disk.read(1 << 20, s, soon()), Err(DiskError::OutOfRange { .. })));
+        assert!(matches!(
+            disk.write(u64::MAX - 511, &vec![0; s], soon()),
+            Err(DiskError::Unaligned { .. } | DiskError::OutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn read_only_refuses_writes() {
+        let (_dir, path) = test_file(1 << 20);
+        let disk = DirectFile::open(&path, Access::ReadOnly).unwrap();
+        assert!(matches!(disk.write(0, &[0; 4096], soon()), Err(DiskError::ReadOnly { .. })));
+        assert!(disk.read(0, 4096, soon()).is_ok());
+    }
+
+    #[test]
+    fn refuses_tmpfs_and_non_files() {
+        let shm = Path::new("/dev/shm");
+        if !on_memory_filesystem(shm).unwrap_or(false) {
+            eprintln!("skipped: /dev/shm is not tmpfs on this machine");
+            return;
+        }
+        let dir = tempfile::tempdir_in(shm).unwrap();
+        let path = dir.path().join("lease.img");
+        std::fs::write(&path, vec![0u8; 4096]).unwrap();
+        let err = DirectFile::open(&path, Access::ReadOnly).err().expect("tmpfs is refused");
+        assert!(err.to_string().contains("tmpfs"), "{err}");
+        let err = DirectFile::open(dir.path(), Access::ReadOnly).err().expect("dirs are refused");
+        assert!(matches!(err, DiskError::Unsupported { .. }), "{err}");
+    }
+
+    /// Holds the first request on its worker thread until released, as a
+    /// request hung in the kernel would be, and reports when it completes.
+    struct HangFirst {
+        armed: AtomicBool,
+        entered: mpsc::SyncSender<()>,
+        release: Mutex<mpsc::Receiver<()>>,
+        completed: mpsc::SyncSender<IoOp>,
+    }
+
+    impl IoFaultHook for HangFirst {
+        fn before_io(&self, _op: IoOp, _offset: u64, _len: usize) -> Option<io::Error> {
+            if self.armed.swap(false, Ordering::SeqCst) {
+                self.entered.send(()).unwrap();
+                self.release.lock().unwrap().recv().unwrap();
+            }
+            None
+        }
+
+        fn after_io(&self, op: IoOp, _offset: u64, _len: usize) {
+            self.completed.send(op).unwrap();
+        }
+    }
+
+    #[test]
+    fn hung_write_returns_at_deadline_and_still_lands_intact() {
+        let (_dir, path) = test_file(1 << 20);
+        let (release_tx, release_rx) = mpsc::channel();
+        let (entered_tx, entered_rx) = mpsc::sync_channel(1);
+        let (completed_tx, completed_rx) = mpsc::sync_channel(4);
+        let hook = Arc::new(HangFirst {
+            armed: AtomicBool::new(true),
+            entered: entered_tx,
+            release: Mutex::new(release_rx),
+            completed: completed_tx,
+        });
+        let disk = DirectFile::open(&path, Access::ReadWrite).unwrap().with_fault_hook(hook);
+
+        let data = vec![0x5Au8; 4096];
+        let deadline = OsClock.now() + Duration::from_millis(50);
+        let err = disk.write(8192, &data, deadline).unwrap_err();
+        assert!(OsClock.now() >= deadline, "returned before the deadline");
+        assert!(matches!(err, DiskError::Timeout { op: IoOp::Write, offset: 8192, .. }), "{err}");
+        entered_rx.recv().unwrap();
+
+        // The hung request does not block others: a read runs on another
+        // worker and sees that the write has not landed.
+        let before = disk.read(8192, 4096, soon()).unwrap();
+        assert_eq!(completed_rx.recv().unwrap(), IoOp::Read);
+        assert!(before.iter().all(|&b| b == 0));
+        assert_eq!(disk.io_threads(), 2);
+
+        // The caller's data is gone; the worker still owns the request's
+        // buffer and, once the kernel returns, completes the write from it.
+        drop(data);
+        release_tx.send(()).unwrap();
+        assert_eq!(completed_rx.recv().unwrap(), IoOp::Write);
+        let after = disk.read(8192, 4096, soon()).unwrap();
+        assert!(after.iter().all(|&b| b == 0x5A));
+    }
+}

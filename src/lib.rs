@@ -1,0 +1,23 @@
+//! `lease`: a shared-storage lease manager, compatible on disk with sanlock 3.8.
+//!
+//! Hosts that share a block device or file get unique host_ids from *delta
+//! leases* in a lockspace area and lock resources with *Disk Paxos leases*
+//! in resource areas. The disk is the only thing hosts share.
+//!
+//! - [`ondisk`]: the records, byte for byte (pure, no I/O);
+//! - [`disk`]: the [`disk::Disk`] trait, O_DIRECT files and a simulated disk;
+//! - [`clock`]: monotonic time behind a trait;
+//! - [`spec`]: sanlock's `LOCKSPACE` and `RESOURCE` strings;
+//! - [`direct`]: lease areas with no daemon (init, dump, read_leader).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+pub mod cli;
+pub mod clock;
+pub mod direct;
+pub mod disk;
+pub mod ondisk;
+pub mod rng;
+pub mod spec;
