@@ -3,7 +3,6 @@
 //! writes them; a test fails when the copies in `man/` and `completions/`
 //! are stale.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Subcommand};
@@ -139,21 +138,39 @@ and the other way round.
 fn lease_man_page() -> String {
     let mut cmd = Cli::command();
     cmd.build();
-    let man = Man::new(cmd.clone()).section("8").manual("System Administration");
-    let mut page = Vec::new();
-    man.render_title(&mut page).expect("render to memory");
-    man.render_name_section(&mut page).expect("render to memory");
-    man.render_synopsis_section(&mut page).expect("render to memory");
-    man.render_description_section(&mut page).expect("render to memory");
-    page.extend_from_slice(b".SH COMMANDS\n");
+    let man = Man::new(cmd.clone()).title("LEASE").section("8").manual("System Administration");
+    let mut page = String::new();
+    for render in [
+        Man::render_title,
+        Man::render_name_section,
+        Man::render_synopsis_section,
+        Man::render_description_section,
+    ] {
+        page.push_str(&roff_part(&man, render));
+    }
+    page.push_str(".SH COMMANDS\n");
     for sub in leaf_commands(&cmd, "lease") {
         render_command(&mut page, &sub);
     }
     for section in [SPEC_STRINGS, EXIT_STATUS, EXAMPLES] {
-        page.extend_from_slice(section.as_bytes());
+        page.push_str(section);
     }
-    man.render_version_section(&mut page).expect("render to memory");
-    String::from_utf8(page).expect("man pages are UTF-8")
+    page.push_str(&roff_part(&man, Man::render_version_section));
+    format!("{ROFF_PREAMBLE}{page}")
+}
+
+/// clap_mangen starts every rendered part with these two lines, which only
+/// need to appear once, at the top of the page.
+const ROFF_PREAMBLE: &str = ".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n";
+
+type Render = fn(&Man, &mut dyn std::io::Write) -> std::io::Result<()>;
+
+/// One part of a page, without the preamble.
+fn roff_part(man: &Man, render: Render) -> String {
+    let mut part = Vec::new();
+    render(man, &mut part).expect("render to memory");
+    let text = String::from_utf8(part).expect("man pages are UTF-8");
+    text.strip_prefix(ROFF_PREAMBLE).expect("clap_mangen writes its preamble first").to_owned()
 }
 
 /// Visible commands with no subcommands, each named by its full path.
@@ -171,20 +188,18 @@ fn leaf_commands(cmd: &clap::Command, path: &str) -> Vec<clap::Command> {
 }
 
 /// One command's subsection: synopsis, description and options.
-fn render_command(page: &mut Vec<u8>, cmd: &clap::Command) {
+fn render_command(page: &mut String, cmd: &clap::Command) {
     let name = cmd.get_bin_name().expect("leaf commands carry their full name");
-    writeln!(page, ".SS \"{name}\"").expect("render to memory");
+    page.push_str(&format!(".SS \"{name}\"\n"));
     let man = Man::new(cmd.clone());
     for render in
         [Man::render_synopsis_section, Man::render_description_section, Man::render_options_section]
     {
-        let mut section = Vec::new();
-        render(&man, &mut section).expect("render to memory");
         // Each part comes with its own .SH heading; inside a subsection only
         // the body is wanted.
-        let text = String::from_utf8(section).expect("man pages are UTF-8");
-        let body = text.split_once('\n').map_or("", |(_, body)| body);
-        page.extend_from_slice(body.as_bytes());
-        page.extend_from_slice(b".PP\n");
+        let part = roff_part(&man, render);
+        let body = part.split_once('\n').map_or("", |(_, body)| body);
+        page.push_str(body);
+        page.push_str(".PP\n");
     }
 }

@@ -1,0 +1,54 @@
+//! The man pages in man/ and the completion scripts in completions/ are
+//! generated from the command-line definitions; this fails when the copies
+//! in the repository no longer match what the binary generates.
+
+mod common;
+
+use std::path::Path;
+
+use common::{lease, scratch};
+
+fn same_files(kind: &str, committed: &str) {
+    let dir = scratch();
+    lease(&["generate", kind, &dir.path().display().to_string()]).ok();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join(committed);
+    let mut generated: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+    generated.sort();
+    assert!(!generated.is_empty());
+    for name in generated {
+        let fresh = std::fs::read_to_string(dir.path().join(&name)).unwrap();
+        let kept = std::fs::read_to_string(repo.join(&name)).unwrap_or_default();
+        assert!(
+            fresh == kept,
+            "{committed}/{} is stale: run `cargo run --bin lease -- generate {kind} {committed}`",
+            name.to_string_lossy()
+        );
+    }
+}
+
+#[test]
+fn man_pages_are_current() {
+    same_files("man", "man");
+}
+
+#[test]
+fn completions_are_current() {
+    same_files("completions", "completions");
+}
+
+#[test]
+fn man_page_documents_every_command_and_exit_status() {
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("man/lease.8")).unwrap();
+    for needle in [
+        ".SS \"lease direct init\"",
+        ".SS \"lease direct dump\"",
+        ".SS \"lease direct read-leader\"",
+        ".SS \"lease demo\"",
+        ".SH \"EXIT STATUS\"",
+        ".SH \"SPEC STRINGS\"",
+    ] {
+        assert!(page.contains(needle), "lease.8 lacks {needle}");
+    }
+}
