@@ -21,3 +21,7 @@ pub mod disk;
 pub mod ondisk;
 pub mod rng;
 pub mod spec;
+pub mod delta;
+pub mod step;
+pub mod timeouts;
+pub mod paxos;

@@ -1,0 +1,139 @@
+//! A host_id this host holds, and how its sector is written.
+
+use std::collections::BTreeMap;
+
+use crate::clock::MonoTime;
+use crate::ondisk::bitmap::{HOST_BITMAP_BYTES, HOST_BITMAP_OFFSET, set_host_bit};
+use crate::ondisk::geometry::Geometry;
+use crate::ondisk::leader::{LeaderKind, LeaderRecord};
+use crate::ondisk::name::Name;
+use crate::timeouts::Timeouts;
+
+/// Which lockspace: its name and the geometry its first sector declares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockspaceRef {
+    pub name: Name,
+    pub geometry: Geometry,
+}
+
+impl LockspaceRef {
+    /// Bytes in one sector of the area.
+    pub fn sector_len(&self) -> usize {
+        usize::try_from(self.geometry.sector_bytes()).expect("a sector fits in memory")
+    }
+
+    /// Offset, within the area, of `host_id`'s sector.
+    pub fn host_offset(&self, host_id: u64) -> u64 {
+        self.geometry.host_sector_offset(host_id)
+    }
+}
+
+/// A held host_id: what was last written to its sector and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostLease {
+    pub lockspace: LockspaceRef,
+    pub host_id: u64,
+    pub generation: u64,
+    /// Our host name, written in the sector's resource_name field.
+    pub name: Name,
+    pub timeouts: Timeouts,
+    /// Issue time of the last write that completed: the lease runs from here.
+    pub last_success: MonoTime,
+    /// The sector as last written successfully.
+    written: Vec<u8>,
+    /// A later write that failed, and so may or may not have landed.
+    attempted: Option<Vec<u8>>,
+    /// Host bits to set in our bitmap, each until a local time.
+    bits: BTreeMap<u64, MonoTime>,
+}
+
+impl HostLease {
+    pub(crate) fn new(
+        lockspace: LockspaceRef,
+        host_id: u64,
+        timeouts: Timeouts,
+        written: Vec<u8>,
+        issued: MonoTime,
+    ) -> HostLease {
+        let leader = LeaderRecord::decode_prefix(&written);
+        assert_eq!(leader.verify_in(LeaderKind::Delta, &lockspace.name), Ok(lockspace.geometry));
+        assert_eq!(leader.owner_id, host_id);
+        assert_ne!(leader.timestamp, 0, "a held host_id has a timestamp");
+        HostLease {
+            lockspace,
+            host_id,
+            generation: leader.owner_generation,
+            name: leader.resource_name,
+            timeouts,
+            last_success: issued,
+            written,
+            attempted: None,
+            bits: BTreeMap::new(),
+        }
+    }
+
+    /// The lease ends here unless renewed: 8N after the last success.
+    pub fn expiry(&self) -> MonoTime {
+        self.last_success + self.timeouts.renewal_fail()
+    }
+
+    /// The timestamp last written successfully.
+    pub fn timestamp(&self) -> u64 {
+        LeaderRecord::decode_prefix(&self.written).timestamp
+    }
+
+    /// Offset of our sector within the area.
+    pub fn offset(&self) -> u64 {
+        self.lockspace.host_offset(self.host_id)
+    }
+
+    /// Whether `sector`, read from disk, is one we wrote: the last success,
+    /// or a later failed write that landed after all.
+    pub fn is_ours(&self, sector: &[u8]) -> bool {
+        sector == self.written.as_slice() || self.attempted.as_deref() == Some(sector)
+    }
+
+    /// Asks `host_id` to look at our requests: sets its bit in our bitmap
+    /// until `until`.
+    pub fn set_bit(&mut self, host_id: u64, until: MonoTime) {
+        self.bits.insert(host_id, until);
+    }
+
+    /// Our sector with a new timestamp, for the renewal issued at `now`.
+    /// The timestamp always grows, even within one second, so every write
+    /// is distinguishable from the one before.
+    pub(crate) fn renewed_sector(&mut self, now: MonoTime) -> Vec<u8> {
+        self.bits.retain(|_, until| *until > now);
+        let previous = LeaderRecord::decode_prefix(&self.written);
+        let last = self.attempted.as_deref().map_or(previous.timestamp, |attempt| {
+            LeaderRecord::decode_prefix(attempt).timestamp.max(previous.timestamp)
+        });
+        let leader = LeaderRecord { timestamp: now.as_secs().max(last + 1), ..previous };
+        let mut sector = self.written.clone();
+        leader.encode_into(&mut sector);
+        sector[HOST_BITMAP_OFFSET..HOST_BITMAP_OFFSET + HOST_BITMAP_BYTES].fill(0);
+        for &host_id in self.bits.keys() {
+            set_host_bit(&mut sector, host_id, true);
+        }
+        sector
+    }
+
+    /// Our sector marked free (timestamp 0), for leaving the lockspace.
+    pub(crate) fn released_sector(&self) -> Vec<u8> {
+        let leader = LeaderRecord { timestamp: 0, ..LeaderRecord::decode_prefix(&self.written) };
+        let mut sector = self.written.clone();
+        leader.encode_into(&mut sector);
+        sector
+    }
+
+    /// Records the outcome of writing `sector`, issued at `issued`.
+    pub(crate) fn wrote(&mut self, sector: Vec<u8>, issued: MonoTime, landed: bool) {
+        if landed {
+            self.written = sector;
+            self.attempted = None;
+            self.last_success = issued;
+        } else {
+            self.attempted = Some(sector);
+        }
+    }
+}

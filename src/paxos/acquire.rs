@@ -1,0 +1,603 @@
+//! Acquiring a resource lease, exclusive or shared.
+//!
+//! ```text
+//! read leader + dblocks ─ leader/lver/name checks
+//!   │ owner: free, ours, released, left, restarted, dead → ballot
+//!   │        alive → OWNER ALIVE;  short hold → SHORT HOLD (retry)
+//!   │        failing → wait until it may be dead, or OWNER FAILING
+//!   │ EX and a live SH holder → SHARED HELD
+//!   ▼
+//! phase 1: write our dblock (new mbal) ─ read all ─ higher mbal/lver → back off, retry
+//! phase 2: write our dblock (bal, inp)  ─ read all ─ higher mbal/lver → back off, retry
+//!          EX and a live SH holder → mark our dblock RELEASED → SHARED HELD
+//! commit:  write the leader (lver + 1, owner = the chosen inp)
+//!          chosen inp is another host → OTHER OWNER
+//! SH:      write our sector: dblock RELEASED + mode SHARED; free the leader
+//! ```
+//!
+//! I/O of a free lease: 3 reads (leader + request + num_hosts dblocks) and 3
+//! one-sector writes; 5 writes for SH. After a failure past the commit, the
+//! machine makes a best effort to leave nothing that names it: its dblock is
+//! marked RELEASED and a leader it wrote is freed.
+
+use std::time::Duration;
+
+use super::ballot::{Abort, evaluate, next_mbal, phase1_block, phase2_block};
+use super::owner::{OwnerVerdict, judge_owner, shared_holder_may_hold};
+use super::{Held, Mode, PaxosError, ResourceRef, dblock_sector};
+use crate::clock::MonoTime;
+use crate::delta::HostTable;
+use crate::ondisk::dblock::{DBLOCK_FLAG_RELEASED, Dblock, MODE_FLAG_SHARED, ModeBlock};
+use crate::ondisk::leader::{LEADER_FLAG_SHORT_HOLD, LeaderKind, LeaderRecord};
+use crate::rng::Rng;
+use crate::step::{Area, IoFailure, IoRequest, IoResult, Machine, Step};
+use crate::timeouts::Timeouts;
+
+/// Ballots lost in a row before an acquire gives up.
+pub const MAX_BALLOTS: u32 = 20;
+
+/// A deliberately broken variant of the algorithm, chosen at run time so the
+/// simulator can prove its oracle catches such bugs. Production code always
+/// runs [`Mutation::None`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mutation {
+    #[default]
+    None,
+    /// Take a lease over without waiting for its owner to be dead.
+    NoDeadWait,
+    /// Commit right after phase 1, skipping phase 2.
+    SkipPhase2,
+}
+
+/// What to acquire, and how.
+#[derive(Clone, Copy, Debug)]
+pub struct AcquireOptions {
+    pub mode: Mode,
+    /// Fail unless the lease version is this one.
+    pub expected_lver: Option<u64>,
+    /// When the owner stopped renewing, wait until it is dead instead of
+    /// failing at once.
+    pub wait_for_dead_owner: bool,
+    /// Read the lock value block once acquired.
+    pub read_lvb: bool,
+    /// Seeds the random back-off between lost ballots.
+    pub seed: u64,
+    pub mutation: Mutation,
+}
+
+impl AcquireOptions {
+    /// An exclusive acquire that fails at once on a live or failing owner.
+    pub fn exclusive(seed: u64) -> AcquireOptions {
+        AcquireOptions {
+            mode: Mode::Exclusive,
+            expected_lver: None,
+            wait_for_dead_owner: false,
+            read_lvb: false,
+            seed,
+            mutation: Mutation::None,
+        }
+    }
+}
+
+/// Acquires one resource for host `host_id` in generation `generation`.
+#[derive(Debug)]
+pub struct PaxosAcquire {
+    resource: ResourceRef,
+    host_id: u64,
+    generation: u64,
+    timeouts: Timeouts,
+    options: AcquireOptions,
+    rng: Rng,
+    ballots: u32,
+    /// Our dblock as last written by this machine.
+    own: Option<Dblock>,
+    state: State,
+}
+
+/// One ballot in progress.
+#[derive(Clone, Debug)]
+struct Ballot {
+    /// The leader as read before the ballot.
+    leader: LeaderRecord,
+    block: Dblock,
+    mode: ModeBlock,
+}
+
+#[derive(Debug)]
+enum State {
+    Read,
+    Reading,
+    Pause { until: MonoTime },
+    Phase1 { ballot: Ballot },
+    Phase1Writing { ballot: Ballot },
+    Phase1Read { ballot: Ballot },
+    Phase1Reading { ballot: Ballot },
+    Phase2 { ballot: Ballot, best: Option<Dblock> },
+    Phase2Writing { ballot: Ballot },
+    Phase2Read { ballot: Ballot },
+    Phase2Reading { ballot: Ballot },
+    Commit { ballot: Ballot },
+    Committing { ballot: Ballot, leader: LeaderRecord },
+    ShareMark { ballot: Ballot, leader: LeaderRecord },
+    ShareMarking { ballot: Ballot, leader: LeaderRecord, block: Dblock },
+    ShareFree { leader: LeaderRecord, block: Dblock },
+    ShareFreeing { leader: LeaderRecord, block: Dblock },
+    ReadLvb { held: Held },
+    ReadingLvb { held: Held },
+    /// Best-effort cleanup before failing: our dblock, then the leader if
+    /// it names us and we wrote it.
+    Retract { block: Dblock, leader: Option<LeaderRecord>, error: PaxosError },
+    Retracting { leader: Option<LeaderRecord>, error: PaxosError },
+    FreeLeader { leader: LeaderRecord, error: PaxosError },
+    FreeingLeader { error: PaxosError },
+    Finished(Result<Held, PaxosError>),
+    Done,
+}
+
+/// What the ballot reads show.
+enum Reading {
+    /// The area as it is: go on.
+    Area { leader: LeaderRecord, blocks: Vec<(u64, Dblock)>, modes: Vec<(u64, ModeBlock)> },
+    Failed(PaxosError),
+}
+
+impl PaxosAcquire {
+    pub fn new(
+        resource: ResourceRef,
+        host_id: u64,
+        generation: u64,
+        timeouts: Timeouts,
+        options: AcquireOptions,
+    ) -> PaxosAcquire {
+        assert!(host_id >= 1 && generation >= 1, "acquires are made by a joined host");
+        PaxosAcquire {
+            resource,
+            host_id,
+            generation,
+            timeouts,
+            options,
+            rng: Rng::new(options.seed),
+            ballots: 0,
+            own: None,
+            state: State::Read,
+        }
+    }
+
+    fn deadline(&self, now: MonoTime) -> MonoTime {
+        now + self.timeouts.io_timeout()
+    }
+
+    fn read_area(&self, now: MonoTime) -> IoRequest {
+        IoRequest::Read {
+            area: Area::Resource,
+            offset: 0,
+            len: self.resource.ballot_len(),
+            deadline: self.deadline(now),
+        }
+    }
+
+    fn write_own(&self, now: MonoTime, block: &Dblock, mode: &ModeBlock) -> IoRequest {
+        IoRequest::Write {
+            area: Area::Resource,
+            offset: self.resource.dblock_offset(self.host_id),
+            data: dblock_sector(block, mode, self.resource.sector_len()),
+            deadline: self.deadline(now),
+        }
+    }
+
+    fn write_leader(&self, now: MonoTime, leader: &LeaderRecord) -> IoRequest {
+        let mut data = vec![0u8; self.resource.sector_len()];
+        leader.encode_into(&mut data);
+        IoRequest::Write { area: Area::Resource, offset: 0, data, deadline: self.deadline(now) }
+    }
+
+    /// Decodes and checks the leader and every dblock of a ballot read.
+    fn parse(&self, area: &[u8]) -> Reading {
+        let sector = self.resource.sector_len();
+        let leader = LeaderRecord::decode_prefix(area);
+        let corrupt = |offset, problem| Reading::Failed(PaxosError::Corrupt { offset, problem });
+        let geometry = match leader.verify_in(LeaderKind::Paxos, &self.resource.lockspace) {
+            Ok(geometry) => geometry,
+            Err(problem) => return corrupt(0, problem),
+        };
+        if !leader.resource_name.same_as(&self.resource.name) {
+            let problem = crate::ondisk::RecordProblem::WrongResource {
+                found: leader.resource_name.to_string(),
+                expected: self.resource.name.to_string(),
+            };
+            return corrupt(0, problem);
+        }
+        if geometry != self.resource.geometry || leader.num_hosts != self.resource.num_hosts {
+            return Reading::Failed(PaxosError::NumHostsChanged {
+                found: leader.num_hosts,
+                expected: self.resource.num_hosts,
+            });
+        }
+        let mut blocks = Vec::new();
+        let mut modes = Vec::new();
+        for host_id in 1..=self.resource.num_hosts {
+            let at = (2 + host_id as usize - 1) * sector;
+            let raw = &area[at..at + sector];
+            let block = Dblock::decode_prefix(raw);
+            if block.verify().is_err() {
+                if host_id == self.host_id {
+                    let problem = block.verify().expect_err("checked just above");
+                    return corrupt(self.resource.dblock_offset(host_id), problem);
+                }
+                // Another host's damaged dblock is skipped, as sanlock does.
+                continue;
+            }
+            blocks.push((host_id, block));
+            let mode = ModeBlock::decode_from_sector(raw);
+            if mode.shared() {
+                modes.push((host_id, mode));
+            }
+        }
+        Reading::Area { leader, blocks, modes }
+    }
+
+    /// The first live shared holder other than us, if any.
+    fn live_shared_holder(
+        &self,
+        modes: &[(u64, ModeBlock)],
+        hosts: &HostTable,
+        now: MonoTime,
+    ) -> Option<u64> {
+        modes.iter().find_map(|(holder, mode)| {
+            let ours = *holder == self.host_id;
+            (!ours && shared_holder_may_hold(*holder, mode.generation, hosts, now))
+                .then_some(*holder)
+        })
+    }
+
+    /// Decides what to do after the first read of the area.
+    fn start(
+        &mut self,
+        leader: LeaderRecord,
+        blocks: Vec<(u64, Dblock)>,
+        modes: Vec<(u64, ModeBlock)>,
+        now: MonoTime,
+        hosts: &HostTable,
+    ) -> State {
+        if self.host_id > self.resource.num_hosts {
+            return State::Finished(Err(PaxosError::HostIdAboveNumHosts {
+                host_id: self.host_id,
+                num_hosts: self.resource.num_hosts,
+            }));
+        }
+        if let Some(expected) = self.options.expected_lver
+            && leader.lver != expected
+        {
+            return State::Finished(Err(PaxosError::LverMismatch { expected, found: leader.lver }));
+        }
+        let own_mode = modes.iter().find(|(h, _)| *h == self.host_id).map(|(_, m)| *m);
+        let own_shared = own_mode.is_some_and(|m| m.generation == self.generation);
+        if self.options.mode == Mode::Shared && own_shared {
+            let block = self.disk_block(&blocks);
+            return State::Finished(Ok(self.held(leader.lver, block)));
+        }
+        let owner_block = blocks.iter().find(|(h, _)| *h == leader.owner_id).map(|(_, b)| b);
+        let verdict =
+            judge_owner(&leader, owner_block, (self.host_id, self.generation), hosts, now);
+        let verdict = match verdict {
+            v if v.may_ballot() => v,
+            _ if self.options.mutation == Mutation::NoDeadWait => OwnerVerdict::OwnerDead,
+            v => v,
+        };
+        match verdict {
+            OwnerVerdict::OwnerAlive { owner_id, generation } => {
+                return State::Finished(Err(PaxosError::OwnerAlive { owner_id, generation }));
+            }
+            OwnerVerdict::ShortHold { owner_id } => {
+                return State::Finished(Err(PaxosError::ShortHold { owner_id }));
+            }
+            OwnerVerdict::OwnerFailing { owner_id, generation, dead_at } => {
+                if !self.options.wait_for_dead_owner {
+                    return State::Finished(Err(PaxosError::OwnerFailing {
+                        owner_id,
+                        generation,
+                        dead_at,
+                    }));
+                }
+                // Look again when it may be dead; if the table still lacks
+                // a read proving the silence, again one io_timeout later.
+                return State::Pause { until: dead_at.max(now + self.timeouts.io_timeout()) };
+            }
+            _ => {}
+        }
+        if self.options.mode == Mode::Exclusive
+            && let Some(holder_id) = self.live_shared_holder(&modes, hosts, now)
+        {
+            return State::Finished(Err(PaxosError::SharedHeld { holder_id }));
+        }
+        let seen = blocks.iter().map(|(_, b)| b).chain(self.own.as_ref());
+        let (max_mbal, max_lver) =
+            seen.fold((0, 0), |(mbal, lver), b| (mbal.max(b.mbal), lver.max(b.lver)));
+        let mbal = next_mbal(max_mbal, self.host_id, leader.max_hosts);
+        // Normally the next instance; further on if dblocks show a later
+        // instance under way, which happens only when a late write put an
+        // older leader back. Running that instance's ballot re-decides it
+        // consistently, whatever the stale leader says.
+        let next_lver = (leader.lver + 1).max(max_lver);
+        let current = self.own.unwrap_or_else(|| self.disk_block(&blocks));
+        let block = phase1_block(&current, next_lver, mbal);
+        let mode = if own_shared { own_mode.expect("checked") } else { ModeBlock::default() };
+        State::Phase1 { ballot: Ballot { leader, block, mode } }
+    }
+
+    /// Our dblock as found on disk (zero if never written).
+    fn disk_block(&self, blocks: &[(u64, Dblock)]) -> Dblock {
+        blocks.iter().find(|(h, _)| *h == self.host_id).map(|(_, b)| *b).unwrap_or_default()
+    }
+
+    fn held(&self, lver: u64, block: Dblock) -> Held {
+        Held {
+            resource: self.resource,
+            mode: self.options.mode,
+            lver,
+            host_id: self.host_id,
+            generation: self.generation,
+            block,
+            lvb: None,
+        }
+    }
+
+    /// After a lost ballot: back off for a random time that grows with
+    /// each loss, then start over from a fresh read.
+    fn back_off(&mut self, now: MonoTime) -> State {
+        self.ballots += 1;
+        if self.ballots >= MAX_BALLOTS {
+            return State::Finished(Err(PaxosError::Contended { attempts: self.ballots }));
+        }
+        let cap_ms = (10u64 << self.ballots.min(7)).min(1000);
+        let pause = Duration::from_millis(self.rng.between(1, cap_ms));
+        State::Pause { until: now + pause }
+    }
+
+    /// Examines a phase's read: the accepted value to carry on and the
+    /// shared holders' mode blocks, or (`Err`) what to do instead.
+    fn phase_read(
+        &mut self,
+        area: &[u8],
+        ballot: &Ballot,
+        now: MonoTime,
+    ) -> Result<(Option<Dblock>, Vec<(u64, ModeBlock)>), State> {
+        let (leader, blocks, modes) = match self.parse(area) {
+            Reading::Area { leader, blocks, modes } => (leader, blocks, modes),
+            Reading::Failed(error) => return Err(self.retract(&ballot.block, None, error)),
+        };
+        if leader.lver >= ballot.block.lver {
+            // Someone committed this instance already.
+            let ours = leader.owner_id == self.host_id && leader.owner_generation == self.generation;
+            if ours && leader.lver == ballot.block.lver {
+                return Err(self.after_commit(ballot.clone(), leader));
+            }
+            return Err(State::Finished(Err(PaxosError::OtherOwner {
+                owner_id: leader.owner_id,
+                generation: leader.owner_generation,
+            })));
+        }
+        let others = blocks.iter().filter(|(h, _)| *h != self.host_id).map(|(h, b)| (*h, b));
+        match evaluate(&ballot.block, others) {
+            Ok(best) => Ok((best, modes)),
+            Err(Abort::HigherMbal { .. } | Abort::HigherLver { .. }) => Err(self.back_off(now)),
+        }
+    }
+
+    /// Cleanup before failing with `error`: mark our dblock RELEASED so no
+    /// one takes a value we proposed for an owner that gave up.
+    fn retract(&self, block: &Dblock, leader: Option<LeaderRecord>, error: PaxosError) -> State {
+        let block = Dblock { flags: DBLOCK_FLAG_RELEASED, ..*block };
+        State::Retract { block, leader, error }
+    }
+
+    /// We are the committed owner: what follows depends on the mode.
+    fn after_commit(&self, ballot: Ballot, leader: LeaderRecord) -> State {
+        match self.options.mode {
+            Mode::Exclusive => self.finish_held(self.held(leader.lver, ballot.block)),
+            Mode::Shared => State::ShareMark { ballot, leader },
+        }
+    }
+
+    fn finish_held(&self, held: Held) -> State {
+        if self.options.read_lvb { State::ReadLvb { held } } else { State::Finished(Ok(held)) }
+    }
+
+    /// The leader naming the ballot's chosen owner for the new lver.
+    fn commit_leader(&self, ballot: &Ballot, now: MonoTime) -> LeaderRecord {
+        let block = &ballot.block;
+        let short_hold = self.options.mode == Mode::Shared && block.inp == self.host_id;
+        let flags = ballot.leader.flags & !LEADER_FLAG_SHORT_HOLD;
+        LeaderRecord {
+            lver: block.lver,
+            owner_id: block.inp,
+            owner_generation: block.inp2,
+            timestamp: block.inp3,
+            flags: if short_hold { flags | LEADER_FLAG_SHORT_HOLD } else { flags },
+            write_id: self.host_id,
+            write_generation: self.generation,
+            write_timestamp: now.as_secs().max(1),
+            ..ballot.leader
+        }
+    }
+
+    /// The leader freed by us, its last writer.
+    fn freed_leader(&self, leader: &LeaderRecord, now: MonoTime) -> LeaderRecord {
+        LeaderRecord {
+            timestamp: 0,
+            flags: leader.flags & !LEADER_FLAG_SHORT_HOLD,
+            write_id: self.host_id,
+            write_generation: self.generation,
+            write_timestamp: now.as_secs().max(1),
+            ..*leader
+        }
+    }
+
+    fn io_failed(&self, failure: IoFailure) -> PaxosError {
+        PaxosError::Io(failure)
+    }
+}
+
+impl Machine for PaxosAcquire {
+    type Output = Result<Held, PaxosError>;
+
+    fn next(&mut self, now: MonoTime, hosts: &mut HostTable) -> Step<Self::Output> {
+        let state = std::mem::replace(&mut self.state, State::Done);
+        let (state, step) = match state {
+            State::Read => (State::Reading, Step::Io(self.read_area(now))),
+            State::Pause { until } if now < until => (State::Pause { until }, Step::Wait(until)),
+            State::Pause { .. } => (State::Reading, Step::Io(self.read_area(now))),
+            State::Phase1 { ballot } => {
+                let request = self.write_own(now, &ballot.block, &ballot.mode);
+                self.own = Some(ballot.block);
+                (State::Phase1Writing { ballot }, Step::Io(request))
+            }
+            State::Phase1Read { ballot } => {
+                (State::Phase1Reading { ballot }, Step::Io(self.read_area(now)))
+            }
+            State::Phase2 { ballot, best } => {
+                let own = (self.host_id, self.generation, now.as_secs().max(1));
+                let block = phase2_block(&ballot.block, best, own);
+                let ballot = Ballot { block, ..ballot };
+                if self.options.mutation == Mutation::SkipPhase2 {
+                    self.state = State::Commit { ballot };
+                    return self.next(now, hosts);
+                }
+                let request = self.write_own(now, &ballot.block, &ballot.mode);
+                self.own = Some(ballot.block);
+                (State::Phase2Writing { ballot }, Step::Io(request))
+            }
+            State::Phase2Read { ballot } => {
+                (State::Phase2Reading { ballot }, Step::Io(self.read_area(now)))
+            }
+            State::Commit { ballot } => {
+                let leader = self.commit_leader(&ballot, now);
+                let request = self.write_leader(now, &leader);
+                (State::Committing { ballot, leader }, Step::Io(request))
+            }
+            State::ShareMark { ballot, leader } => {
+                let block = Dblock { flags: DBLOCK_FLAG_RELEASED, ..ballot.block };
+                let mode = ModeBlock { flags: MODE_FLAG_SHARED, generation: self.generation };
+                let request = self.write_own(now, &block, &mode);
+                self.own = Some(block);
+                (State::ShareMarking { ballot, leader, block }, Step::Io(request))
+            }
+            State::ShareFree { leader, block } => {
+                let freed = self.freed_leader(&leader, now);
+                let request = self.write_leader(now, &freed);
+                (State::ShareFreeing { leader, block }, Step::Io(request))
+            }
+            State::ReadLvb { held } => {
+                let request = IoRequest::Read {
+                    area: Area::Resource,
+                    offset: self.resource.geometry.lvb_offset(),
+                    len: self.resource.sector_len(),
+                    deadline: self.deadline(now),
+                };
+                (State::ReadingLvb { held }, Step::Io(request))
+            }
+            State::Retract { block, leader, error } => {
+                let request = self.write_own(now, &block, &ModeBlock::default());
+                self.own = Some(block);
+                (State::Retracting { leader, error }, Step::Io(request))
+            }
+            State::FreeLeader { leader, error } => {
+                let freed = self.freed_leader(&leader, now);
+                (State::FreeingLeader { error }, Step::Io(self.write_leader(now, &freed)))
+            }
+            State::Finished(result) => (State::Done, Step::Done(result)),
+            other => unreachable!("next() while waiting for I/O: {other:?}"),
+        };
+        self.state = state;
+        step
+    }
+
+    fn complete(&mut self, now: MonoTime, hosts: &mut HostTable, result: IoResult<'_>) {
+        let state = std::mem::replace(&mut self.state, State::Done);
+        self.state = match (state, result) {
+            (State::Reading, IoResult::Read(area)) => match self.parse(area) {
+                Reading::Area { leader, blocks, modes } => {
+                    self.start(leader, blocks, modes, now, hosts)
+                }
+                Reading::Failed(error) => State::Finished(Err(error)),
+            },
+            (State::Reading, IoResult::Failed(f)) => State::Finished(Err(self.io_failed(f))),
+            (State::Phase1Writing { ballot }, IoResult::Written) => State::Phase1Read { ballot },
+            (State::Phase2Writing { ballot }, IoResult::Written) => State::Phase2Read { ballot },
+            (
+                State::Phase1Writing { ballot }
+                | State::Phase2Writing { ballot }
+                | State::Phase1Reading { ballot }
+                | State::Phase2Reading { ballot },
+                IoResult::Failed(f),
+            ) => {
+                // Our proposal may have landed: withdraw it before failing.
+                self.retract(&ballot.block, None, self.io_failed(f))
+            }
+            (State::Phase1Reading { ballot }, IoResult::Read(area)) => {
+                match self.phase_read(area, &ballot, now) {
+                    Ok((best, _)) => State::Phase2 { ballot, best },
+                    Err(state) => state,
+                }
+            }
+            (State::Phase2Reading { ballot }, IoResult::Read(area)) => {
+                match self.phase_read(area, &ballot, now) {
+                    Ok((_, modes)) => {
+                        let exclusive = self.options.mode == Mode::Exclusive;
+                        match self.live_shared_holder(&modes, hosts, now).filter(|_| exclusive) {
+                            Some(holder_id) => {
+                                let error = PaxosError::SharedHeld { holder_id };
+                                self.retract(&ballot.block, None, error)
+                            }
+                            None => State::Commit { ballot },
+                        }
+                    }
+                    Err(state) => state,
+                }
+            }
+            (State::Committing { ballot, leader }, IoResult::Written) => {
+                if leader.owner_id == self.host_id && leader.owner_generation == self.generation {
+                    self.after_commit(ballot, leader)
+                } else {
+                    State::Finished(Err(PaxosError::OtherOwner {
+                        owner_id: leader.owner_id,
+                        generation: leader.owner_generation,
+                    }))
+                }
+            }
+            (State::Committing { ballot, leader }, IoResult::Failed(f)) => {
+                let ours = leader.owner_id == self.host_id;
+                self.retract(&ballot.block, ours.then_some(leader), self.io_failed(f))
+            }
+            (State::ShareMarking { leader, block, .. }, IoResult::Written) => {
+                State::ShareFree { leader, block }
+            }
+            (State::ShareMarking { ballot, leader, .. }, IoResult::Failed(f)) => {
+                self.retract(&ballot.block, Some(leader), self.io_failed(f))
+            }
+            (State::ShareFreeing { leader, block }, IoResult::Written) => {
+                self.finish_held(self.held(leader.lver, block))
+            }
+            (State::ShareFreeing { leader, block }, IoResult::Failed(f)) => {
+                // Our mode block says SHARED but the leader still names us
+                // with SHORT_HOLD: withdraw both.
+                self.retract(&block, Some(leader), self.io_failed(f))
+            }
+            (State::ReadingLvb { mut held }, IoResult::Read(sector)) => {
+                held.lvb = Some(sector.to_vec());
+                State::Finished(Ok(held))
+            }
+            (State::ReadingLvb { held }, IoResult::Failed(f)) => {
+                // Hand the lease back rather than hold it without its LVB.
+                self.retract(&held.block, None, self.io_failed(f))
+            }
+            (State::Retracting { leader: Some(leader), error }, IoResult::Written) => {
+                State::FreeLeader { leader, error }
+            }
+            (State::Retracting { error, .. } | State::FreeingLeader { error }, _) => {
+                State::Finished(Err(error))
+            }
+            (state, result) => unreachable!("{result:?} does not answer {state:?}"),
+        };
+    }
+}
