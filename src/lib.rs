@@ -16,12 +16,15 @@
 
 pub mod cli;
 pub mod clock;
+pub mod delta;
 pub mod direct;
 pub mod disk;
+pub mod driver;
+pub mod host;
 pub mod ondisk;
+pub mod paxos;
 pub mod rng;
 pub mod spec;
-pub mod delta;
 pub mod step;
 pub mod timeouts;
-pub mod paxos;
+pub mod watchdog;

@@ -7,9 +7,12 @@ use clap::{Args, Subcommand};
 use super::exit;
 use super::output::{Failure, print, print_json, table};
 use crate::clock::OsClock;
-use crate::direct::{self, DumpArea, DumpReport, InitOptions, LeaderReport};
+use crate::direct::{self, DumpArea, DumpReport, HostSpec, InitOptions, LeaderReport};
 use crate::disk::{Access, DirectFile};
+use crate::host::default_host_name;
 use crate::ondisk::geometry::{AlignSize, SectorSize};
+use crate::ondisk::name::Name;
+use crate::paxos::Mode;
 use crate::spec::{LockspaceSpec, ResourceSpec, parse_size};
 
 #[derive(Debug, Subcommand)]
@@ -40,6 +43,70 @@ pub enum DirectCommand {
                       against the spec."
     )]
     ReadLeader(ReadLeaderArgs),
+    /// Take a host_id in a lockspace (one step, no renewals afterwards)
+    #[command(
+        long_about = "Take host_id HOST_ID in the lockspace, as a joining host does: at once if \
+                      it is free, at once if it carries our host name and --fast-reacquire is \
+                      given, otherwise only after its holder is dead (8 io_timeouts plus the \
+                      watchdog fire timeout of silence). It then waits 2 io_timeouts and checks \
+                      that nobody else took the host_id meanwhile. Nothing renews the host_id \
+                      afterwards: run renew-id within 8 io_timeouts to keep it."
+    )]
+    AcquireId(HostIdArgs),
+    /// Renew a host_id we hold, once
+    RenewId(HostIdArgs),
+    /// Release a host_id we hold: other hosts see it free at once
+    ReleaseId(HostIdArgs),
+    /// Acquire a resource for a host_id we hold (one ballot, no daemon)
+    #[command(long_about = "Acquire the resource for the host_id we hold in the lockspace (-s): \
+                      exclusive, or shared with RESOURCE:...:SH, or only at a given lease \
+                      version with RESOURCE:...:LVER. A resource held by a host that is not \
+                      provably gone (free, restarted, or released) is refused: direct mode \
+                      watches nobody over time.")]
+    Acquire(ResourceArgs),
+    /// Release a resource held by a host_id we hold
+    Release(ResourceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HostIdArgs {
+    /// Lockspace and our host_id, as NAME:HOST_ID:PATH:OFFSET
+    #[arg(short = 's', long = "lockspace", value_name = "LOCKSPACE", value_parser = LockspaceSpec::parse)]
+    lockspace: LockspaceSpec,
+    #[command(flatten)]
+    host: HostArgs,
+    /// io_timeout to hold the host_id with [default: the lockspace's]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u8).range(1..))]
+    io_timeout: Option<u8>,
+    /// Take the host_id at once if its sector carries our host name (only safe if nothing of
+    /// our previous use of it can still hold leases)
+    #[arg(long)]
+    fast_reacquire: bool,
+    /// Print one JSON object
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    /// Our host name in the lockspace [default: /etc/machine-id]
+    #[arg(long, value_name = "NAME")]
+    host_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResourceArgs {
+    /// Lockspace and our host_id, as NAME:HOST_ID:PATH:OFFSET
+    #[arg(short = 's', long = "lockspace", value_name = "LOCKSPACE", value_parser = LockspaceSpec::parse)]
+    lockspace: LockspaceSpec,
+    /// Resource, as LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH]
+    #[arg(short = 'r', long = "resource", value_name = "RESOURCE", value_parser = ResourceSpec::parse)]
+    resource: ResourceSpec,
+    #[command(flatten)]
+    host: HostArgs,
+    /// Print one JSON object
+    #[arg(long)]
+    json: bool,
 }
 
 /// The area a command works on: exactly one of -s and -r.
@@ -146,7 +213,113 @@ pub fn run(command: DirectCommand) -> Result<u8, Failure> {
         DirectCommand::Init(args) => init(&args),
         DirectCommand::Dump(args) => dump(&args),
         DirectCommand::ReadLeader(args) => read_leader(&args),
+        DirectCommand::AcquireId(args) => host_id_verb(&args, Verb::Acquire),
+        DirectCommand::RenewId(args) => host_id_verb(&args, Verb::Renew),
+        DirectCommand::ReleaseId(args) => host_id_verb(&args, Verb::Release),
+        DirectCommand::Acquire(args) => resource_verb(&args, Verb::Acquire),
+        DirectCommand::Release(args) => resource_verb(&args, Verb::Release),
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Acquire,
+    Renew,
+    Release,
+}
+
+fn host_name(args: &HostArgs) -> Result<Name, Failure> {
+    match &args.host_name {
+        Some(name) => Name::new(name)
+            .map_err(|err| Failure::new(exit::USAGE, "usage", format!("--host-name: {err}"))),
+        None => default_host_name().map_err(|err| Failure::new(exit::SOFTWARE, "internal", err)),
+    }
+}
+
+fn host_spec<'a>(
+    ls: &LockspaceSpec,
+    disk: &'a DirectFile,
+    host: &HostArgs,
+) -> Result<HostSpec<'a>, Failure> {
+    Ok(HostSpec {
+        disk,
+        offset: ls.disk.offset,
+        lockspace: ls.name,
+        host_id: ls.host_id,
+        host_name: host_name(host)?,
+    })
+}
+
+fn host_id_verb(args: &HostIdArgs, verb: Verb) -> Result<u8, Failure> {
+    let json = args.json;
+    let disk = open(&args.lockspace.disk.path, Access::ReadWrite).map_err(|f| f.json(json))?;
+    let host = host_spec(&args.lockspace, &disk, &args.host).map_err(|f| f.json(json))?;
+    let report = match verb {
+        Verb::Acquire => direct::acquire_id(&host, args.io_timeout, args.fast_reacquire),
+        Verb::Renew => direct::renew_id(&host),
+        Verb::Release => direct::release_id(&host),
+    }
+    .map_err(|err| Failure::direct(&err).json(json))?;
+    if json {
+        print_json(&report)?;
+    } else {
+        let done = match verb {
+            Verb::Acquire => "acquired",
+            Verb::Renew => "renewed",
+            Verb::Release => "released",
+        };
+        print(&format!(
+            "{done} host_id {} of lockspace '{}' as '{}': generation {} timestamp {}\n",
+            report.host_id,
+            report.lockspace,
+            report.owner_name,
+            report.generation,
+            report.timestamp
+        ))?;
+    }
+    Ok(exit::OK)
+}
+
+fn resource_verb(args: &ResourceArgs, verb: Verb) -> Result<u8, Failure> {
+    let json = args.json;
+    let (ls, res) = (&args.lockspace, &args.resource);
+    if !res.lockspace.same_as(&ls.name) {
+        let message = format!(
+            "resource '{}' belongs to lockspace '{}', not '{}'",
+            res.name, res.lockspace, ls.name
+        );
+        return Err(Failure::new(exit::USAGE, "usage", message).json(json));
+    }
+    let ls_disk = open(&ls.disk.path, Access::ReadWrite).map_err(|f| f.json(json))?;
+    let res_disk = open(&res.disk.path, Access::ReadWrite).map_err(|f| f.json(json))?;
+    let host = host_spec(ls, &ls_disk, &args.host).map_err(|f| f.json(json))?;
+    let resource = direct::ResourceSpec {
+        disk: &res_disk,
+        offset: res.disk.offset,
+        name: res.name,
+        mode: if res.shared { Mode::Shared } else { Mode::Exclusive },
+        expected_lver: res.lver,
+    };
+    let report = match verb {
+        Verb::Release => direct::release(&host, &resource),
+        _ => direct::acquire(&host, &resource),
+    }
+    .map_err(|err| Failure::direct(&err).json(json))?;
+    if json {
+        print_json(&report)?;
+    } else {
+        let done = if verb == Verb::Release { "released" } else { "acquired" };
+        print(&format!(
+            "{done} resource '{}' of lockspace '{}' {} as host_id {} generation {} at lver {}\n",
+            report.resource,
+            report.lockspace,
+            report.mode,
+            report.host_id,
+            report.generation,
+            report.lver
+        ))?;
+    }
+    Ok(exit::OK)
 }
 
 fn open(path: &Path, access: Access) -> Result<DirectFile, Failure> {

@@ -46,14 +46,33 @@ pub struct DeltaAcquire {
 #[derive(Debug)]
 enum State {
     Read,
-    Reading { started: MonoTime },
+    Reading {
+        started: MonoTime,
+    },
     /// A previous holder must be dead before the sector is taken.
-    AwaitDead { seen: Vec<u8>, until: MonoTime },
-    Rereading { seen: Vec<u8> },
-    Write { previous: Vec<u8> },
-    Writing { sector: Vec<u8>, issued: MonoTime },
-    Settle { sector: Vec<u8>, issued: MonoTime, until: MonoTime },
-    Verifying { sector: Vec<u8>, issued: MonoTime },
+    AwaitDead {
+        seen: Vec<u8>,
+        until: MonoTime,
+    },
+    Rereading {
+        seen: Vec<u8>,
+    },
+    Write {
+        previous: Vec<u8>,
+    },
+    Writing {
+        sector: Vec<u8>,
+        issued: MonoTime,
+    },
+    Settle {
+        sector: Vec<u8>,
+        issued: MonoTime,
+        until: MonoTime,
+    },
+    Verifying {
+        sector: Vec<u8>,
+        issued: MonoTime,
+    },
     Finished(Result<HostLease, DeltaError>),
     Done,
 }
@@ -281,9 +300,18 @@ mod tests {
     fn free_host_id_is_written_then_verified_after_2n() {
         let (ls, mut area, timeouts) = setup();
         let name = Name::new("host-a").unwrap();
-        let mut join = DeltaAcquire::new(ls, 3, name, timeouts, JoinOptions { fast_reacquire: false });
+        let mut join =
+            DeltaAcquire::new(ls, 3, name, timeouts, JoinOptions { fast_reacquire: false });
         let (trace, result) = run(&mut join, &mut area, secs(100));
-        assert_eq!(trace, ["read 1024+512 at 100", "write 1024+512 at 100", "wait until 102", "read 1024+512 at 102"]);
+        assert_eq!(
+            trace,
+            [
+                "read 1024+512 at 100",
+                "write 1024+512 at 100",
+                "wait until 102",
+                "read 1024+512 at 102"
+            ]
+        );
         let lease = result.unwrap();
         assert_eq!((lease.host_id, lease.generation, lease.last_success), (3, 1, secs(100)));
         assert_eq!(lease.expiry(), secs(108));
@@ -307,7 +335,8 @@ mod tests {
         let (ls, mut area, timeouts) = setup();
         held_by(&mut area, 2, "host-a", 4);
         let name = Name::new("host-a").unwrap();
-        let mut join = DeltaAcquire::new(ls, 2, name, timeouts, JoinOptions { fast_reacquire: true });
+        let mut join =
+            DeltaAcquire::new(ls, 2, name, timeouts, JoinOptions { fast_reacquire: true });
         let (trace, result) = run(&mut join, &mut area, secs(100));
         assert_eq!(trace.len(), 4, "{trace:?}");
         assert_eq!(result.unwrap().generation, 5);
@@ -320,7 +349,8 @@ mod tests {
         let name = Name::new("host-a").unwrap();
         // Without fast reacquire even our own name waits; here the name
         // differs anyway. host_dead = 8N + F = 18 s.
-        let mut join = DeltaAcquire::new(ls, 2, name, timeouts, JoinOptions { fast_reacquire: true });
+        let mut join =
+            DeltaAcquire::new(ls, 2, name, timeouts, JoinOptions { fast_reacquire: true });
         let (trace, result) = run(&mut join, &mut area, secs(100));
         assert_eq!(
             trace,
@@ -340,8 +370,13 @@ mod tests {
     fn a_holder_that_renews_meanwhile_keeps_its_host_id() {
         let (ls, mut area, timeouts) = setup();
         held_by(&mut area, 2, "host-b", 4);
-        let mut join =
-            DeltaAcquire::new(ls, 2, Name::new("host-a").unwrap(), timeouts, JoinOptions { fast_reacquire: false });
+        let mut join = DeltaAcquire::new(
+            ls,
+            2,
+            Name::new("host-a").unwrap(),
+            timeouts,
+            JoinOptions { fast_reacquire: false },
+        );
         let mut hosts = HostTable::new(timeouts);
         let Step::Io(IoRequest::Read { .. }) = join.next(secs(100), &mut hosts) else { panic!() };
         join.complete(secs(100), &mut hosts, IoResult::Read(&sector(&area, 2)));
@@ -360,27 +395,42 @@ mod tests {
     #[test]
     fn a_racing_writer_makes_the_verify_fail() {
         let (ls, mut area, timeouts) = setup();
-        let mut join =
-            DeltaAcquire::new(ls, 1, Name::new("host-a").unwrap(), timeouts, JoinOptions { fast_reacquire: false });
+        let mut join = DeltaAcquire::new(
+            ls,
+            1,
+            Name::new("host-a").unwrap(),
+            timeouts,
+            JoinOptions { fast_reacquire: false },
+        );
         let mut hosts = HostTable::new(timeouts);
         let Step::Io(IoRequest::Read { .. }) = join.next(secs(10), &mut hosts) else { panic!() };
         join.complete(secs(10), &mut hosts, IoResult::Read(&sector(&area, 1)));
-        let Step::Io(IoRequest::Write { data, .. }) = join.next(secs(10), &mut hosts) else { panic!() };
+        let Step::Io(IoRequest::Write { data, .. }) = join.next(secs(10), &mut hosts) else {
+            panic!()
+        };
         area[..512].copy_from_slice(&data);
         join.complete(secs(10), &mut hosts, IoResult::Written);
         held_by(&mut area, 1, "host-z", 1);
         assert_eq!(join.next(secs(10), &mut hosts), Step::Wait(secs(12)));
         let Step::Io(IoRequest::Read { .. }) = join.next(secs(12), &mut hosts) else { panic!() };
         join.complete(secs(12), &mut hosts, IoResult::Read(&sector(&area, 1)));
-        assert!(matches!(join.next(secs(12), &mut hosts), Step::Done(Err(DeltaError::Busy { .. }))));
+        assert!(matches!(
+            join.next(secs(12), &mut hosts),
+            Step::Done(Err(DeltaError::Busy { .. }))
+        ));
     }
 
     #[test]
     fn corrupt_sector_is_an_error_not_a_takeover() {
         let (ls, mut area, timeouts) = setup();
         area[600] ^= 0xff; // inside host 2's space name
-        let mut join =
-            DeltaAcquire::new(ls, 2, Name::new("host-a").unwrap(), timeouts, JoinOptions { fast_reacquire: true });
+        let mut join = DeltaAcquire::new(
+            ls,
+            2,
+            Name::new("host-a").unwrap(),
+            timeouts,
+            JoinOptions { fast_reacquire: true },
+        );
         let (trace, result) = run(&mut join, &mut area, secs(100));
         assert_eq!(trace.len(), 1);
         assert!(matches!(result, Err(DeltaError::Corrupt { offset: 512, .. })), "{result:?}");

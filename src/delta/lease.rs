@@ -9,6 +9,8 @@ use crate::ondisk::leader::{LeaderKind, LeaderRecord};
 use crate::ondisk::name::Name;
 use crate::timeouts::Timeouts;
 
+use super::DeltaError;
+
 /// Which lockspace: its name and the geometry its first sector declares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LockspaceRef {
@@ -70,6 +72,36 @@ impl HostLease {
             attempted: None,
             bits: BTreeMap::new(),
         }
+    }
+
+    /// Takes up a lease found on disk: `sector`, read at `now`, must show
+    /// `host_id` held under host name `name`. Tools that keep no state
+    /// between commands use this; the lease is treated as renewed at `now`.
+    pub fn resume(
+        lockspace: LockspaceRef,
+        host_id: u64,
+        name: &Name,
+        timeouts: Timeouts,
+        sector: Vec<u8>,
+        now: MonoTime,
+    ) -> Result<HostLease, DeltaError> {
+        let leader = LeaderRecord::decode_prefix(&sector);
+        let offset = lockspace.host_offset(host_id);
+        leader
+            .verify_in(LeaderKind::Delta, &lockspace.name)
+            .map_err(|problem| DeltaError::Corrupt { offset, problem })?;
+        let held = leader.owner_id == host_id
+            && leader.timestamp != 0
+            && leader.resource_name.same_as(name);
+        if !held {
+            return Err(DeltaError::NotHeld {
+                owner_id: leader.owner_id,
+                generation: leader.owner_generation,
+                owner_name: leader.resource_name,
+                timestamp: leader.timestamp,
+            });
+        }
+        Ok(HostLease::new(lockspace, host_id, timeouts, sector, now))
     }
 
     /// The lease ends here unless renewed: 8N after the last success.

@@ -45,6 +45,11 @@ pub enum DeltaError {
          '{owner_name}': another host wrote it"
     )]
     Lost { owner_id: u64, generation: u64, owner_name: Name },
+    #[error(
+        "host_id is not held by us: its sector shows owner_id {owner_id} generation \
+         {generation} name '{owner_name}' timestamp {timestamp}"
+    )]
+    NotHeld { owner_id: u64, generation: u64, owner_name: Name, timestamp: u64 },
     #[error("the host_id lease expired before it could be renewed")]
     Expired,
     #[error("{0}")]

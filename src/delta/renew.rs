@@ -55,7 +55,12 @@ impl DeltaRenew {
     pub fn new(lease: HostLease, read_sectors: u64) -> DeltaRenew {
         assert!(read_sectors >= lease.host_id, "the renewal read covers our own sector");
         assert!(read_sectors <= lease.lockspace.geometry.max_hosts());
-        DeltaRenew { lease: Some(lease), read_sectors, state: State::Start, requested_by: Vec::new() }
+        DeltaRenew {
+            lease: Some(lease),
+            read_sectors,
+            state: State::Start,
+            requested_by: Vec::new(),
+        }
     }
 
     fn lease(&self) -> &HostLease {

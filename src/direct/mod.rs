@@ -7,6 +7,7 @@
 
 mod dump;
 mod init;
+mod leases;
 mod read_leader;
 
 use std::path::PathBuf;
@@ -14,12 +15,18 @@ use std::time::Duration;
 
 pub use dump::{DumpArea, DumpDblock, DumpHost, DumpReport, DumpRequest, dump};
 pub use init::{InitOptions, init_lockspace, init_resource};
+pub use leases::{
+    HostIdReport, HostSpec, ResourceReport, ResourceSpec, acquire, acquire_id, release, release_id,
+    renew_id,
+};
 pub use read_leader::{LeaderReport, read_lockspace_leader, read_resource_leader};
 
 use crate::clock::{Clock, MonoTime};
+use crate::delta::DeltaError;
 use crate::disk::{AlignedBuf, Disk, DiskError};
 use crate::ondisk::RecordProblem;
 use crate::ondisk::geometry::AlignSize;
+use crate::paxos::PaxosError;
 
 /// Deadline for the reads of direct commands.
 pub const DIRECT_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,6 +69,13 @@ pub enum DirectError {
     Unaligned { path: PathBuf, offset: u64, align: AlignSize },
     #[error("{path}: offset {offset}: already holds {found}; pass --force to overwrite", path = path.display())]
     InUse { path: PathBuf, offset: u64, found: String },
+    #[error(
+        "{path}: lockspace '{lockspace}' at offset {offset}: host_id {host_id}: {source}",
+        path = path.display()
+    )]
+    Delta { path: PathBuf, offset: u64, lockspace: String, host_id: u64, source: Box<DeltaError> },
+    #[error("{path}: resource '{resource}' at offset {offset}: {source}", path = path.display())]
+    Paxos { path: PathBuf, offset: u64, resource: String, source: Box<PaxosError> },
     #[error("{0}")]
     Invalid(String),
 }
@@ -78,6 +92,21 @@ impl DirectError {
             | DirectError::AreaPastEnd { .. } => ErrorClass::Data,
             DirectError::Unaligned { .. } | DirectError::Invalid(_) => ErrorClass::Usage,
             DirectError::InUse { .. } => ErrorClass::Refused,
+            DirectError::Delta { source, .. } => match **source {
+                DeltaError::Io(_) | DeltaError::Expired => ErrorClass::Retryable,
+                DeltaError::Corrupt { .. } => ErrorClass::Data,
+                DeltaError::Busy { .. } | DeltaError::Lost { .. } | DeltaError::NotHeld { .. } => {
+                    ErrorClass::Refused
+                }
+            },
+            DirectError::Paxos { source, .. } => match **source {
+                PaxosError::Corrupt { .. } => ErrorClass::Data,
+                PaxosError::HostIdAboveNumHosts { .. } | PaxosError::LvbTooLarge { .. } => {
+                    ErrorClass::Usage
+                }
+                ref source if source.is_retryable() => ErrorClass::Retryable,
+                _ => ErrorClass::Refused,
+            },
         }
     }
 }

@@ -116,7 +116,7 @@ pub fn read_resource_leader(
 }
 
 /// Reads and verifies the leader in the first sector of an area.
-fn read_area_leader(
+pub(super) fn read_area_leader(
     disk: &dyn Disk,
     clock: &dyn Clock,
     offset: u64,

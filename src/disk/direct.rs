@@ -58,6 +58,8 @@ pub struct DirectFile {
     pool: Pool,
     clock: OsClock,
     hook: Option<Arc<dyn IoFaultHook>>,
+    /// Byte ranges of writes still in the kernel, timed out or not.
+    writes_in_flight: Arc<Mutex<Vec<(u64, u64)>>>,
 }
 
 impl DirectFile {
@@ -107,6 +109,7 @@ impl DirectFile {
             pool: Pool::new(),
             clock: OsClock,
             hook: None,
+            writes_in_flight: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -133,6 +136,10 @@ impl DirectFile {
         if remaining.is_zero() {
             return Err(self.timeout(op, offset, len));
         }
+        let in_flight = match op {
+            IoOp::Write => Some(self.claim_range(offset, len)?),
+            IoOp::Read => None,
+        };
         let (reply, done) = mpsc::sync_channel(1);
         self.pool.submit(Job {
             file: Arc::clone(&self.file),
@@ -141,6 +148,7 @@ impl DirectFile {
             offset,
             buf,
             reply,
+            in_flight,
         });
         match done.recv_timeout(remaining) {
             Ok(Completion { result: Ok(()), buf }) => Ok(buf),
@@ -152,6 +160,20 @@ impl DirectFile {
                 unreachable!("an I/O worker always replies before dropping its job")
             }
         }
+    }
+
+    /// Registers a write of `[offset, offset + len)`. A second write to
+    /// bytes that an earlier one (perhaps timed out) may still change is
+    /// refused: were both in the kernel at once they could land in either
+    /// order, and an older record could overwrite a newer one.
+    fn claim_range(&self, offset: u64, len: usize) -> Result<InFlight, DiskError> {
+        let end = offset + len as u64;
+        let mut ranges = self.writes_in_flight.lock().expect("in-flight lock");
+        if ranges.iter().any(|&(start, stop)| start < end && offset < stop) {
+            return Err(DiskError::WriteInFlight { path: self.path.clone(), offset });
+        }
+        ranges.push((offset, end));
+        Ok(InFlight { ranges: Arc::clone(&self.writes_in_flight), range: (offset, end) })
     }
 
     fn timeout(&self, op: IoOp, offset: u64, len: usize) -> DiskError {
@@ -264,11 +286,27 @@ struct Job {
     offset: u64,
     buf: AlignedBuf,
     reply: mpsc::SyncSender<Completion>,
+    in_flight: Option<InFlight>,
 }
 
 struct Completion {
     result: io::Result<()>,
     buf: AlignedBuf,
+}
+
+/// A write's claim on its byte range, released when the write has left the
+/// kernel.
+struct InFlight {
+    ranges: Arc<Mutex<Vec<(u64, u64)>>>,
+    range: (u64, u64),
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut ranges = self.ranges.lock().expect("in-flight lock");
+        let index = ranges.iter().position(|r| *r == self.range).expect("claimed range");
+        ranges.swap_remove(index);
+    }
 }
 
 impl Job {
@@ -281,6 +319,7 @@ impl Job {
                 IoOp::Write => self.file.write_all_at(&self.buf, offset),
             },
         };
+        drop(self.in_flight.take());
         if let Some(hook) = &self.hook {
             hook.after_io(op, offset, len);
         }
@@ -482,6 +521,13 @@ mod tests {
         assert!(OsClock.now() >= deadline, "returned before the deadline");
         assert!(matches!(err, DiskError::Timeout { op: IoOp::Write, offset: 8192, .. }), "{err}");
         entered_rx.recv().unwrap();
+
+        // A second write to the same sector is refused while the first may
+        // still land.
+        let again = disk.write(8192, &[1u8; 4096], soon()).unwrap_err();
+        assert!(matches!(again, DiskError::WriteInFlight { offset: 8192, .. }), "{again}");
+        disk.write(12288, &[1u8; 4096], soon()).unwrap();
+        assert_eq!(completed_rx.recv().unwrap(), IoOp::Write);
 
         // The hung request does not block others: a read runs on another
         // worker and sees that the write has not landed.

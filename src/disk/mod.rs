@@ -66,12 +66,20 @@ pub enum DiskError {
     Timeout { path: PathBuf, op: IoOp, offset: u64, len: usize },
     #[error("{path}: opened read-only; cannot write at offset {offset}", path = path.display())]
     ReadOnly { path: PathBuf, offset: u64 },
+    #[error(
+        "{path}: an earlier write at offset {offset} has not left the kernel yet; refusing a \
+         second one that could land before it", path = path.display()
+    )]
+    WriteInFlight { path: PathBuf, offset: u64 },
 }
 
 impl DiskError {
     /// Whether retrying the same request later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, DiskError::Timeout { .. } | DiskError::Io { .. })
+        matches!(
+            self,
+            DiskError::Timeout { .. } | DiskError::Io { .. } | DiskError::WriteInFlight { .. }
+        )
     }
 }
 

@@ -107,37 +107,102 @@ struct Ballot {
 enum State {
     Read,
     Reading,
-    Pause { until: MonoTime },
-    Phase1 { ballot: Ballot },
-    Phase1Writing { ballot: Ballot },
-    Phase1Read { ballot: Ballot },
-    Phase1Reading { ballot: Ballot },
-    Phase2 { ballot: Ballot, best: Option<Dblock> },
-    Phase2Writing { ballot: Ballot },
-    Phase2Read { ballot: Ballot },
-    Phase2Reading { ballot: Ballot },
-    Commit { ballot: Ballot },
-    Committing { ballot: Ballot, leader: LeaderRecord },
-    ShareMark { ballot: Ballot, leader: LeaderRecord },
-    ShareMarking { ballot: Ballot, leader: LeaderRecord, block: Dblock },
-    ShareFree { leader: LeaderRecord, block: Dblock },
-    ShareFreeing { leader: LeaderRecord, block: Dblock },
-    ReadLvb { held: Held },
-    ReadingLvb { held: Held },
+    Pause {
+        until: MonoTime,
+    },
+    Phase1 {
+        ballot: Ballot,
+    },
+    Phase1Writing {
+        ballot: Ballot,
+    },
+    Phase1Read {
+        ballot: Ballot,
+    },
+    Phase1Reading {
+        ballot: Ballot,
+    },
+    Phase2 {
+        ballot: Ballot,
+        best: Option<Dblock>,
+    },
+    Phase2Writing {
+        ballot: Ballot,
+    },
+    Phase2Read {
+        ballot: Ballot,
+    },
+    Phase2Reading {
+        ballot: Ballot,
+    },
+    Commit {
+        ballot: Ballot,
+    },
+    Committing {
+        ballot: Ballot,
+        leader: LeaderRecord,
+    },
+    ShareMark {
+        ballot: Ballot,
+        leader: LeaderRecord,
+    },
+    ShareMarking {
+        ballot: Ballot,
+        leader: LeaderRecord,
+        block: Dblock,
+    },
+    ShareFree {
+        leader: LeaderRecord,
+        block: Dblock,
+    },
+    ShareFreeing {
+        leader: LeaderRecord,
+        block: Dblock,
+    },
+    ReadLvb {
+        held: Held,
+    },
+    ReadingLvb {
+        held: Held,
+    },
     /// Best-effort cleanup before failing: our dblock, then the leader if
     /// it names us and we wrote it.
-    Retract { block: Dblock, leader: Option<LeaderRecord>, error: PaxosError },
-    Retracting { leader: Option<LeaderRecord>, error: PaxosError },
-    FreeLeader { leader: LeaderRecord, error: PaxosError },
-    FreeingLeader { error: PaxosError },
+    Retract {
+        block: Dblock,
+        leader: Option<LeaderRecord>,
+        error: PaxosError,
+    },
+    Retracting {
+        leader: Option<LeaderRecord>,
+        error: PaxosError,
+    },
+    FreeLeader {
+        leader: LeaderRecord,
+        error: PaxosError,
+    },
+    FreeingLeader {
+        error: PaxosError,
+    },
     Finished(Result<Held, PaxosError>),
     Done,
+}
+
+/// What a phase's read shows when the ballot may go on.
+struct PhaseView {
+    /// The accepted value to carry on, if any.
+    best: Option<Dblock>,
+    /// Hosts whose mode block says SHARED.
+    modes: Vec<(u64, ModeBlock)>,
 }
 
 /// What the ballot reads show.
 enum Reading {
     /// The area as it is: go on.
-    Area { leader: LeaderRecord, blocks: Vec<(u64, Dblock)>, modes: Vec<(u64, ModeBlock)> },
+    Area {
+        leader: LeaderRecord,
+        blocks: Vec<(u64, Dblock)>,
+        modes: Vec<(u64, ModeBlock)>,
+    },
     Failed(PaxosError),
 }
 
@@ -361,26 +426,31 @@ impl PaxosAcquire {
         area: &[u8],
         ballot: &Ballot,
         now: MonoTime,
-    ) -> Result<(Option<Dblock>, Vec<(u64, ModeBlock)>), State> {
+    ) -> Result<PhaseView, Box<State>> {
         let (leader, blocks, modes) = match self.parse(area) {
             Reading::Area { leader, blocks, modes } => (leader, blocks, modes),
-            Reading::Failed(error) => return Err(self.retract(&ballot.block, None, error)),
+            Reading::Failed(error) => {
+                return Err(Box::new(self.retract(&ballot.block, None, error)));
+            }
         };
         if leader.lver >= ballot.block.lver {
             // Someone committed this instance already.
-            let ours = leader.owner_id == self.host_id && leader.owner_generation == self.generation;
+            let ours =
+                leader.owner_id == self.host_id && leader.owner_generation == self.generation;
             if ours && leader.lver == ballot.block.lver {
-                return Err(self.after_commit(ballot.clone(), leader));
+                return Err(Box::new(self.after_commit(ballot.clone(), leader)));
             }
-            return Err(State::Finished(Err(PaxosError::OtherOwner {
+            return Err(Box::new(State::Finished(Err(PaxosError::OtherOwner {
                 owner_id: leader.owner_id,
                 generation: leader.owner_generation,
-            })));
+            }))));
         }
         let others = blocks.iter().filter(|(h, _)| *h != self.host_id).map(|(h, b)| (*h, b));
         match evaluate(&ballot.block, others) {
-            Ok(best) => Ok((best, modes)),
-            Err(Abort::HigherMbal { .. } | Abort::HigherLver { .. }) => Err(self.back_off(now)),
+            Ok(best) => Ok(PhaseView { best, modes }),
+            Err(Abort::HigherMbal { .. } | Abort::HigherLver { .. }) => {
+                Err(Box::new(self.back_off(now)))
+            }
         }
     }
 
@@ -441,7 +511,7 @@ impl PaxosAcquire {
 impl Machine for PaxosAcquire {
     type Output = Result<Held, PaxosError>;
 
-    fn next(&mut self, now: MonoTime, hosts: &mut HostTable) -> Step<Self::Output> {
+    fn next(&mut self, now: MonoTime, _hosts: &mut HostTable) -> Step<Self::Output> {
         let state = std::mem::replace(&mut self.state, State::Done);
         let (state, step) = match state {
             State::Read => (State::Reading, Step::Io(self.read_area(now))),
@@ -460,8 +530,10 @@ impl Machine for PaxosAcquire {
                 let block = phase2_block(&ballot.block, best, own);
                 let ballot = Ballot { block, ..ballot };
                 if self.options.mutation == Mutation::SkipPhase2 {
-                    self.state = State::Commit { ballot };
-                    return self.next(now, hosts);
+                    let leader = self.commit_leader(&ballot, now);
+                    let request = self.write_leader(now, &leader);
+                    self.state = State::Committing { ballot, leader };
+                    return Step::Io(request);
                 }
                 let request = self.write_own(now, &ballot.block, &ballot.mode);
                 self.own = Some(ballot.block);
@@ -536,15 +608,16 @@ impl Machine for PaxosAcquire {
             }
             (State::Phase1Reading { ballot }, IoResult::Read(area)) => {
                 match self.phase_read(area, &ballot, now) {
-                    Ok((best, _)) => State::Phase2 { ballot, best },
-                    Err(state) => state,
+                    Ok(view) => State::Phase2 { ballot, best: view.best },
+                    Err(state) => *state,
                 }
             }
             (State::Phase2Reading { ballot }, IoResult::Read(area)) => {
                 match self.phase_read(area, &ballot, now) {
-                    Ok((_, modes)) => {
+                    Ok(view) => {
                         let exclusive = self.options.mode == Mode::Exclusive;
-                        match self.live_shared_holder(&modes, hosts, now).filter(|_| exclusive) {
+                        match self.live_shared_holder(&view.modes, hosts, now).filter(|_| exclusive)
+                        {
                             Some(holder_id) => {
                                 let error = PaxosError::SharedHeld { holder_id };
                                 self.retract(&ballot.block, None, error)
@@ -552,7 +625,7 @@ impl Machine for PaxosAcquire {
                             None => State::Commit { ballot },
                         }
                     }
-                    Err(state) => state,
+                    Err(state) => *state,
                 }
             }
             (State::Committing { ballot, leader }, IoResult::Written) => {

@@ -128,7 +128,8 @@ mod tests {
     #[test]
     fn evaluate_table() {
         let ours = block(2003, 0, 0, 5);
-        let cases: Vec<(Vec<(u64, Dblock)>, Result<Option<u64>, Abort>)> = vec![
+        type Case = (Vec<(u64, Dblock)>, Result<Option<u64>, Abort>);
+        let cases: Vec<Case> = vec![
             (vec![], Ok(None)),
             (vec![(2, block(2, 2, 2, 4))], Ok(None)),
             (vec![(2, block(2, 2, 2, 5))], Ok(Some(2))),
@@ -139,7 +140,8 @@ mod tests {
             (vec![(2, block(2003, 2, 2, 5))], Ok(Some(2))),
         ];
         for (blocks, expected) in cases {
-            let got = evaluate(&ours, blocks.iter().map(|(h, b)| (*h, b))).map(|b| b.map(|b| b.inp));
+            let got =
+                evaluate(&ours, blocks.iter().map(|(h, b)| (*h, b))).map(|b| b.map(|b| b.inp));
             assert_eq!(got, expected, "{blocks:?}");
         }
     }

@@ -126,6 +126,10 @@ pub enum PaxosError {
     RequestLverTooLow { lver: u64, current: u64 },
     #[error("the request lver {lver} is below the pending request's {pending}")]
     RequestOlder { lver: u64, pending: u64 },
+    #[error(
+        "not held by us: the leader names host_id {owner_id} generation {generation} at lver {lver}"
+    )]
+    NotHeld { owner_id: u64, generation: u64, lver: u64 },
     #[error("LVB of {len} bytes does not fit a {sector}-byte sector")]
     LvbTooLarge { len: usize, sector: usize },
     #[error("{0}")]

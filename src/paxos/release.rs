@@ -83,7 +83,8 @@ impl Machine for PaxosRelease {
             State::MarkReleased => {
                 // SH: the dblock already says RELEASED; only the mode goes.
                 let block = Dblock { flags: DBLOCK_FLAG_RELEASED, ..held.block };
-                let sector = dblock_sector(&block, &ModeBlock::default(), held.resource.sector_len());
+                let sector =
+                    dblock_sector(&block, &ModeBlock::default(), held.resource.sector_len());
                 let offset = held.resource.dblock_offset(held.host_id);
                 (State::Marking, Step::Io(self.sector_write(offset, sector, now)))
             }
@@ -129,7 +130,9 @@ impl Machine for PaxosRelease {
             (State::ReadingLeader, IoResult::Read(sector)) => {
                 let leader = LeaderRecord::decode_prefix(sector);
                 match leader.verify_in(LeaderKind::Paxos, &held.resource.lockspace) {
-                    Err(problem) => State::Finished(Err(PaxosError::Corrupt { offset: 0, problem })),
+                    Err(problem) => {
+                        State::Finished(Err(PaxosError::Corrupt { offset: 0, problem }))
+                    }
                     Ok(_) => {
                         let names_us = leader.owner_id == held.host_id
                             && leader.owner_generation == held.generation

@@ -38,7 +38,12 @@ enum State {
 }
 
 impl PaxosRequest {
-    pub fn new(resource: ResourceRef, lver: u64, mode: ForceMode, timeouts: Timeouts) -> PaxosRequest {
+    pub fn new(
+        resource: ResourceRef,
+        lver: u64,
+        mode: ForceMode,
+        timeouts: Timeouts,
+    ) -> PaxosRequest {
         PaxosRequest { resource, lver, mode, timeouts, state: State::Read }
     }
 
@@ -56,7 +61,10 @@ impl PaxosRequest {
         let clearing = self.lver == 0 && self.mode == ForceMode::None;
         if !clearing {
             if self.lver <= leader.lver {
-                return Err(PaxosError::RequestLverTooLow { lver: self.lver, current: leader.lver });
+                return Err(PaxosError::RequestLverTooLow {
+                    lver: self.lver,
+                    current: leader.lver,
+                });
             }
             if self.lver < pending.lver {
                 return Err(PaxosError::RequestOlder { lver: self.lver, pending: pending.lver });
@@ -83,7 +91,8 @@ impl Machine for PaxosRequest {
             }
             State::Write { sector, owner } => {
                 let offset = self.resource.sector_len() as u64;
-                let request = IoRequest::Write { area: Area::Resource, offset, data: sector, deadline };
+                let request =
+                    IoRequest::Write { area: Area::Resource, offset, data: sector, deadline };
                 (State::Writing { owner }, Step::Io(request))
             }
             State::Finished(result) => (State::Done, Step::Done(result)),
