@@ -24,6 +24,7 @@ pub mod host;
 pub mod ondisk;
 pub mod paxos;
 pub mod rng;
+pub mod sim;
 pub mod spec;
 pub mod step;
 pub mod timeouts;

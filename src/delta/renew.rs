@@ -92,9 +92,10 @@ impl DeltaRenew {
                     continue;
                 }
                 let offset = lease.offset();
-                leader
-                    .verify_in(LeaderKind::Delta, &space)
-                    .map_err(|problem| DeltaError::Corrupt { offset, problem })?;
+                leader.verify_in(LeaderKind::Delta, &space).map_err(|problem| {
+                    cov_mark::hit!(torn_own_sector_detected);
+                    DeltaError::Corrupt { offset, problem }
+                })?;
                 return Err(DeltaError::Lost {
                     owner_id: leader.owner_id,
                     generation: leader.owner_generation,

@@ -18,12 +18,9 @@ use crate::delta::{
 use crate::disk::Disk;
 use crate::driver::{Driver, Target};
 use crate::ondisk::RecordProblem;
-use crate::ondisk::dblock::{Dblock, ModeBlock};
 use crate::ondisk::leader::{LeaderKind, LeaderRecord};
 use crate::ondisk::name::Name;
-use crate::paxos::{
-    AcquireOptions, Held, Mode, PaxosAcquire, PaxosError, PaxosRelease, ResourceRef,
-};
+use crate::paxos::{AcquireOptions, Mode, PaxosAcquire, PaxosError, PaxosRelease, ResourceRef};
 use crate::timeouts::{DEFAULT_WATCHDOG_FIRE, Timeouts};
 
 /// A host_id lease as left on disk.
@@ -277,61 +274,46 @@ pub fn acquire(host: &HostSpec<'_>, res: &ResourceSpec<'_>) -> Result<ResourceRe
 }
 
 /// Releases a resource the host_id we hold has: exclusively if the leader
-/// names us, shared if our mode block says so.
+/// names us, shared if our mode block says so; fails if neither.
 pub fn release(host: &HostSpec<'_>, res: &ResourceSpec<'_>) -> Result<ResourceReport, DirectError> {
     let (lockspace, timeouts) = open_lockspace(host, None)?;
     let lease = resume(host, lockspace, timeouts)?;
     let resource = open_resource(host, res)?;
-    let area = read(res.disk, &OsClock, res.offset, resource.ballot_len())?;
-    let leader = LeaderRecord::decode_prefix(&area);
-    let at = usize::try_from(resource.dblock_offset(host.host_id)).expect("fits");
-    let sector = &area[at..at + resource.sector_len()];
-    let block = Dblock::decode_prefix(sector);
-    let mode = ModeBlock::decode_from_sector(sector);
-    let exclusive = leader.timestamp != 0
-        && leader.owner_id == host.host_id
-        && leader.owner_generation == lease.generation;
-    let shared = mode.shared() && mode.generation == lease.generation;
-    let held_mode = match (exclusive, shared) {
-        (true, _) => Mode::Exclusive,
-        (false, true) => Mode::Shared,
-        (false, false) => {
-            return Err(DirectError::Paxos {
-                path: res.disk.path().to_owned(),
-                offset: res.offset,
-                resource: res.name.to_string(),
-                source: Box::new(PaxosError::NotHeld {
-                    owner_id: leader.owner_id,
-                    generation: leader.owner_generation,
-                    lver: leader.lver,
-                }),
-            });
-        }
-    };
-    let held = Held {
-        resource,
-        mode: held_mode,
-        lver: leader.lver,
-        host_id: host.host_id,
-        generation: lease.generation,
-        block,
-        lvb: None,
-    };
-    let report = ResourceReport {
-        lockspace: host.lockspace.to_string(),
-        resource: res.name.to_string(),
-        host_id: host.host_id,
-        generation: lease.generation,
-        mode: held_mode,
-        lver: leader.lver,
-    };
+    if host.host_id > resource.num_hosts {
+        let source = PaxosError::HostIdAboveNumHosts {
+            host_id: host.host_id,
+            num_hosts: resource.num_hosts,
+        };
+        return Err(paxos_error(
+            &mut Driver::new(Target { disk: host.disk, offset: host.offset }),
+            res,
+            source,
+        ));
+    }
     let mut driver = Driver::with_resource(
         Target { disk: host.disk, offset: host.offset },
         Target { disk: res.disk, offset: res.offset },
     );
     let mut hosts = HostTable::new(timeouts);
-    driver
-        .run(PaxosRelease::new(held, timeouts, None), &mut hosts)
-        .map(|()| report)
-        .map_err(|err| paxos_error(&mut driver, res, err))
+    let machine = PaxosRelease::cleanup(resource, host.host_id, lease.generation, timeouts);
+    match driver.run(machine, &mut hosts) {
+        Ok(Some((mode, lver))) => Ok(ResourceReport {
+            lockspace: host.lockspace.to_string(),
+            resource: res.name.to_string(),
+            host_id: host.host_id,
+            generation: lease.generation,
+            mode,
+            lver,
+        }),
+        Ok(None) => Err(DirectError::Paxos {
+            path: res.disk.path().to_owned(),
+            offset: res.offset,
+            resource: res.name.to_string(),
+            source: Box::new(PaxosError::NotHeld {
+                host_id: host.host_id,
+                generation: lease.generation,
+            }),
+        }),
+        Err(err) => Err(paxos_error(&mut driver, res, err)),
+    }
 }

@@ -91,6 +91,10 @@ pub struct PaxosAcquire {
     ballots: u32,
     /// Our dblock as last written by this machine.
     own: Option<Dblock>,
+    /// False once a write was issued that a failure may leave behind.
+    clean: bool,
+    /// Why the current ballot may take the lease from another host.
+    takeover: Option<OwnerVerdict>,
     state: State,
 }
 
@@ -224,6 +228,8 @@ impl PaxosAcquire {
             rng: Rng::new(options.seed),
             ballots: 0,
             own: None,
+            clean: true,
+            takeover: None,
             state: State::Read,
         }
     }
@@ -290,6 +296,7 @@ impl PaxosAcquire {
                     return corrupt(self.resource.dblock_offset(host_id), problem);
                 }
                 // Another host's damaged dblock is skipped, as sanlock does.
+                cov_mark::hit!(damaged_dblock_skipped);
                 continue;
             }
             blocks.push((host_id, block));
@@ -368,8 +375,18 @@ impl PaxosAcquire {
                 // a read proving the silence, again one io_timeout later.
                 return State::Pause { until: dead_at.max(now + self.timeouts.io_timeout()) };
             }
+            OwnerVerdict::OwnerDead => cov_mark::hit!(owner_dead_takeover),
+            OwnerVerdict::Released => cov_mark::hit!(owner_released_dblock),
             _ => {}
         }
+        self.takeover = matches!(
+            verdict,
+            OwnerVerdict::Released
+                | OwnerVerdict::OwnerLeft
+                | OwnerVerdict::OwnerRestarted
+                | OwnerVerdict::OwnerDead
+        )
+        .then_some(verdict);
         if self.options.mode == Mode::Exclusive
             && let Some(holder_id) = self.live_shared_holder(&modes, hosts, now)
         {
@@ -404,6 +421,7 @@ impl PaxosAcquire {
             generation: self.generation,
             block,
             lvb: None,
+            takeover: self.takeover,
         }
     }
 
@@ -440,6 +458,7 @@ impl PaxosAcquire {
             if ours && leader.lver == ballot.block.lver {
                 return Err(Box::new(self.after_commit(ballot.clone(), leader)));
             }
+            cov_mark::hit!(instance_decided_for_another);
             return Err(Box::new(State::Finished(Err(PaxosError::OtherOwner {
                 owner_id: leader.owner_id,
                 generation: leader.owner_generation,
@@ -448,9 +467,11 @@ impl PaxosAcquire {
         let others = blocks.iter().filter(|(h, _)| *h != self.host_id).map(|(h, b)| (*h, b));
         match evaluate(&ballot.block, others) {
             Ok(best) => Ok(PhaseView { best, modes }),
-            Err(Abort::HigherMbal { .. } | Abort::HigherLver { .. }) => {
+            Err(Abort::HigherMbal { .. }) => {
+                cov_mark::hit!(ballot_lost_to_higher_mbal);
                 Err(Box::new(self.back_off(now)))
             }
+            Err(Abort::HigherLver { .. }) => Err(Box::new(self.back_off(now))),
         }
     }
 
@@ -506,6 +527,29 @@ impl PaxosAcquire {
     fn io_failed(&self, failure: IoFailure) -> PaxosError {
         PaxosError::Io(failure)
     }
+
+    /// After a failure: what the disk may still show of ours (a proposal, a
+    /// leader naming us, a SHARED mode block) that was not withdrawn. The
+    /// caller must release it, retrying until that succeeds: releasing the
+    /// returned lease writes our last dblock again marked RELEASED, and the
+    /// disk layer orders that write after any of ours still in flight, so a
+    /// proposal that lands late is withdrawn all the same.
+    pub fn withdrawal(&self) -> Option<Held> {
+        if self.clean {
+            return None;
+        }
+        let block = self.own?;
+        Some(Held {
+            resource: self.resource,
+            mode: Mode::Exclusive,
+            lver: block.lver,
+            host_id: self.host_id,
+            generation: self.generation,
+            block,
+            lvb: None,
+            takeover: None,
+        })
+    }
 }
 
 impl Machine for PaxosAcquire {
@@ -513,6 +557,17 @@ impl Machine for PaxosAcquire {
 
     fn next(&mut self, now: MonoTime, _hosts: &mut HostTable) -> Step<Self::Output> {
         let state = std::mem::replace(&mut self.state, State::Done);
+        if !matches!(
+            state,
+            State::Read
+                | State::Pause { .. }
+                | State::Phase1Read { .. }
+                | State::Phase2Read { .. }
+                | State::ReadLvb { .. }
+                | State::Finished(_)
+        ) {
+            self.clean = false;
+        }
         let (state, step) = match state {
             State::Read => (State::Reading, Step::Io(self.read_area(now))),
             State::Pause { until } if now < until => (State::Pause { until }, Step::Wait(until)),
@@ -666,6 +721,13 @@ impl Machine for PaxosAcquire {
             }
             (State::Retracting { leader: Some(leader), error }, IoResult::Written) => {
                 State::FreeLeader { leader, error }
+            }
+            (
+                State::Retracting { leader: None, error } | State::FreeingLeader { error },
+                IoResult::Written,
+            ) => {
+                self.clean = true;
+                State::Finished(Err(error))
             }
             (State::Retracting { error, .. } | State::FreeingLeader { error }, _) => {
                 State::Finished(Err(error))

@@ -25,7 +25,7 @@ mod release;
 mod request;
 
 pub use acquire::{AcquireOptions, Mutation, PaxosAcquire};
-pub use release::PaxosRelease;
+pub use release::{PaxosRelease, Released};
 pub use request::{PaxosExamine, PaxosRequest};
 
 use crate::clock::MonoTime;
@@ -94,6 +94,9 @@ pub struct Held {
     pub(crate) block: Dblock,
     /// The lock value block read at acquire, if asked for.
     pub lvb: Option<Vec<u8>>,
+    /// How the lease was taken from another host, if it was: its owner had
+    /// released it, left, restarted or died.
+    pub takeover: Option<owner::OwnerVerdict>,
 }
 
 /// Why a resource lease operation failed. Offsets are within the area.
@@ -126,10 +129,8 @@ pub enum PaxosError {
     RequestLverTooLow { lver: u64, current: u64 },
     #[error("the request lver {lver} is below the pending request's {pending}")]
     RequestOlder { lver: u64, pending: u64 },
-    #[error(
-        "not held by us: the leader names host_id {owner_id} generation {generation} at lver {lver}"
-    )]
-    NotHeld { owner_id: u64, generation: u64, lver: u64 },
+    #[error("not held by host_id {host_id} generation {generation}")]
+    NotHeld { host_id: u64, generation: u64 },
     #[error("LVB of {len} bytes does not fit a {sector}-byte sector")]
     LvbTooLarge { len: usize, sector: usize },
     #[error("{0}")]

@@ -71,9 +71,12 @@ pub fn judge_owner(
             return OwnerVerdict::OurOldIncarnation;
         }
     }
-    // The owner marks its dblock RELEASED for this lver when it lets go;
-    // the leader may still name it if someone else wrote that leader.
-    if owner_dblock.is_some_and(|d| d.released() && d.lver == leader.lver) {
+    // The owner marks its dblock RELEASED when it lets go; the leader may
+    // still name it if someone else wrote that leader. A RELEASED dblock
+    // of a later lver counts too: a host writes its dblock for a later
+    // instance only when trying to acquire, which it never does while
+    // holding, and RELEASED says that attempt was withdrawn.
+    if owner_dblock.is_some_and(|d| d.released() && d.lver >= leader.lver) {
         return OwnerVerdict::Released;
     }
     let alive = OwnerVerdict::OwnerAlive { owner_id, generation: owner_generation };
@@ -116,7 +119,11 @@ pub fn shared_holder_may_hold(
     if entry.timestamp == 0 || entry.generation > generation {
         return false;
     }
-    entry.generation < generation || hosts.state(holder_id, now) != HostState::Dead
+    let dead = entry.generation == generation && hosts.state(holder_id, now) == HostState::Dead;
+    if dead {
+        cov_mark::hit!(dead_shared_holder_disregarded);
+    }
+    !dead
 }
 
 #[cfg(test)]
@@ -178,6 +185,11 @@ mod tests {
         assert_eq!(judge(&leader(2, 3, 9), Some(&released), secs(103)), OwnerVerdict::Released);
         let older = Dblock { lver: 3, ..released };
         assert!(!judge(&leader(2, 3, 9), Some(&older), secs(103)).may_ballot());
+        let withdrawn_later = Dblock { lver: 5, ..released };
+        assert_eq!(
+            judge(&leader(2, 3, 9), Some(&withdrawn_later), secs(103)),
+            OwnerVerdict::Released
+        );
         assert_eq!(judge(&leader(2, 2, 9), None, secs(103)), OwnerVerdict::OwnerRestarted);
         assert!(matches!(
             judge(&leader(2, 3, 9), None, secs(115)),

@@ -1,19 +1,22 @@
-//! Releasing a held resource lease.
+//! Releasing a resource lease, or cleaning up after an acquire that failed.
 //!
 //! ```text
-//! SH: write our sector with the mode block cleared                 1 write
-//! EX: [write the LVB]
-//!     write our dblock RELEASED (every other field kept, so a ballot
-//!       in progress still sees our accepted value)
-//!     read the leader
-//!     it names us at our lver and we wrote it → write it free        1 read + 2 writes
-//!     someone else wrote it → leave it: our RELEASED dblock frees it
+//! [cleanup: read the leader and our dblock to learn what we hold, if
+//!  anything: the leader naming us, our mode block SHARED, or a proposal of
+//!  ours not yet withdrawn; nothing → done]
+//! [write the LVB (EX)]
+//! write our dblock RELEASED (every other field kept, so a ballot in
+//!   progress still sees our accepted value) with the mode block cleared
+//! read the leader
+//! it names us at our lver and we wrote it → write it free
+//! someone else wrote it → leave it: our RELEASED dblock frees it
 //! ```
 //!
-//! A release whose host_id lease has expired does no I/O at all (its caller
-//! does not run this): the lease then ends by time, like any dead owner's.
+//! EX release: 1 read and 2 writes, as sanlock's. A release whose host_id
+//! lease has expired does no I/O at all (its caller does not run this): the
+//! lease then ends by time, like any dead owner's.
 
-use super::{Held, Mode, PaxosError, dblock_sector};
+use super::{Held, Mode, PaxosError, ResourceRef, dblock_sector};
 use crate::clock::MonoTime;
 use crate::delta::HostTable;
 use crate::ondisk::dblock::{DBLOCK_FLAG_RELEASED, Dblock, ModeBlock};
@@ -21,44 +24,79 @@ use crate::ondisk::leader::{LEADER_FLAG_SHORT_HOLD, LeaderKind, LeaderRecord};
 use crate::step::{Area, IoRequest, IoResult, Machine, Step};
 use crate::timeouts::Timeouts;
 
-/// Releases `held`, first writing `lvb` if given (EX only).
+/// What a release let go of: the mode and lease version it was held at, or
+/// `None` if nothing was held.
+pub type Released = Option<(Mode, u64)>;
+
+/// Releases a held lease, or whatever a failed acquire may have left.
 #[derive(Debug)]
 pub struct PaxosRelease {
-    held: Held,
+    resource: ResourceRef,
+    host_id: u64,
+    generation: u64,
     timeouts: Timeouts,
     state: State,
 }
 
+/// What we are letting go of.
+#[derive(Clone, Copy, Debug)]
+struct Letting {
+    mode: Mode,
+    lver: u64,
+    block: Dblock,
+}
+
 #[derive(Debug)]
 enum State {
-    WriteLvb(Vec<u8>),
-    WritingLvb,
-    MarkReleased,
-    Marking,
-    ReadLeader,
-    ReadingLeader,
-    FreeLeader(LeaderRecord),
-    FreeingLeader,
-    Finished(Result<(), PaxosError>),
+    Probe,
+    Probing,
+    WriteLvb { letting: Letting, data: Vec<u8> },
+    WritingLvb { letting: Letting },
+    Mark { letting: Letting },
+    Marking { letting: Letting },
+    ReadLeader { letting: Letting },
+    ReadingLeader { letting: Letting },
+    FreeLeader { letting: Letting, leader: LeaderRecord },
+    FreeingLeader { letting: Letting },
+    Finished(Result<Released, PaxosError>),
     Done,
 }
 
 impl PaxosRelease {
+    /// Releases `held`, first writing `lvb` if given (EX only).
     pub fn new(held: Held, timeouts: Timeouts, lvb: Option<Vec<u8>>) -> PaxosRelease {
+        let letting = Letting { mode: held.mode, lver: held.lver, block: held.block };
+        let sector = held.resource.sector_len();
         let state = match lvb {
-            Some(data) if held.mode == Mode::Exclusive => {
-                let sector = held.resource.sector_len();
-                if data.len() > sector {
-                    State::Finished(Err(PaxosError::LvbTooLarge { len: data.len(), sector }))
-                } else {
-                    let mut padded = vec![0u8; sector];
-                    padded[..data.len()].copy_from_slice(&data);
-                    State::WriteLvb(padded)
-                }
+            Some(data) if held.mode == Mode::Exclusive && data.len() > sector => {
+                State::Finished(Err(PaxosError::LvbTooLarge { len: data.len(), sector }))
             }
-            _ => State::MarkReleased,
+            Some(data) if held.mode == Mode::Exclusive => {
+                let mut padded = vec![0u8; sector];
+                padded[..data.len()].copy_from_slice(&data);
+                State::WriteLvb { letting, data: padded }
+            }
+            _ => State::Mark { letting },
         };
-        PaxosRelease { held, timeouts, state }
+        PaxosRelease {
+            resource: held.resource,
+            host_id: held.host_id,
+            generation: held.generation,
+            timeouts,
+            state,
+        }
+    }
+
+    /// Learns from the disk what host `host_id` of `generation` holds or
+    /// left behind on `resource`, and lets go of it.
+    pub fn cleanup(
+        resource: ResourceRef,
+        host_id: u64,
+        generation: u64,
+        timeouts: Timeouts,
+    ) -> PaxosRelease {
+        assert!(host_id >= 1 && host_id <= resource.num_hosts, "host_id {host_id} has a dblock");
+        PaxosRelease { resource, host_id, generation, timeouts, state: State::Probe }
     }
 
     fn deadline(&self, now: MonoTime) -> MonoTime {
@@ -68,47 +106,89 @@ impl PaxosRelease {
     fn sector_write(&self, offset: u64, data: Vec<u8>, now: MonoTime) -> IoRequest {
         IoRequest::Write { area: Area::Resource, offset, data, deadline: self.deadline(now) }
     }
+
+    fn read(&self, len: usize, now: MonoTime) -> IoRequest {
+        IoRequest::Read { area: Area::Resource, offset: 0, len, deadline: self.deadline(now) }
+    }
+
+    fn check_leader(&self, sector: &[u8]) -> Result<LeaderRecord, PaxosError> {
+        let leader = LeaderRecord::decode_prefix(sector);
+        leader
+            .verify_in(LeaderKind::Paxos, &self.resource.lockspace)
+            .map_err(|problem| PaxosError::Corrupt { offset: 0, problem })?;
+        Ok(leader)
+    }
+
+    /// What the probe read shows we have to let go of.
+    fn decide(&self, area: &[u8]) -> State {
+        let leader = match self.check_leader(area) {
+            Ok(leader) => leader,
+            Err(err) => return State::Finished(Err(err)),
+        };
+        let offset = self.resource.dblock_offset(self.host_id);
+        let at = usize::try_from(offset).expect("fits");
+        let sector = &area[at..at + self.resource.sector_len()];
+        let block = Dblock::decode_prefix(sector);
+        if let Err(problem) = block.verify() {
+            return State::Finished(Err(PaxosError::Corrupt { offset, problem }));
+        }
+        let mode = ModeBlock::decode_from_sector(sector);
+        let names_us = leader.timestamp != 0
+            && leader.owner_id == self.host_id
+            && leader.owner_generation == self.generation;
+        let shared = mode.shared() && mode.generation == self.generation;
+        let proposal_out = block.inp == self.host_id
+            && block.inp2 == self.generation
+            && block.lver > leader.lver
+            && !block.released();
+        let letting = if names_us {
+            Letting { mode: Mode::Exclusive, lver: leader.lver, block }
+        } else if shared {
+            Letting { mode: Mode::Shared, lver: leader.lver, block }
+        } else if proposal_out {
+            Letting { mode: Mode::Exclusive, lver: block.lver, block }
+        } else {
+            return State::Finished(Ok(None));
+        };
+        State::Mark { letting }
+    }
 }
 
 impl Machine for PaxosRelease {
-    type Output = Result<(), PaxosError>;
+    type Output = Result<Released, PaxosError>;
 
     fn next(&mut self, now: MonoTime, _hosts: &mut HostTable) -> Step<Self::Output> {
-        let held = &self.held;
+        let sector_len = self.resource.sector_len();
         let (state, step) = match std::mem::replace(&mut self.state, State::Done) {
-            State::WriteLvb(data) => {
-                let offset = held.resource.geometry.lvb_offset();
-                (State::WritingLvb, Step::Io(self.sector_write(offset, data, now)))
+            State::Probe => {
+                let len = sector_len * (2 + usize::try_from(self.host_id).expect("fits"));
+                (State::Probing, Step::Io(self.read(len, now)))
             }
-            State::MarkReleased => {
-                // SH: the dblock already says RELEASED; only the mode goes.
-                let block = Dblock { flags: DBLOCK_FLAG_RELEASED, ..held.block };
-                let sector =
-                    dblock_sector(&block, &ModeBlock::default(), held.resource.sector_len());
-                let offset = held.resource.dblock_offset(held.host_id);
-                (State::Marking, Step::Io(self.sector_write(offset, sector, now)))
+            State::WriteLvb { letting, data } => {
+                let offset = self.resource.geometry.lvb_offset();
+                (State::WritingLvb { letting }, Step::Io(self.sector_write(offset, data, now)))
             }
-            State::ReadLeader => {
-                let request = IoRequest::Read {
-                    area: Area::Resource,
-                    offset: 0,
-                    len: held.resource.sector_len(),
-                    deadline: self.deadline(now),
-                };
-                (State::ReadingLeader, Step::Io(request))
+            State::Mark { letting } => {
+                let block = Dblock { flags: DBLOCK_FLAG_RELEASED, ..letting.block };
+                let sector = dblock_sector(&block, &ModeBlock::default(), sector_len);
+                let offset = self.resource.dblock_offset(self.host_id);
+                (State::Marking { letting }, Step::Io(self.sector_write(offset, sector, now)))
             }
-            State::FreeLeader(leader) => {
+            State::ReadLeader { letting } => {
+                (State::ReadingLeader { letting }, Step::Io(self.read(sector_len, now)))
+            }
+            State::FreeLeader { letting, leader } => {
                 let freed = LeaderRecord {
                     timestamp: 0,
                     flags: leader.flags & !LEADER_FLAG_SHORT_HOLD,
-                    write_id: held.host_id,
-                    write_generation: held.generation,
+                    write_id: self.host_id,
+                    write_generation: self.generation,
                     write_timestamp: now.as_secs().max(1),
                     ..leader
                 };
-                let mut data = vec![0u8; held.resource.sector_len()];
+                let mut data = vec![0u8; sector_len];
                 freed.encode_into(&mut data);
-                (State::FreeingLeader, Step::Io(self.sector_write(0, data, now)))
+                (State::FreeingLeader { letting }, Step::Io(self.sector_write(0, data, now)))
             }
             State::Finished(result) => (State::Done, Step::Done(result)),
             other => unreachable!("next() while waiting for I/O: {other:?}"),
@@ -118,36 +198,31 @@ impl Machine for PaxosRelease {
     }
 
     fn complete(&mut self, _now: MonoTime, _hosts: &mut HostTable, result: IoResult<'_>) {
-        let held = &self.held;
         let state = std::mem::replace(&mut self.state, State::Done);
         self.state = match (state, result) {
             (_, IoResult::Failed(failure)) => State::Finished(Err(PaxosError::Io(failure))),
-            (State::WritingLvb, IoResult::Written) => State::MarkReleased,
-            (State::Marking, IoResult::Written) if held.mode == Mode::Shared => {
-                State::Finished(Ok(()))
-            }
-            (State::Marking, IoResult::Written) => State::ReadLeader,
-            (State::ReadingLeader, IoResult::Read(sector)) => {
-                let leader = LeaderRecord::decode_prefix(sector);
-                match leader.verify_in(LeaderKind::Paxos, &held.resource.lockspace) {
-                    Err(problem) => {
-                        State::Finished(Err(PaxosError::Corrupt { offset: 0, problem }))
-                    }
-                    Ok(_) => {
-                        let names_us = leader.owner_id == held.host_id
-                            && leader.owner_generation == held.generation
-                            && leader.lver == held.lver
+            (State::Probing, IoResult::Read(area)) => self.decide(area),
+            (State::WritingLvb { letting }, IoResult::Written) => State::Mark { letting },
+            (State::Marking { letting }, IoResult::Written) => State::ReadLeader { letting },
+            (State::ReadingLeader { letting }, IoResult::Read(sector)) => {
+                match self.check_leader(sector) {
+                    Err(err) => State::Finished(Err(err)),
+                    Ok(leader) => {
+                        let names_us = leader.owner_id == self.host_id
+                            && leader.owner_generation == self.generation
+                            && leader.lver == letting.lver
                             && leader.timestamp != 0;
-                        let we_wrote_it = leader.write_id == held.host_id;
-                        if names_us && we_wrote_it {
-                            State::FreeLeader(leader)
+                        if names_us && leader.write_id == self.host_id {
+                            State::FreeLeader { letting, leader }
                         } else {
-                            State::Finished(Ok(()))
+                            State::Finished(Ok(Some((letting.mode, letting.lver))))
                         }
                     }
                 }
             }
-            (State::FreeingLeader, IoResult::Written) => State::Finished(Ok(())),
+            (State::FreeingLeader { letting }, IoResult::Written) => {
+                State::Finished(Ok(Some((letting.mode, letting.lver))))
+            }
             (state, result) => unreachable!("{result:?} does not answer {state:?}"),
         };
     }

@@ -1,0 +1,246 @@
+//! A simulated host: its clock, its lease machines and its clients.
+
+use std::collections::BTreeSet;
+
+use crate::clock::MonoTime;
+use crate::delta::{DeltaAcquire, DeltaError, DeltaRenew, HostLease, HostTable, Renewal};
+use crate::paxos::{Held, Mode, PaxosAcquire, PaxosError, PaxosRelease, Released};
+use crate::step::{IoResult, Machine, Step};
+use crate::watchdog::{ClientId, Multiplexer};
+
+/// A lease operation in progress on one of a host's slots.
+#[derive(Debug)]
+pub enum Job {
+    Join(DeltaAcquire),
+    Renew(DeltaRenew),
+    Acquire { machine: PaxosAcquire, resource: usize, mode: Mode },
+    Release { machine: PaxosRelease, resource: usize, held: Held },
+}
+
+/// What a finished job yields.
+#[derive(Debug)]
+pub enum Outcome {
+    Joined(Result<HostLease, DeltaError>),
+    Renewed(Renewal),
+    Acquired {
+        resource: usize,
+        mode: Mode,
+        result: Result<Held, PaxosError>,
+        /// What to release after a failure, if anything.
+        withdrawal: Option<Held>,
+    },
+    Released {
+        resource: usize,
+        held: Held,
+        result: Result<Released, PaxosError>,
+    },
+}
+
+fn map<T>(step: Step<T>, outcome: impl FnOnce(T) -> Outcome) -> Step<Outcome> {
+    match step {
+        Step::Io(request) => Step::Io(request),
+        Step::Wait(until) => Step::Wait(until),
+        Step::Done(output) => Step::Done(outcome(output)),
+    }
+}
+
+impl Job {
+    pub fn next(&mut self, now: MonoTime, hosts: &mut HostTable) -> Step<Outcome> {
+        match self {
+            Job::Join(machine) => map(machine.next(now, hosts), Outcome::Joined),
+            Job::Renew(machine) => map(machine.next(now, hosts), Outcome::Renewed),
+            Job::Acquire { machine, resource, mode } => {
+                let (resource, mode) = (*resource, *mode);
+                let step = machine.next(now, hosts);
+                let withdrawal = matches!(step, Step::Done(Err(_))).then(|| machine.withdrawal());
+                map(step, |result| Outcome::Acquired {
+                    resource,
+                    mode,
+                    result,
+                    withdrawal: withdrawal.flatten(),
+                })
+            }
+            Job::Release { machine, resource, held } => {
+                let resource = *resource;
+                let held = held.clone();
+                map(machine.next(now, hosts), |result| Outcome::Released { resource, held, result })
+            }
+        }
+    }
+
+    pub fn complete(&mut self, now: MonoTime, hosts: &mut HostTable, result: IoResult<'_>) {
+        match self {
+            Job::Join(machine) => machine.complete(now, hosts, result),
+            Job::Renew(machine) => machine.complete(now, hosts, result),
+            Job::Acquire { machine, .. } => machine.complete(now, hosts, result),
+            Job::Release { machine, .. } => machine.complete(now, hosts, result),
+        }
+    }
+}
+
+/// Where a slot's job stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Call `next` now.
+    Ready,
+    /// Waiting for I/O `id` to be answered.
+    Io(u64),
+    /// Sleeping until a global time.
+    Until(u64),
+}
+
+/// One concurrent activity of a host: slot 0 keeps the host_id, the others
+/// are clients.
+#[derive(Debug)]
+pub struct Slot {
+    pub job: Option<Job>,
+    pub wait: Wait,
+}
+
+impl Slot {
+    pub fn idle() -> Slot {
+        Slot { job: None, wait: Wait::Ready }
+    }
+}
+
+/// The host_id lease, as the host sees it.
+#[derive(Debug)]
+pub enum Membership {
+    /// Joining (slot 0 runs the join).
+    Joining,
+    /// Joined; `lease` is `None` while a renewal has it.
+    Joined {
+        lease: Option<Box<HostLease>>,
+        generation: u64,
+        expiry: MonoTime,
+        next_renewal: MonoTime,
+        client: ClientId,
+    },
+    /// The lease was lost and its holders killed; rejoin at this global time.
+    Lost { rejoin_ns: u64 },
+    /// The lease was lost and a holder could not be killed: the watchdog
+    /// must reset the host.
+    AwaitingReset,
+}
+
+/// A client's activity.
+#[derive(Debug)]
+pub enum Client {
+    Idle {
+        until_ns: u64,
+    },
+    Acquiring {
+        resource: usize,
+    },
+    Holding {
+        held: Box<Held>,
+        resource: usize,
+        until_ns: u64,
+    },
+    /// A holder whose kill failed: it keeps the resource until the reset.
+    Hung {
+        resource: usize,
+    },
+    /// Releasing, or cleaning up after a failed acquire or release.
+    Releasing {
+        resource: usize,
+    },
+    /// Releasing `held` failed; try again at `until_ns`.
+    Cleanup {
+        resource: usize,
+        held: Box<Held>,
+        until_ns: u64,
+    },
+    /// Got what it wanted in the liveness phase; does nothing more.
+    Satisfied,
+}
+
+/// A simulated host.
+#[derive(Debug)]
+pub struct SimHost {
+    pub host_id: u64,
+    /// Bumped at every reset: events of an earlier life are ignored.
+    pub epoch: u64,
+    pub alive: bool,
+    pub paused: bool,
+    pub clock: HostClock,
+    pub table: HostTable,
+    pub membership: Membership,
+    pub slots: Vec<Slot>,
+    pub clients: Vec<Client>,
+    /// Liveness phase: the resource each client wants, and since when.
+    pub wants: Vec<Option<(usize, u64)>>,
+    pub mux: Multiplexer,
+    /// Keepalives sent to the device; a fire event names the count it saw.
+    pub pets: u64,
+    /// I/O answers that arrived while paused, delivered on resume.
+    pub deferred: Vec<u64>,
+    /// Global times at which a wake is already scheduled.
+    pub wakes: BTreeSet<u64>,
+    /// Each client's last acquire error, for reports.
+    pub last_errors: Vec<String>,
+}
+
+/// A host's monotonic clock: it started at a random value when the host
+/// booted, so no two hosts' clocks agree.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostClock {
+    /// Global time of the last boot.
+    pub boot_ns: u64,
+    /// The local clock's value then.
+    pub boot_local_ns: u64,
+}
+
+impl HostClock {
+    /// The local clock at global time `now_ns`.
+    pub fn local(&self, now_ns: u64) -> MonoTime {
+        assert!(now_ns >= self.boot_ns, "a host's clock starts at boot");
+        MonoTime::from_nanos(now_ns - self.boot_ns + self.boot_local_ns)
+    }
+
+    /// The global time at which the local clock reads `local`.
+    pub fn global(&self, local: MonoTime) -> u64 {
+        (local.as_nanos() + self.boot_ns).saturating_sub(self.boot_local_ns).max(self.boot_ns)
+    }
+}
+
+impl Client {
+    /// The resource this client has, or is getting or letting go of.
+    pub fn resource(&self) -> Option<usize> {
+        match self {
+            Client::Acquiring { resource }
+            | Client::Holding { resource, .. }
+            | Client::Hung { resource }
+            | Client::Releasing { resource }
+            | Client::Cleanup { resource, .. } => Some(*resource),
+            Client::Idle { .. } | Client::Satisfied => None,
+        }
+    }
+}
+
+impl SimHost {
+    /// Whether a client of this host has anything to do with `resource`:
+    /// a host runs one operation per resource at a time, as the daemon's
+    /// resource table ensures.
+    pub fn resource_busy(&self, resource: usize) -> bool {
+        self.clients.iter().any(|c| c.resource() == Some(resource))
+    }
+
+    /// This host's clock at global time `now_ns`.
+    pub fn local(&self, now_ns: u64) -> MonoTime {
+        self.clock.local(now_ns)
+    }
+
+    /// The global time at which this host's clock reads `local`.
+    pub fn global(&self, local: MonoTime) -> u64 {
+        self.clock.global(local)
+    }
+
+    /// Whether the host_id lease is valid at `now_ns`.
+    pub fn lease_valid(&self, now_ns: u64) -> bool {
+        match &self.membership {
+            Membership::Joined { expiry, .. } => self.local(now_ns) < *expiry,
+            _ => false,
+        }
+    }
+}

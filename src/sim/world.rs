@@ -1,0 +1,1086 @@
+//! The simulation's event loop: virtual time, the shared disk, the hosts.
+//!
+//! Events are processed in (time, sequence) order; every random choice comes
+//! from generators forked off the run's seed, so a seed replays exactly.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::time::Duration;
+
+use super::host::{Client, HostClock, Job, Membership, Outcome, SimHost, Slot, Wait};
+use super::io::{IoFaults, WriteFate, plan_read, plan_write, read_parts};
+use super::oracle::Oracle;
+use super::{Canary, SimConfig, SimReport};
+use crate::clock::SimClock;
+use crate::delta::{DeltaAcquire, DeltaError, DeltaRenew, HostTable, JoinOptions, LockspaceRef};
+use crate::disk::SimDisk;
+use crate::ondisk::area::{fill_lockspace, fill_resource};
+use crate::ondisk::geometry::{AlignSize, Geometry, SectorSize};
+use crate::ondisk::leader::LeaderRecord;
+use crate::ondisk::name::Name;
+use crate::paxos::{
+    AcquireOptions, Held, Mode, PaxosAcquire, PaxosError, PaxosRelease, ResourceRef,
+};
+use crate::rng::Rng;
+use crate::step::{Area, IoFailure, IoRequest, IoResult, Step};
+use crate::timeouts::Timeouts;
+use crate::watchdog::{Multiplexer, Verdict, test_interval_for};
+
+const MS: u64 = 1_000_000;
+const SEC: u64 = 1_000_000_000;
+/// The simulated device's sector: records of a 4096-byte-sector area span
+/// eight of them, so their writes can tear.
+const DEVICE_SECTOR: usize = 512;
+/// Share of kills of lease holders that fail, leaving the reset to the
+/// watchdog.
+const KILL_FAIL_PPM: u32 = 100_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Event {
+    Wake { host: usize, epoch: u64 },
+    Sample { io: u64, start: usize, len: usize },
+    Land { io: u64 },
+    Answer { io: u64 },
+    Resolve { io: u64 },
+    Tick { host: usize, epoch: u64 },
+    Fire { host: usize, epoch: u64, pets: u64 },
+    Fault,
+    Resume { host: usize, epoch: u64 },
+    Restart { host: usize },
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Scheduled {
+    at: u64,
+    seq: u64,
+    event: Event,
+}
+
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// What an I/O will answer.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    Data,
+    Written,
+    Failed(IoFailure),
+}
+
+/// An I/O between submission and its last event.
+#[derive(Debug)]
+struct Pending {
+    host: usize,
+    epoch: u64,
+    slot: usize,
+    offset: u64,
+    /// Read: the bytes gathered so far. Write: the bytes to land.
+    data: Vec<u8>,
+    write: bool,
+    /// Write: how many bytes land (all, or a torn prefix).
+    land_len: usize,
+    landed: bool,
+    /// The device is done with it (always, for reads).
+    resolved: bool,
+    /// Its answer reached the host, or the host that asked is gone.
+    delivered: bool,
+    answer: Answer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Faults,
+    Liveness { since_ns: u64 },
+    Over,
+}
+
+pub struct World {
+    config: SimConfig,
+    rng: Rng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    hosts: Vec<SimHost>,
+    disk: SimDisk,
+    ios: BTreeMap<u64, Pending>,
+    next_io: u64,
+    /// Writes not yet left the device, by (host, offset): a host never has
+    /// two writes to one sector in flight (the disk layer refuses it).
+    writes_in_flight: BTreeSet<(usize, u64)>,
+    oracle: Oracle,
+    report: SimReport,
+    timeouts: Timeouts,
+    faults: IoFaults,
+    phase: Phase,
+    lockspace: LockspaceRef,
+    resources: Vec<ResourceRef>,
+    area_bytes: u64,
+    sector_len: usize,
+}
+
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).expect("simulated durations fit in u64 ns")
+}
+
+impl World {
+    pub fn new(config: &SimConfig) -> World {
+        assert!(config.hosts >= 2 && config.resources >= 1 && config.clients_per_host >= 1);
+        let mut rng = Rng::new(config.seed);
+        let io_timeout_s = rng.between(1, 2);
+        let fire_s = io_timeout_s * rng.between(3, 10);
+        let timeouts = Timeouts::new(io_timeout_s as u8, Duration::from_secs(fire_s));
+        let sector_size =
+            if rng.chance_ppm(500_000) { SectorSize::B4096 } else { SectorSize::B512 };
+        let geometry = Geometry::new(sector_size, AlignSize::M1).expect("valid geometry");
+        let area_bytes = geometry.area_bytes();
+        let disk_bytes = area_bytes * (1 + config.resources);
+        let disk = SimDisk::new(disk_bytes, DEVICE_SECTOR as u32, config.seed, SimClock::default());
+        let space = Name::new("sim").expect("valid name");
+        let mut area = vec![0u8; area_bytes as usize];
+        let committed = fill_lockspace(&mut area, geometry, space, io_timeout_s as u8);
+        area[..committed.len()].copy_from_slice(&committed);
+        disk.apply(0, &area);
+        let mut resources = Vec::new();
+        for index in 0..config.resources {
+            let name = Name::new(&format!("r{index}")).expect("valid name");
+            fill_resource(&mut area, geometry, space, name, config.hosts);
+            disk.apply(area_bytes * (1 + index), &area);
+            resources.push(ResourceRef {
+                lockspace: space,
+                name,
+                geometry,
+                num_hosts: config.hosts,
+            });
+        }
+        let report = SimReport {
+            seed: config.seed,
+            canary: format!("{:?}", config.canary),
+            hosts: config.hosts,
+            resources: config.resources,
+            io_timeout_s,
+            watchdog_fire_s: fire_s,
+            sector_size: sector_size.bytes(),
+            ..SimReport::default()
+        };
+        let hosts = (0..config.hosts)
+            .map(|index| SimHost {
+                host_id: index + 1,
+                epoch: 0,
+                alive: false,
+                paused: false,
+                clock: HostClock::default(),
+                table: HostTable::new(timeouts),
+                membership: Membership::Joining,
+                slots: Vec::new(),
+                clients: Vec::new(),
+                wants: vec![None; config.clients_per_host],
+                mux: Multiplexer::new(test_interval_for(timeouts.watchdog_fire())),
+                pets: 0,
+                deferred: Vec::new(),
+                wakes: BTreeSet::new(),
+                last_errors: vec![String::new(); config.clients_per_host],
+            })
+            .collect();
+        let faults = if config.faults { IoFaults::ALL } else { IoFaults::NONE };
+        World {
+            config: config.clone(),
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            hosts,
+            disk,
+            ios: BTreeMap::new(),
+            next_io: 1,
+            writes_in_flight: BTreeSet::new(),
+            oracle: Oracle::default(),
+            report,
+            timeouts,
+            faults,
+            phase: Phase::Faults,
+            lockspace: LockspaceRef { name: space, geometry },
+            resources,
+            area_bytes,
+            sector_len: geometry.sector_bytes() as usize,
+        }
+    }
+
+    fn schedule(&mut self, at: u64, event: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled { at: at.max(self.now), seq: self.seq, event }));
+    }
+
+    /// Asks for `host` to be woken at `at`; one event per distinct time.
+    fn wake(&mut self, host: usize, at: u64) {
+        let at = at.max(self.now);
+        let h = &mut self.hosts[host];
+        if h.wakes.insert(at) {
+            let epoch = h.epoch;
+            self.schedule(at, Event::Wake { host, epoch });
+        }
+    }
+
+    pub fn run(mut self) -> SimReport {
+        for host in 0..self.hosts.len() {
+            let at = self.rng.between(0, SEC);
+            self.schedule(at, Event::Restart { host });
+        }
+        if self.config.faults {
+            let at = self.next_fault_delay();
+            self.schedule(at, Event::Fault);
+        }
+        while let Some(Reverse(Scheduled { at, event, .. })) = self.queue.pop() {
+            assert!(at >= self.now, "time never goes backwards");
+            self.now = at;
+            self.report.steps += 1;
+
+            self.handle(event);
+            self.check_phase();
+            if self.phase == Phase::Over {
+                break;
+            }
+        }
+        self.report.virtual_seconds = self.now as f64 / 1e9;
+        self.report.acquisitions = self.oracle.acquisitions;
+        self.report.violations = self.oracle.violations;
+        self.report.first_violation = self.oracle.first_violation.clone();
+        self.report
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Wake { host, epoch } => {
+                if self.hosts[host].epoch == epoch {
+                    self.hosts[host].wakes.remove(&self.now);
+                }
+                if self.current(host, epoch) {
+                    self.host_wake(host);
+                }
+            }
+            Event::Sample { io, start, len } => {
+                if let Some(pending) = self.ios.get_mut(&io) {
+                    let bytes = self.disk.snapshot(pending.offset + start as u64, len);
+                    pending.data[start..start + len].copy_from_slice(&bytes);
+                }
+            }
+            Event::Land { io } => self.land(io),
+            Event::Answer { io } => self.answer(io),
+            Event::Resolve { io } => self.resolve(io),
+            Event::Tick { host, epoch } if self.current(host, epoch) => self.tick(host),
+            Event::Tick { .. } => {}
+            Event::Fire { host, epoch, pets } => {
+                let h = &self.hosts[host];
+                if h.alive && h.epoch == epoch && h.pets == pets {
+                    self.report.faults.watchdog_resets += 1;
+                    self.reset(host);
+                }
+            }
+            Event::Fault => self.inject_fault(),
+            Event::Resume { host, epoch } => {
+                let h = &self.hosts[host];
+                if h.alive && h.epoch == epoch && h.paused {
+                    self.resume(host);
+                }
+            }
+            Event::Restart { host } => {
+                if !self.hosts[host].alive {
+                    self.boot(host);
+                }
+            }
+        }
+    }
+
+    /// Whether events of `epoch` still concern the running, unpaused host.
+    fn current(&self, host: usize, epoch: u64) -> bool {
+        let h = &self.hosts[host];
+        h.alive && !h.paused && h.epoch == epoch
+    }
+
+    // ---- hosts -----------------------------------------------------------
+
+    fn boot(&mut self, host: usize) {
+        let slots = self.config.clients_per_host + 1;
+        let boot_local_ns = self.rng.between(SEC, 1000 * SEC);
+        let lockspace = self.lockspace;
+        let timeouts = self.timeouts;
+        let now = self.now;
+        let h = &mut self.hosts[host];
+        h.alive = true;
+        h.paused = false;
+        h.epoch += 1;
+        h.clock = HostClock { boot_ns: now, boot_local_ns };
+        h.table = HostTable::new(timeouts);
+        h.mux = Multiplexer::new(test_interval_for(timeouts.watchdog_fire()));
+        h.pets = 0;
+        h.deferred.clear();
+        h.wakes.clear();
+        h.slots = (0..slots).map(|_| Slot::idle()).collect();
+        h.clients = (1..slots).map(|_| Client::Idle { until_ns: now }).collect();
+        h.membership = Membership::Joining;
+        let name = Name::new(&format!("host-{}", h.host_id)).expect("valid name");
+        // A reset host's holders are gone: taking its host_id back at once
+        // is safe.
+        let join = DeltaAcquire::new(
+            lockspace,
+            h.host_id,
+            name,
+            timeouts,
+            JoinOptions { fast_reacquire: true },
+        );
+        h.slots[0].job = Some(Job::Join(join));
+        let epoch = h.epoch;
+        self.schedule(now, Event::Tick { host, epoch });
+        self.wake(host, now);
+    }
+
+    /// The host is reset: its processes are gone at once, and each of its
+    /// writes still in the device lands now or never.
+    fn reset(&mut self, host: usize) {
+        let host_id = self.hosts[host].host_id;
+        self.oracle.reset(host_id);
+        let ids: Vec<u64> =
+            self.ios.iter().filter(|(_, p)| p.host == host).map(|(id, _)| *id).collect();
+        for id in ids {
+            let pending = self.ios.remove(&id).expect("listed");
+            if pending.write {
+                if !pending.landed && self.rng.chance_ppm(500_000) {
+                    self.disk.apply(pending.offset, &pending.data[..pending.land_len]);
+                }
+                self.writes_in_flight.remove(&(host, pending.offset));
+            }
+        }
+        let h = &mut self.hosts[host];
+        h.alive = false;
+        h.paused = false;
+        h.epoch += 1;
+        h.slots.clear();
+        h.clients.clear();
+        h.deferred.clear();
+        let down = self.rng.between(10 * MS, 2 * ns(self.timeouts.host_dead()));
+        let at = if matches!(self.phase, Phase::Faults) { self.now + down } else { self.now };
+        self.schedule(at, Event::Restart { host });
+    }
+
+    fn resume(&mut self, host: usize) {
+        let h = &mut self.hosts[host];
+        h.paused = false;
+        let epoch = h.epoch;
+        let deferred = std::mem::take(&mut h.deferred);
+        for io in deferred {
+            self.deliver(io);
+        }
+        self.schedule(self.now, Event::Tick { host, epoch });
+        self.wake(host, self.now);
+    }
+
+    fn tick(&mut self, host: usize) {
+        let fire = ns(self.timeouts.watchdog_fire());
+        let h = &mut self.hosts[host];
+        let local = h.local(self.now);
+        let interval = ns(h.mux.test_interval());
+        let keep_petting = self.config.canary == Canary::KeepPetting;
+        if keep_petting || h.mux.check(local) == Verdict::Pet {
+            h.pets += 1;
+            let (epoch, pets) = (h.epoch, h.pets);
+            self.schedule(self.now + fire, Event::Fire { host, epoch, pets });
+        }
+        let epoch = self.hosts[host].epoch;
+        self.schedule(self.now + interval, Event::Tick { host, epoch });
+    }
+
+    fn host_wake(&mut self, host: usize) {
+        let now = self.now;
+        let local = self.hosts[host].local(now);
+        if let Membership::Joined { expiry, .. } = self.hosts[host].membership
+            && local >= expiry
+        {
+            self.recover(host);
+        }
+        self.membership_wake(host);
+        for client in 0..self.hosts[host].clients.len() {
+            self.client_wake(host, client);
+        }
+        for slot in 0..self.hosts[host].slots.len() {
+            self.step_slot(host, slot);
+        }
+    }
+
+    fn membership_wake(&mut self, host: usize) {
+        let now = self.now;
+        let h = &mut self.hosts[host];
+        let clock = h.clock;
+        let local = clock.local(now);
+        let idle = h.slots[0].job.is_none();
+        match &mut h.membership {
+            Membership::Joined { lease, next_renewal, .. } if idle && lease.is_some() => {
+                if local >= *next_renewal {
+                    let lease = *lease.take().expect("checked");
+                    h.slots[0].job = Some(Job::Renew(DeltaRenew::new(lease, self.config.hosts)));
+                } else {
+                    let at = clock.global(*next_renewal);
+                    self.wake(host, at);
+                }
+            }
+            Membership::Lost { rejoin_ns } if idle => {
+                if now >= *rejoin_ns {
+                    let name = Name::new(&format!("host-{}", h.host_id)).expect("valid name");
+                    let join = DeltaAcquire::new(
+                        self.lockspace,
+                        h.host_id,
+                        name,
+                        self.timeouts,
+                        JoinOptions { fast_reacquire: true },
+                    );
+                    h.slots[0].job = Some(Job::Join(join));
+                    h.membership = Membership::Joining;
+                } else {
+                    let at = *rejoin_ns;
+                    self.wake(host, at);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The lease was lost: kill the lease holders; if all die, the host
+    /// lives on and rejoins; if one does not, the watchdog resets the host.
+    fn recover(&mut self, host: usize) {
+        self.report.faults.recoveries += 1;
+        let host_id = self.hosts[host].host_id;
+        let mut hung = false;
+        for client in 0..self.hosts[host].clients.len() {
+            let slot = client + 1;
+            self.hosts[host].slots[slot] = Slot::idle();
+            match std::mem::replace(
+                &mut self.hosts[host].clients[client],
+                Client::Idle { until_ns: self.now },
+            ) {
+                Client::Holding { resource, .. } => {
+                    if self.rng.chance_ppm(KILL_FAIL_PPM) {
+                        self.report.faults.kills_failed += 1;
+                        self.hosts[host].clients[client] = Client::Hung { resource };
+                        hung = true;
+                    } else {
+                        self.oracle.end(resource, host_id, client);
+                    }
+                }
+                Client::Hung { resource } => {
+                    self.hosts[host].clients[client] = Client::Hung { resource };
+                    hung = true;
+                }
+                Client::Satisfied => self.hosts[host].clients[client] = Client::Satisfied,
+                _ => {}
+            }
+        }
+        self.hosts[host].slots[0] = Slot::idle();
+        let h = &mut self.hosts[host];
+        let membership = std::mem::replace(&mut h.membership, Membership::AwaitingReset);
+        if let Membership::Joined { client, .. } = membership {
+            if hung {
+                return;
+            }
+            h.mux.unregister(client);
+        }
+        if !hung {
+            let delay = self.rng.between(0, 2 * ns(self.timeouts.io_timeout()));
+            self.hosts[host].membership = Membership::Lost { rejoin_ns: self.now + delay };
+        }
+    }
+
+    fn client_wake(&mut self, host: usize, client: usize) {
+        let now = self.now;
+        let slot = client + 1;
+        if self.hosts[host].slots[slot].job.is_some() {
+            return;
+        }
+        match self.hosts[host].clients[client] {
+            // Without a valid lease, the next join wakes the clients.
+            Client::Idle { until_ns } if now >= until_ns && self.hosts[host].lease_valid(now) => {
+                self.start_acquire(host, client)
+            }
+            Client::Idle { until_ns } if now >= until_ns => {}
+            Client::Idle { until_ns } => self.wake(host, until_ns),
+            Client::Holding { until_ns, .. } if now >= until_ns => self.stop_holding(host, client),
+            Client::Holding { until_ns, .. } => self.wake(host, until_ns),
+            Client::Cleanup { until_ns, .. } if now >= until_ns => {
+                let Client::Cleanup { resource, held, .. } =
+                    std::mem::replace(&mut self.hosts[host].clients[client], Client::Satisfied)
+                else {
+                    unreachable!("matched just above")
+                };
+                self.start_release(host, client, resource, *held)
+            }
+            Client::Cleanup { until_ns, .. } => self.wake(host, until_ns),
+            _ => {}
+        }
+    }
+
+    fn generation(&self, host: usize) -> Option<u64> {
+        match self.hosts[host].membership {
+            Membership::Joined { generation, .. } => Some(generation),
+            _ => None,
+        }
+    }
+
+    fn start_acquire(&mut self, host: usize, client: usize) {
+        let generation = self.generation(host).expect("a valid lease has a generation");
+        let resource = match (self.phase, self.hosts[host].wants[client]) {
+            (Phase::Liveness { .. }, Some((wanted, _))) => wanted,
+            _ => self.rng.below(self.config.resources) as usize,
+        };
+        if self.hosts[host].resource_busy(resource) {
+            let retry = self.now + self.rng.between(MS, 20 * MS);
+            self.hosts[host].clients[client] = Client::Idle { until_ns: retry };
+            self.wake(host, retry);
+            return;
+        }
+        let mode = if self.rng.chance_ppm(250_000) { Mode::Shared } else { Mode::Exclusive };
+        let options = AcquireOptions {
+            mode,
+            expected_lver: None,
+            wait_for_dead_owner: self.rng.chance_ppm(300_000),
+            read_lvb: false,
+            seed: self.rng.next_u64(),
+            mutation: self.config.canary.mutation(),
+        };
+        let h = &mut self.hosts[host];
+        let machine = PaxosAcquire::new(
+            self.resources[resource],
+            h.host_id,
+            generation,
+            self.timeouts,
+            options,
+        );
+        h.slots[client + 1].job = Some(Job::Acquire { machine, resource, mode });
+        h.clients[client] = Client::Acquiring { resource };
+        self.report.attempts += 1;
+    }
+
+    /// The holder stops using the resource, then releases it on disk if the
+    /// host's lease still allows I/O.
+    fn stop_holding(&mut self, host: usize, client: usize) {
+        let Client::Holding { held, resource, .. } =
+            std::mem::replace(&mut self.hosts[host].clients[client], Client::Satisfied)
+        else {
+            unreachable!("stop_holding of a holder")
+        };
+        let host_id = self.hosts[host].host_id;
+        self.oracle.end(resource, host_id, client);
+        self.start_release(host, client, resource, *held);
+    }
+
+    /// A client that let go of its resource: idle again, or done for good
+    /// once it got what it wanted in the liveness phase.
+    fn after_release(&mut self, host: usize, client: usize) {
+        let think = self.rng.between(0, 50 * MS);
+        let h = &mut self.hosts[host];
+        h.clients[client] = match (self.phase, h.wants[client]) {
+            (Phase::Liveness { .. }, None) => Client::Satisfied,
+            _ => Client::Idle { until_ns: self.now + think },
+        };
+        self.wake(host, self.now + think);
+    }
+
+    /// Releases `held` (a lease, or what a failed acquire left behind),
+    /// unless the host's lease no longer allows I/O: then it ends by time.
+    fn start_release(&mut self, host: usize, client: usize, resource: usize, held: Held) {
+        if !self.hosts[host].lease_valid(self.now) || self.generation(host) != Some(held.generation)
+        {
+            self.after_release(host, client);
+            return;
+        }
+        let machine = PaxosRelease::new(held.clone(), self.timeouts, None);
+        let h = &mut self.hosts[host];
+        h.clients[client] = Client::Releasing { resource };
+        h.slots[client + 1].job = Some(Job::Release { machine, resource, held });
+    }
+
+    // ---- slots and their I/O ---------------------------------------------
+
+    fn step_slot(&mut self, host: usize, slot: usize) {
+        loop {
+            let now = self.now;
+            let h = &mut self.hosts[host];
+            if !h.alive || h.paused || slot >= h.slots.len() {
+                return;
+            }
+            match h.slots[slot].wait {
+                Wait::Io(_) => return,
+                Wait::Until(at) if at > now => return,
+                _ => {}
+            }
+            let local = h.local(now);
+            let SimHost { slots, table, .. } = h;
+            let Some(job) = slots[slot].job.as_mut() else { return };
+            match job.next(local, table) {
+                Step::Io(request) => {
+                    let id = self.submit(host, slot, request);
+                    self.hosts[host].slots[slot].wait = Wait::Io(id);
+                    return;
+                }
+                Step::Wait(until) => {
+                    let at = self.hosts[host].global(until);
+                    self.hosts[host].slots[slot].wait = Wait::Until(at);
+                    self.wake(host, at);
+                    return;
+                }
+                Step::Done(outcome) => {
+                    self.hosts[host].slots[slot] = Slot::idle();
+                    self.on_done(host, slot, outcome);
+                }
+            }
+        }
+    }
+
+    fn area_offset(&self, host: usize, slot: usize, area: Area) -> u64 {
+        match area {
+            Area::Lockspace => 0,
+            Area::Resource => match &self.hosts[host].slots[slot].job {
+                Some(Job::Acquire { resource, .. } | Job::Release { resource, .. }) => {
+                    self.area_bytes * (1 + *resource as u64)
+                }
+                other => unreachable!("a resource I/O from {other:?}"),
+            },
+        }
+    }
+
+    fn submit(&mut self, host: usize, slot: usize, request: IoRequest) -> u64 {
+        let id = self.next_io;
+        self.next_io += 1;
+        let offset = self.area_offset(host, slot, request.area()) + request.offset();
+        let h = &self.hosts[host];
+        let deadline_ns = h.global(request.deadline());
+        let epoch = h.epoch;
+        let io_timeout = self.timeouts.io_timeout();
+        let now = self.now;
+        let (write, data, plan) = match request {
+            IoRequest::Read { len, .. } => {
+                let plan = plan_read(&mut self.rng, &self.faults, io_timeout, now);
+                (false, vec![0u8; len], plan)
+            }
+            IoRequest::Write { data, .. } => {
+                if !self.writes_in_flight.insert((host, offset)) {
+                    // The disk layer refuses a second write to bytes an
+                    // earlier one may still change.
+                    self.report.faults.writes_refused_in_flight += 1;
+                    self.ios.insert(
+                        id,
+                        Pending {
+                            host,
+                            epoch,
+                            slot,
+                            offset,
+                            data,
+                            write: true,
+                            land_len: 0,
+                            landed: true,
+                            resolved: true,
+                            delivered: false,
+                            answer: Answer::Failed(IoFailure::Error),
+                        },
+                    );
+                    self.schedule(now, Event::Answer { io: id });
+                    return id;
+                }
+                let sectors = data.len() / DEVICE_SECTOR;
+                let plan =
+                    plan_write(&mut self.rng, &self.faults, io_timeout, now, deadline_ns, sectors);
+                (true, data, plan)
+            }
+        };
+        if plan.slow {
+            self.report.faults.slow_ios += 1;
+        }
+        let timed_out = plan.finish_ns > deadline_ns;
+        let answer = match (write, plan.fate, plan.failed) {
+            (_, WriteFate::Lost | WriteFate::Late, _) => Answer::Failed(IoFailure::Timeout),
+            _ if timed_out => Answer::Failed(IoFailure::Timeout),
+            (_, _, true) => Answer::Failed(IoFailure::Error),
+            (false, _, false) => Answer::Data,
+            (true, _, false) => Answer::Written,
+        };
+        match (write, plan.fate) {
+            (false, _) if plan.failed => self.report.faults.read_errors += 1,
+            (true, WriteFate::Fails) => self.report.faults.write_errors += 1,
+            (true, WriteFate::Torn { .. }) => self.report.faults.torn_writes += 1,
+            (true, WriteFate::Lost) => self.report.faults.lost_writes += 1,
+            (true, WriteFate::Late) => self.report.faults.late_writes += 1,
+            _ => {}
+        }
+        let land_len = match plan.fate {
+            WriteFate::Torn { sectors } => sectors * DEVICE_SECTOR,
+            _ => data.len(),
+        };
+        let len = data.len();
+        self.ios.insert(
+            id,
+            Pending {
+                host,
+                epoch,
+                slot,
+                offset,
+                data,
+                write,
+                land_len,
+                landed: false,
+                resolved: !write,
+                delivered: false,
+                answer,
+            },
+        );
+        if write {
+            if let Some(at) = plan.land_ns {
+                self.schedule(at, Event::Land { io: id });
+            }
+            self.schedule(plan.finish_ns, Event::Resolve { io: id });
+        } else {
+            let sectors = len / self.sector_len;
+            let parts = read_parts(&mut self.rng, sectors);
+            if parts.len() > 1 {
+                self.report.faults.torn_reads += 1;
+            }
+            for (first, count) in parts {
+                let at = self.rng.between(now, plan.finish_ns.min(deadline_ns.max(now)));
+                let (start, len) = (first * self.sector_len, count * self.sector_len);
+                self.schedule(at, Event::Sample { io: id, start, len });
+            }
+        }
+        self.schedule(plan.finish_ns.min(deadline_ns.max(now)), Event::Answer { io: id });
+        id
+    }
+
+    fn land(&mut self, io: u64) {
+        if let Some(pending) = self.ios.get_mut(&io)
+            && !pending.landed
+        {
+            pending.landed = true;
+            self.disk.apply(pending.offset, &pending.data[..pending.land_len]);
+        }
+    }
+
+    fn resolve(&mut self, io: u64) {
+        if let Some(pending) = self.ios.get_mut(&io) {
+            pending.resolved = true;
+            let key = (pending.host, pending.offset);
+            self.writes_in_flight.remove(&key);
+            self.forget_if_done(io);
+        }
+    }
+
+    /// Drops an I/O once the device is done with it and its answer is out.
+    fn forget_if_done(&mut self, io: u64) {
+        if self.ios.get(&io).is_some_and(|p| p.resolved && p.delivered) {
+            self.ios.remove(&io);
+        }
+    }
+
+    fn answer(&mut self, io: u64) {
+        let Some(pending) = self.ios.get_mut(&io) else { return };
+        let (host, epoch) = (pending.host, pending.epoch);
+        let h = &mut self.hosts[host];
+        if !h.alive || h.epoch != epoch {
+            pending.delivered = true;
+            self.forget_if_done(io);
+            return;
+        }
+        if h.paused {
+            h.deferred.push(io);
+            return;
+        }
+        self.deliver(io);
+    }
+
+    /// Hands an I/O's answer to the slot waiting for it, if it still is.
+    fn deliver(&mut self, io: u64) {
+        let Some(pending) = self.ios.get_mut(&io) else { return };
+        pending.delivered = true;
+        let (host, slot, answer) = (pending.host, pending.slot, pending.answer);
+        let data = if pending.write { Vec::new() } else { std::mem::take(&mut pending.data) };
+        self.forget_if_done(io);
+        let now = self.now;
+        let h = &mut self.hosts[host];
+        if slot >= h.slots.len() || h.slots[slot].wait != Wait::Io(io) {
+            return;
+        }
+        let local = h.local(now);
+        let SimHost { slots, table, .. } = h;
+        let job = slots[slot].job.as_mut().expect("a slot waiting for I/O has a job");
+        let result = match answer {
+            Answer::Data => IoResult::Read(&data),
+            Answer::Written => IoResult::Written,
+            Answer::Failed(failure) => IoResult::Failed(failure),
+        };
+        job.complete(local, table, result);
+        slots[slot].wait = Wait::Ready;
+        self.step_slot(host, slot);
+    }
+
+    // ---- outcomes ---------------------------------------------------------
+
+    fn on_done(&mut self, host: usize, slot: usize, outcome: Outcome) {
+        let now = self.now;
+        match outcome {
+            Outcome::Joined(Ok(lease)) => {
+                self.report.joins += 1;
+                let expiry = lease.expiry();
+                let next_renewal = lease.last_success + self.timeouts.renewal_interval();
+                let h = &mut self.hosts[host];
+                let client = h.mux.register("lockspace sim", expiry);
+                let generation = lease.generation;
+                h.membership = Membership::Joined {
+                    lease: Some(Box::new(lease)),
+                    generation,
+                    expiry,
+                    next_renewal,
+                    client,
+                };
+                let (renew_at, expire_at) = (h.global(next_renewal), h.global(expiry));
+                self.wake(host, renew_at);
+                self.wake(host, expire_at);
+                for client in 0..self.hosts[host].clients.len() {
+                    self.client_wake(host, client);
+                }
+            }
+            Outcome::Joined(Err(_)) => {
+                let retry = now + ns(self.timeouts.io_timeout());
+                self.hosts[host].membership = Membership::Lost { rejoin_ns: retry };
+                self.wake(host, retry);
+            }
+            Outcome::Renewed(renewal) => self.renewed(host, renewal),
+            Outcome::Acquired { resource, mode, result, withdrawal } => {
+                self.acquired(host, slot - 1, resource, mode, result, withdrawal)
+            }
+            Outcome::Released { resource, held, result } => {
+                let client = slot - 1;
+                match result {
+                    Ok(_) => self.after_release(host, client),
+                    Err(_) => {
+                        // Try again until nothing of ours is left on disk.
+                        let until_ns = now + self.rng.between(MS, 50 * MS);
+                        let held = Box::new(held);
+                        self.hosts[host].clients[client] =
+                            Client::Cleanup { resource, held, until_ns };
+                        self.wake(host, until_ns);
+                    }
+                }
+            }
+        }
+    }
+
+    fn renewed(&mut self, host: usize, renewal: crate::delta::Renewal) {
+        self.report.renewals += 1;
+        let now = self.now;
+        let h = &mut self.hosts[host];
+        let clock = h.clock;
+        let local = clock.local(now);
+        let Membership::Joined { lease, expiry, next_renewal, client, .. } = &mut h.membership
+        else {
+            unreachable!("a renewal runs while joined")
+        };
+        let new_expiry = renewal.lease.expiry();
+        let fatal = match &renewal.result {
+            Ok(()) => {
+                *expiry = new_expiry;
+                *next_renewal = renewal.lease.last_success + self.timeouts.renewal_interval();
+                h.mux.renewed(*client, new_expiry);
+                false
+            }
+            Err(DeltaError::Io(_)) => {
+                *next_renewal = local + self.timeouts.renewal_retry();
+                false
+            }
+            Err(_) => true,
+        };
+        *lease = Some(Box::new(renewal.lease));
+        let (renew_at, expire_at) = (clock.global(*next_renewal), clock.global(*expiry));
+        if fatal || local >= *expiry {
+            self.recover(host);
+        } else {
+            self.wake(host, renew_at);
+            self.wake(host, expire_at);
+        }
+    }
+
+    fn acquired(
+        &mut self,
+        host: usize,
+        client: usize,
+        resource: usize,
+        mode: Mode,
+        result: Result<Held, PaxosError>,
+        withdrawal: Option<Held>,
+    ) {
+        let now = self.now;
+        match result {
+            Ok(held) => {
+                if !self.hosts[host].lease_valid(now)
+                    || self.generation(host) != Some(held.generation)
+                {
+                    // The lease ended while acquiring: nobody may use it.
+                    self.hosts[host].clients[client] = Client::Idle { until_ns: now };
+                    self.wake(host, now);
+                    return;
+                }
+                let host_id = self.hosts[host].host_id;
+                self.oracle.start(resource, host_id, client, mode, now);
+                if let Some(how) = held.takeover {
+                    *self.report.takeovers.entry(format!("{how:?}")).or_default() += 1;
+                }
+                if let (Phase::Liveness { .. }, Some((wanted, _))) =
+                    (self.phase, self.hosts[host].wants[client])
+                    && wanted == resource
+                {
+                    self.report.liveness.granted += 1;
+                    self.hosts[host].wants[client] = None;
+                }
+                let hold = self.rng.between(5 * MS, 200 * MS);
+                self.hosts[host].clients[client] =
+                    Client::Holding { held: Box::new(held), resource, until_ns: now + hold };
+                self.wake(host, now + hold);
+            }
+            Err(err) => {
+                *self.report.refusals.entry(refusal_kind(&err).to_owned()).or_default() += 1;
+                self.hosts[host].last_errors[client] = err.to_string();
+                if let Some(held) = withdrawal {
+                    self.start_release(host, client, resource, held);
+                    return;
+                }
+                let backoff = match err {
+                    PaxosError::OwnerFailing { dead_at, .. } => {
+                        self.hosts[host].global(dead_at) + self.rng.between(0, 50 * MS)
+                    }
+                    _ => now + self.rng.between(MS, 50 * MS),
+                };
+                self.hosts[host].clients[client] = Client::Idle { until_ns: backoff.max(now) };
+                self.wake(host, backoff);
+            }
+        }
+    }
+
+    // ---- faults and phases ---------------------------------------------
+
+    fn next_fault_delay(&mut self) -> u64 {
+        self.now + self.rng.between(SEC, 20 * SEC)
+    }
+
+    fn inject_fault(&mut self) {
+        if self.phase != Phase::Faults {
+            return;
+        }
+        let host = self.rng.below(self.config.hosts) as usize;
+        if self.hosts[host].alive && !self.hosts[host].paused {
+            if self.rng.chance_ppm(500_000) {
+                self.report.faults.crashes += 1;
+                self.reset(host);
+            } else {
+                self.report.faults.pauses += 1;
+                let lease = ns(self.timeouts.renewal_fail());
+                let reset = ns(self.timeouts.host_dead());
+                let pause = match self.rng.below(3) {
+                    0 => self.rng.between(MS, lease * 3 / 4),
+                    1 => self.rng.between(lease * 3 / 4, reset),
+                    _ => self.rng.between(reset, 2 * reset),
+                };
+                self.hosts[host].paused = true;
+                let epoch = self.hosts[host].epoch;
+                self.schedule(self.now + pause, Event::Resume { host, epoch });
+            }
+        }
+        let at = self.next_fault_delay();
+        self.schedule(at, Event::Fault);
+    }
+
+    fn check_phase(&mut self) {
+        match self.phase {
+            Phase::Faults if self.report.attempts >= self.config.attempts => self.start_liveness(),
+            Phase::Liveness { since_ns } => {
+                let wants_left =
+                    self.hosts.iter().flat_map(|h| h.wants.iter()).filter(|w| w.is_some()).count();
+                let bound = 3 * ns(self.timeouts.host_dead()) + 60 * SEC;
+                if wants_left == 0 || self.now > since_ns + bound {
+                    self.report_starved();
+                    self.report.liveness.seconds = (self.now - since_ns) as f64 / 1e9;
+                    self.phase = Phase::Over;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Describes every want not granted: the client, and the leader of the
+    /// resource it waits for.
+    fn report_starved(&mut self) {
+        for h in &self.hosts {
+            for (client, want) in h.wants.iter().enumerate() {
+                let Some((resource, since)) = want else { continue };
+                let at = self.area_bytes * (1 + *resource as u64);
+                let leader = LeaderRecord::decode_prefix(&self.disk.snapshot(at, DEVICE_SECTOR));
+                self.report.liveness.starved.push(format!(
+                    "host {} client {client}: resource {resource} wanted since t={:.3}s, not \
+                     granted by t={:.3}s; client {:?}, last error {:?}; leader lver {} owner {} \
+                     generation {} timestamp {} written by {}",
+                    h.host_id,
+                    *since as f64 / 1e9,
+                    self.now as f64 / 1e9,
+                    h.clients.get(client),
+                    h.last_errors.get(client),
+                    leader.lver,
+                    leader.owner_id,
+                    leader.owner_generation,
+                    leader.timestamp,
+                    leader.write_id,
+                ));
+            }
+        }
+    }
+
+    /// Faults stop; every client now wants one resource and must get it.
+    fn start_liveness(&mut self) {
+        self.phase = Phase::Liveness { since_ns: self.now };
+        self.faults = IoFaults::NONE;
+        let now = self.now;
+        for host in 0..self.hosts.len() {
+            for client in 0..self.config.clients_per_host {
+                let resource = self.rng.below(self.config.resources) as usize;
+                self.hosts[host].wants[client] = Some((resource, now));
+                self.report.liveness.wants += 1;
+            }
+            let h = &self.hosts[host];
+            if !h.alive {
+                self.schedule(now, Event::Restart { host });
+            } else if h.paused {
+                let epoch = h.epoch;
+                self.schedule(now, Event::Resume { host, epoch });
+            }
+        }
+    }
+}
+
+fn refusal_kind(err: &PaxosError) -> &'static str {
+    match err {
+        PaxosError::Corrupt { .. } => "corrupt",
+        PaxosError::NumHostsChanged { .. } => "num_hosts_changed",
+        PaxosError::HostIdAboveNumHosts { .. } => "host_id_above_num_hosts",
+        PaxosError::LverMismatch { .. } => "lver_mismatch",
+        PaxosError::OwnerAlive { .. } => "owner_alive",
+        PaxosError::OwnerFailing { .. } => "owner_failing",
+        PaxosError::ShortHold { .. } => "short_hold",
+        PaxosError::SharedHeld { .. } => "shared_held",
+        PaxosError::OtherOwner { .. } => "other_owner",
+        PaxosError::Contended { .. } => "contended",
+        PaxosError::RequestLverTooLow { .. } | PaxosError::RequestOlder { .. } => "request",
+        PaxosError::NotHeld { .. } => "not_held",
+        PaxosError::LvbTooLarge { .. } => "lvb_too_large",
+        PaxosError::Io(IoFailure::Timeout) => "io_timeout",
+        PaxosError::Io(IoFailure::Error) => "io_error",
+    }
+}
