@@ -27,5 +27,7 @@ pub mod rng;
 pub mod sim;
 pub mod spec;
 pub mod step;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod timeouts;
 pub mod watchdog;

@@ -134,3 +134,17 @@ pub trait Machine {
     /// The outcome of the `Step::Io` just returned, completed at `now`.
     fn complete(&mut self, now: MonoTime, hosts: &mut HostTable, result: IoResult<'_>);
 }
+
+/// A machine borrowed for a run, so its caller can still ask it things
+/// afterwards (what a failed acquire left behind, say).
+impl<M: Machine> Machine for &mut M {
+    type Output = M::Output;
+
+    fn next(&mut self, now: MonoTime, hosts: &mut HostTable) -> Step<Self::Output> {
+        (**self).next(now, hosts)
+    }
+
+    fn complete(&mut self, now: MonoTime, hosts: &mut HostTable, result: IoResult<'_>) {
+        (**self).complete(now, hosts, result)
+    }
+}

@@ -7,6 +7,7 @@
 //! lease-sim --mutant no-dead-wait --expect-violations
 //! ```
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,7 +76,7 @@ fn main() -> ExitCode {
                         return;
                     }
                     let report = sim::run(&config(&args, args.seed + index));
-                    println!("{}", serde_json::to_string(&report).expect("reports serialize"));
+                    print_line(&serde_json::to_string(&report).expect("reports serialize"));
                     reports.lock().expect("reports lock").push(report);
                 }
             });
@@ -100,10 +101,15 @@ fn main() -> ExitCode {
         "wall_seconds": started.elapsed().as_secs_f64(),
         "threads": threads,
     });
-    println!("{summary}");
+    print_line(&summary.to_string());
     let passed =
         if args.expect_violations { violations > 0 } else { violations == 0 && starved == 0 };
     if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Prints one line; a closed stdout (`lease-sim | head`) is not an error.
+fn print_line(line: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 fn config(args: &Args, seed: u64) -> SimConfig {

@@ -192,3 +192,171 @@ impl From<IoFailure> for DeltaError {
         DeltaError::Io(failure)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::delta::{DeltaAcquire, HostState, JoinOptions, LockspaceRef};
+    use crate::ondisk::area::fill_lockspace;
+    use crate::ondisk::bitmap::set_host_bit;
+    use crate::ondisk::geometry::{Geometry, SectorSize};
+    use crate::ondisk::name::Name;
+    use crate::step::IoFailure;
+    use crate::testing::{Areas, Fate, run, untouched};
+    use crate::timeouts::Timeouts;
+
+    fn secs(s: u64) -> MonoTime {
+        MonoTime::from_secs(s)
+    }
+
+    fn timeouts() -> Timeouts {
+        Timeouts::new(1, Duration::from_secs(10))
+    }
+
+    /// A lockspace where host 2 ("other") renews and we join as host 1 at
+    /// 100 s.
+    fn joined() -> (Areas, HostLease, HostTable) {
+        let geometry = Geometry::default_for(SectorSize::B512);
+        let name = Name::new("ls").unwrap();
+        let mut area = vec![0u8; geometry.area_bytes() as usize];
+        let committed = fill_lockspace(&mut area, geometry, name, 1);
+        area[..512].copy_from_slice(&committed);
+        let mut areas = Areas { lockspace: area, resource: Vec::new() };
+        set_other(&mut areas, 7);
+        let lockspace = LockspaceRef { name, geometry };
+        let mut hosts = HostTable::new(timeouts());
+        let join = DeltaAcquire::new(
+            lockspace,
+            1,
+            Name::new("us").unwrap(),
+            timeouts(),
+            JoinOptions { fast_reacquire: false },
+        );
+        let lease = run(join, &mut areas, &mut hosts, secs(100), untouched).1.unwrap();
+        (areas, lease, hosts)
+    }
+
+    fn set_other(areas: &mut Areas, timestamp: u64) {
+        let mut other = LeaderRecord::decode_prefix(&areas.lockspace[512..]);
+        other.owner_id = 2;
+        other.owner_generation = 1;
+        other.timestamp = timestamp;
+        other.resource_name = Name::new("other").unwrap();
+        other.encode_into(&mut areas.lockspace[512..1024]);
+    }
+
+    #[test]
+    fn renewal_reads_the_hosts_writes_ours_and_feeds_the_table() {
+        let (mut areas, lease, mut hosts) = joined();
+        set_other(&mut areas, 9);
+        let (trace, renewal) =
+            run(DeltaRenew::new(lease, 4), &mut areas, &mut hosts, secs(103), untouched);
+        assert_eq!(trace, ["read ls 0+2048", "write ls 0+512"]);
+        assert_eq!(renewal.result, Ok(()));
+        assert_eq!(renewal.lease.last_success, secs(103));
+        assert_eq!(renewal.lease.expiry(), secs(111));
+        assert_eq!(renewal.lease.timestamp(), 103);
+        assert_eq!(hosts.get(2).unwrap().timestamp, 9);
+        assert_eq!(hosts.state(2, secs(104)), HostState::Unknown);
+        // Timestamps always grow, even within one second.
+        let (_, again) =
+            run(DeltaRenew::new(renewal.lease, 4), &mut areas, &mut hosts, secs(103), untouched);
+        assert_eq!(again.lease.timestamp(), 104);
+    }
+
+    #[test]
+    fn an_expired_lease_is_never_renewed() {
+        let (mut areas, lease, mut hosts) = joined();
+        let (trace, renewal) =
+            run(DeltaRenew::new(lease, 4), &mut areas, &mut hosts, secs(108), untouched);
+        assert!(trace.is_empty());
+        assert_eq!(renewal.result, Err(DeltaError::Expired));
+        // A write that completes after the expiry does not count either.
+        let (mut areas, lease, mut hosts) = joined();
+        let mut renew = DeltaRenew::new(lease, 4);
+        let Step::Io(_) = renew.next(secs(106), &mut hosts) else { panic!() };
+        renew.complete(secs(106), &mut hosts, IoResult::Read(&areas.lockspace[..2048]));
+        let Step::Io(IoRequest::Write { data, deadline, .. }) = renew.next(secs(107), &mut hosts)
+        else {
+            panic!()
+        };
+        assert_eq!(deadline, secs(108), "the write is due by the expiry");
+        areas.lockspace[..512].copy_from_slice(&data);
+        renew.complete(secs(109), &mut hosts, IoResult::Written);
+        let Step::Done(renewal) = renew.next(secs(109), &mut hosts) else { panic!() };
+        assert_eq!(renewal.result, Err(DeltaError::Expired));
+        assert_eq!(renewal.lease.last_success, secs(100));
+    }
+
+    #[test]
+    fn our_sector_written_by_another_host_is_lost() {
+        let (mut areas, lease, mut hosts) = joined();
+        let mut thief = LeaderRecord::decode_prefix(&areas.lockspace);
+        thief.owner_generation = 9;
+        thief.resource_name = Name::new("thief").unwrap();
+        thief.encode_into(&mut areas.lockspace[..512]);
+        let (trace, renewal) =
+            run(DeltaRenew::new(lease, 4), &mut areas, &mut hosts, secs(102), untouched);
+        assert_eq!(trace, ["read ls 0+2048"]);
+        assert!(matches!(renewal.result, Err(DeltaError::Lost { generation: 9, .. })));
+    }
+
+    #[test]
+    fn torn_own_sector_is_detected_not_trusted() {
+        cov_mark::check!(torn_own_sector_detected);
+        let (mut areas, lease, mut hosts) = joined();
+        // A write of ours that failed left its new timestamp but not its
+        // checksum (storage that tears inside a sector).
+        let hook = |index: usize, request: &IoRequest, areas: &mut Areas| {
+            if let (1, IoRequest::Write { data, .. }) = (index, request) {
+                areas.lockspace[..160].copy_from_slice(&data[..160]);
+                return Fate::Fail(IoFailure::Error);
+            }
+            Fate::Complete
+        };
+        let (_, renewal) = run(DeltaRenew::new(lease, 4), &mut areas, &mut hosts, secs(103), hook);
+        assert_eq!(renewal.result, Err(DeltaError::Io(IoFailure::Error)));
+        let (_, renewal) =
+            run(DeltaRenew::new(renewal.lease, 4), &mut areas, &mut hosts, secs(104), untouched);
+        assert!(
+            matches!(renewal.result, Err(DeltaError::Corrupt { offset: 0, .. })),
+            "{:?}",
+            renewal.result
+        );
+    }
+
+    #[test]
+    fn a_failed_write_that_landed_is_accepted_as_ours() {
+        let (mut areas, lease, mut hosts) = joined();
+        let hook = |index: usize, request: &IoRequest, areas: &mut Areas| {
+            if let (1, IoRequest::Write { data, .. }) = (index, request) {
+                areas.lockspace[..512].copy_from_slice(data);
+                return Fate::Fail(IoFailure::Timeout);
+            }
+            Fate::Complete
+        };
+        let (_, renewal) = run(DeltaRenew::new(lease, 4), &mut areas, &mut hosts, secs(103), hook);
+        assert_eq!(renewal.result, Err(DeltaError::Io(IoFailure::Timeout)));
+        assert_eq!(renewal.lease.last_success, secs(100), "a failed write does not renew");
+        let (_, renewal) =
+            run(DeltaRenew::new(renewal.lease, 4), &mut areas, &mut hosts, secs(104), untouched);
+        assert_eq!(renewal.result, Ok(()));
+        assert_eq!(renewal.lease.timestamp(), 104);
+    }
+
+    #[test]
+    fn bitmap_bits_are_written_and_seen() {
+        let (mut areas, mut lease, mut hosts) = joined();
+        lease.set_bit(2, secs(160));
+        let mut other = areas.lockspace[512..1024].to_vec();
+        set_host_bit(&mut other, 1, true);
+        areas.lockspace[512..1024].copy_from_slice(&other);
+        let (_, renewal) =
+            run(DeltaRenew::new(lease, 4), &mut areas, &mut hosts, secs(103), untouched);
+        assert_eq!(renewal.requested_by, [2]);
+        assert!(crate::ondisk::bitmap::host_bit(&areas.lockspace[..512], 2));
+        assert!(!crate::ondisk::bitmap::host_bit(&areas.lockspace[..512], 3));
+    }
+}

@@ -7,9 +7,9 @@
 //!   latency_max]`; one that would end past its deadline times out.
 //! - **I/O errors**: a read or write fails with EIO; a failed write does not
 //!   land.
-//! - **torn writes**: the write fails, yet a prefix of it lands, cut at any
-//!   8-byte boundary: a sector may hold half new, half old bytes. Lease logic
-//!   must detect this by checksum and never trust such a sector.
+//! - **torn writes**: a multi-sector write fails after only its first
+//!   sectors landed. Each sector is written atomically, as on every real
+//!   device and as Disk Paxos assumes; a single-sector write never tears.
 //! - **lost writes**: the write times out and never lands.
 //! - **late writes**: a write that timed out lands anyway, whole, after the
 //!   caller gave up on it (`late_write_ppm` of timed-out writes).
@@ -66,7 +66,7 @@ pub enum WriteFate {
     Lands,
     /// Fails with EIO and does not land.
     Fails,
-    /// Fails with EIO after its first `bytes` bytes landed.
+    /// Fails with EIO after its first `bytes` bytes (whole sectors) landed.
     Torn { bytes: usize },
     /// Times out and never lands.
     Lost,
@@ -172,14 +172,16 @@ impl SimDisk {
 
     /// Draws the fate of the next write of `len` bytes.
     pub fn draw_write_fate(&self, len: usize) -> WriteFate {
+        let sector = self.sector_size as usize;
         let mut inner = self.lock();
         let faults = inner.faults;
         let rng = &mut inner.rng;
         if rng.chance_ppm(faults.write_error_ppm) {
             WriteFate::Fails
-        } else if len > 8 && rng.chance_ppm(faults.torn_write_ppm) {
-            let cut = rng.between(1, (len as u64 - 1) / 8) * 8;
-            WriteFate::Torn { bytes: usize::try_from(cut).expect("cut inside the write") }
+        } else if len > sector && rng.chance_ppm(faults.torn_write_ppm) {
+            let sectors = (len / sector) as u64;
+            let cut = rng.between(1, sectors - 1) as usize * sector;
+            WriteFate::Torn { bytes: cut }
         } else if rng.chance_ppm(faults.lost_write_ppm) {
             if rng.chance_ppm(faults.late_write_ppm) { WriteFate::Late } else { WriteFate::Lost }
         } else {
@@ -341,14 +343,14 @@ mod tests {
             let mut outcomes = Vec::new();
             for i in 0..2000u64 {
                 let deadline = clock.now() + Duration::from_secs(1);
-                let offset = (i % 64) * 512;
-                let data = vec![(i % 255) as u8 + 1; 512];
+                let offset = (i % 64) * 1024;
+                let data = vec![(i % 255) as u8 + 1; 1024];
                 let wrote = disk.write(offset, &data, deadline);
-                let landed = disk.snapshot(offset, 512);
+                let landed = disk.snapshot(offset, 1024);
                 if wrote.is_ok() {
                     assert_eq!(landed, data, "a write that succeeded landed whole");
                 }
-                outcomes.push((wrote.is_ok(), disk.read(offset, 512, deadline).is_ok()));
+                outcomes.push((wrote.is_ok(), disk.read(offset, 1024, deadline).is_ok()));
             }
             (outcomes, disk.stats())
         };
@@ -363,16 +365,20 @@ mod tests {
     }
 
     #[test]
-    fn torn_write_leaves_a_mixed_sector() {
+    fn torn_writes_tear_between_sectors_never_inside_one() {
         let (disk, clock) = disk(3);
-        disk.apply(0, &[0xAA; 512]);
+        disk.apply(0, &[0xAA; 4096]);
         disk.set_faults(SimFaults { torn_write_ppm: 1_000_000, ..SimFaults::NONE });
-        let err = disk.write(0, &[0xBB; 512], clock.now() + Duration::from_secs(1)).unwrap_err();
+        let deadline = clock.now() + Duration::from_secs(1);
+        let err = disk.write(0, &[0xBB; 4096], deadline).unwrap_err();
         assert!(matches!(err, DiskError::Io { .. }));
-        let sector = disk.snapshot(0, 512);
-        let cut = sector.iter().position(|&b| b == 0xAA).expect("some old bytes remain");
-        assert!(cut > 0 && cut % 8 == 0);
-        assert!(sector[..cut].iter().all(|&b| b == 0xBB));
-        assert!(sector[cut..].iter().all(|&b| b == 0xAA));
+        let area = disk.snapshot(0, 4096);
+        let cut = area.iter().position(|&b| b == 0xAA).expect("some old sectors remain");
+        assert!(cut > 0 && cut % 512 == 0, "torn at a sector boundary: {cut}");
+        assert!(area[..cut].iter().all(|&b| b == 0xBB));
+        assert!(area[cut..].iter().all(|&b| b == 0xAA));
+        // A one-sector write is atomic: it lands or fails whole.
+        disk.write(8192, &[0xCC; 512], deadline).unwrap();
+        assert_eq!(disk.snapshot(8192, 512), vec![0xCC; 512]);
     }
 }

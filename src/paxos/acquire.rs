@@ -458,7 +458,6 @@ impl PaxosAcquire {
             if ours && leader.lver == ballot.block.lver {
                 return Err(Box::new(self.after_commit(ballot.clone(), leader)));
             }
-            cov_mark::hit!(instance_decided_for_another);
             return Err(Box::new(State::Finished(Err(PaxosError::OtherOwner {
                 owner_id: leader.owner_id,
                 generation: leader.owner_generation,
@@ -687,6 +686,7 @@ impl Machine for PaxosAcquire {
                 if leader.owner_id == self.host_id && leader.owner_generation == self.generation {
                     self.after_commit(ballot, leader)
                 } else {
+                    cov_mark::hit!(ballot_chose_another_owner);
                     State::Finished(Err(PaxosError::OtherOwner {
                         owner_id: leader.owner_id,
                         generation: leader.owner_generation,

@@ -158,3 +158,6 @@ pub(crate) fn dblock_sector(block: &Dblock, mode: &ModeBlock, sector_len: usize)
     mode.encode_into_sector(&mut sector);
     sector
 }
+
+#[cfg(test)]
+mod tests;

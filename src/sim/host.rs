@@ -177,6 +177,8 @@ pub struct SimHost {
     pub deferred: Vec<u64>,
     /// Global times at which a wake is already scheduled.
     pub wakes: BTreeSet<u64>,
+    /// Until this global time the host's I/O never reaches the device.
+    pub outage_until_ns: u64,
     /// Each client's last acquire error, for reports.
     pub last_errors: Vec<String>,
 }

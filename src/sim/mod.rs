@@ -12,8 +12,10 @@
 //!   and every real device assume), reads that sample their sectors at
 //!   different moments while other hosts' writes land in between;
 //! - hosts: crashes (a reset: processes gone, in-flight writes land at once
-//!   or never), and pauses shorter or longer than their lease, after which
-//!   they resume where they stopped;
+//!   or never), pauses shorter or longer than their lease, after which they
+//!   resume where they stopped, and storage outages of one host, whose I/O
+//!   all times out while it runs on (its lease expires, its holders are
+//!   killed, a quarter of the kills fail);
 //! - the watchdog: a host whose multiplexer stops petting is reset by its
 //!   device F after the last pet; a paused host pets nothing.
 //!
@@ -99,6 +101,8 @@ impl SimConfig {
 pub struct FaultCounts {
     pub crashes: u64,
     pub pauses: u64,
+    /// Periods in which one host's I/O all timed out.
+    pub outages: u64,
     pub watchdog_resets: u64,
     pub recoveries: u64,
     pub kills_failed: u64,

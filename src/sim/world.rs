@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::Duration;
 
 use super::host::{Client, HostClock, Job, Membership, Outcome, SimHost, Slot, Wait};
-use super::io::{IoFaults, WriteFate, plan_read, plan_write, read_parts};
+use super::io::{IoFaults, Plan, WriteFate, plan_read, plan_write, read_parts};
 use super::oracle::Oracle;
 use super::{Canary, SimConfig, SimReport};
 use crate::clock::SimClock;
@@ -31,9 +31,9 @@ const SEC: u64 = 1_000_000_000;
 /// The simulated device's sector: records of a 4096-byte-sector area span
 /// eight of them, so their writes can tear.
 const DEVICE_SECTOR: usize = 512;
-/// Share of kills of lease holders that fail, leaving the reset to the
-/// watchdog.
-const KILL_FAIL_PPM: u32 = 100_000;
+/// Share of kills of lease holders that fail (a process stuck in the
+/// kernel), leaving the reset to the watchdog.
+const KILL_FAIL_PPM: u32 = 250_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Event {
@@ -187,6 +187,7 @@ impl World {
                 pets: 0,
                 deferred: Vec::new(),
                 wakes: BTreeSet::new(),
+                outage_until_ns: 0,
                 last_errors: vec![String::new(); config.clients_per_host],
             })
             .collect();
@@ -316,6 +317,7 @@ impl World {
         let h = &mut self.hosts[host];
         h.alive = true;
         h.paused = false;
+        h.outage_until_ns = 0;
         h.epoch += 1;
         h.clock = HostClock { boot_ns: now, boot_local_ns };
         h.table = HostTable::new(timeouts);
@@ -662,7 +664,8 @@ impl World {
         let epoch = h.epoch;
         let io_timeout = self.timeouts.io_timeout();
         let now = self.now;
-        let (write, data, plan) = match request {
+        let outage = now < h.outage_until_ns;
+        let (write, data, mut plan) = match request {
             IoRequest::Read { len, .. } => {
                 let plan = plan_read(&mut self.rng, &self.faults, io_timeout, now);
                 (false, vec![0u8; len], plan)
@@ -697,6 +700,16 @@ impl World {
                 (true, data, plan)
             }
         };
+        if outage {
+            // Nothing reaches the device: every request times out.
+            plan = Plan {
+                finish_ns: deadline_ns.max(now) + 1,
+                land_ns: None,
+                fate: WriteFate::Lost,
+                failed: true,
+                slow: false,
+            };
+        }
         if plan.slow {
             self.report.faults.slow_ios += 1;
         }
@@ -709,6 +722,7 @@ impl World {
             (true, _, false) => Answer::Written,
         };
         match (write, plan.fate) {
+            _ if outage => {}
             (false, _) if plan.failed => self.report.faults.read_errors += 1,
             (true, WriteFate::Fails) => self.report.faults.write_errors += 1,
             (true, WriteFate::Torn { .. }) => self.report.faults.torn_writes += 1,
@@ -942,7 +956,13 @@ impl World {
                     self.report.liveness.granted += 1;
                     self.hosts[host].wants[client] = None;
                 }
-                let hold = self.rng.between(5 * MS, 200 * MS);
+                // Mostly short holds; some as long as a VM's, outlasting
+                // whatever fault comes along.
+                let hold = if self.rng.chance_ppm(100_000) {
+                    self.rng.between(SEC, 4 * ns(self.timeouts.renewal_fail()))
+                } else {
+                    self.rng.between(5 * MS, 200 * MS)
+                };
                 self.hosts[host].clients[client] =
                     Client::Holding { held: Box::new(held), resource, until_ns: now + hold };
                 self.wake(host, now + hold);
@@ -969,7 +989,7 @@ impl World {
     // ---- faults and phases ---------------------------------------------
 
     fn next_fault_delay(&mut self) -> u64 {
-        self.now + self.rng.between(SEC, 20 * SEC)
+        self.now + self.rng.between(SEC, 10 * SEC)
     }
 
     fn inject_fault(&mut self) {
@@ -978,9 +998,16 @@ impl World {
         }
         let host = self.rng.below(self.config.hosts) as usize;
         if self.hosts[host].alive && !self.hosts[host].paused {
-            if self.rng.chance_ppm(500_000) {
+            let kind = self.rng.below(3);
+            if kind == 0 {
                 self.report.faults.crashes += 1;
                 self.reset(host);
+            } else if kind == 1 {
+                // The host loses its path to the storage while it runs on.
+                self.report.faults.outages += 1;
+                let lease = ns(self.timeouts.renewal_fail());
+                let length = self.rng.between(lease / 2, 2 * ns(self.timeouts.host_dead()));
+                self.hosts[host].outage_until_ns = self.now + length;
             } else {
                 self.report.faults.pauses += 1;
                 let lease = ns(self.timeouts.renewal_fail());
@@ -1054,6 +1081,7 @@ impl World {
                 self.hosts[host].wants[client] = Some((resource, now));
                 self.report.liveness.wants += 1;
             }
+            self.hosts[host].outage_until_ns = 0;
             let h = &self.hosts[host];
             if !h.alive {
                 self.schedule(now, Event::Restart { host });
