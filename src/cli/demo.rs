@@ -67,7 +67,8 @@ fn narrate(path: &Path) -> Result<u8, Failure> {
     }
 
     let leader = direct::read_resource_leader(&disk, &OsClock, AREA, &demo, &vm1)
-        .map_err(|err| Failure::direct(&err))?;
+        .map_err(|err| Failure::direct(&err))?
+        .leader;
     say(&format!(
         "resource 'vm1' leader: owner_id {} lver {} num_hosts {} checksum 0x{:08x}",
         leader.owner_id, leader.lver, leader.num_hosts, leader.checksum

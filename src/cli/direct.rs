@@ -541,10 +541,11 @@ fn read_leader(args: &ReadLeaderArgs) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
-fn leader_lines(r: &LeaderReport) -> String {
+fn leader_lines(report: &LeaderReport) -> String {
+    let r = &report.leader;
     [
-        format!("path {}", r.path),
-        format!("offset {}", r.offset),
+        format!("path {}", report.path),
+        format!("offset {}", report.offset),
         format!("magic 0x{:08x}", r.magic),
         format!("version 0x{:x}", r.version),
         format!("flags 0x{:x}", r.flags),

@@ -11,56 +11,21 @@ use crate::ondisk::geometry::{AlignSize, Geometry};
 use crate::ondisk::leader::{LeaderKind, LeaderRecord};
 use crate::ondisk::name::Name;
 
-/// A verified leader record and where it was found. Field names are those
-/// `sanlock direct read_leader` prints.
+/// A verified leader record and where it was found. In JSON the record's
+/// fields sit beside path, offset and kind, named as `sanlock direct
+/// read_leader` prints them.
 #[derive(Clone, Debug, Serialize)]
 pub struct LeaderReport {
     pub path: String,
     pub offset: u64,
     pub kind: LeaderKind,
-    pub magic: u32,
-    pub version: u32,
-    pub flags: u32,
-    pub sector_size: u32,
-    pub num_hosts: u64,
-    pub max_hosts: u64,
-    pub owner_id: u64,
-    pub owner_generation: u64,
-    pub lver: u64,
-    pub space_name: String,
-    pub resource_name: String,
-    pub timestamp: u64,
-    pub checksum: u32,
-    pub io_timeout: u16,
-    pub write_id: u64,
-    pub write_generation: u64,
-    pub write_timestamp: u64,
+    #[serde(flatten)]
+    pub leader: LeaderRecord,
 }
 
 impl LeaderReport {
     fn new(path: String, offset: u64, kind: LeaderKind, leader: &LeaderRecord) -> LeaderReport {
-        LeaderReport {
-            path,
-            offset,
-            kind,
-            magic: leader.magic,
-            version: leader.version,
-            flags: leader.flags,
-            sector_size: leader.sector_size,
-            num_hosts: leader.num_hosts,
-            max_hosts: leader.max_hosts,
-            owner_id: leader.owner_id,
-            owner_generation: leader.owner_generation,
-            lver: leader.lver,
-            space_name: leader.space_name.to_string(),
-            resource_name: leader.resource_name.to_string(),
-            timestamp: leader.timestamp,
-            checksum: leader.checksum,
-            io_timeout: leader.io_timeout,
-            write_id: leader.write_id,
-            write_generation: leader.write_generation,
-            write_timestamp: leader.write_timestamp,
-        }
+        LeaderReport { path, offset, kind, leader: *leader }
     }
 }
 
@@ -174,9 +139,12 @@ mod tests {
         init_resource(&disk, &clock, 1 << 20, ls, r, Some(4), InitOptions::default()).unwrap();
 
         let host = read_lockspace_leader(&disk, &clock, 0, &ls, 3).unwrap();
-        assert_eq!((host.offset, host.io_timeout, host.max_hosts), (1024, 7, 1));
+        assert_eq!((host.offset, host.leader.io_timeout, host.leader.max_hosts), (1024, 7, 1));
         let res = read_resource_leader(&disk, &clock, 1 << 20, &ls, &r).unwrap();
-        assert_eq!((res.num_hosts, res.max_hosts, res.kind), (4, 2000, LeaderKind::Paxos));
+        assert_eq!(
+            (res.leader.num_hosts, res.leader.max_hosts, res.kind),
+            (4, 2000, LeaderKind::Paxos)
+        );
 
         let other = Name::new("other").unwrap();
         let err = read_resource_leader(&disk, &clock, 1 << 20, &ls, &other).unwrap_err();

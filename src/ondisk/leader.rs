@@ -127,7 +127,7 @@ impl LeaderKind {
 }
 
 /// A decoded leader record. Field names follow sanlock's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LeaderRecord {
     pub magic: u32,
     pub version: u32,
@@ -141,10 +141,12 @@ pub struct LeaderRecord {
     pub space_name: Name,
     pub resource_name: Name,
     pub timestamp: u64,
+    #[serde(skip)]
     pub unused1: u64,
     /// The checksum as found on disk; [`LeaderRecord::encode`] ignores it and
     /// writes the checksum of the encoded bytes.
     pub checksum: u32,
+    #[serde(skip)]
     pub unused2: u16,
     pub io_timeout: u16,
     pub write_id: u64,

@@ -660,59 +660,18 @@ impl World {
         self.next_io += 1;
         let offset = self.area_offset(host, slot, request.area()) + request.offset();
         let h = &self.hosts[host];
-        let deadline_ns = h.global(request.deadline());
+        let deadline_ns = h.global(request.deadline()).max(self.now);
         let epoch = h.epoch;
-        let io_timeout = self.timeouts.io_timeout();
-        let now = self.now;
-        let outage = now < h.outage_until_ns;
-        let (write, data, mut plan) = match request {
-            IoRequest::Read { len, .. } => {
-                let plan = plan_read(&mut self.rng, &self.faults, io_timeout, now);
-                (false, vec![0u8; len], plan)
-            }
-            IoRequest::Write { data, .. } => {
-                if !self.writes_in_flight.insert((host, offset)) {
-                    // The disk layer refuses a second write to bytes an
-                    // earlier one may still change.
-                    self.report.faults.writes_refused_in_flight += 1;
-                    self.ios.insert(
-                        id,
-                        Pending {
-                            host,
-                            epoch,
-                            slot,
-                            offset,
-                            data,
-                            write: true,
-                            land_len: 0,
-                            landed: true,
-                            resolved: true,
-                            delivered: false,
-                            answer: Answer::Failed(IoFailure::Error),
-                        },
-                    );
-                    self.schedule(now, Event::Answer { io: id });
-                    return id;
-                }
-                let sectors = data.len() / DEVICE_SECTOR;
-                let plan =
-                    plan_write(&mut self.rng, &self.faults, io_timeout, now, deadline_ns, sectors);
-                (true, data, plan)
-            }
+        let outage = self.now < h.outage_until_ns;
+        let (write, data) = match request {
+            IoRequest::Read { len, .. } => (false, vec![0u8; len]),
+            IoRequest::Write { data, .. } => (true, data),
         };
-        if outage {
-            // Nothing reaches the device: every request times out.
-            plan = Plan {
-                finish_ns: deadline_ns.max(now) + 1,
-                land_ns: None,
-                fate: WriteFate::Lost,
-                failed: true,
-                slow: false,
-            };
-        }
-        if plan.slow {
-            self.report.faults.slow_ios += 1;
-        }
+        // The disk layer refuses a second write to bytes an earlier one of
+        // ours may still change: it fails at once and never reaches the
+        // device.
+        let refused = write && !self.writes_in_flight.insert((host, offset));
+        let plan = self.plan(write, data.len(), deadline_ns, outage, refused);
         let timed_out = plan.finish_ns > deadline_ns;
         let answer = match (write, plan.fate, plan.failed) {
             (_, WriteFate::Lost | WriteFate::Late, _) => Answer::Failed(IoFailure::Timeout),
@@ -721,15 +680,6 @@ impl World {
             (false, _, false) => Answer::Data,
             (true, _, false) => Answer::Written,
         };
-        match (write, plan.fate) {
-            _ if outage => {}
-            (false, _) if plan.failed => self.report.faults.read_errors += 1,
-            (true, WriteFate::Fails) => self.report.faults.write_errors += 1,
-            (true, WriteFate::Torn { .. }) => self.report.faults.torn_writes += 1,
-            (true, WriteFate::Lost) => self.report.faults.lost_writes += 1,
-            (true, WriteFate::Late) => self.report.faults.late_writes += 1,
-            _ => {}
-        }
         let land_len = match plan.fate {
             WriteFate::Torn { sectors } => sectors * DEVICE_SECTOR,
             _ => data.len(),
@@ -745,31 +695,80 @@ impl World {
                 data,
                 write,
                 land_len,
-                landed: false,
-                resolved: !write,
+                landed: refused,
+                resolved: !write || refused,
                 delivered: false,
                 answer,
             },
         );
-        if write {
+        if write && !refused {
             if let Some(at) = plan.land_ns {
                 self.schedule(at, Event::Land { io: id });
             }
             self.schedule(plan.finish_ns, Event::Resolve { io: id });
-        } else {
+        } else if !write {
             let sectors = len / self.sector_len;
             let parts = read_parts(&mut self.rng, sectors);
             if parts.len() > 1 {
                 self.report.faults.torn_reads += 1;
             }
             for (first, count) in parts {
-                let at = self.rng.between(now, plan.finish_ns.min(deadline_ns.max(now)));
+                let at = self.rng.between(self.now, plan.finish_ns.min(deadline_ns));
                 let (start, len) = (first * self.sector_len, count * self.sector_len);
                 self.schedule(at, Event::Sample { io: id, start, len });
             }
         }
-        self.schedule(plan.finish_ns.min(deadline_ns.max(now)), Event::Answer { io: id });
+        self.schedule(plan.finish_ns.min(deadline_ns), Event::Answer { io: id });
         id
+    }
+
+    /// Draws what happens to a request, and counts the faults drawn.
+    fn plan(
+        &mut self,
+        write: bool,
+        len: usize,
+        deadline_ns: u64,
+        outage: bool,
+        refused: bool,
+    ) -> Plan {
+        let now = self.now;
+        if refused || outage {
+            if refused {
+                self.report.faults.writes_refused_in_flight += 1;
+            }
+            // Refused: fails at once. Outage: nothing reaches the device,
+            // so the request times out.
+            let finish_ns = if refused { now } else { deadline_ns + 1 };
+            return Plan {
+                finish_ns,
+                land_ns: None,
+                fate: WriteFate::Fails,
+                failed: true,
+                slow: false,
+            };
+        }
+        let io_timeout = self.timeouts.io_timeout();
+        let plan = if write {
+            let sectors = len / DEVICE_SECTOR;
+            plan_write(&mut self.rng, &self.faults, io_timeout, now, deadline_ns, sectors)
+        } else {
+            plan_read(&mut self.rng, &self.faults, io_timeout, now)
+        };
+        let counter = match (write, plan.fate) {
+            (false, _) if plan.failed => Some(&mut self.report.faults.read_errors),
+            (true, WriteFate::Fails) => Some(&mut self.report.faults.write_errors),
+            (true, WriteFate::Torn { .. }) => Some(&mut self.report.faults.torn_writes),
+            (true, WriteFate::Lost) => Some(&mut self.report.faults.lost_writes),
+            (true, WriteFate::Late) => Some(&mut self.report.faults.late_writes),
+            _ => None,
+        };
+        if let Some(counter) = counter {
+            *counter += 1;
+        }
+        if plan.slow {
+            self.report.faults.slow_ios += 1;
+        }
+        plan
     }
 
     fn land(&mut self, io: u64) {
