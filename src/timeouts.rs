@@ -108,6 +108,14 @@ impl Timeouts {
         self.host_dead().max(self.renewal_fail())
     }
 
+    /// The longest pause after losing `losses` ballots in a row: 10 ms,
+    /// doubling with each loss, up to the smaller of 1 s and N. Random
+    /// pauses below it break ties between contending hosts.
+    pub fn ballot_backoff_max(&self, losses: u32) -> Duration {
+        let cap = self.io_timeout.min(Duration::from_secs(1));
+        (Duration::from_millis(10) * 2u32.pow(losses.min(7))).min(cap)
+    }
+
     /// The timing another host is judged by: its io_timeout, our F.
     pub fn for_peer(&self, peer_io_timeout_s: u8) -> Timeouts {
         Timeouts::new(peer_io_timeout_s.max(1), self.watchdog_fire)
@@ -131,6 +139,9 @@ mod tests {
         assert_eq!(fast.host_dead(), Duration::from_secs(18));
         assert_eq!(fast.renewal_retry(), Duration::from_millis(500));
         assert_eq!(t.for_peer(5).host_dead(), Duration::from_secs(100));
+        assert_eq!(t.ballot_backoff_max(0), Duration::from_millis(10));
+        assert_eq!(t.ballot_backoff_max(3), Duration::from_millis(80));
+        assert_eq!(t.ballot_backoff_max(30), Duration::from_secs(1));
     }
 
     #[test]

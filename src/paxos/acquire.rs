@@ -432,8 +432,9 @@ impl PaxosAcquire {
         if self.ballots >= MAX_BALLOTS {
             return State::Finished(Err(PaxosError::Contended { attempts: self.ballots }));
         }
-        let cap_ms = (10u64 << self.ballots.min(7)).min(1000);
-        let pause = Duration::from_millis(self.rng.between(1, cap_ms));
+        let cap = self.timeouts.ballot_backoff_max(self.ballots);
+        let cap_us = u64::try_from(cap.as_micros()).expect("a backoff fits in u64 µs");
+        let pause = Duration::from_micros(self.rng.between(1, cap_us));
         State::Pause { until: now + pause }
     }
 
