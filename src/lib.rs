@@ -14,8 +14,11 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod api;
 pub mod cli;
+pub mod client;
 pub mod clock;
+pub mod daemon;
 pub mod delta;
 pub mod direct;
 pub mod disk;

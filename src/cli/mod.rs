@@ -2,6 +2,7 @@
 //! in `src/bin/lease.rs` only calls [`main`]; the definitions live here so
 //! that man pages and completions are generated from them.
 
+mod client;
 mod demo;
 mod direct;
 pub mod docs;
@@ -40,6 +41,26 @@ pub enum Command {
     /// Work on lease areas directly on the disk, with no daemon
     #[command(subcommand)]
     Direct(direct::DirectCommand),
+    /// Join a lockspace (the daemon renews the host_id from then on)
+    AddLockspace(client::AddLockspaceArgs),
+    /// Leave a lockspace, releasing its leases and host_id
+    RemLockspace(client::RemLockspaceArgs),
+    /// Acquire resources for a process (all or none)
+    Acquire(client::AcquireArgs),
+    /// Release resources
+    Release(client::ReleaseArgs),
+    /// List the leases this host holds, or one process's
+    Inquire(client::InquireArgs),
+    /// Switch a held resource between exclusive and shared
+    Convert(client::ConvertArgs),
+    /// Ask a resource's owner to give it up
+    Request(client::RequestArgs),
+    /// Show lockspaces, renewals and leases
+    Status(client::StatusArgs),
+    /// Show the hosts of a lockspace and their liveness
+    Hosts(client::HostsArgs),
+    /// Run a command while holding resources, like flock(1) for shared storage
+    Run(client::RunArgs),
     /// Demonstrate lease areas on a scratch file in a temporary directory
     Demo(demo::DemoArgs),
     /// Write man pages or shell completions (for packaging)
@@ -52,6 +73,16 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Direct(command) => direct::run(command),
+        Command::AddLockspace(args) => client::add_lockspace(&args),
+        Command::RemLockspace(args) => client::rem_lockspace(&args),
+        Command::Acquire(args) => client::acquire(&args),
+        Command::Release(args) => client::release(&args),
+        Command::Inquire(args) => client::inquire(&args),
+        Command::Convert(args) => client::convert(&args),
+        Command::Request(args) => client::request(&args),
+        Command::Status(args) => client::status(&args),
+        Command::Hosts(args) => client::hosts(&args),
+        Command::Run(args) => client::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Generate(command) => docs::run(command),
     };

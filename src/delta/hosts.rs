@@ -40,7 +40,7 @@ use crate::ondisk::name::Name;
 use crate::timeouts::Timeouts;
 
 /// A host's liveness, as sanlock reports it (`sanlk_host` flags 1 to 5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HostState {
     Unknown,

@@ -6,9 +6,11 @@
 //! acquire knows the other hosts only from the one read it makes, so a lease
 //! held by anyone not provably gone is refused.
 
+use std::sync::Mutex;
+
 use serde::Serialize;
 
-use super::read_leader::read_area_leader;
+use super::read_leader::probe_area;
 use super::{DirectError, read};
 use crate::clock::{Clock, OsClock};
 use crate::delta::{
@@ -65,6 +67,11 @@ pub struct ResourceSpec<'a> {
     pub expected_lver: Option<u64>,
 }
 
+/// A run that nothing can cancel: direct mode gives no [`crate::driver::Cancel`].
+fn uncancelled<T>(run: Result<T, crate::driver::Cancelled>) -> T {
+    run.expect("a driver without a Cancel runs to the end")
+}
+
 /// The lockspace's geometry and the timing of its first sector (overridden
 /// by `io_timeout_s` if given).
 fn open_lockspace(
@@ -72,7 +79,7 @@ fn open_lockspace(
     io_timeout_s: Option<u8>,
 ) -> Result<(LockspaceRef, Timeouts), DirectError> {
     let (geometry, first) =
-        read_area_leader(host.disk, &OsClock, host.offset, LeaderKind::Delta, &host.lockspace)?;
+        probe_area(host.disk, &OsClock, host.offset, LeaderKind::Delta, &host.lockspace)?;
     if host.host_id == 0 || host.host_id > geometry.max_hosts() {
         return Err(DirectError::Invalid(format!(
             "host_id {} is out of range: lockspace '{}' ({geometry}) holds 1 to {}",
@@ -155,8 +162,8 @@ pub fn acquire_id(
         timeouts,
         JoinOptions { fast_reacquire },
     );
-    let mut hosts = HostTable::new(timeouts);
-    match driver.run(join, &mut hosts) {
+    let hosts = Mutex::new(HostTable::new(timeouts));
+    match uncancelled(driver.run(join, &hosts)) {
         Ok(lease) => Ok(report(&lease)),
         Err(err) => Err(delta_error(&mut driver, host, err)),
     }
@@ -184,8 +191,8 @@ pub fn renew_id(host: &HostSpec<'_>) -> Result<HostIdReport, DirectError> {
     let (lockspace, timeouts) = open_lockspace(host, None)?;
     let lease = resume(host, lockspace, timeouts)?;
     let mut driver = Driver::new(Target { disk: host.disk, offset: host.offset });
-    let mut hosts = HostTable::new(timeouts);
-    let renewal = driver.run(DeltaRenew::new(lease, host.host_id), &mut hosts);
+    let hosts = Mutex::new(HostTable::new(timeouts));
+    let renewal = uncancelled(driver.run(DeltaRenew::new(lease, host.host_id), &hosts));
     match renewal.result {
         Ok(()) => Ok(report(&renewal.lease)),
         Err(err) => Err(delta_error(&mut driver, host, err)),
@@ -198,9 +205,8 @@ pub fn release_id(host: &HostSpec<'_>) -> Result<HostIdReport, DirectError> {
     let lease = resume(host, lockspace, timeouts)?;
     let released = HostIdReport { timestamp: 0, ..report(&lease) };
     let mut driver = Driver::new(Target { disk: host.disk, offset: host.offset });
-    let mut hosts = HostTable::new(timeouts);
-    driver
-        .run(DeltaRelease::new(lease), &mut hosts)
+    let hosts = Mutex::new(HostTable::new(timeouts));
+    uncancelled(driver.run(DeltaRelease::new(lease), &hosts))
         .map(|()| released)
         .map_err(|err| delta_error(&mut driver, host, err))
 }
@@ -208,7 +214,7 @@ pub fn release_id(host: &HostSpec<'_>) -> Result<HostIdReport, DirectError> {
 /// The resource's geometry and dblock count, from its leader.
 fn open_resource(host: &HostSpec<'_>, res: &ResourceSpec<'_>) -> Result<ResourceRef, DirectError> {
     let (geometry, leader) =
-        read_area_leader(res.disk, &OsClock, res.offset, LeaderKind::Paxos, &host.lockspace)?;
+        probe_area(res.disk, &OsClock, res.offset, LeaderKind::Paxos, &host.lockspace)?;
     if !leader.resource_name.same_as(&res.name) {
         let problem = RecordProblem::WrongResource {
             found: leader.resource_name.to_string(),
@@ -251,18 +257,16 @@ pub fn acquire(host: &HostSpec<'_>, res: &ResourceSpec<'_>) -> Result<ResourceRe
     let (lockspace, timeouts) = open_lockspace(host, None)?;
     let lease = resume(host, lockspace, timeouts)?;
     let resource = open_resource(host, res)?;
-    let mut hosts = observe_lockspace(host, lockspace, timeouts)?;
+    let hosts = Mutex::new(observe_lockspace(host, lockspace, timeouts)?);
     let options = AcquireOptions {
         mode: res.mode,
         expected_lver: res.expected_lver,
         ..AcquireOptions::exclusive(OsClock.now().as_nanos())
     };
     let machine = PaxosAcquire::new(resource, host.host_id, lease.generation, timeouts, options);
-    let mut driver = Driver::with_resource(
-        Target { disk: host.disk, offset: host.offset },
-        Target { disk: res.disk, offset: res.offset },
-    );
-    let held = driver.run(machine, &mut hosts).map_err(|err| paxos_error(&mut driver, res, err))?;
+    let mut driver = Driver::for_resource(Target { disk: res.disk, offset: res.offset });
+    let held = uncancelled(driver.run(machine, &hosts))
+        .map_err(|err| paxos_error(&mut driver, res, err))?;
     Ok(ResourceReport {
         lockspace: host.lockspace.to_string(),
         resource: res.name.to_string(),
@@ -290,13 +294,10 @@ pub fn release(host: &HostSpec<'_>, res: &ResourceSpec<'_>) -> Result<ResourceRe
             source,
         ));
     }
-    let mut driver = Driver::with_resource(
-        Target { disk: host.disk, offset: host.offset },
-        Target { disk: res.disk, offset: res.offset },
-    );
-    let mut hosts = HostTable::new(timeouts);
+    let mut driver = Driver::for_resource(Target { disk: res.disk, offset: res.offset });
+    let hosts = Mutex::new(HostTable::new(timeouts));
     let machine = PaxosRelease::cleanup(resource, host.host_id, lease.generation, timeouts);
-    match driver.run(machine, &mut hosts) {
+    match uncancelled(driver.run(machine, &hosts)) {
         Ok(Some((mode, lver))) => Ok(ResourceReport {
             lockspace: host.lockspace.to_string(),
             resource: res.name.to_string(),

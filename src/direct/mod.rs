@@ -19,7 +19,7 @@ pub use leases::{
     HostIdReport, HostSpec, ResourceReport, ResourceSpec, acquire, acquire_id, release, release_id,
     renew_id,
 };
-pub use read_leader::{LeaderReport, read_lockspace_leader, read_resource_leader};
+pub use read_leader::{LeaderReport, probe_area, read_lockspace_leader, read_resource_leader};
 
 use crate::clock::{Clock, MonoTime};
 use crate::delta::DeltaError;

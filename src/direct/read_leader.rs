@@ -38,7 +38,7 @@ pub fn read_lockspace_leader(
     name: &Name,
     host_id: u64,
 ) -> Result<LeaderReport, DirectError> {
-    let (geometry, first) = read_area_leader(disk, clock, area_offset, LeaderKind::Delta, name)?;
+    let (geometry, first) = probe_area(disk, clock, area_offset, LeaderKind::Delta, name)?;
     let host_id = host_id.max(1);
     if host_id > geometry.max_hosts() {
         return Err(DirectError::Invalid(format!(
@@ -69,7 +69,7 @@ pub fn read_resource_leader(
     lockspace: &Name,
     name: &Name,
 ) -> Result<LeaderReport, DirectError> {
-    let (_, leader) = read_area_leader(disk, clock, offset, LeaderKind::Paxos, lockspace)?;
+    let (_, leader) = probe_area(disk, clock, offset, LeaderKind::Paxos, lockspace)?;
     if !leader.resource_name.same_as(name) {
         let problem = RecordProblem::WrongResource {
             found: leader.resource_name.to_string(),
@@ -80,8 +80,9 @@ pub fn read_resource_leader(
     Ok(LeaderReport::new(disk.path().display().to_string(), offset, LeaderKind::Paxos, &leader))
 }
 
-/// Reads and verifies the leader in the first sector of an area.
-pub(super) fn read_area_leader(
+/// Reads and verifies the leader in the first sector of an area: the
+/// area's geometry and the leader.
+pub fn probe_area(
     disk: &dyn Disk,
     clock: &dyn Clock,
     offset: u64,

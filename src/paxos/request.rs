@@ -14,14 +14,14 @@ use crate::ondisk::request::{ForceMode, REQUEST_BYTES, RequestRecord};
 use crate::step::{Area, IoRequest, IoResult, Machine, Step};
 use crate::timeouts::Timeouts;
 
-/// Writes a request against `resource`: `lver` 0 with mode `None` clears a
-/// pending request; otherwise `lver` must be above the current lease
-/// version and not below a pending request's. Yields the owner to signal,
-/// if the resource is owned.
+/// Writes a request against `resource`: mode `None` clears a pending
+/// request; otherwise `lver` (one above the current lease version if not
+/// given) must be above the current lease version and not below a pending
+/// request's. Yields the owner to signal, if the resource is owned.
 #[derive(Debug)]
 pub struct PaxosRequest {
     resource: ResourceRef,
-    lver: u64,
+    lver: Option<u64>,
     mode: ForceMode,
     timeouts: Timeouts,
     state: State,
@@ -40,7 +40,7 @@ enum State {
 impl PaxosRequest {
     pub fn new(
         resource: ResourceRef,
-        lver: u64,
+        lver: Option<u64>,
         mode: ForceMode,
         timeouts: Timeouts,
     ) -> PaxosRequest {
@@ -58,19 +58,17 @@ impl PaxosRequest {
         pending
             .verify()
             .map_err(|problem| PaxosError::Corrupt { offset: request_at as u64, problem })?;
-        let clearing = self.lver == 0 && self.mode == ForceMode::None;
+        let clearing = self.mode == ForceMode::None;
+        let lver = if clearing { 0 } else { self.lver.unwrap_or(leader.lver + 1) };
         if !clearing {
-            if self.lver <= leader.lver {
-                return Err(PaxosError::RequestLverTooLow {
-                    lver: self.lver,
-                    current: leader.lver,
-                });
+            if lver <= leader.lver {
+                return Err(PaxosError::RequestLverTooLow { lver, current: leader.lver });
             }
-            if self.lver < pending.lver {
-                return Err(PaxosError::RequestOlder { lver: self.lver, pending: pending.lver });
+            if lver < pending.lver {
+                return Err(PaxosError::RequestOlder { lver, pending: pending.lver });
             }
         }
-        let record = RequestRecord { lver: self.lver, force_mode: self.mode.to_disk(), ..pending };
+        let record = RequestRecord { lver, force_mode: self.mode.to_disk(), ..pending };
         let mut data = area[request_at..request_at + sector].to_vec();
         data[..REQUEST_BYTES].copy_from_slice(&record.encode());
         let owner = (leader.timestamp != 0 && !clearing).then_some(leader.owner_id);

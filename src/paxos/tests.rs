@@ -466,10 +466,11 @@ fn request_then_examine() {
     let lease = held(&mut a);
     let mut hosts = HostTable::new(timeouts());
     let request = |lver, mode| PaxosRequest::new(resource(), lver, mode, timeouts());
-    let (_, result) = run(request(1, ForceMode::Force), &mut a, &mut hosts, secs(501), untouched);
+    let (_, result) =
+        run(request(Some(1), ForceMode::Force), &mut a, &mut hosts, secs(501), untouched);
     assert_eq!(result.unwrap_err(), PaxosError::RequestLverTooLow { lver: 1, current: 1 });
     let (trace, result) =
-        run(request(2, ForceMode::Graceful), &mut a, &mut hosts, secs(501), untouched);
+        run(request(None, ForceMode::Graceful), &mut a, &mut hosts, secs(501), untouched);
     assert_eq!(trace, ["read res 0+1024", "write res 512+512"]);
     assert_eq!(result.unwrap(), Some(1), "the owner to signal");
     let record = RequestRecord::decode_prefix(&a.resource[512..]);
@@ -478,7 +479,7 @@ fn request_then_examine() {
     let (trace, result) = run(examine, &mut a, &mut hosts, secs(502), untouched);
     assert_eq!(trace, ["read res 512+512"]);
     assert_eq!(result.unwrap(), Some(ForceMode::Graceful));
-    let (_, result) = run(request(0, ForceMode::None), &mut a, &mut hosts, secs(503), untouched);
+    let (_, result) = run(request(None, ForceMode::None), &mut a, &mut hosts, secs(503), untouched);
     assert_eq!(result.unwrap(), None);
     let examine = PaxosExamine::new(resource(), lease.lver, timeouts());
     assert_eq!(run(examine, &mut a, &mut hosts, secs(504), untouched).1.unwrap(), None);

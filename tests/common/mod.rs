@@ -131,3 +131,119 @@ impl Drop for LoopDevice {
         let _ = run("losetup", &["-d", self.path()]);
     }
 }
+
+/// A `leased` process with its own run dir, as one host of a test cluster.
+pub struct Leased {
+    pub child: std::process::Child,
+    pub run_dir: PathBuf,
+    pub name: String,
+}
+
+impl Leased {
+    /// Starts `leased` as host `name` with watchdog fire timeout `fire_s`,
+    /// and waits for its socket.
+    pub fn start(dir: &Path, name: &str, fire_s: u64) -> Leased {
+        Leased::start_with(dir, name, &["--watchdog-fire-timeout", &fire_s.to_string()])
+    }
+
+    pub fn start_with(dir: &Path, name: &str, extra: &[&str]) -> Leased {
+        let run_dir = dir.join(format!("run-{name}"));
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_leased"))
+            .args(["--host-name", name])
+            .args(extra)
+            .env("LEASED_RUN_DIR", &run_dir)
+            .env("RUST_LOG", "debug")
+            .stderr(log)
+            .spawn()
+            .expect("start leased");
+        let daemon = Leased { child, run_dir, name: name.to_owned() };
+        daemon.wait_for_socket();
+        daemon
+    }
+
+    fn wait_for_socket(&self) {
+        use lease::clock::{Clock, OsClock};
+        let socket = self.run_dir.join("leased.sock");
+        let deadline = OsClock.now() + std::time::Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(OsClock.now() < deadline, "leased {} did not create its socket", self.name);
+            OsClock.sleep_until(OsClock.now() + std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Runs `lease` against this daemon.
+    pub fn lease(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_lease"))
+            .args(args)
+            .env("LEASED_RUN_DIR", &self.run_dir)
+            .output()
+            .expect("run the lease binary");
+        Run::from(output)
+    }
+
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal leased");
+    }
+
+    /// Whether the daemon process has exited (reaping it if so).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("poll leased")
+    }
+}
+
+impl Drop for Leased {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A process that holds leases in tests: `sleep` until killed.
+pub struct Holder {
+    pub child: std::process::Child,
+}
+
+impl Holder {
+    pub fn start() -> Holder {
+        Holder { child: Command::new("sleep").arg("100000").spawn().expect("start sleep") }
+    }
+
+    pub fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// SIGKILLs the holder and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A lease file with a lockspace "ls" (io_timeout `io_timeout_s`) at 0 and
+/// resources r1, r2, ... at 1 MiB steps.
+pub fn lease_file(dir: &Path, resources: usize, io_timeout_s: u8) -> String {
+    let img = zero_file(dir, "leases.img", (resources + 1) << 20);
+    let path = img.to_str().expect("UTF-8 path").to_owned();
+    lease(&[
+        "direct",
+        "init",
+        "-s",
+        &format!("ls:0:{path}:0"),
+        "--io-timeout",
+        &io_timeout_s.to_string(),
+    ])
+    .ok();
+    for r in 1..=resources {
+        lease(&["direct", "init", "-r", &format!("ls:r{r}:{path}:{r}M"), "--num-hosts", "8"]).ok();
+    }
+    path
+}

@@ -1,0 +1,413 @@
+//! The native socket protocol between `leased` and its clients.
+//!
+//! Each message is a frame: a 4-byte big-endian length, then that many bytes
+//! of JSON. A request names the protocol version, an id the reply echoes,
+//! an operation and its arguments:
+//!
+//! ```text
+//! {"v":1,"id":7,"op":"acquire","args":{"resources":["vms:vm1:/dev/sdb:1048576"],"pid":4242}}
+//! {"v":1,"id":7,"ok":true,"result":{...}}
+//! {"v":1,"id":7,"ok":false,"error":{"code":"owner_alive","message":"..."}}
+//! ```
+//!
+//! Error codes are stable strings ([`ErrorCode`]); each maps to one exit
+//! status of the `lease` command. The operations and their arguments are
+//! [`Request`]; their results are the structs in [`results`]. lease(8)
+//! documents the protocol for clients in other languages.
+
+pub mod results;
+
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cli::exit;
+use crate::paxos::Mode;
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The largest frame accepted by default.
+pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
+
+/// One request: an operation and its arguments.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", content = "args", rename_all = "snake_case")]
+pub enum Request {
+    /// The daemon's version and protocol version.
+    Version,
+    /// Join a lockspace, `NAME:HOST_ID:PATH:OFFSET`.
+    AddLockspace(AddLockspace),
+    /// Leave a lockspace.
+    RemLockspace(RemLockspace),
+    /// Every lockspace and lease of this host.
+    Status,
+    /// The other hosts of a lockspace as this host sees them.
+    Hosts(Hosts),
+    /// Acquire resources, all or none.
+    Acquire(Acquire),
+    /// Release resources.
+    Release(Release),
+    /// The resources a process holds.
+    Inquire(Inquire),
+    /// Switch a held resource between EX and SH.
+    Convert(Convert),
+    /// Ask a resource's owner to give it up.
+    Request(LeaseRequest),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AddLockspace {
+    pub lockspace: String,
+    /// io_timeout to renew with [default: the lockspace's].
+    pub io_timeout: Option<u8>,
+    /// Reply only once joined (or failed), not as soon as joining starts.
+    pub wait: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemLockspace {
+    /// The lockspace's name.
+    pub lockspace: String,
+    /// Release its resource leases too, even those held by live processes.
+    pub force: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hosts {
+    pub lockspace: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Acquire {
+    /// `LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH]` each.
+    pub resources: Vec<String>,
+    /// The process the leases belong to [default: the caller].
+    pub pid: Option<u32>,
+    /// Wait up to this long for busy resources instead of failing.
+    pub wait_ms: Option<u64>,
+    /// Keep the leases when the process exits, until released or adopted.
+    pub persistent: bool,
+    /// Take over leases left by an exited process (persistent orphans).
+    pub adopt: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Release {
+    pub resources: Vec<String>,
+    pub pid: Option<u32>,
+    /// Every lease of the process.
+    pub all: bool,
+    /// Release orphans (persistent leases whose process exited) instead.
+    pub orphan: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Inquire {
+    pub pid: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Convert {
+    pub resource: String,
+    pub mode: Mode,
+    #[serde(default)]
+    pub pid: Option<u32>,
+}
+
+/// How a resource's owner is asked to give it up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Force {
+    /// Kill the holder at once.
+    Force,
+    /// Ask the holder to stop.
+    Graceful,
+    /// Withdraw a pending request.
+    Clear,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRequest {
+    pub resource: String,
+    pub force: Force,
+    /// The lease version wanted [default: one above the current].
+    #[serde(default)]
+    pub lver: Option<u64>,
+}
+
+/// A request as framed: version, id, operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestFrame {
+    pub v: u32,
+    pub id: u64,
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// Why a request failed, in a form stable across releases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not JSON, or not a request.
+    BadFrame,
+    /// The frame is larger than the daemon accepts.
+    FrameTooLarge,
+    /// The protocol version is not one this daemon speaks.
+    UnsupportedVersion,
+    /// The operation is not one this daemon knows.
+    UnknownCommand,
+    /// The arguments are invalid (specs, names, offsets).
+    BadRequest,
+    /// The caller may not do this.
+    PermissionDenied,
+    /// A limit on clients, frames or leases was reached.
+    Limit,
+    /// No such lockspace or lease here.
+    NotFound,
+    /// The lockspace is already joined, or the lease already held here.
+    Exists,
+    /// Held by another host (alive), or shared where exclusive is wanted.
+    Refused,
+    /// Not now: joining, an owner about to be declared dead, contention, a
+    /// timed-out I/O. Retrying may succeed.
+    Retry,
+    /// The disk does not hold what it should (checksum, magic, names).
+    Data,
+    /// The device failed.
+    Io,
+    /// The daemon is shutting down.
+    ShuttingDown,
+    /// A bug.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::UnknownCommand => "unknown_command",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::Limit => "limit",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Exists => "exists",
+            ErrorCode::Refused => "refused",
+            ErrorCode::Retry => "retry",
+            ErrorCode::Data => "data",
+            ErrorCode::Io => "io",
+            ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The `lease` command's exit status for this error.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorCode::BadFrame
+            | ErrorCode::FrameTooLarge
+            | ErrorCode::UnsupportedVersion
+            | ErrorCode::UnknownCommand
+            | ErrorCode::BadRequest => exit::USAGE,
+            ErrorCode::PermissionDenied => exit::NOPERM,
+            ErrorCode::Limit | ErrorCode::NotFound | ErrorCode::Exists | ErrorCode::Refused => {
+                exit::REFUSED
+            }
+            ErrorCode::Retry | ErrorCode::ShuttingDown => exit::TEMPFAIL,
+            ErrorCode::Data => exit::DATA,
+            ErrorCode::Io => exit::IO,
+            ErrorCode::Internal => exit::SOFTWARE,
+        }
+    }
+}
+
+/// An error reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError { code, message: message.into() }
+    }
+}
+
+/// A reply as framed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResponseFrame {
+    pub v: u32,
+    pub id: u64,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ApiError>,
+}
+
+impl ResponseFrame {
+    /// A reply to request `id`.
+    pub fn reply(id: u64, outcome: Result<serde_json::Value, ApiError>) -> ResponseFrame {
+        match outcome {
+            Ok(result) => ResponseFrame {
+                v: PROTOCOL_VERSION,
+                id,
+                ok: true,
+                result: Some(result),
+                error: None,
+            },
+            Err(error) => ResponseFrame {
+                v: PROTOCOL_VERSION,
+                id,
+                ok: false,
+                result: None,
+                error: Some(error),
+            },
+        }
+    }
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("connection closed")]
+    Closed,
+    #[error("frame of {len} bytes exceeds the limit of {max}")]
+    TooLarge { len: usize, max: usize },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Reads one frame of at most `max` bytes. A frame over the limit is
+/// refused before its body is read.
+pub fn read_frame(reader: &mut impl Read, max: usize) -> Result<Vec<u8>, FrameError> {
+    let mut header = [0u8; 4];
+    match reader.read_exact(&mut header) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        Err(err) => return Err(FrameError::Io(err)),
+    }
+    let len = u32::from_be_bytes(header) as usize;
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body)?;
+    Ok(body)
+}
+
+/// Writes one frame.
+pub fn write_frame(writer: &mut impl Write, body: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(body.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
+    writer.write_all(&len.to_be_bytes())?;
+    writer.write_all(body)?;
+    writer.flush()
+}
+
+/// Parses a request frame's body, telling apart what is not JSON, what is
+/// not a request, an unknown version and an unknown operation.
+pub fn parse_request(body: &[u8]) -> Result<RequestFrame, (u64, ApiError)> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|err| (0, ApiError::new(ErrorCode::BadFrame, format!("not JSON: {err}"))))?;
+    let id = value.get("id").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let fail = |code, message: String| (id, ApiError::new(code, message));
+    let Some(version) = value.get("v").and_then(serde_json::Value::as_u64) else {
+        return Err(fail(ErrorCode::BadFrame, "missing protocol version \"v\"".to_owned()));
+    };
+    if version != u64::from(PROTOCOL_VERSION) {
+        return Err(fail(
+            ErrorCode::UnsupportedVersion,
+            format!(
+                "protocol version {version} is not supported (this daemon speaks {PROTOCOL_VERSION})"
+            ),
+        ));
+    }
+    let op = value.get("op").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+    if value.get("id").is_none() || op.is_empty() {
+        return Err(fail(ErrorCode::BadFrame, "a request needs \"id\" and \"op\"".to_owned()));
+    }
+    serde_json::from_value::<RequestFrame>(value).map_err(|err| {
+        let text = err.to_string();
+        if text.contains("unknown variant") {
+            fail(ErrorCode::UnknownCommand, format!("unknown operation '{op}'"))
+        } else {
+            fail(ErrorCode::BadRequest, format!("invalid arguments for '{op}': {text}"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_in_their_documented_shape() {
+        let frame = RequestFrame {
+            v: 1,
+            id: 7,
+            request: Request::Acquire(Acquire {
+                resources: vec!["vms:vm1:/dev/sdb:1048576".into()],
+                pid: Some(4242),
+                ..Acquire::default()
+            }),
+        };
+        let text = serde_json::to_string(&frame).unwrap();
+        assert!(text.starts_with(r#"{"v":1,"id":7,"op":"acquire","args":{"resources":"#), "{text}");
+        assert_eq!(parse_request(text.as_bytes()).unwrap(), frame);
+        let status = parse_request(br#"{"v":1,"id":3,"op":"status"}"#).unwrap();
+        assert_eq!(status.request, Request::Status);
+    }
+
+    #[test]
+    fn bad_requests_are_told_apart() {
+        let code = |body: &[u8]| parse_request(body).unwrap_err().1.code;
+        assert_eq!(code(b"\x00\xffgarbage"), ErrorCode::BadFrame);
+        assert_eq!(code(br#"{"id":1,"op":"status"}"#), ErrorCode::BadFrame);
+        assert_eq!(code(br#"{"v":2,"id":1,"op":"status"}"#), ErrorCode::UnsupportedVersion);
+        assert_eq!(code(br#"{"v":1,"id":1,"op":"launch_missiles"}"#), ErrorCode::UnknownCommand);
+        assert_eq!(
+            code(br#"{"v":1,"id":1,"op":"acquire","args":{"resources":"x"}}"#),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            code(br#"{"v":1,"id":1,"op":"acquire","args":{"resource":["x"]}}"#),
+            ErrorCode::BadRequest,
+            "unknown fields are refused, not ignored"
+        );
+        assert_eq!(parse_request(br#"{"v":1,"id":9,"op":"nope"}"#).unwrap_err().0, 9);
+    }
+
+    #[test]
+    fn error_codes_read_as_on_the_wire() {
+        for code in [ErrorCode::BadFrame, ErrorCode::PermissionDenied, ErrorCode::ShuttingDown] {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+    }
+
+    #[test]
+    fn frames_have_a_length_limit() {
+        let mut wire = Vec::new();
+        write_frame(&mut wire, b"{}").unwrap();
+        assert_eq!(wire, [0, 0, 0, 2, b'{', b'}']);
+        assert_eq!(read_frame(&mut wire.as_slice(), 16).unwrap(), b"{}");
+        let huge = 1_000_000u32.to_be_bytes();
+        assert!(matches!(
+            read_frame(&mut huge.as_slice(), 64),
+            Err(FrameError::TooLarge { len: 1_000_000, max: 64 })
+        ));
+        assert!(matches!(read_frame(&mut [0u8; 0].as_slice(), 64), Err(FrameError::Closed)));
+    }
+}

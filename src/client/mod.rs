@@ -1,0 +1,243 @@
+//! Library mode: talk to `leased` from Rust, in-process.
+//!
+//! Hypervisor hooks and services link this instead of running the `lease`
+//! command. Leases belong to a process: the caller's own, or (for a root
+//! caller, or the caller's child) another's given by pid, as a hook that
+//! starts a VM acquires for the VM's pid and exits. `leased` releases a
+//! process's leases when it exits.
+//!
+//! ```no_run
+//! use lease::client::{AcquireOptions, Client};
+//!
+//! # fn main() -> Result<(), lease::client::ClientError> {
+//! let mut client = Client::connect_default()?;
+//! client.add_lockspace("vms:1:/dev/vg/leases:0", None, true)?;
+//! let vm_pid = 4242;
+//! let held = client.acquire(
+//!     &["vms:vm1:/dev/vg/leases:1048576"],
+//!     AcquireOptions { pid: Some(vm_pid), ..AcquireOptions::default() },
+//! )?;
+//! println!("holding {} at lver {}", held[0].resource, held[0].lver);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Without a daemon, [`crate::direct`] works on the disk itself.
+
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::api::results::{
+    HostsReply, LeaseStatus, LeasesReply, RequestReply, StatusReply, VersionReply,
+};
+use crate::api::{
+    self, Acquire, AddLockspace, ApiError, Convert, DEFAULT_MAX_FRAME, ErrorCode, Force, Hosts,
+    Inquire, LeaseRequest, PROTOCOL_VERSION, Release, RemLockspace, Request, RequestFrame,
+    ResponseFrame,
+};
+use crate::cli::exit;
+use crate::paxos::Mode;
+
+/// The run dir when `LEASED_RUN_DIR` is not set.
+pub const DEFAULT_RUN_DIR: &str = "/run/leased";
+/// The socket's name in the run dir.
+pub const SOCKET_NAME: &str = "leased.sock";
+
+/// The run dir: `$LEASED_RUN_DIR`, else `/run/leased`.
+pub fn run_dir() -> PathBuf {
+    std::env::var_os("LEASED_RUN_DIR").map_or_else(|| PathBuf::from(DEFAULT_RUN_DIR), PathBuf::from)
+}
+
+/// A failed call.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach leased at {path}: {source} (is the daemon running? LEASED_RUN_DIR moves it)", path = path.display())]
+    Unreachable { path: PathBuf, source: io::Error },
+    #[error("permission denied connecting to {path}: {source}", path = path.display())]
+    PermissionDenied { path: PathBuf, source: io::Error },
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("lost the connection to leased: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl ClientError {
+    /// The `lease` command's exit status for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Unreachable { .. } | ClientError::Io(_) => exit::UNAVAILABLE,
+            ClientError::PermissionDenied { .. } => exit::NOPERM,
+            ClientError::Api(err) => err.code.exit_code(),
+            ClientError::Protocol(_) => exit::SOFTWARE,
+        }
+    }
+
+    /// The daemon's error code, if the daemon answered.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Api(err) => Some(err.code),
+            _ => None,
+        }
+    }
+}
+
+/// How to acquire.
+#[derive(Clone, Debug, Default)]
+pub struct AcquireOptions {
+    /// The process the leases belong to [default: the caller].
+    pub pid: Option<u32>,
+    /// Wait this long for busy resources instead of failing.
+    pub wait: Option<Duration>,
+    /// Keep the leases after the process exits, until released or adopted.
+    pub persistent: bool,
+    /// Take over leases an exited process left (persistent orphans).
+    pub adopt: bool,
+}
+
+/// A connection to `leased`.
+pub struct Client {
+    stream: UnixStream,
+    next_id: u64,
+}
+
+impl Client {
+    /// Connects to the socket at `path`.
+    pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        let stream = UnixStream::connect(path).map_err(|source| match source.kind() {
+            io::ErrorKind::PermissionDenied => {
+                ClientError::PermissionDenied { path: path.to_owned(), source }
+            }
+            _ => ClientError::Unreachable { path: path.to_owned(), source },
+        })?;
+        Ok(Client { stream, next_id: 1 })
+    }
+
+    /// Connects to the socket in [`run_dir`].
+    pub fn connect_default() -> Result<Client, ClientError> {
+        Client::connect(&run_dir().join(SOCKET_NAME))
+    }
+
+    /// Sends one request and waits for its reply.
+    pub fn call<T: DeserializeOwned>(&mut self, request: Request) -> Result<T, ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let frame = RequestFrame { v: PROTOCOL_VERSION, id, request };
+        let body = serde_json::to_vec(&frame).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        api::write_frame(&mut self.stream, &body)?;
+        let reply =
+            api::read_frame(&mut self.stream, DEFAULT_MAX_FRAME * 16).map_err(|err| match err {
+                api::FrameError::Closed => ClientError::Io(io::ErrorKind::UnexpectedEof.into()),
+                api::FrameError::Io(io) => ClientError::Io(io),
+                other => ClientError::Protocol(other.to_string()),
+            })?;
+        let reply: ResponseFrame =
+            serde_json::from_slice(&reply).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        if reply.id != id && reply.id != 0 {
+            return Err(ClientError::Protocol(format!("reply to {} for request {id}", reply.id)));
+        }
+        match (reply.ok, reply.result, reply.error) {
+            (true, Some(result), _) => {
+                serde_json::from_value(result).map_err(|e| ClientError::Protocol(e.to_string()))
+            }
+            (false, _, Some(error)) => Err(ClientError::Api(error)),
+            _ => Err(ClientError::Protocol("a reply with neither result nor error".to_owned())),
+        }
+    }
+
+    pub fn version(&mut self) -> Result<VersionReply, ClientError> {
+        self.call(Request::Version)
+    }
+
+    /// Joins lockspace `spec` (`NAME:HOST_ID:PATH:OFFSET`); with `wait`, only
+    /// returns once joined.
+    pub fn add_lockspace(
+        &mut self,
+        spec: &str,
+        io_timeout: Option<u8>,
+        wait: bool,
+    ) -> Result<StatusReply, ClientError> {
+        let args = AddLockspace { lockspace: spec.to_owned(), io_timeout, wait };
+        self.call(Request::AddLockspace(args))
+    }
+
+    /// Leaves lockspace `name`; with `force`, releases its leases even if
+    /// their processes still run.
+    pub fn rem_lockspace(&mut self, name: &str, force: bool) -> Result<StatusReply, ClientError> {
+        self.call(Request::RemLockspace(RemLockspace { lockspace: name.to_owned(), force }))
+    }
+
+    pub fn status(&mut self) -> Result<StatusReply, ClientError> {
+        self.call(Request::Status)
+    }
+
+    pub fn hosts(&mut self, lockspace: &str) -> Result<HostsReply, ClientError> {
+        self.call(Request::Hosts(Hosts { lockspace: lockspace.to_owned() }))
+    }
+
+    /// Acquires every resource in `specs` (`LS:NAME:PATH:OFFSET[:LVER|:SH]`),
+    /// or none.
+    pub fn acquire(
+        &mut self,
+        specs: &[&str],
+        options: AcquireOptions,
+    ) -> Result<Vec<LeaseStatus>, ClientError> {
+        let args = Acquire {
+            resources: specs.iter().map(|s| (*s).to_owned()).collect(),
+            pid: options.pid,
+            wait_ms: options.wait.map(|w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX)),
+            persistent: options.persistent,
+            adopt: options.adopt,
+        };
+        self.call::<LeasesReply>(Request::Acquire(args)).map(|r| r.leases)
+    }
+
+    /// Releases resources of process `pid` (the caller if `None`); all of
+    /// them if `specs` is empty and `all` is set.
+    pub fn release(
+        &mut self,
+        specs: &[&str],
+        pid: Option<u32>,
+        all: bool,
+        orphan: bool,
+    ) -> Result<Vec<LeaseStatus>, ClientError> {
+        let args = Release {
+            resources: specs.iter().map(|s| (*s).to_owned()).collect(),
+            pid,
+            all,
+            orphan,
+        };
+        self.call::<LeasesReply>(Request::Release(args)).map(|r| r.leases)
+    }
+
+    /// The leases of process `pid` (every lease of this host if `None`).
+    pub fn inquire(&mut self, pid: Option<u32>) -> Result<Vec<LeaseStatus>, ClientError> {
+        self.call::<LeasesReply>(Request::Inquire(Inquire { pid })).map(|r| r.leases)
+    }
+
+    /// Switches a held resource to `mode`.
+    pub fn convert(
+        &mut self,
+        spec: &str,
+        mode: Mode,
+        pid: Option<u32>,
+    ) -> Result<Vec<LeaseStatus>, ClientError> {
+        let args = Convert { resource: spec.to_owned(), mode, pid };
+        self.call::<LeasesReply>(Request::Convert(args)).map(|r| r.leases)
+    }
+
+    /// Asks the owner of a resource to give it up.
+    pub fn request(
+        &mut self,
+        spec: &str,
+        force: Force,
+        lver: Option<u64>,
+    ) -> Result<RequestReply, ClientError> {
+        self.call(Request::Request(LeaseRequest { resource: spec.to_owned(), force, lver }))
+    }
+}

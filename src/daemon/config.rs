@@ -1,0 +1,253 @@
+//! `leased` configuration: /etc/leased/leased.conf (TOML), overridden by the
+//! command line. Everything is validated before the daemon touches a disk.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+
+use crate::api::DEFAULT_MAX_FRAME;
+use crate::ondisk::name::Name;
+use crate::spec::LockspaceSpec;
+
+/// The configuration file read when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "/etc/leased/leased.conf";
+
+/// The effective configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory of the socket, the pid lock and the state file.
+    pub run_dir: PathBuf,
+    /// This host's name in every lockspace [default: /etc/machine-id].
+    pub host_name: Option<String>,
+    /// Seconds the watchdog takes to fire after its last keepalive (F).
+    /// Other hosts wait 8 io_timeouts plus F before taking this host's
+    /// leases: it must be the same on every host.
+    pub watchdog_fire_timeout: u64,
+    /// Seconds lease holders get between SIGTERM and SIGKILL when their
+    /// lockspace fails.
+    pub kill_grace: u64,
+    /// Group whose members may use the socket, besides root.
+    pub socket_group: Option<String>,
+    /// Most client connections at once.
+    pub max_clients: usize,
+    /// Largest request frame, in bytes.
+    pub max_frame: usize,
+    /// Most leases one process may hold.
+    pub max_leases_per_client: usize,
+    /// Most resources in one acquire or release.
+    pub max_resources_per_request: usize,
+    /// Lockspaces to join at start, as NAME:HOST_ID:PATH:OFFSET.
+    pub lockspaces: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            run_dir: crate::client::run_dir(),
+            host_name: None,
+            watchdog_fire_timeout: 60,
+            kill_grace: 40,
+            socket_group: None,
+            max_clients: 1000,
+            max_frame: DEFAULT_MAX_FRAME,
+            max_leases_per_client: 4096,
+            max_resources_per_request: 64,
+            lockspaces: Vec::new(),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}", path = path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}", path = path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// `leased`: the lease daemon.
+#[derive(Debug, Parser)]
+#[command(
+    name = "leased",
+    version,
+    about = "The lease daemon: holds host_ids and resource leases on shared storage",
+    long_about = "leased joins lockspaces on shared storage, renews this host's host_id lease \
+                  in each, and acquires and releases resource leases for local processes over \
+                  a Unix socket (the lease command and the client library speak to it). A \
+                  lease belongs to a process and is released when it exits. leased runs in the \
+                  foreground, logs to stderr, and tells systemd when it is ready.\n\n\
+                  On SIGTERM it releases every lease and host_id and exits, unless a lease is \
+                  still held by a running process: then it refuses and keeps running, and a \
+                  second SIGTERM within 60 seconds releases everything regardless."
+)]
+pub struct LeasedArgs {
+    /// Configuration file (TOML)
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Run directory: socket, pid lock, state [default: $LEASED_RUN_DIR or /run/leased]
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// This host's name in lockspaces [default: /etc/machine-id]
+    #[arg(long, value_name = "NAME")]
+    pub host_name: Option<String>,
+    /// Seconds the watchdog takes to fire (F); the same on every host [default: 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub watchdog_fire_timeout: Option<u64>,
+    /// Seconds between SIGTERM and SIGKILL for holders of a failed lockspace [default: 40]
+    #[arg(long, value_name = "SECONDS")]
+    pub kill_grace: Option<u64>,
+    /// Group allowed to use the socket besides root
+    #[arg(long, value_name = "GROUP")]
+    pub socket_group: Option<String>,
+    /// Most client connections at once [default: 1000]
+    #[arg(long, value_name = "N")]
+    pub max_clients: Option<usize>,
+    /// Lockspace to join at start, as NAME:HOST_ID:PATH:OFFSET (repeatable)
+    #[arg(long = "lockspace", value_name = "LOCKSPACE")]
+    pub lockspaces: Vec<String>,
+    /// Print the effective configuration and exit
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+impl Config {
+    /// The file's settings (defaults if the default file is absent), then
+    /// the command line's.
+    pub fn load(args: &LeasedArgs) -> Result<Config, ConfigError> {
+        let mut config = match std::fs::read_to_string(&args.config) {
+            Ok(text) => toml::from_str::<Config>(&text).map_err(|err| ConfigError::Parse {
+                path: args.config.clone(),
+                message: err.to_string(),
+            })?,
+            Err(err)
+                if err.kind() == std::io::ErrorKind::NotFound
+                    && args.config == Path::new(DEFAULT_CONFIG) =>
+            {
+                Config::default()
+            }
+            Err(source) => return Err(ConfigError::Read { path: args.config.clone(), source }),
+        };
+        if let Some(dir) = &args.run_dir {
+            config.run_dir = dir.clone();
+        }
+        if args.host_name.is_some() {
+            config.host_name = args.host_name.clone();
+        }
+        if let Some(fire) = args.watchdog_fire_timeout {
+            config.watchdog_fire_timeout = fire;
+        }
+        if let Some(grace) = args.kill_grace {
+            config.kill_grace = grace;
+        }
+        if args.socket_group.is_some() {
+            config.socket_group = args.socket_group.clone();
+        }
+        if let Some(max) = args.max_clients {
+            config.max_clients = max;
+        }
+        config.lockspaces.extend(args.lockspaces.iter().cloned());
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value that can be checked without touching a disk.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        if let Some(name) = &self.host_name {
+            Name::new(name).map_err(|e| ConfigError::Invalid(format!("host_name: {e}")))?;
+        }
+        if !(1..=3600).contains(&self.watchdog_fire_timeout) {
+            return invalid(format!(
+                "watchdog_fire_timeout {} is out of range (1 to 3600 seconds)",
+                self.watchdog_fire_timeout
+            ));
+        }
+        if self.kill_grace > 3600 {
+            return invalid(format!("kill_grace {} is over 3600 seconds", self.kill_grace));
+        }
+        if self.max_clients == 0 || self.max_frame < 1024 || self.max_leases_per_client == 0 {
+            return invalid(
+                "max_clients and max_leases_per_client must be positive, max_frame at least 1024"
+                    .into(),
+            );
+        }
+        if self.max_resources_per_request == 0 {
+            return invalid("max_resources_per_request must be positive".into());
+        }
+        for spec in &self.lockspaces {
+            LockspaceSpec::parse(spec)
+                .map_err(|e| ConfigError::Invalid(format!("lockspaces: {e}")))?;
+        }
+        if let Some(group) = &self.socket_group {
+            group_id(group)?;
+        }
+        Ok(())
+    }
+}
+
+/// The gid of `group`.
+pub fn group_id(group: &str) -> Result<u32, ConfigError> {
+    match nix::unistd::Group::from_name(group) {
+        Ok(Some(entry)) => Ok(entry.gid.as_raw()),
+        Ok(None) => Err(ConfigError::Invalid(format!("socket_group: no group named '{group}'"))),
+        Err(err) => Err(ConfigError::Invalid(format!("socket_group '{group}': {err}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> LeasedArgs {
+        let mut argv = vec!["leased"];
+        argv.extend_from_slice(extra);
+        LeasedArgs::parse_from(argv)
+    }
+
+    #[test]
+    fn file_then_command_line() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let file = dir.path().join("leased.conf");
+        std::fs::write(
+            &file,
+            "host_name = \"node-a\"\nkill_grace = 5\nlockspaces = [\"a:1:/x:0\"]\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let config = Config::load(&args(&[
+            "--config",
+            path,
+            "--kill-grace",
+            "7",
+            "--lockspace",
+            "b:2:/y:0",
+        ]))
+        .unwrap();
+        assert_eq!(config.host_name.as_deref(), Some("node-a"));
+        assert_eq!(config.kill_grace, 7);
+        assert_eq!(config.lockspaces, ["a:1:/x:0", "b:2:/y:0"]);
+        assert_eq!(config.watchdog_fire_timeout, 60);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_their_name() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let file = dir.path().join("leased.conf");
+        let load = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Config::load(&args(&["--config", file.to_str().unwrap()])).unwrap_err().to_string()
+        };
+        assert!(load("kill_grce = 5\n").contains("unknown field"));
+        assert!(load("watchdog_fire_timeout = 0\n").contains("watchdog_fire_timeout 0"));
+        assert!(load("lockspaces = [\"a:1:/x\"]\n").contains("missing field <offset>"));
+        assert!(load(&format!("host_name = \"{}\"\n", "h".repeat(49))).contains("host_name"));
+        assert!(load("socket_group = \"no-such-group-here\"\n").contains("no group named"));
+        let missing = Config::load(&args(&["--config", "/nonexistent/leased.conf"])).unwrap_err();
+        assert!(missing.to_string().contains("/nonexistent/leased.conf"));
+    }
+}

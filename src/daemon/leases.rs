@@ -1,0 +1,214 @@
+//! The resource leases this host holds, and who holds each.
+//!
+//! A resource is in the table while an operation on it runs (busy) or
+//! while it is held. One operation per resource at a time: a second acquire
+//! of a resource this host already holds or is acquiring is refused here,
+//! before any disk I/O.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::process::Process;
+use crate::api::results::LeaseStatus;
+use crate::ondisk::name::Name;
+use crate::paxos::{Held, Mode};
+use crate::spec::ResourceSpec;
+
+/// A resource, as named by its spec.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LeaseKey {
+    pub lockspace: Name,
+    pub name: Name,
+    pub path: PathBuf,
+    pub offset: u64,
+}
+
+impl LeaseKey {
+    pub fn of(spec: &ResourceSpec) -> LeaseKey {
+        LeaseKey {
+            lockspace: spec.lockspace,
+            name: spec.name,
+            path: spec.disk.path.clone(),
+            offset: spec.disk.offset,
+        }
+    }
+}
+
+/// Who a lease belongs to.
+#[derive(Clone, Debug)]
+pub enum Owner {
+    Process(Arc<Process>),
+    /// A persistent lease whose process exited, kept until released or
+    /// adopted.
+    Orphan,
+}
+
+/// A held lease.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    pub key: LeaseKey,
+    pub held: Held,
+    pub owner: Owner,
+    pub persistent: bool,
+}
+
+impl Lease {
+    pub fn pid(&self) -> Option<u32> {
+        match &self.owner {
+            Owner::Process(process) => Some(process.pid),
+            Owner::Orphan => None,
+        }
+    }
+
+    pub fn status(&self) -> LeaseStatus {
+        let key = &self.key;
+        let spec = match self.held.mode {
+            Mode::Shared => {
+                format!("{}:{}:{}:{}:SH", key.lockspace, key.name, key.path.display(), key.offset)
+            }
+            Mode::Exclusive => format!(
+                "{}:{}:{}:{}:{}",
+                key.lockspace,
+                key.name,
+                key.path.display(),
+                key.offset,
+                self.held.lver
+            ),
+        };
+        LeaseStatus {
+            lockspace: key.lockspace.to_string(),
+            resource: key.name.to_string(),
+            path: key.path.display().to_string(),
+            offset: key.offset,
+            mode: self.held.mode,
+            lver: self.held.lver,
+            pid: self.pid(),
+            persistent: self.persistent,
+            takeover: self.held.takeover.map(|how| format!("{how:?}")),
+            spec,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Slot {
+    Busy,
+    Held(Box<Lease>),
+}
+
+/// What stands in a resource's slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Occupant {
+    /// An operation on it is running.
+    Busy,
+    /// Held for a process.
+    Process(u32),
+    /// Held as an orphan.
+    Orphan,
+}
+
+/// Every resource this host holds or is working on.
+#[derive(Debug, Default)]
+pub struct LeaseTable {
+    slots: BTreeMap<LeaseKey, Slot>,
+}
+
+impl LeaseTable {
+    /// Every held lease.
+    pub fn held(&self) -> impl Iterator<Item = &Lease> {
+        self.slots.values().filter_map(|slot| match slot {
+            Slot::Held(lease) => Some(&**lease),
+            Slot::Busy => None,
+        })
+    }
+
+    /// Held leases in lockspace `name`.
+    pub fn in_lockspace<'a>(&'a self, name: &'a Name) -> impl Iterator<Item = &'a Lease> {
+        self.held().filter(move |lease| lease.key.lockspace.same_as(name))
+    }
+
+    /// Held leases of process `pid`.
+    pub fn owned_by(&self, pid: u32) -> impl Iterator<Item = &Lease> {
+        self.held().filter(move |lease| lease.pid() == Some(pid))
+    }
+
+    /// The lease held on `key`, if held (not busy).
+    pub fn get(&self, key: &LeaseKey) -> Option<&Lease> {
+        match self.slots.get(key) {
+            Some(Slot::Held(lease)) => Some(&**lease),
+            _ => None,
+        }
+    }
+
+    /// What stands in `key`'s slot, if anything.
+    pub fn occupant(&self, key: &LeaseKey) -> Option<Occupant> {
+        self.slots.get(key).map(|slot| match slot {
+            Slot::Busy => Occupant::Busy,
+            Slot::Held(lease) => lease.pid().map_or(Occupant::Orphan, Occupant::Process),
+        })
+    }
+
+    /// Marks every key busy, or none if one is already in the table: that
+    /// key is returned, with what stands in its slot.
+    pub fn reserve(&mut self, keys: &[LeaseKey]) -> Result<(), Box<(LeaseKey, Occupant)>> {
+        if let Some((key, occupant)) =
+            keys.iter().find_map(|key| self.occupant(key).map(|o| (key, o)))
+        {
+            return Err(Box::new((key.clone(), occupant)));
+        }
+        for key in keys {
+            self.slots.insert(key.clone(), Slot::Busy);
+        }
+        Ok(())
+    }
+
+    /// Takes a held lease out for an operation: its slot stays busy.
+    pub fn take(&mut self, key: &LeaseKey) -> Option<Lease> {
+        match self.slots.get(key) {
+            Some(Slot::Held(_)) => match self.slots.insert(key.clone(), Slot::Busy) {
+                Some(Slot::Held(lease)) => Some(*lease),
+                _ => unreachable!("checked just above"),
+            },
+            _ => None,
+        }
+    }
+
+    /// Puts a lease in its (busy) slot.
+    pub fn put(&mut self, lease: Lease) {
+        let previous = self.slots.insert(lease.key.clone(), Slot::Held(Box::new(lease)));
+        assert!(matches!(previous, Some(Slot::Busy)), "a lease goes into its reserved slot");
+    }
+
+    /// Frees a busy slot.
+    pub fn free(&mut self, key: &LeaseKey) {
+        let previous = self.slots.remove(key);
+        assert!(matches!(previous, Some(Slot::Busy)), "only busy slots are freed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> LeaseKey {
+        LeaseKey {
+            lockspace: Name::new("ls").unwrap(),
+            name: Name::new(name).unwrap(),
+            path: PathBuf::from("/d"),
+            offset: 1 << 20,
+        }
+    }
+
+    #[test]
+    fn reservations_are_all_or_nothing() {
+        let mut table = LeaseTable::default();
+        table.reserve(&[key("a"), key("b")]).unwrap();
+        let conflict = table.reserve(&[key("c"), key("b")]).unwrap_err();
+        assert_eq!(*conflict, (key("b"), Occupant::Busy));
+        assert!(table.take(&key("c")).is_none(), "c was not reserved");
+        table.free(&key("a"));
+        table.reserve(&[key("a")]).unwrap();
+        assert_eq!(table.held().count(), 0, "busy slots are not held leases");
+    }
+}

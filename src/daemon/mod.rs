@@ -1,0 +1,382 @@
+//! `leased`: lockspaces, resource leases and the clients that hold them.
+//!
+//! ```text
+//!  clients ──socket──▶ server (a thread per connection, limits, auth)
+//!                         │
+//!                         ▼
+//!                      Daemon ─── lockspaces: a thread each, renewing
+//!                         │   ─── leases: resource → holder process
+//!                         │   ─── exits: pidfds; a holder's exit releases
+//!                         ▼
+//!                  lease machines on O_DIRECT disks (crate::driver)
+//! ```
+//!
+//! A lease belongs to a process, watched by pidfd: when it exits, its
+//! leases are released (or kept as orphans if persistent). Acquires that
+//! wait run on their connection's thread and never hold up other clients.
+
+pub mod config;
+mod leases;
+mod lockspace;
+pub mod process;
+mod resources;
+mod rundir;
+mod server;
+
+use std::collections::BTreeMap;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+
+pub use config::{Config, ConfigError, LeasedArgs};
+pub use rundir::{RunDir, RunDirError};
+
+use crate::api::results::{HostsReply, StatusReply, VersionReply};
+use crate::api::{AddLockspace, ApiError, ErrorCode, RemLockspace};
+use crate::client::SOCKET_NAME;
+use crate::clock::{Clock, MonoTime, OsClock};
+use crate::disk::DirectFile;
+use crate::driver::Cancel;
+use crate::ondisk::name::Name;
+use crate::paxos::ResourceRef;
+use crate::spec::LockspaceSpec;
+use leases::{LeaseTable, Owner};
+use lockspace::{Lockspace, LockspaceEvents, Membership};
+use process::{ExitWatcher, Process};
+
+/// Who sent a request, from the socket's peer credentials.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer {
+    pub pid: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Why the daemon could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    #[error("{0}")]
+    Start(String),
+}
+
+/// The daemon's shared state.
+pub struct Daemon {
+    config: Config,
+    host_name: Name,
+    fast_reacquire: bool,
+    socket_gid: Option<u32>,
+    lockspaces: Mutex<BTreeMap<Name, Arc<Lockspace>>>,
+    leases: Mutex<LeaseTable>,
+    /// Resource disks by path, opened once.
+    disks: Mutex<BTreeMap<PathBuf, Arc<DirectFile>>>,
+    /// Resource geometry by (path, offset), probed once.
+    resources: Mutex<BTreeMap<(PathBuf, u64), ResourceRef>>,
+    exits: OnceLock<ExitWatcher>,
+    /// Work the exit watcher and lockspace threads hand over.
+    chores: Mutex<mpsc::Sender<Chore>>,
+    clients: AtomicUsize,
+    shutting_down: AtomicBool,
+    /// Set on the first SIGTERM refused because holders still run.
+    term_refused_at: Mutex<Option<MonoTime>>,
+    /// Ends waits (joins, acquires) at shutdown.
+    cancel: Cancel,
+}
+
+/// Background work, done on the chores thread in order.
+enum Chore {
+    /// A lease holder exited.
+    Exited(Arc<Process>),
+    /// A lockspace's host_id lease was lost.
+    LockspaceFailed(Arc<Lockspace>),
+    /// Hosts asked us, through a lockspace, to look at our requests.
+    Requested(Arc<Lockspace>),
+}
+
+/// How long a refused SIGTERM counts: a second one within this releases
+/// everything regardless.
+const TERM_CONFIRM_SECS: u64 = 60;
+
+impl Daemon {
+    fn new(config: Config, run_dir: &RunDir) -> Result<Arc<Daemon>, DaemonError> {
+        let host_name = match &config.host_name {
+            Some(name) => {
+                Name::new(name).map_err(|e| DaemonError::Start(format!("host_name: {e}")))?
+            }
+            None => crate::host::default_host_name().map_err(DaemonError::Start)?,
+        };
+        let socket_gid = config.socket_group.as_deref().map(config::group_id).transpose()?;
+        let (chores, queue) = mpsc::channel();
+        let daemon = Arc::new(Daemon {
+            config,
+            host_name,
+            fast_reacquire: run_dir.fast_reacquire(),
+            socket_gid,
+            lockspaces: Mutex::default(),
+            leases: Mutex::default(),
+            disks: Mutex::default(),
+            resources: Mutex::default(),
+            exits: OnceLock::new(),
+            chores: Mutex::new(chores),
+            clients: AtomicUsize::new(0),
+            shutting_down: AtomicBool::new(false),
+            term_refused_at: Mutex::new(None),
+            cancel: Cancel::default(),
+        });
+        let weak = Arc::downgrade(&daemon);
+        let watcher = ExitWatcher::start(move |process| {
+            if let Some(daemon) = weak.upgrade() {
+                daemon.chore(Chore::Exited(process));
+            }
+        })
+        .map_err(|e| DaemonError::Start(format!("cannot watch processes: {e}")))?;
+        let _ = daemon.exits.set(watcher);
+        let worker = Arc::clone(&daemon);
+        std::thread::Builder::new()
+            .name("leased-chores".to_owned())
+            .spawn(move || {
+                for chore in queue {
+                    worker.do_chore(chore);
+                }
+            })
+            .map_err(|e| DaemonError::Start(format!("cannot start a thread: {e}")))?;
+        Ok(daemon)
+    }
+
+    fn chore(&self, chore: Chore) {
+        let _ = self.chores.lock().expect("chores lock").send(chore);
+    }
+
+    fn do_chore(self: &Arc<Self>, chore: Chore) {
+        match chore {
+            Chore::Exited(process) => self.holder_exited(&process),
+            Chore::LockspaceFailed(lockspace) => self.lockspace_failed(&lockspace),
+            Chore::Requested(lockspace) => self.examine_requests(&lockspace),
+        }
+    }
+
+    fn exits(&self) -> &ExitWatcher {
+        self.exits.get().expect("the exit watcher starts with the daemon")
+    }
+
+    /// The process `pid`, watched from now on.
+    fn process(&self, pid: u32) -> Result<Arc<Process>, ApiError> {
+        if let Some(process) = self.exits().get(pid) {
+            return Ok(process);
+        }
+        let process = Process::open(pid)
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("process {pid}: {e}")))?;
+        let process = Arc::new(process);
+        self.exits().watch(Arc::clone(&process));
+        Ok(self.exits().get(pid).unwrap_or(process))
+    }
+
+    fn lockspace(&self, name: &Name) -> Result<Arc<Lockspace>, ApiError> {
+        self.lockspaces.lock().expect("lockspaces lock").get(name).cloned().ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound, format!("lockspace '{name}' is not joined here"))
+        })
+    }
+
+    fn version(&self) -> VersionReply {
+        VersionReply {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            protocol: crate::api::PROTOCOL_VERSION,
+            host_name: self.host_name.to_string(),
+        }
+    }
+
+    /// Starts joining a lockspace; with `wait`, returns once joined.
+    fn add_lockspace(self: &Arc<Self>, args: AddLockspace) -> Result<StatusReply, ApiError> {
+        let spec = LockspaceSpec::parse(&args.lockspace)
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+        let lockspace = {
+            let mut lockspaces = self.lockspaces.lock().expect("lockspaces lock");
+            if let Some(existing) = lockspaces.get(&spec.name) {
+                return Err(ApiError::new(
+                    ErrorCode::Exists,
+                    format!(
+                        "lockspace '{}' is already joined here as host_id {}",
+                        spec.name, existing.spec.host_id
+                    ),
+                ));
+            }
+            let events: Arc<dyn LockspaceEvents> = Arc::clone(self) as Arc<dyn LockspaceEvents>;
+            let lockspace = Lockspace::start(
+                spec,
+                args.io_timeout,
+                self.host_name,
+                self.config.watchdog_fire_timeout,
+                self.fast_reacquire,
+                events,
+            )?;
+            lockspaces.insert(lockspace.spec.name, Arc::clone(&lockspace));
+            lockspace
+        };
+        if args.wait
+            && let Membership::Failed { reason } = lockspace.wait_joined()
+        {
+            self.lockspaces.lock().expect("lockspaces lock").remove(&lockspace.spec.name);
+            return Err(ApiError::new(ErrorCode::Refused, reason));
+        }
+        Ok(self.status())
+    }
+
+    /// Leaves a lockspace, releasing its leases first.
+    fn rem_lockspace(self: &Arc<Self>, args: RemLockspace) -> Result<StatusReply, ApiError> {
+        let name = Name::new(&args.lockspace)
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+        let lockspace = self.lockspace(&name)?;
+        let live = self.live_holders(Some(&name));
+        if !live.is_empty() && !args.force {
+            return Err(ApiError::new(
+                ErrorCode::Refused,
+                format!(
+                    "lockspace '{name}' has leases held by running processes {live:?}; stop them, \
+                     release their leases, or force"
+                ),
+            ));
+        }
+        self.release_lockspace_leases(&lockspace);
+        lockspace.leave();
+        self.lockspaces.lock().expect("lockspaces lock").remove(&name);
+        Ok(self.status())
+    }
+
+    /// Pids of running processes holding leases (in lockspace `name`, or
+    /// anywhere).
+    fn live_holders(&self, name: Option<&Name>) -> Vec<u32> {
+        let leases = self.leases.lock().expect("leases lock");
+        let mut pids: Vec<u32> = leases
+            .held()
+            .filter(|lease| name.is_none_or(|n| lease.held.resource.lockspace.same_as(n)))
+            .filter_map(|lease| match &lease.owner {
+                Owner::Process(process) if process.alive() => Some(process.pid),
+                _ => None,
+            })
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    fn status(&self) -> StatusReply {
+        let lockspaces: Vec<Arc<Lockspace>> =
+            self.lockspaces.lock().expect("lockspaces lock").values().cloned().collect();
+        let leases = self.leases.lock().expect("leases lock");
+        StatusReply {
+            host_name: self.host_name.to_string(),
+            clients: self.clients.load(Ordering::SeqCst),
+            lockspaces: lockspaces
+                .iter()
+                .map(|ls| ls.status(leases.in_lockspace(&ls.spec.name).count()))
+                .collect(),
+            leases: leases.held().map(leases::Lease::status).collect(),
+        }
+    }
+
+    fn hosts(&self, name: &str) -> Result<HostsReply, ApiError> {
+        let name =
+            Name::new(name).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+        let lockspace = self.lockspace(&name)?;
+        Ok(HostsReply { lockspace: name.to_string(), hosts: lockspace.hosts() })
+    }
+
+    /// SIGTERM: leave everything and exit, unless running processes hold
+    /// leases (then a second SIGTERM within a minute is needed). True if the
+    /// daemon should exit.
+    fn terminate(self: &Arc<Self>) -> bool {
+        let live = self.live_holders(None);
+        let now = OsClock.now();
+        let mut refused = self.term_refused_at.lock().expect("term lock");
+        let confirmed =
+            refused.is_some_and(|at| now.saturating_since(at).as_secs() < TERM_CONFIRM_SECS);
+        if !live.is_empty() && !confirmed {
+            tracing::error!(
+                "SIGTERM refused: running processes {live:?} hold leases; stop them first, or \
+                 send SIGTERM again within {TERM_CONFIRM_SECS} s to release their leases anyway"
+            );
+            *refused = Some(now);
+            return false;
+        }
+        drop(refused);
+        self.shut_down();
+        true
+    }
+
+    /// Releases every lease and leaves every lockspace.
+    fn shut_down(self: &Arc<Self>) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.cancel.cancel();
+        let lockspaces: Vec<Arc<Lockspace>> =
+            self.lockspaces.lock().expect("lockspaces lock").values().cloned().collect();
+        for lockspace in &lockspaces {
+            self.release_lockspace_leases(lockspace);
+            lockspace.leave();
+        }
+        self.lockspaces.lock().expect("lockspaces lock").clear();
+        tracing::info!("every lease and host_id released");
+    }
+}
+
+impl LockspaceEvents for Daemon {
+    fn failed(&self, lockspace: &Arc<Lockspace>) {
+        self.chore(Chore::LockspaceFailed(Arc::clone(lockspace)));
+    }
+
+    fn requested(&self, lockspace: &Arc<Lockspace>, by: &[u64]) {
+        tracing::info!(lockspace = %lockspace.spec.name, hosts = ?by, "hosts request our resources");
+        self.chore(Chore::Requested(Arc::clone(lockspace)));
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT: takes the run directory, binds
+/// the socket, joins the configured lockspaces, tells systemd it is ready,
+/// and serves.
+pub fn run(config: Config) -> Result<(), DaemonError> {
+    let run_dir = RunDir::take(&config.run_dir)?;
+    let socket = run_dir.path().join(SOCKET_NAME);
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket)
+        .map_err(|e| DaemonError::Start(format!("{}: cannot bind: {e}", socket.display())))?;
+    let daemon = Daemon::new(config, &run_dir)?;
+    run_dir.secure_socket(&socket, daemon.socket_gid)?;
+    if daemon.fast_reacquire {
+        tracing::info!(
+            "the host rebooted since the last run: our host_ids may be taken back at once"
+        );
+    }
+    for spec in daemon.config.lockspaces.clone() {
+        let args = AddLockspace { lockspace: spec.clone(), io_timeout: None, wait: false };
+        if let Err(err) = daemon.add_lockspace(args) {
+            return Err(DaemonError::Start(format!("lockspace {spec}: {err}")));
+        }
+    }
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| DaemonError::Start(format!("cannot handle signals: {e}")))?;
+    let server = server::Server::start(Arc::clone(&daemon), listener)
+        .map_err(|e| DaemonError::Start(format!("cannot serve: {e}")))?;
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    tracing::info!(
+        host_name = %daemon.host_name, socket = %socket.display(), "leased {} ready",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut signals = signals;
+    for signal in signals.forever() {
+        tracing::info!("signal {signal}");
+        if daemon.terminate() {
+            break;
+        }
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    server.stop();
+    let _ = std::fs::remove_file(&socket);
+    tracing::info!("leased stopped");
+    Ok(())
+}

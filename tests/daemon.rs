@@ -1,0 +1,264 @@
+//! Several `leased` processes on one lease file, as distinct hosts: real
+//! processes, real sockets, real files with O_DIRECT.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Holder, Leased, lease_file, scratch};
+use lease::clock::{Clock, MonoTime, OsClock};
+use nix::sys::signal::Signal;
+
+/// io_timeout 1 s and fire timeout 3 s: host_dead = 8 + 3 = 11 s.
+const IO_TIMEOUT_S: u64 = 1;
+const FIRE_S: u64 = 3;
+const HOST_DEAD_S: u64 = 8 * IO_TIMEOUT_S + FIRE_S;
+
+fn join(host: &Leased, host_id: u64, path: &str) {
+    host.lease(&["add-lockspace", "-s", &format!("ls:{host_id}:{path}:0"), "--wait"]).ok();
+}
+
+fn res(path: &str, r: u32) -> String {
+    format!("ls:r{r}:{path}:{r}M")
+}
+
+#[test]
+fn exclusive_is_exclusive_and_shared_is_shared_across_hosts() {
+    let dir = scratch();
+    let path = lease_file(dir.path(), 2, IO_TIMEOUT_S as u8);
+    let hosts: Vec<Leased> =
+        ["a", "b", "c"].iter().map(|name| Leased::start(dir.path(), name, FIRE_S)).collect();
+    std::thread::scope(|scope| {
+        for (index, host) in hosts.iter().enumerate() {
+            let path = &path;
+            scope.spawn(move || join(host, index as u64 + 1, path));
+        }
+    });
+    let holders: Vec<Holder> = (0..3).map(|_| Holder::start()).collect();
+    let r1 = res(&path, 1);
+    let acquire = |host: usize, spec: &str| {
+        hosts[host].lease(&["acquire", "-r", spec, "--pid", &holders[host].pid()])
+    };
+
+    acquire(0, &r1).ok();
+    for other in [1, 2] {
+        let refused = acquire(other, &r1);
+        assert_eq!(refused.code, 1, "{}", refused.stderr);
+        assert!(refused.stderr.contains("owner alive: held by host_id 1"), "{}", refused.stderr);
+        let shared = acquire(other, &format!("{r1}:SH"));
+        assert_eq!(shared.code, 1, "SH is excluded by EX: {}", shared.stderr);
+    }
+    hosts[0].lease(&["release", "-r", &r1, "--pid", &holders[0].pid()]).ok();
+
+    // Shared by two hosts at once; exclusive refused while they hold it.
+    acquire(1, &format!("{r1}:SH")).ok();
+    acquire(2, &format!("{r1}:SH")).ok();
+    let refused = acquire(0, &r1);
+    assert_eq!(refused.code, 1);
+    assert!(refused.stderr.contains("held shared by host_id"), "{}", refused.stderr);
+    hosts[1].lease(&["release", "-r", &format!("{r1}:SH"), "--pid", &holders[1].pid()]).ok();
+    assert_eq!(acquire(0, &r1).code, 1, "host c still holds it shared");
+    hosts[2].lease(&["release", "-r", &format!("{r1}:SH"), "--pid", &holders[2].pid()]).ok();
+    acquire(0, &r1).ok();
+
+    // Each host lists the others live in its table.
+    let seen = hosts[1].lease(&["hosts", "ls", "--json"]).ok().json();
+    let states: Vec<(u64, String)> = seen["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["host_id"].as_u64().unwrap(), h["name"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(states, [(1, "a".into()), (2, "b".into()), (3, "c".into())]);
+}
+
+#[test]
+fn a_client_killed_with_sigkill_loses_its_leases_within_a_second() {
+    let dir = scratch();
+    let path = lease_file(dir.path(), 1, IO_TIMEOUT_S as u8);
+    let a = Leased::start(dir.path(), "a", FIRE_S);
+    let b = Leased::start(dir.path(), "b", FIRE_S);
+    std::thread::scope(|s| {
+        s.spawn(|| join(&a, 1, &path));
+        s.spawn(|| join(&b, 2, &path));
+    });
+    let mut holder = Holder::start();
+    let other = Holder::start();
+    let r1 = res(&path, 1);
+    a.lease(&["acquire", "-r", &r1, "--pid", &holder.pid()]).ok();
+    assert_eq!(a.lease(&["inquire", "--json"]).ok().json()["leases"].as_array().unwrap().len(), 1);
+
+    holder.kill();
+    let killed = OsClock.now();
+    let got = b.lease(&["acquire", "-r", &r1, "--pid", &other.pid(), "--wait=5"]);
+    let took = OsClock.now().saturating_since(killed);
+    got.ok();
+    println!(
+        "another host acquired the lease {:.3} s after its holder was SIGKILLed",
+        took.as_secs_f64()
+    );
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(a.lease(&["inquire", "--json"]).ok().json()["leases"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_killed_daemons_leases_are_taken_only_after_host_dead() {
+    let dir = scratch();
+    let path = lease_file(dir.path(), 1, IO_TIMEOUT_S as u8);
+    let mut a = Leased::start(dir.path(), "a", FIRE_S);
+    let b = Leased::start(dir.path(), "b", FIRE_S);
+    std::thread::scope(|s| {
+        s.spawn(|| join(&a, 1, &path));
+        s.spawn(|| join(&b, 2, &path));
+    });
+    let holder = Holder::start();
+    let contender = Holder::start();
+    let r1 = res(&path, 1);
+    a.lease(&["acquire", "-r", &r1, "--pid", &holder.pid()]).ok();
+    // Let b see a renew, so that it knows a's sector is alive.
+    OsClock.sleep_until(OsClock.now() + Duration::from_secs(3 * IO_TIMEOUT_S));
+
+    a.signal(Signal::SIGKILL);
+    let killed = OsClock.now();
+    let _ = a.child.wait();
+    // a's last renewal was at most 2N before the kill, and b saw it no
+    // earlier: b may take the lease from (kill - 2N) + host_dead at the
+    // soonest, and must by (kill + 2N for b to notice) + host_dead.
+    let earliest = killed + Duration::from_secs(HOST_DEAD_S - 2 * IO_TIMEOUT_S);
+    let latest = killed + Duration::from_secs(HOST_DEAD_S + 2 * IO_TIMEOUT_S + 3);
+    let mut refusals = 0;
+    let acquired_at: MonoTime = loop {
+        let attempt = b.lease(&["acquire", "-r", &r1, "--pid", &contender.pid()]);
+        let now = OsClock.now();
+        if attempt.code == 0 {
+            break now;
+        }
+        assert!(
+            now < latest,
+            "not taken by {:?} after the kill: {}",
+            latest.saturating_since(killed),
+            attempt.stderr
+        );
+        refusals += 1;
+        OsClock.sleep_until(now + Duration::from_millis(200));
+    };
+    let after = acquired_at.saturating_since(killed).as_secs_f64();
+    println!(
+        "host_dead {HOST_DEAD_S} s: refused {refusals} times, taken {after:.2} s after the kill \
+         (allowed from {:.0} s, required by {:.0} s)",
+        earliest.saturating_since(killed).as_secs_f64(),
+        latest.saturating_since(killed).as_secs_f64()
+    );
+    assert!(acquired_at >= earliest, "taken {after:.2} s after the kill: before host_dead");
+    assert!(refusals > 0);
+    let status = b.lease(&["inquire", "--json"]).ok().json();
+    assert_eq!(status["leases"][0]["takeover"], "OwnerDead");
+}
+
+#[test]
+fn lease_run_holds_the_lease_while_the_command_runs() {
+    let dir = scratch();
+    let path = lease_file(dir.path(), 1, IO_TIMEOUT_S as u8);
+    let a = Leased::start(dir.path(), "a", FIRE_S);
+    join(&a, 1, &path);
+    let r1 = res(&path, 1);
+    let script = format!(
+        "{} inquire --json > {}/inside.json; exit 3",
+        env!("CARGO_BIN_EXE_lease"),
+        dir.path().display()
+    );
+    let out = a.lease(&["run", "-r", &r1, "--", "sh", "-c", &script]);
+    assert_eq!(out.code, 3, "the command's exit status: {}", out.stderr);
+    let inside: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("inside.json")).unwrap())
+            .unwrap();
+    assert_eq!(inside["leases"].as_array().unwrap().len(), 1, "held while the command ran");
+    assert_eq!(inside["leases"][0]["resource"], "r1");
+    assert!(a.lease(&["inquire", "--json"]).ok().json()["leases"].as_array().unwrap().is_empty());
+
+    // A busy resource: the command does not run at all.
+    let holder = Holder::start();
+    a.lease(&["acquire", "-r", &r1, "--pid", &holder.pid()]).ok();
+    let marker = dir.path().join("ran");
+    let out = a.lease(&["run", "-r", &r1, "--", "touch", marker.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("already held on this host"), "{}", out.stderr);
+    assert!(!marker.exists());
+}
+
+#[test]
+fn persistent_leases_outlive_their_process_until_adopted_or_released() {
+    let dir = scratch();
+    let path = lease_file(dir.path(), 2, IO_TIMEOUT_S as u8);
+    let a = Leased::start(dir.path(), "a", FIRE_S);
+    join(&a, 1, &path);
+    let (r1, r2) = (res(&path, 1), res(&path, 2));
+    let mut first = Holder::start();
+    a.lease(&["acquire", "-r", &r1, "-r", &r2, "--pid", &first.pid(), "--persistent"]).ok();
+    first.kill();
+    let inquire = |a: &Leased| a.lease(&["inquire", "--json"]).ok().json()["leases"].clone();
+    // The orphans appear once the exit is processed.
+    let deadline = OsClock.now() + Duration::from_secs(2);
+    while inquire(&a).as_array().unwrap().iter().any(|l| !l["pid"].is_null()) {
+        assert!(OsClock.now() < deadline, "{}", inquire(&a));
+        OsClock.sleep_until(OsClock.now() + Duration::from_millis(20));
+    }
+    assert_eq!(inquire(&a).as_array().unwrap().len(), 2, "kept as orphans");
+    let second = Holder::start();
+    a.lease(&["acquire", "-r", &r1, "--pid", &second.pid(), "--adopt"]).ok();
+    a.lease(&["release", "-r", &r2, "--orphan"]).ok();
+    let left = inquire(&a);
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(left[0]["pid"].as_u64().unwrap().to_string(), second.pid());
+}
+
+#[test]
+fn sigterm_waits_for_holders_unless_repeated_then_releases_everything() {
+    let dir = scratch();
+    let path = lease_file(dir.path(), 1, IO_TIMEOUT_S as u8);
+    let mut a = Leased::start(dir.path(), "a", FIRE_S);
+    let b = Leased::start(dir.path(), "b", FIRE_S);
+    std::thread::scope(|s| {
+        s.spawn(|| join(&a, 1, &path));
+        s.spawn(|| join(&b, 2, &path));
+    });
+    let holder = Holder::start();
+    let r1 = res(&path, 1);
+    a.lease(&["acquire", "-r", &r1, "--pid", &holder.pid()]).ok();
+    a.signal(Signal::SIGTERM);
+    // Refused: the daemon goes on serving.
+    a.lease(&["status"]).ok();
+    assert!(a.exited().is_none());
+    a.signal(Signal::SIGTERM);
+    let status = a.child.wait().unwrap();
+    assert!(status.success());
+    // Released on disk: b takes it at once, without waiting for a to die.
+    let other = Holder::start();
+    b.lease(&["acquire", "-r", &r1, "--pid", &other.pid()]).ok();
+    let dump = common::lease(&["direct", "dump", &path, "--json"]).ok().json();
+    let host_a =
+        dump["areas"][0]["hosts"].as_array().unwrap().iter().find(|h| h["host_id"] == 1).cloned();
+    assert_eq!(host_a.map(|h| h["timestamp"].clone()), Some(0.into()), "a left its host_id");
+}
+
+#[test]
+fn a_forced_request_kills_the_holder_so_the_lease_passes() {
+    let dir = scratch();
+    let path = lease_file(dir.path(), 1, IO_TIMEOUT_S as u8);
+    let a = Leased::start(dir.path(), "a", FIRE_S);
+    let b = Leased::start(dir.path(), "b", FIRE_S);
+    std::thread::scope(|s| {
+        s.spawn(|| join(&a, 1, &path));
+        s.spawn(|| join(&b, 2, &path));
+    });
+    let mut holder = Holder::start();
+    let r1 = res(&path, 1);
+    a.lease(&["acquire", "-r", &r1, "--pid", &holder.pid()]).ok();
+    let asked = b.lease(&["request", "-r", &r1, "--force", "--json"]).ok().json();
+    assert_eq!(asked["owner_id"], 1);
+    // a sees our bit at its next renewal, kills the holder, releases.
+    let waiter = Holder::start();
+    b.lease(&["acquire", "-r", &r1, "--pid", &waiter.pid(), "--wait=10"]).ok();
+    let status = holder.child.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
+}
