@@ -5,156 +5,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{have, is_root, lease, prerequisite, run, scratch, zero_file};
+use common::sanlock::{self, SANLK_HOST_LIVE, SanlockHost};
+use common::{lease, run, scratch, zero_file};
 use lease::clock::{Clock, OsClock};
 use lease::direct::{self, HostSpec};
 use lease::disk::{Access, DirectFile};
 use lease::ondisk::name::Name;
 
-const PYTHON: &str = "/usr/bin/python3";
-/// sanlock's `sanlk_host` flag for a live host.
-const SANLK_HOST_LIVE: u64 = 3;
 const MIB: u64 = 1 << 20;
-
-fn reference_peer_present() -> bool {
-    let python_module = Command::new(PYTHON)
-        .args(["-c", "import sanlock"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    prerequisite(have("sanlock"), "sanlock is not installed (apt-get install -y sanlock)")
-        && prerequisite(python_module, "python3-sanlock is not installed for /usr/bin/python3")
-        && prerequisite(is_root(), "the sanlock daemon needs root")
-}
-
-/// A sanlock daemon with its own run dir, standing for another host.
-struct SanlockHost {
-    daemon: Child,
-    run_dir: tempfile::TempDir,
-}
-
-impl SanlockHost {
-    fn start(host_name: &str) -> SanlockHost {
-        let run_dir = common::scratch();
-        let daemon = Command::new("sanlock")
-            .args(["daemon", "-D", "-w", "0", "-U", "root", "-G", "root", "-e", host_name])
-            .env("SANLOCK_RUN_DIR", run_dir.path())
-            .env("SANLOCK_PRIVILEGED", "0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the sanlock daemon");
-        let host = SanlockHost { daemon, run_dir };
-        let socket = host.run_dir.path().join("sanlock.sock");
-        let deadline = OsClock.now() + Duration::from_secs(10);
-        while !socket.exists() {
-            assert!(OsClock.now() < deadline, "sanlock did not create {}", socket.display());
-            OsClock.sleep_until(OsClock.now() + Duration::from_millis(20));
-        }
-        host
-    }
-
-    fn client(&self, args: &[&str]) -> common::Run {
-        let mut full = vec!["client"];
-        full.extend_from_slice(args);
-        let output = Command::new("sanlock")
-            .args(&full)
-            .env("SANLOCK_RUN_DIR", self.run_dir.path())
-            .output()
-            .expect("run sanlock client");
-        common::Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    /// (host_id, flags) of every host sanlock knows in lockspace LS.
-    fn host_states(&self) -> Vec<(u64, u64)> {
-        let script = "import sanlock\n\
-                      try:\n    hosts = sanlock.get_hosts(b'LS')\n\
-                      except sanlock.SanlockException:\n    hosts = []\n\
-                      for h in hosts:\n    print(h['host_id'], h['flags'])\n";
-        let output = Command::new(PYTHON)
-            .args(["-c", script])
-            .env("SANLOCK_RUN_DIR", self.run_dir.path())
-            .output()
-            .expect("run python3-sanlock");
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .map(|(id, flags)| (id.parse().unwrap(), flags.parse().unwrap()))
-            .collect()
-    }
-
-    /// A client process of this host that acquires the resource and holds
-    /// it until told to release.
-    fn holder(&self, path: &Path) -> Holder {
-        let script = format!(
-            "import sanlock, sys\n\
-             fd = sanlock.register()\n\
-             disks = [({path:?}, {MIB})]\n\
-             try:\n    sanlock.acquire(b'LS', b'res', disks, slkfd=fd)\n\
-             except sanlock.SanlockException as e:\n    print('error', e.errno, flush=True)\n    sys.exit(0)\n\
-             print('acquired', flush=True)\n\
-             sys.stdin.readline()\n\
-             sanlock.release(b'LS', b'res', disks, slkfd=fd)\n\
-             print('released', flush=True)\n\
-             sys.stdin.readline()\n",
-            path = path.display().to_string()
-        );
-        let mut child = Command::new(PYTHON)
-            .args(["-c", &script])
-            .env("SANLOCK_RUN_DIR", self.run_dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start a python3-sanlock client");
-        let stdin = child.stdin.take().expect("piped");
-        let stdout = BufReader::new(child.stdout.take().expect("piped"));
-        Holder { child, stdin, stdout }
-    }
-}
-
-impl Drop for SanlockHost {
-    fn drop(&mut self) {
-        let _ = self.client(&["shutdown", "-f", "1"]);
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-    }
-}
-
-struct Holder {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Holder {
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read from the python client");
-        line.trim().to_owned()
-    }
-
-    fn release(&mut self) -> String {
-        writeln!(self.stdin).expect("tell the python client to release");
-        self.line()
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Renews our host_id every io_timeout until dropped.
 struct Renewer {
@@ -230,7 +93,7 @@ fn owner_seen_by_both(path: &str) -> (u64, u64, u64) {
 
 #[test]
 fn lease_and_sanlock_exclude_each_other_on_one_resource() {
-    if !reference_peer_present() {
+    if !sanlock::present() {
         return;
     }
     let dir = scratch();
@@ -250,14 +113,14 @@ fn lease_and_sanlock_exclude_each_other_on_one_resource() {
     let sanlock = SanlockHost::start("sanhost");
     let joined = sanlock.client(&["add_lockspace", "-s", &format!("LS:2:{path}:0"), "-o", "1"]);
     assert!(joined.stdout.contains("done 0"), "{}{}", joined.stdout, joined.stderr);
-    let mut refused = sanlock.holder(&img);
+    let mut refused = sanlock.holder("LS", "res", &img, MIB);
     assert_eq!(refused.line(), "error -243", "sanlock: lease held by another host");
     assert_eq!(owner_seen_by_both(path).0, 1);
 
     // We release it: sanlock gets it.
     lease(&["direct", "release", "-s", &ls1, "-r", &res, ours[0], ours[1]]).ok();
     assert_eq!(owner_seen_by_both(path).2, 0, "released: timestamp 0");
-    let mut holder = sanlock.holder(&img);
+    let mut holder = sanlock.holder("LS", "res", &img, MIB);
     assert_eq!(holder.line(), "acquired");
     let (owner, lver, _) = owner_seen_by_both(path);
     assert_eq!((owner, lver), (2, 2));
@@ -281,7 +144,7 @@ fn lease_and_sanlock_exclude_each_other_on_one_resource() {
     // sector. sanlock reports a host UNKNOWN until it has seen it renew.
     let deadline = OsClock.now() + Duration::from_secs(10);
     loop {
-        let states = sanlock.host_states();
+        let states = sanlock.host_states("LS");
         if states.contains(&(1, SANLK_HOST_LIVE)) {
             break;
         }
