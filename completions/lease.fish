@@ -27,8 +27,19 @@ end
 complete -c lease -n "__fish_lease_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lease -n "__fish_lease_needs_command" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_needs_command" -f -a "direct" -d 'Work on lease areas directly on the disk, with no daemon'
+complete -c lease -n "__fish_lease_needs_command" -f -a "add-lockspace" -d 'Join a lockspace (the daemon renews the host_id from then on)'
+complete -c lease -n "__fish_lease_needs_command" -f -a "rem-lockspace" -d 'Leave a lockspace, releasing its leases and host_id'
+complete -c lease -n "__fish_lease_needs_command" -f -a "acquire" -d 'Acquire resources for a process (all or none)'
+complete -c lease -n "__fish_lease_needs_command" -f -a "release" -d 'Release resources'
+complete -c lease -n "__fish_lease_needs_command" -f -a "inquire" -d 'List the leases this host holds, or one process\'s'
+complete -c lease -n "__fish_lease_needs_command" -f -a "convert" -d 'Switch a held resource between exclusive and shared'
+complete -c lease -n "__fish_lease_needs_command" -f -a "request" -d 'Ask a resource\'s owner to give it up'
+complete -c lease -n "__fish_lease_needs_command" -f -a "status" -d 'Show lockspaces, renewals and leases'
+complete -c lease -n "__fish_lease_needs_command" -f -a "hosts" -d 'Show the hosts of a lockspace and their liveness'
+complete -c lease -n "__fish_lease_needs_command" -f -a "run" -d 'Run a command while holding resources, like flock(1) for shared storage'
 complete -c lease -n "__fish_lease_needs_command" -f -a "demo" -d 'Demonstrate lease areas on a scratch file in a temporary directory'
 complete -c lease -n "__fish_lease_needs_command" -f -a "generate" -d 'Write man pages or shell completions (for packaging)'
+complete -c lease -n "__fish_lease_needs_command" -f -a "leased" -d 'Run the daemon, as `leased` does (lets `lease demo` start hosts from one binary)'
 complete -c lease -n "__fish_lease_using_subcommand direct; and not __fish_seen_subcommand_from init dump read-leader acquire-id renew-id release-id acquire release" -s h -l help -d 'Print help'
 complete -c lease -n "__fish_lease_using_subcommand direct; and not __fish_seen_subcommand_from init dump read-leader acquire-id renew-id release-id acquire release" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand direct; and not __fish_seen_subcommand_from init dump read-leader acquire-id renew-id release-id acquire release" -f -a "init" -d 'Write a new lockspace area (-s) or resource area (-r)'
@@ -90,8 +101,62 @@ complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subc
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release" -l json -d 'Print one JSON object'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release" -s h -l help -d 'Print help'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release" -s V -l version -d 'Print version'
-complete -c lease -n "__fish_lease_using_subcommand demo" -l dir -d 'Directory for the scratch lease file [default: $TMPDIR, or /var/tmp if that is tmpfs]' -r -F
-complete -c lease -n "__fish_lease_using_subcommand demo" -l keep -d 'Keep the scratch directory instead of removing it'
+complete -c lease -n "__fish_lease_using_subcommand add-lockspace" -s s -l lockspace -d 'Lockspace and our host_id, as NAME:HOST_ID:PATH:OFFSET' -r
+complete -c lease -n "__fish_lease_using_subcommand add-lockspace" -l io-timeout -d 'io_timeout to renew with [default: the lockspace\'s]' -r
+complete -c lease -n "__fish_lease_using_subcommand add-lockspace" -l wait -d 'Return once joined (2 io_timeouts for a free host_id, longer if another host held it)'
+complete -c lease -n "__fish_lease_using_subcommand add-lockspace" -l json -d 'Print JSON'
+complete -c lease -n "__fish_lease_using_subcommand add-lockspace" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand add-lockspace" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -l force -d 'Release its leases even if the processes holding them still run'
+complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -l json -d 'Print JSON'
+complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand acquire" -s r -l resource -d 'Resource, as LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH] (repeatable; all or none)' -r
+complete -c lease -n "__fish_lease_using_subcommand acquire" -s p -l pid -d 'The process the leases belong to: they are released when it exits' -r
+complete -c lease -n "__fish_lease_using_subcommand acquire" -l wait -d 'Wait for busy resources instead of failing, for ever or SECONDS' -r
+complete -c lease -n "__fish_lease_using_subcommand acquire" -l persistent -d 'Keep the leases after their process exits, until released or adopted'
+complete -c lease -n "__fish_lease_using_subcommand acquire" -l adopt -d 'Take over persistent leases whose process exited'
+complete -c lease -n "__fish_lease_using_subcommand acquire" -l json -d 'Print JSON'
+complete -c lease -n "__fish_lease_using_subcommand acquire" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand acquire" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand release" -s r -l resource -d 'Resource, as LOCKSPACE:NAME:PATH:OFFSET (repeatable)' -r
+complete -c lease -n "__fish_lease_using_subcommand release" -s p -l pid -d 'The process whose leases to release' -r
+complete -c lease -n "__fish_lease_using_subcommand release" -l all -d 'Every lease of the process'
+complete -c lease -n "__fish_lease_using_subcommand release" -l orphan -d 'Release orphans (persistent leases whose process exited); all of them without -r'
+complete -c lease -n "__fish_lease_using_subcommand release" -l json -d 'Print JSON'
+complete -c lease -n "__fish_lease_using_subcommand release" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand release" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand inquire" -s p -l pid -d 'Only this process\'s leases [default: every lease of this host]' -r
+complete -c lease -n "__fish_lease_using_subcommand inquire" -l json -d 'Print JSON'
+complete -c lease -n "__fish_lease_using_subcommand inquire" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand inquire" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand convert" -s r -l resource -d 'Resource, as LOCKSPACE:NAME:PATH:OFFSET' -r
+complete -c lease -n "__fish_lease_using_subcommand convert" -l mode -d 'The mode to switch to' -r -f -a "ex\t''
+sh\t''"
+complete -c lease -n "__fish_lease_using_subcommand convert" -s p -l pid -d 'The process holding it' -r
+complete -c lease -n "__fish_lease_using_subcommand convert" -l json -d 'Print JSON'
+complete -c lease -n "__fish_lease_using_subcommand convert" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand convert" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand request" -s r -l resource -d 'Resource, as LOCKSPACE:NAME:PATH:OFFSET' -r
+complete -c lease -n "__fish_lease_using_subcommand request" -l lver -d 'The lease version to ask for [default: one above the current]' -r
+complete -c lease -n "__fish_lease_using_subcommand request" -l force -d 'Kill the holder (SIGKILL)'
+complete -c lease -n "__fish_lease_using_subcommand request" -l graceful -d 'Ask the holder to stop (SIGTERM)'
+complete -c lease -n "__fish_lease_using_subcommand request" -l clear -d 'Withdraw a pending request'
+complete -c lease -n "__fish_lease_using_subcommand request" -l json -d 'Print JSON'
+complete -c lease -n "__fish_lease_using_subcommand request" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand request" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand status" -l json -d 'Print JSON'
+complete -c lease -n "__fish_lease_using_subcommand status" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand status" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand hosts" -l json -d 'Print JSON'
+complete -c lease -n "__fish_lease_using_subcommand hosts" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand hosts" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand run" -s r -l resource -d 'Resource, as LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH] (repeatable; all or none)' -r
+complete -c lease -n "__fish_lease_using_subcommand run" -l wait -d 'Wait for busy resources instead of failing, for ever or SECONDS' -r
+complete -c lease -n "__fish_lease_using_subcommand run" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand run" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand demo" -l dir -d 'Directory for the scratch lease file and the hosts\' run directories [default: $TMPDIR, or /var/tmp if that is tmpfs]' -r -F
+complete -c lease -n "__fish_lease_using_subcommand demo" -l keep -d 'Keep the scratch directory (lease file, daemon logs) instead of removing it; it is always kept when the demo fails, but not when it is interrupted'
 complete -c lease -n "__fish_lease_using_subcommand demo" -s h -l help -d 'Print help'
 complete -c lease -n "__fish_lease_using_subcommand demo" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand generate; and not __fish_seen_subcommand_from man completions" -s h -l help -d 'Print help'
@@ -102,3 +167,14 @@ complete -c lease -n "__fish_lease_using_subcommand generate; and __fish_seen_su
 complete -c lease -n "__fish_lease_using_subcommand generate; and __fish_seen_subcommand_from man" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand generate; and __fish_seen_subcommand_from completions" -s h -l help -d 'Print help'
 complete -c lease -n "__fish_lease_using_subcommand generate; and __fish_seen_subcommand_from completions" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand leased" -l config -d 'Configuration file (TOML)' -r -F
+complete -c lease -n "__fish_lease_using_subcommand leased" -l run-dir -d 'Run directory: socket, pid lock, state [default: $LEASED_RUN_DIR or /run/leased]' -r -F
+complete -c lease -n "__fish_lease_using_subcommand leased" -l host-name -d 'This host\'s name in lockspaces [default: /etc/machine-id]' -r
+complete -c lease -n "__fish_lease_using_subcommand leased" -l watchdog-fire-timeout -d 'Seconds the watchdog takes to fire (F); the same on every host [default: 60]' -r
+complete -c lease -n "__fish_lease_using_subcommand leased" -l kill-grace -d 'Seconds between SIGTERM and SIGKILL for holders of a failed lockspace [default: 40]' -r
+complete -c lease -n "__fish_lease_using_subcommand leased" -l socket-group -d 'Group allowed to use the socket besides root' -r
+complete -c lease -n "__fish_lease_using_subcommand leased" -l max-clients -d 'Most client connections at once [default: 1000]' -r
+complete -c lease -n "__fish_lease_using_subcommand leased" -l lockspace -d 'Lockspace to join at start, as NAME:HOST_ID:PATH:OFFSET (repeatable)' -r
+complete -c lease -n "__fish_lease_using_subcommand leased" -l print-config -d 'Print the effective configuration and exit'
+complete -c lease -n "__fish_lease_using_subcommand leased" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand leased" -s V -l version -d 'Print version'

@@ -4,11 +4,18 @@
 //! leases* in a lockspace area and lock resources with *Disk Paxos leases*
 //! in resource areas. The disk is the only thing hosts share.
 //!
+//! - [`client`]: library mode: acquire and release through `leased`;
+//! - [`direct`]: lease areas with no daemon: init, dump, read_leader and
+//!   one-shot lease steps;
 //! - [`ondisk`]: the records, byte for byte (pure, no I/O);
 //! - [`disk`]: the [`disk::Disk`] trait, O_DIRECT files and a simulated disk;
 //! - [`clock`]: monotonic time behind a trait;
+//! - [`delta`], [`paxos`]: the lease algorithms as sans-I/O state machines,
+//!   with [`timeouts`] deriving every delay; [`driver`] runs them on real
+//!   disks and [`sim`] in the deterministic simulator;
+//! - [`daemon`], [`api`]: `leased` and its socket protocol;
 //! - [`spec`]: sanlock's `LOCKSPACE` and `RESOURCE` strings;
-//! - [`direct`]: lease areas with no daemon (init, dump, read_leader).
+//! - [`cli`]: the `lease` command line.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]

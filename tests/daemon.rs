@@ -152,7 +152,7 @@ fn a_killed_daemons_leases_are_taken_only_after_host_dead() {
     assert!(acquired_at >= earliest, "taken {after:.2} s after the kill: before host_dead");
     assert!(refusals > 0);
     let status = b.lease(&["inquire", "--json"]).ok().json();
-    assert_eq!(status["leases"][0]["takeover"], "OwnerDead");
+    assert_eq!(status["leases"][0]["takeover"], "owner_dead");
 }
 
 #[test]

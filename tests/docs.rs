@@ -37,10 +37,30 @@ fn completions_are_current() {
     same_files("completions", "completions");
 }
 
+fn page(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("man").join(name)).unwrap()
+}
+
+#[test]
+fn leased_pages_document_signals_protocol_and_every_setting() {
+    let leased = page("leased.8");
+    for needle in [
+        ".SH SIGNALS",
+        ".SH \"SOCKET PROTOCOL\"",
+        "frame_too_large\t2",
+        "watchdog\\-fire\\-timeout",
+    ] {
+        assert!(leased.contains(needle), "leased.8 lacks {needle}");
+    }
+    let conf = page("leased.conf.5");
+    for key in lease::daemon::config::KEYS {
+        assert!(conf.contains(&format!(".B {}\n", key.name)), "leased.conf.5 lacks {}", key.name);
+    }
+}
+
 #[test]
 fn man_page_documents_every_command_and_exit_status() {
-    let page =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("man/lease.8")).unwrap();
+    let page = page("lease.8");
     for needle in [
         ".SS \"lease direct init\"",
         ".SS \"lease direct dump\"",
@@ -51,6 +71,10 @@ fn man_page_documents_every_command_and_exit_status() {
         ".SS \"lease direct acquire\"",
         ".SS \"lease direct release\"",
         ".SS \"lease demo\"",
+        ".SS \"lease add-lockspace\"",
+        ".SS \"lease acquire\"",
+        ".SS \"lease run\"",
+        ".SS \"lease hosts\"",
         ".SH \"EXIT STATUS\"",
         ".SH \"SPEC STRINGS\"",
     ] {

@@ -53,7 +53,7 @@ fn every_fault_kind_happens() {
     for (name, count) in &totals {
         assert!(*count > 0, "no {name} in the runs: {totals:?}");
     }
-    for how in ["OwnerDead", "OwnerRestarted", "Released"] {
+    for how in ["owner_dead", "owner_restarted", "released"] {
         assert!(takeovers.get(how).is_some_and(|n| *n > 0), "no {how} takeover: {takeovers:?}");
     }
 }

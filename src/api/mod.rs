@@ -26,8 +26,11 @@ use crate::paxos::Mode;
 
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
-/// The largest frame accepted by default.
+/// The largest request frame accepted by default.
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
+/// The largest reply a client accepts: `status` and `inquire` list every
+/// lease, about 300 bytes each, and a host may hold tens of thousands.
+pub const MAX_REPLY: usize = 64 << 20;
 
 /// One request: an operation and its arguments.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +193,48 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for documentation.
+    pub const ALL: [ErrorCode; 15] = [
+        ErrorCode::BadFrame,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::UnknownCommand,
+        ErrorCode::BadRequest,
+        ErrorCode::PermissionDenied,
+        ErrorCode::Limit,
+        ErrorCode::NotFound,
+        ErrorCode::Exists,
+        ErrorCode::Refused,
+        ErrorCode::Retry,
+        ErrorCode::Data,
+        ErrorCode::Io,
+        ErrorCode::ShuttingDown,
+        ErrorCode::Internal,
+    ];
+
+    /// What the code means, in a phrase.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ErrorCode::BadFrame => "the frame is not JSON, or not a request",
+            ErrorCode::FrameTooLarge => "the frame exceeds max_frame; the connection is closed",
+            ErrorCode::UnsupportedVersion => "the protocol version is not 1",
+            ErrorCode::UnknownCommand => "no such operation",
+            ErrorCode::BadRequest => "invalid arguments: specs, names, offsets, pids",
+            ErrorCode::PermissionDenied => "the caller may not do this",
+            ErrorCode::Limit => "a limit on clients, leases or resources was reached",
+            ErrorCode::NotFound => "no such lockspace or lease on this host",
+            ErrorCode::Exists => "already joined, or already held or busy on this host",
+            ErrorCode::Refused => "held by another host, or shared where exclusive is wanted",
+            ErrorCode::Retry => {
+                "not now (joining, contention, an owner about to be dead, a timeout)"
+            }
+            ErrorCode::Data => "the disk does not hold what it should",
+            ErrorCode::Io => "the device failed",
+            ErrorCode::ShuttingDown => "leased is shutting down",
+            ErrorCode::Internal => "a bug",
+        }
+    }
+
     /// The code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -245,21 +290,25 @@ impl ApiError {
     }
 }
 
-/// A reply as framed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A reply as framed. The result is kept as JSON text: a large reply
+/// (`status` with every lease) is serialized once, never held as a tree.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ResponseFrame {
     pub v: u32,
     pub id: u64,
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<Box<serde_json::value::RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ApiError>,
 }
 
 impl ResponseFrame {
     /// A reply to request `id`.
-    pub fn reply(id: u64, outcome: Result<serde_json::Value, ApiError>) -> ResponseFrame {
+    pub fn reply(
+        id: u64,
+        outcome: Result<Box<serde_json::value::RawValue>, ApiError>,
+    ) -> ResponseFrame {
         match outcome {
             Ok(result) => ResponseFrame {
                 v: PROTOCOL_VERSION,

@@ -62,7 +62,9 @@ pub struct LeaseStatus {
     /// The process it belongs to; `None` for an orphan.
     pub pid: Option<u32>,
     pub persistent: bool,
-    /// How it was taken from another host, if it was.
+    /// How it was taken from another host, if it was: `released` (its
+    /// owner's release was not finished), `owner_left`, `owner_restarted`,
+    /// `owner_dead` or `our_old_incarnation`.
     pub takeover: Option<String>,
     /// sanlock's inquire form: `LOCKSPACE:NAME:PATH:OFFSET:LVER` (`:SH` for
     /// shared).
@@ -76,6 +78,9 @@ pub struct StatusReply {
     pub clients: usize,
     pub lockspaces: Vec<LockspaceStatus>,
     pub leases: Vec<LeaseStatus>,
+    /// Resources with an acquire or release under way on disk (a process
+    /// that exited has its leases released in the background).
+    pub busy: usize,
 }
 
 /// Another host of a lockspace, as this host sees it.

@@ -235,7 +235,10 @@ fn report_status(status: &StatusReply, json: bool) -> Result<u8, Failure> {
         print_json(status)?;
         return Ok(exit::OK);
     }
-    let mut text = format!("host {}, {} client(s)\n", status.host_name, status.clients);
+    let mut text = format!(
+        "host {}, {} client(s), {} resource(s) being acquired or released\n",
+        status.host_name, status.clients, status.busy
+    );
     let rows: Vec<Vec<String>> = status
         .lockspaces
         .iter()

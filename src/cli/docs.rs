@@ -1,8 +1,9 @@
-//! Man pages and shell completions, generated from the argument definitions
-//! so they cannot drift from the command line. `lease generate man DIR`
-//! writes them; a test fails when the copies in `man/` and `completions/`
-//! are stale.
+//! Man pages and shell completions, generated from the argument and
+//! configuration definitions so they cannot drift from the programs.
+//! `lease generate man DIR` writes them; a test fails when the copies in
+//! `man/` and `completions/` are stale.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Subcommand};
@@ -12,6 +13,9 @@ use clap_mangen::Man;
 use super::Cli;
 use super::exit;
 use super::output::Failure;
+use crate::api::ErrorCode;
+use crate::daemon::LeasedArgs;
+use crate::daemon::config::KEYS;
 
 #[derive(Debug, Subcommand)]
 pub enum GenerateCommand {
@@ -40,19 +44,27 @@ fn write_files(dir: &Path, files: &[(String, String)]) -> std::io::Result<()> {
 
 /// Every man page, as (file name, roff text).
 pub fn man_pages() -> Vec<(String, String)> {
-    vec![("lease.8".to_owned(), lease_man_page())]
+    vec![
+        ("lease.8".to_owned(), lease_man_page()),
+        ("leased.8".to_owned(), leased_man_page()),
+        ("leased.conf.5".to_owned(), leased_conf_man_page()),
+    ]
 }
 
 /// Every completion script, as (file name, script).
 pub fn completions() -> Vec<(String, String)> {
-    [(Shell::Bash, "lease.bash"), (Shell::Zsh, "_lease"), (Shell::Fish, "lease.fish")]
-        .into_iter()
-        .map(|(shell, file)| {
+    let programs = [("lease", Cli::command()), ("leased", LeasedArgs::command())];
+    let shells = [(Shell::Bash, "{}.bash"), (Shell::Zsh, "_{}"), (Shell::Fish, "{}.fish")];
+    let mut files = Vec::new();
+    for (name, command) in programs {
+        for (shell, pattern) in shells {
             let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "lease", &mut script);
-            (file.to_owned(), String::from_utf8(script).expect("completion scripts are UTF-8"))
-        })
-        .collect()
+            clap_complete::generate(shell, &mut command.clone(), name, &mut script);
+            let file = pattern.replace("{}", name);
+            files.push((file, String::from_utf8(script).expect("completion scripts are UTF-8")));
+        }
+    }
+    files
 }
 
 const SPEC_STRINGS: &str = r#".SH "SPEC STRINGS"
@@ -69,13 +81,29 @@ written \e: and a backslash \e\e. OFFSET is in bytes (a K, M or G suffix
 multiplies by 1024, 1024\(ha2 or 1024\(ha3) and must be a multiple of the
 area's align size. For
 .B direct init
-the HOST_ID of a lockspace spec is ignored (0 by convention).
+the HOST_ID of a lockspace spec is ignored (0 by convention). A RESOURCE
+ending in :SH is shared; one ending in a number is acquired only at that
+lease version.
 .SH GEOMETRY
 An area is exactly one align size long. Valid sector/align pairs and the
 host_ids they hold: 512/1M 2000; 4096/1M 250; 4096/2M 500; 4096/4M 1000;
 4096/8M 2000. Without
 .BR \-\-align ,
 512\-byte sectors take 1M and 4096\-byte sectors 8M, as in sanlock.
+.SH "LEASES AND PROCESSES"
+A resource lease belongs to a process. leased watches it and releases its
+leases when it exits (a persistent lease is kept as an orphan instead,
+until released with
+.B \-\-orphan
+or adopted by
+.BR "acquire \-\-adopt" ).
+The lease command exits at once, so
+.B acquire
+names the process with
+.BR \-\-pid :
+root may name any process, others only their own children.
+.B lease run
+acquires for the command it runs.
 "#;
 
 const EXIT_STATUS: &str = r#".SH "EXIT STATUS"
@@ -84,8 +112,9 @@ const EXIT_STATUS: &str = r#".SH "EXIT STATUS"
 Success.
 .TP
 .B 1
-Refused: the request was valid but not granted (for example, init of an
-area that already holds lease records, without \-\-force).
+Refused: the request was valid but not granted (held by another host,
+already held on this host, init of an area that holds lease records
+without \-\-force, a limit reached).
 .TP
 .B 2
 Usage error: invalid arguments, spec strings, offsets or sizes.
@@ -96,7 +125,7 @@ damaged (bad magic, version or checksum). The error names path and offset;
 nothing is repaired.
 .TP
 .B 69
-The daemon could not be reached.
+leased could not be reached (see LEASED_RUN_DIR).
 .TP
 .B 70
 Internal error.
@@ -106,13 +135,18 @@ I/O error: the file or device could not be opened, read or written
 (including files on tmpfs, which has no direct I/O).
 .TP
 .B 75
-Temporary failure, such as an I/O timeout: retrying may succeed.
+Temporary failure, such as an I/O timeout, a lockspace still joining, or
+an owner about to be declared dead: retrying may succeed.
 .TP
 .B 77
 Permission denied.
+.PP
+For
+.BR "lease run" ,
+the status of the command, or 128 plus the signal that ended it.
 "#;
 
-const EXAMPLES: &str = r#".SH EXAMPLES
+const LEASE_TAIL: &str = r#".SH EXAMPLES
 Create a 2 MiB lease file, a lockspace at offset 0 and a resource at 1 MiB:
 .PP
 .nf
@@ -120,10 +154,23 @@ Create a 2 MiB lease file, a lockspace at offset 0 and a resource at 1 MiB:
 dd if=/dev/zero of=/var/lib/leases.img bs=1M count=2 oflag=direct
 lease direct init \-s vms:0:/var/lib/leases.img:0
 lease direct init \-r vms:vm1:/var/lib/leases.img:1M
-lease direct dump /var/lib/leases.img
-lease direct read\-leader \-r vms:vm1:/var/lib/leases.img:1M \-\-json
 .RE
 .fi
+.PP
+Join as host_id 1, then hold the resource while a command runs:
+.PP
+.nf
+.RS
+lease add\-lockspace \-s vms:1:/var/lib/leases.img:0 \-\-wait
+lease run \-r vms:vm1:/var/lib/leases.img:1M \-\- qemu\-system\-x86_64 ...
+lease hosts vms
+.RE
+.fi
+.SH ENVIRONMENT
+.TP
+.B LEASED_RUN_DIR
+The daemon's run directory (default /run/leased); the socket is
+leased.sock in it.
 .SH NOTES
 All I/O is direct (O_DIRECT) with deadlines, so what one host reads is what
 the others wrote, never a cached copy. Areas written by
@@ -132,32 +179,148 @@ are read by
 .BR sanlock (8)
 and the other way round.
 .SH "SEE ALSO"
+.BR leased (8),
+.BR leased.conf (5),
 .BR sanlock (8)
 "#;
 
-fn lease_man_page() -> String {
-    let mut cmd = Cli::command();
-    cmd.build();
-    let man = Man::new(cmd.clone()).title("LEASE").section("8").manual("System Administration");
-    let mut page = String::new();
-    for render in [
-        Man::render_title,
-        Man::render_name_section,
-        Man::render_synopsis_section,
-        Man::render_description_section,
-    ] {
-        page.push_str(&roff_part(&man, render));
-    }
-    page.push_str(".SH COMMANDS\n");
-    for sub in leaf_commands(&cmd, "lease") {
-        render_command(&mut page, &sub);
-    }
-    for section in [SPEC_STRINGS, EXIT_STATUS, EXAMPLES] {
-        page.push_str(section);
-    }
-    page.push_str(&roff_part(&man, Man::render_version_section));
-    format!("{ROFF_PREAMBLE}{page}")
-}
+const LEASED_TAIL: &str = r#".SH "HOW IT KEEPS LEASES SAFE"
+Each joined lockspace has a thread that renews this host's host_id lease
+every 2 io_timeouts with timed direct I/O on its own disk handle. If no
+renewal succeeds for 8 io_timeouts, the lease has expired: every resource
+lease of the lockspace is void, and its holders are sent SIGTERM, then
+SIGKILL after
+.BR kill_grace .
+Other hosts take this host's leases only after they saw its host_id lease
+unchanged for 8 io_timeouts plus the watchdog fire timeout, judged by this
+host's io_timeout and never by comparing clocks.
+.SH SIGNALS
+.TP
+.BR SIGTERM ", " SIGINT
+Release every resource lease and host_id, then exit. While running
+processes still hold leases, the signal is refused (logged) and leased goes
+on; a second one within 60 seconds releases their leases anyway. Stop the
+holders first (order services after leased).
+.SH "SOCKET PROTOCOL"
+Clients connect to leased.sock in the run directory. Root, leased's own
+user and members of
+.B socket_group
+may connect; leased checks each peer's credentials (SO_PEERCRED). A client
+acts for its own process, for its children, or, as root, for any process.
+.PP
+Each message is a frame: a 4\-byte big\-endian length, then that many bytes
+of JSON, at most
+.B max_frame
+bytes. A request:
+.PP
+.nf
+.RS
+{"v":1,"id":7,"op":"acquire","args":{"resources":["vms:vm1:/dev/sdb:1048576"],"pid":4242}}
+.RE
+.fi
+.PP
+The reply echoes the id (id 0 answers a frame that could not be read, or a
+refused connection, just before leased closes it). Replies may be larger
+than requests: a client should accept up to 64 MiB.
+.PP
+.nf
+.RS
+{"v":1,"id":7,"ok":true,"result":{"leases":[...]}}
+{"v":1,"id":7,"ok":false,"error":{"code":"refused","message":"..."}}
+.RE
+.fi
+.PP
+A lease in a result gives its lockspace, resource, path, offset, mode, lver,
+pid (null for an orphan), persistent, spec (sanlock's inquire form) and
+takeover: how it was taken from another host, if it was:
+.BR released ,
+.BR owner_left ,
+.BR owner_restarted ,
+.B owner_dead
+or
+.BR our_old_incarnation .
+.PP
+Operations and their arguments (all optional unless said):
+.TP
+.B version
+The daemon's version, protocol version and host name.
+.TP
+.B add_lockspace
+.I lockspace
+(required), io_timeout, wait.
+.TP
+.B rem_lockspace
+.I lockspace
+(name, required), force.
+.TP
+.B status
+Lockspaces, renewals, leases, and
+.IR busy :
+how many resources are being acquired or released (a process that exits
+has its leases released in the background).
+.TP
+.B hosts
+.I lockspace
+(name, required): every host seen and its state.
+.TP
+.B acquire
+.I resources
+(list, required), pid, wait_ms, persistent, adopt.
+.TP
+.B release
+resources, pid, all, orphan.
+.TP
+.B inquire
+pid.
+.TP
+.B convert
+.I resource
+and
+.I mode
+("EX" or "SH") required, pid.
+.TP
+.B request
+.I resource
+and
+.I force
+("force", "graceful" or "clear") required, lver.
+.PP
+Unknown fields are refused. Error codes, what they mean, and the exit
+status lease(8) gives for each:
+"#;
+
+const LEASED_FILES: &str = r#".SH FILES
+.TP
+.I /etc/leased/leased.conf
+Configuration, see
+.BR leased.conf (5).
+.TP
+.I /run/leased/leased.sock
+The socket (mode 0660).
+.TP
+.I /run/leased/leased.pid
+The pid, locked: one leased per run directory.
+.TP
+.I /run/leased/leased.state
+The boot this run directory was last used in.
+.SH ENVIRONMENT
+.TP
+.B LEASED_RUN_DIR
+Moves the run directory (for tests and unprivileged use).
+.TP
+.B RUST_LOG
+Log level and filters (default info). Logs go to stderr, without
+timestamps when
+.B JOURNAL_STREAM
+says journald collects them.
+.TP
+.B NOTIFY_SOCKET
+Set by systemd for Type=notify: leased reports READY=1 once serving.
+.SH "SEE ALSO"
+.BR lease (8),
+.BR leased.conf (5),
+.BR sanlock (8)
+"#;
 
 /// clap_mangen starts every rendered part with these two lines, which only
 /// need to appear once, at the top of the page.
@@ -171,6 +334,71 @@ fn roff_part(man: &Man, render: Render) -> String {
     render(man, &mut part).expect("render to memory");
     let text = String::from_utf8(part).expect("man pages are UTF-8");
     text.strip_prefix(ROFF_PREAMBLE).expect("clap_mangen writes its preamble first").to_owned()
+}
+
+/// A page's title, name, synopsis and description, from its command.
+fn page_head(man: &Man) -> String {
+    let parts = [
+        Man::render_title,
+        Man::render_name_section,
+        Man::render_synopsis_section,
+        Man::render_description_section,
+    ];
+    parts.into_iter().map(|render| roff_part(man, render)).collect()
+}
+
+fn lease_man_page() -> String {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let man = Man::new(cmd.clone()).title("LEASE").section("8").manual("System Administration");
+    let mut page = page_head(&man);
+    page.push_str(".SH COMMANDS\n");
+    for sub in leaf_commands(&cmd, "lease") {
+        render_command(&mut page, &sub);
+    }
+    for section in [SPEC_STRINGS, EXIT_STATUS, LEASE_TAIL] {
+        page.push_str(section);
+    }
+    page.push_str(&roff_part(&man, Man::render_version_section));
+    format!("{ROFF_PREAMBLE}{page}")
+}
+
+fn leased_man_page() -> String {
+    let mut cmd = LeasedArgs::command();
+    cmd.build();
+    let man = Man::new(cmd).title("LEASED").section("8").manual("System Administration");
+    let mut page = page_head(&man);
+    page.push_str(&roff_part(&man, Man::render_options_section));
+    page.push_str(LEASED_TAIL);
+    page.push_str(".TS\nl l l.\nCODE\tEXIT\tMEANING\n");
+    for code in ErrorCode::ALL {
+        let _ = writeln!(page, "{}\t{}\t{}", code.as_str(), code.exit_code(), code.meaning());
+    }
+    page.push_str(".TE\n");
+    page.push_str(LEASED_FILES);
+    page.push_str(&roff_part(&man, Man::render_version_section));
+    // The first line asks man(1) to run tbl(1) for the table of codes.
+    format!("'\\\" t\n{ROFF_PREAMBLE}{page}")
+}
+
+fn leased_conf_man_page() -> String {
+    let mut page = format!(
+        ".TH LEASED.CONF 5 \"\" \"lease {}\" \"File Formats\"\n.SH NAME\nleased.conf \\- \
+         configuration of leased(8)\n.SH DESCRIPTION\n/etc/leased/leased.conf is a TOML file: one \
+         \\fIkey\\fR = \\fIvalue\\fR per line, strings in double quotes, lists in brackets. \
+         Every key is optional; unknown keys are an error, and leased checks every value before \
+         it touches a disk. Command\\-line options override the file.\n.SH SETTINGS\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for key in KEYS {
+        let _ = writeln!(page, ".TP\n.B {}\n{} [default: {}]", key.name, key.text, key.default);
+    }
+    page.push_str(
+        ".SH EXAMPLE\n.nf\n.RS\nhost_name = \"node\\-a\"\nwatchdog_fire_timeout = 60\n\
+         socket_group = \"leased\"\nlockspaces = [\"vms:1:/dev/vg/leases:0\"]\n.RE\n.fi\n\
+         .SH \"SEE ALSO\"\n.BR leased (8),\n.BR lease (8)\n",
+    );
+    page
 }
 
 /// Visible commands with no subcommands, each named by its full path.
@@ -190,7 +418,7 @@ fn leaf_commands(cmd: &clap::Command, path: &str) -> Vec<clap::Command> {
 /// One command's subsection: synopsis, description and options.
 fn render_command(page: &mut String, cmd: &clap::Command) {
     let name = cmd.get_bin_name().expect("leaf commands carry their full name");
-    page.push_str(&format!(".SS \"{name}\"\n"));
+    let _ = writeln!(page, ".SS \"{name}\"");
     let man = Man::new(cmd.clone());
     for render in
         [Man::render_synopsis_section, Man::render_description_section, Man::render_options_section]

@@ -66,6 +66,9 @@ pub enum Command {
     /// Write man pages or shell completions (for packaging)
     #[command(subcommand, hide = true)]
     Generate(docs::GenerateCommand),
+    /// Run the daemon, as `leased` does (lets `lease demo` start hosts from one binary)
+    #[command(hide = true)]
+    Leased(crate::daemon::LeasedArgs),
 }
 
 /// Runs the `lease` command line and returns its exit status.
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => client::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Generate(command) => docs::run(command),
+        Command::Leased(args) => return crate::daemon::main(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

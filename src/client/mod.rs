@@ -24,6 +24,8 @@
 //!
 //! Without a daemon, [`crate::direct`] works on the disk itself.
 
+pub mod local_daemon;
+
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -35,9 +37,8 @@ use crate::api::results::{
     HostsReply, LeaseStatus, LeasesReply, RequestReply, StatusReply, VersionReply,
 };
 use crate::api::{
-    self, Acquire, AddLockspace, ApiError, Convert, DEFAULT_MAX_FRAME, ErrorCode, Force, Hosts,
-    Inquire, LeaseRequest, PROTOCOL_VERSION, Release, RemLockspace, Request, RequestFrame,
-    ResponseFrame,
+    self, Acquire, AddLockspace, ApiError, Convert, ErrorCode, Force, Hosts, Inquire, LeaseRequest,
+    MAX_REPLY, PROTOCOL_VERSION, Release, RemLockspace, Request, RequestFrame, ResponseFrame,
 };
 use crate::cli::exit;
 use crate::paxos::Mode;
@@ -129,13 +130,21 @@ impl Client {
         self.next_id += 1;
         let frame = RequestFrame { v: PROTOCOL_VERSION, id, request };
         let body = serde_json::to_vec(&frame).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        api::write_frame(&mut self.stream, &body)?;
-        let reply =
-            api::read_frame(&mut self.stream, DEFAULT_MAX_FRAME * 16).map_err(|err| match err {
-                api::FrameError::Closed => ClientError::Io(io::ErrorKind::UnexpectedEof.into()),
-                api::FrameError::Io(io) => ClientError::Io(io),
-                other => ClientError::Protocol(other.to_string()),
-            })?;
+        // leased may have refused the connection (permission, client limit)
+        // and closed it before the request went out: its reason is then
+        // waiting to be read.
+        let unsent = match api::write_frame(&mut self.stream, &body) {
+            Ok(()) => None,
+            Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Some(err),
+            Err(err) => return Err(ClientError::Io(err)),
+        };
+        let reply = api::read_frame(&mut self.stream, MAX_REPLY).map_err(|err| match err {
+            api::FrameError::Closed => {
+                ClientError::Io(unsent.unwrap_or_else(|| io::ErrorKind::UnexpectedEof.into()))
+            }
+            api::FrameError::Io(io) => ClientError::Io(io),
+            other => ClientError::Protocol(other.to_string()),
+        })?;
         let reply: ResponseFrame =
             serde_json::from_slice(&reply).map_err(|e| ClientError::Protocol(e.to_string()))?;
         if reply.id != id && reply.id != 0 {
@@ -143,7 +152,7 @@ impl Client {
         }
         match (reply.ok, reply.result, reply.error) {
             (true, Some(result), _) => {
-                serde_json::from_value(result).map_err(|e| ClientError::Protocol(e.to_string()))
+                serde_json::from_str(result.get()).map_err(|e| ClientError::Protocol(e.to_string()))
             }
             (false, _, Some(error)) => Err(ClientError::Api(error)),
             _ => Err(ClientError::Protocol("a reply with neither result nor error".to_owned())),

@@ -59,6 +59,78 @@ impl Default for Config {
     }
 }
 
+/// One documented setting of leased.conf: name, default, meaning. The
+/// leased.conf(5) man page is written from this table, and a test keeps it
+/// in step with [`Config`].
+pub struct ConfigKey {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub text: &'static str,
+}
+
+/// Every setting, in the order leased.conf(5) lists them.
+pub const KEYS: &[ConfigKey] = &[
+    ConfigKey {
+        name: "run_dir",
+        default: "\"/run/leased\" ($LEASED_RUN_DIR if set)",
+        text: "Directory of the socket (leased.sock), the pid lock (leased.pid) and the state \
+               file (leased.state). One leased runs per run directory.",
+    },
+    ConfigKey {
+        name: "host_name",
+        default: "the contents of /etc/machine-id",
+        text: "This host's name in every lockspace, up to 48 bytes. It must be unique among the \
+               hosts sharing a lockspace and the same at every start of this host: after a \
+               reboot, a host_id last held under this name is taken back at once.",
+    },
+    ConfigKey {
+        name: "watchdog_fire_timeout",
+        default: "60",
+        text: "Seconds the watchdog takes to fire after its last keepalive (F). Other hosts wait \
+               8 io_timeouts plus F after a host's last renewal before taking its leases, so F \
+               must be the same on every host of a lockspace.",
+    },
+    ConfigKey {
+        name: "kill_grace",
+        default: "40",
+        text: "Seconds between SIGTERM and SIGKILL for the processes holding leases in a \
+               lockspace whose host_id lease failed.",
+    },
+    ConfigKey {
+        name: "socket_group",
+        default: "none",
+        text: "A group whose members may use the socket besides root. The socket is made \
+               0660 and owned by this group; leased also checks each client's credentials.",
+    },
+    ConfigKey {
+        name: "max_clients",
+        default: "1000",
+        text: "Most client connections at once; one more is answered with a limit error and \
+               closed.",
+    },
+    ConfigKey {
+        name: "max_frame",
+        default: "65536",
+        text: "Largest request frame in bytes; a larger one is answered with an error and its \
+               connection closed.",
+    },
+    ConfigKey {
+        name: "max_leases_per_client",
+        default: "4096",
+        text: "Most leases one process may hold.",
+    },
+    ConfigKey {
+        name: "max_resources_per_request",
+        default: "64",
+        text: "Most resources in one acquire or release.",
+    },
+    ConfigKey {
+        name: "lockspaces",
+        default: "[]",
+        text: "Lockspaces to join at start, each as \"NAME:HOST_ID:PATH:OFFSET\".",
+    },
+];
+
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -232,6 +304,16 @@ mod tests {
         assert_eq!(config.kill_grace, 7);
         assert_eq!(config.lockspaces, ["a:1:/x:0", "b:2:/y:0"]);
         assert_eq!(config.watchdog_fire_timeout, 60);
+    }
+
+    #[test]
+    fn every_setting_is_documented_and_every_documented_one_exists() {
+        let value = serde_json::to_value(Config::default()).unwrap();
+        let mut fields: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut documented: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        fields.sort_unstable();
+        documented.sort_unstable();
+        assert_eq!(fields, documented);
     }
 
     #[test]

@@ -85,7 +85,7 @@ impl Lease {
             lver: self.held.lver,
             pid: self.pid(),
             persistent: self.persistent,
-            takeover: self.held.takeover.map(|how| format!("{how:?}")),
+            takeover: self.held.takeover.map(|how| how.as_str().to_owned()),
             spec,
         }
     }
@@ -121,6 +121,11 @@ impl LeaseTable {
             Slot::Held(lease) => Some(&**lease),
             Slot::Busy => None,
         })
+    }
+
+    /// Resources with an acquire or release under way.
+    pub fn busy(&self) -> usize {
+        self.slots.values().filter(|slot| matches!(slot, Slot::Busy)).count()
     }
 
     /// Held leases in lockspace `name`.

@@ -54,6 +54,27 @@ pub struct Lockspace {
     cancel: Cancel,
     /// Host bits to set at the next renewal, each until a time.
     bits: Mutex<Vec<(u64, MonoTime)>>,
+    /// Resource operations under way under the host_id lease: it is not
+    /// released while any is (see [`Lockspace::writer`]).
+    writers: Mutex<usize>,
+    drained: Condvar,
+}
+
+/// Leave to write to resource areas under the host_id lease of
+/// `generation`, while it lives.
+pub struct Writer<'a> {
+    lockspace: &'a Lockspace,
+    pub generation: u64,
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        let mut writers = self.lockspace.writers.lock().expect("writers lock");
+        *writers -= 1;
+        if *writers == 0 {
+            self.lockspace.drained.notify_all();
+        }
+    }
 }
 
 impl Lockspace {
@@ -98,6 +119,8 @@ impl Lockspace {
             changed: Condvar::new(),
             cancel: Cancel::default(),
             bits: Mutex::new(Vec::new()),
+            writers: Mutex::new(0),
+            drained: Condvar::new(),
             spec,
         });
         let keeper = Arc::clone(&lockspace);
@@ -120,11 +143,21 @@ impl Lockspace {
         self.changed.notify_all();
     }
 
-    /// Our generation, if the host_id lease is held and valid now.
-    pub fn generation(&self) -> Option<u64> {
-        match self.membership() {
-            Membership::Joined { generation, expiry, .. } if OsClock.now() < expiry => {
-                Some(generation)
+    /// Leave to write resource areas, if the host_id lease is held and valid
+    /// now (and of `generation`, if given). Leaving the lockspace waits
+    /// until every writer is dropped before it releases the host_id: a
+    /// resource write that landed after the release could undo what
+    /// another host did with the resource once it saw our host_id free.
+    pub fn writer(&self, generation: Option<u64>) -> Option<Writer<'_>> {
+        // Counted under the membership lock, so `leave` sees every writer
+        // given out before it set Leaving.
+        let state = self.state.lock().expect("membership lock");
+        match *state {
+            Membership::Joined { generation: ours, expiry, .. }
+                if OsClock.now() < expiry && generation.is_none_or(|g| g == ours) =>
+            {
+                *self.writers.lock().expect("writers lock") += 1;
+                Some(Writer { lockspace: self, generation: ours })
             }
             _ => None,
         }
@@ -148,6 +181,13 @@ impl Lockspace {
                 *state = Membership::Leaving;
             }
         }
+        // No writer is given out from now on; the renewals go on until
+        // those under way are done.
+        let mut writers = self.writers.lock().expect("writers lock");
+        while *writers > 0 {
+            writers = self.drained.wait(writers).expect("writers lock");
+        }
+        drop(writers);
         self.cancel.cancel();
         let mut state = self.state.lock().expect("membership lock");
         while !matches!(*state, Membership::Left | Membership::Failed { .. }) {
@@ -234,13 +274,18 @@ impl Lockspace {
         self.set(Membership::Left);
     }
 
+    /// Records a join or renewal, unless the lockspace is being left.
     fn joined(&self, lease: &HostLease, failures: u64) {
-        self.set(Membership::Joined {
-            generation: lease.generation,
-            last_success: lease.last_success,
-            expiry: lease.expiry(),
-            failures,
-        });
+        let mut state = self.state.lock().expect("membership lock");
+        if matches!(*state, Membership::Joining { .. } | Membership::Joined { .. }) {
+            *state = Membership::Joined {
+                generation: lease.generation,
+                last_success: lease.last_success,
+                expiry: lease.expiry(),
+                failures,
+            };
+            self.changed.notify_all();
+        }
     }
 
     fn failures(&self) -> u64 {
@@ -319,8 +364,11 @@ impl Lockspace {
     pub fn hosts(&self) -> Vec<HostStatus> {
         let now = OsClock.now();
         let table = self.hosts.lock().expect("host table lock");
+        // Most of the area's sectors were never used: skip them before
+        // building anything.
         let mut hosts: Vec<HostStatus> = table
             .entries()
+            .filter(|(_, entry)| entry.timestamp != 0 || entry.generation > 0)
             .map(|(host_id, entry)| {
                 let state = table.state(host_id, now);
                 let silent =
@@ -340,7 +388,6 @@ impl Lockspace {
                     local: false,
                 }
             })
-            .filter(|h| h.state != HostState::Free || h.generation > 0)
             .collect();
         drop(table);
         if let Membership::Joined { generation, last_success, .. } = self.membership() {
@@ -373,4 +420,59 @@ pub fn direct_error(err: &DirectError) -> ApiError {
         ErrorClass::Retryable => ErrorCode::Retry,
     };
     ApiError::new(code, err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::direct::{InitOptions, init_lockspace, read_lockspace_leader};
+
+    struct NoEvents;
+
+    impl LockspaceEvents for NoEvents {
+        fn failed(&self, _: &Arc<Lockspace>) {}
+        fn requested(&self, _: &Arc<Lockspace>, _: &[u64]) {}
+    }
+
+    #[test]
+    fn leaving_keeps_the_host_id_renewed_until_resource_writers_are_done() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let path = dir.path().join("leases.img");
+        std::fs::write(&path, vec![0u8; 1 << 20]).unwrap();
+        let disk = DirectFile::open(&path, Access::ReadWrite).unwrap();
+        let name = Name::new("ls").unwrap();
+        init_lockspace(&disk, &OsClock, 0, name, 1, InitOptions::default()).unwrap();
+        let spec = LockspaceSpec::parse(&format!("ls:1:{}:0", path.display())).unwrap();
+        let host = Name::new("host").unwrap();
+        let lockspace = Lockspace::start(spec, None, host, 3, false, Arc::new(NoEvents)).unwrap();
+        let Membership::Joined { generation, .. } = lockspace.wait_joined() else {
+            panic!("join failed: {:?}", lockspace.membership())
+        };
+        let writer = lockspace.writer(Some(generation)).expect("joined: writes allowed");
+        assert!(lockspace.writer(Some(generation + 1)).is_none(), "not for another generation");
+        let timestamp =
+            || read_lockspace_leader(&disk, &OsClock, 0, &name, 1).unwrap().leader.timestamp;
+
+        std::thread::scope(|scope| {
+            let leaving = scope.spawn(|| lockspace.leave());
+            while lockspace.membership() != Membership::Leaving {
+                OsClock.sleep_until(OsClock.now() + std::time::Duration::from_millis(1));
+            }
+            assert!(lockspace.writer(None).is_none(), "no new writer once leaving");
+            // The host_id lease goes on being renewed while the writer lives.
+            let seen = timestamp();
+            loop {
+                let now = timestamp();
+                assert_ne!(now, 0, "the host_id was released under a writer");
+                if now > seen {
+                    break;
+                }
+                OsClock.sleep_until(OsClock.now() + std::time::Duration::from_millis(50));
+            }
+            drop(writer);
+            leaving.join().unwrap();
+        });
+        assert_eq!(lockspace.membership(), Membership::Left);
+        assert_eq!(timestamp(), 0, "released once the writer was done");
+    }
 }

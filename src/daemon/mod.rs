@@ -39,7 +39,6 @@ use crate::clock::{Clock, MonoTime, OsClock};
 use crate::disk::DirectFile;
 use crate::driver::Cancel;
 use crate::ondisk::name::Name;
-use crate::paxos::ResourceRef;
 use crate::spec::LockspaceSpec;
 use leases::{LeaseTable, Owner};
 use lockspace::{Lockspace, LockspaceEvents, Membership};
@@ -74,8 +73,6 @@ pub struct Daemon {
     leases: Mutex<LeaseTable>,
     /// Resource disks by path, opened once.
     disks: Mutex<BTreeMap<PathBuf, Arc<DirectFile>>>,
-    /// Resource geometry by (path, offset), probed once.
-    resources: Mutex<BTreeMap<(PathBuf, u64), ResourceRef>>,
     exits: OnceLock<ExitWatcher>,
     /// Work the exit watcher and lockspace threads hand over.
     chores: Mutex<mpsc::Sender<Chore>>,
@@ -119,7 +116,6 @@ impl Daemon {
             lockspaces: Mutex::default(),
             leases: Mutex::default(),
             disks: Mutex::default(),
-            resources: Mutex::default(),
             exits: OnceLock::new(),
             chores: Mutex::new(chores),
             clients: AtomicUsize::new(0),
@@ -275,6 +271,7 @@ impl Daemon {
                 .map(|ls| ls.status(leases.in_lockspace(&ls.spec.name).count()))
                 .collect(),
             leases: leases.held().map(leases::Lease::status).collect(),
+            busy: leases.busy(),
         }
     }
 
@@ -330,6 +327,51 @@ impl LockspaceEvents for Daemon {
     fn requested(&self, lockspace: &Arc<Lockspace>, by: &[u64]) {
         tracing::info!(lockspace = %lockspace.spec.name, hosts = ?by, "hosts request our resources");
         self.chore(Chore::Requested(Arc::clone(lockspace)));
+    }
+}
+
+/// `leased`'s whole program: parse `args`, set up logging, load and check
+/// the configuration, run. The `leased` binary is this function; `lease`
+/// also runs it (hidden `lease leased ...`), so that one binary can start a
+/// cluster for the demo.
+pub fn main(args: &LeasedArgs) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    init_logging();
+    let config = match Config::load(args) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("leased: {err}");
+            return ExitCode::from(crate::cli::exit::USAGE);
+        }
+    };
+    if args.print_config {
+        print!("{}", toml::to_string(&config).expect("the configuration serializes"));
+        return ExitCode::SUCCESS;
+    }
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err}");
+            eprintln!("leased: {err}");
+            ExitCode::from(crate::cli::exit::SOFTWARE)
+        }
+    }
+}
+
+/// Logs to stderr; under systemd (JOURNAL_STREAM set) without timestamps,
+/// which the journal adds. `RUST_LOG` sets the level (default info).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().init();
+    } else {
+        builder.init();
     }
 }
 

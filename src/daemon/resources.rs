@@ -2,11 +2,11 @@
 //! and what follows a holder's exit or a lockspace's failure.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::leases::{Lease, LeaseKey, Occupant, Owner};
-use super::lockspace::{Lockspace, Membership, direct_error};
+use super::lockspace::{Lockspace, Membership, Writer, direct_error};
 use super::process::{Process, parent_of};
 use super::{Daemon, Peer};
 use crate::api::results::{LeasesReply, RequestReply};
@@ -80,19 +80,14 @@ impl Daemon {
         Ok(disk)
     }
 
-    /// The resource's geometry, probed from its leader once.
+    /// The resource's geometry, probed from its leader at each acquire:
+    /// one small read, and no cache that grows with every resource ever
+    /// used.
     fn resource_ref(
         &self,
         spec: &ResourceSpec,
         disk: &DirectFile,
     ) -> Result<ResourceRef, ApiError> {
-        let key = (spec.disk.path.clone(), spec.disk.offset);
-        if let Some(found) = self.resources.lock().expect("resources lock").get(&key)
-            && found.name.same_as(&spec.name)
-            && found.lockspace.same_as(&spec.lockspace)
-        {
-            return Ok(*found);
-        }
         let (geometry, leader) =
             probe_area(disk, &OsClock, spec.disk.offset, LeaderKind::Paxos, &spec.lockspace)
                 .map_err(|err| direct_error(&err))?;
@@ -106,19 +101,17 @@ impl Daemon {
                 format!("{}: offset {}: {problem}", spec.disk.path.display(), spec.disk.offset),
             ));
         }
-        let resource = ResourceRef {
+        Ok(ResourceRef {
             lockspace: spec.lockspace,
             name: spec.name,
             geometry,
             num_hosts: leader.num_hosts,
-        };
-        self.resources.lock().expect("resources lock").insert(key, resource);
-        Ok(resource)
+        })
     }
 
     /// Our generation in the resource's lockspace, which must be joined.
-    fn joined(&self, lockspace: &Lockspace) -> Result<u64, ApiError> {
-        lockspace.generation().ok_or_else(|| match lockspace.membership() {
+    fn writer<'a>(&self, lockspace: &'a Lockspace) -> Result<Writer<'a>, ApiError> {
+        lockspace.writer(None).ok_or_else(|| match lockspace.membership() {
             Membership::Joining { .. } => ApiError::new(
                 ErrorCode::Retry,
                 format!("lockspace '{}' is still joining", lockspace.spec.name),
@@ -213,7 +206,8 @@ impl Daemon {
         let lockspace = self.lockspace(&spec.lockspace)?;
         let mut rng = Rng::new(OsClock.now().as_nanos() ^ u64::from(std::process::id()));
         loop {
-            let generation = self.joined(&lockspace)?;
+            let writer = self.writer(&lockspace)?;
+            let generation = writer.generation;
             let disk = self.resource_disk(&spec.disk.path)?;
             let resource = self.resource_ref(spec, &disk)?;
             let options = AcquireOptions {
@@ -236,6 +230,7 @@ impl Daemon {
                 Ok(Ok(held)) => return Ok(held),
                 Ok(Err(err)) => err,
             };
+            drop(writer);
             if let Some(withdrawal) = machine.withdrawal() {
                 self.release_later(
                     Arc::clone(&lockspace),
@@ -243,12 +238,6 @@ impl Daemon {
                     spec.disk.offset,
                     withdrawal,
                 );
-            }
-            if let PaxosError::NumHostsChanged { .. } = err {
-                self.resources
-                    .lock()
-                    .expect("resources lock")
-                    .remove(&(spec.disk.path.clone(), spec.disk.offset));
             }
             let pause = match (&err, deadline) {
                 (_, None) => None,
@@ -282,14 +271,14 @@ impl Daemon {
     /// either way.
     fn release_on_disk(&self, lease: &Lease) {
         let Ok(lockspace) = self.lockspace(&lease.key.lockspace) else { return };
-        if lockspace.generation() != Some(lease.held.generation) {
-            return;
-        }
         let Ok(disk) = self.resource_disk(&lease.key.path) else { return };
-        let target = Target { disk: &*disk, offset: lease.key.offset };
-        let mut driver = Driver::for_resource(target);
-        let release = PaxosRelease::new(lease.held.clone(), lockspace.timeouts, None);
-        match driver.run(release, &lockspace.hosts) {
+        let outcome = {
+            let Some(_writer) = lockspace.writer(Some(lease.held.generation)) else { return };
+            let target = Target { disk: &*disk, offset: lease.key.offset };
+            let release = PaxosRelease::new(lease.held.clone(), lockspace.timeouts, None);
+            Driver::for_resource(target).run(release, &lockspace.hosts)
+        };
+        match outcome {
             Ok(Ok(_)) => {
                 tracing::info!(resource = %lease.key.name, lockspace = %lease.key.lockspace, "released");
             }
@@ -314,9 +303,7 @@ impl Daemon {
             std::thread::Builder::new().name("leased-release".to_owned()).spawn(move || {
                 loop {
                     OsClock.sleep_until(OsClock.now() + lockspace.timeouts.renewal_retry());
-                    if lockspace.generation() != Some(held.generation) {
-                        return;
-                    }
+                    let Some(_writer) = lockspace.writer(Some(held.generation)) else { return };
                     let mut driver = Driver::for_resource(Target { disk: &*disk, offset });
                     let release = PaxosRelease::new(held.clone(), lockspace.timeouts, None);
                     if let Ok(Ok(_)) = driver.run(release, &lockspace.hosts) {
@@ -402,13 +389,7 @@ impl Daemon {
             }
             keys.iter().map(|key| table.take(key).expect("checked above")).collect::<Vec<_>>()
         };
-        for lease in &leases {
-            self.release_on_disk(lease);
-        }
-        let mut table = self.leases.lock().expect("leases lock");
-        for lease in &leases {
-            table.free(&lease.key);
-        }
+        self.release_and_free(&leases);
         Ok(LeasesReply { leases: leases.iter().map(Lease::status).collect() })
     }
 
@@ -465,7 +446,7 @@ impl Daemon {
         let spec = ResourceSpec::parse(&args.resource)
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
         let lockspace = self.lockspace(&spec.lockspace)?;
-        self.joined(&lockspace)?;
+        let _writer = self.writer(&lockspace)?;
         let disk = self.resource_disk(&spec.disk.path)?;
         let resource = self.resource_ref(&spec, &disk)?;
         let mode = match args.force {
@@ -488,7 +469,7 @@ impl Daemon {
 
     /// A lease holder exited: its leases are released, or kept as orphans
     /// if persistent.
-    pub(super) fn holder_exited(&self, process: &Arc<Process>) {
+    pub(super) fn holder_exited(self: &Arc<Self>, process: &Arc<Process>) {
         let owned =
             |lease: &Lease| matches!(&lease.owner, Owner::Process(p) if Arc::ptr_eq(p, process));
         let (orphans, leases) = {
@@ -517,12 +498,21 @@ impl Daemon {
                 "lease holder exited"
             );
         }
-        for lease in &leases {
-            self.release_on_disk(lease);
+        if leases.is_empty() {
+            return;
         }
-        let mut table = self.leases.lock().expect("leases lock");
-        for lease in &leases {
-            table.free(&lease.key);
+        // On a thread of its own: a process that held thousands of leases
+        // must not delay noticing the next exit.
+        let daemon = Arc::clone(self);
+        background("leased-release", move || daemon.release_and_free(&leases));
+    }
+
+    /// Releases `leases` (whose slots are busy) on disk one by one, freeing
+    /// each slot as soon as its release is done.
+    fn release_and_free(&self, leases: &[Lease]) {
+        for lease in leases {
+            self.release_on_disk(lease);
+            self.leases.lock().expect("leases lock").free(&lease.key);
         }
     }
 
@@ -535,18 +525,12 @@ impl Daemon {
                 table.in_lockspace(&lockspace.spec.name).map(|l| l.key.clone()).collect();
             keys.iter().map(|key| table.take(key).expect("listed")).collect()
         };
-        for lease in &leases {
-            self.release_on_disk(lease);
-        }
-        let mut table = self.leases.lock().expect("leases lock");
-        for lease in &leases {
-            table.free(&lease.key);
-        }
+        self.release_and_free(&leases);
     }
 
     /// The host_id lease is gone: every lease in the lockspace is void, so
     /// its holders must stop: SIGTERM, then SIGKILL after the kill grace.
-    pub(super) fn lockspace_failed(&self, lockspace: &Arc<Lockspace>) {
+    pub(super) fn lockspace_failed(self: &Arc<Self>, lockspace: &Arc<Lockspace>) {
         let leases: Vec<Lease> = {
             let mut table = self.leases.lock().expect("leases lock");
             let keys: Vec<LeaseKey> =
@@ -557,30 +541,23 @@ impl Daemon {
             }
             taken
         };
-        let holders: Vec<Arc<Process>> = leases
+        let mut holders: Vec<Arc<Process>> = leases
             .iter()
             .filter_map(|l| match &l.owner {
                 Owner::Process(p) => Some(Arc::clone(p)),
                 Owner::Orphan => None,
             })
             .collect();
+        holders.sort_by_key(|p| p.pid);
+        holders.dedup_by_key(|p| p.pid);
         tracing::error!(
             lockspace = %lockspace.spec.name, leases = leases.len(), holders = holders.len(),
             "lockspace failed: its leases are void; stopping their holders"
         );
-        for holder in &holders {
-            tracing::warn!(pid = holder.pid, "SIGTERM to a holder of a void lease");
-            let _ = holder.signal(libc::SIGTERM);
-        }
+        // The grace period runs on a thread of its own, so that exits and
+        // other lockspaces are not held up by it.
         let grace = Duration::from_secs(self.config.kill_grace);
-        let deadline = OsClock.now() + grace;
-        while holders.iter().any(|h| h.alive()) && OsClock.now() < deadline {
-            OsClock.sleep_until((OsClock.now() + Duration::from_millis(100)).min(deadline));
-        }
-        for holder in holders.iter().filter(|h| h.alive()) {
-            tracing::warn!(pid = holder.pid, "SIGKILL to a holder of a void lease");
-            let _ = holder.signal(libc::SIGKILL);
-        }
+        background("leased-stop", move || stop_holders(&holders, grace));
     }
 
     /// Another host asked, through our bitmap bit, for resources we hold:
@@ -607,6 +584,40 @@ impl Daemon {
                 "another host requests this resource: signalling its holder"
             );
             let _ = holder.signal(signal);
+        }
+    }
+}
+
+/// Stops the holders of void leases: SIGTERM, then SIGKILL for those still
+/// running after `grace`.
+fn stop_holders(holders: &[Arc<Process>], grace: Duration) {
+    for holder in holders {
+        tracing::warn!(pid = holder.pid, "SIGTERM to a holder of a void lease");
+        let _ = holder.signal(libc::SIGTERM);
+    }
+    let deadline = OsClock.now() + grace;
+    while holders.iter().any(|h| h.alive()) && OsClock.now() < deadline {
+        OsClock.sleep_until((OsClock.now() + Duration::from_millis(100)).min(deadline));
+    }
+    for holder in holders.iter().filter(|h| h.alive()) {
+        tracing::warn!(pid = holder.pid, "SIGKILL to a holder of a void lease");
+        let _ = holder.signal(libc::SIGKILL);
+    }
+}
+
+/// Runs `work` on a thread named `name`, or here if no thread can start.
+fn background(name: &str, work: impl FnOnce() + Send + 'static) {
+    let work = Arc::new(Mutex::new(Some(work)));
+    let theirs = Arc::clone(&work);
+    let spawned = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+        if let Some(work) = theirs.lock().expect("work lock").take() {
+            work();
+        }
+    });
+    if let Err(err) = spawned {
+        tracing::error!("cannot start a {name} thread ({err}): working on this one");
+        if let Some(work) = work.lock().expect("work lock").take() {
+            work();
         }
     }
 }

@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+use serde_json::value::RawValue;
 
 use super::process::groups_of;
 use super::{Daemon, Peer};
@@ -136,21 +137,22 @@ fn serve(daemon: &Arc<Daemon>, stream: UnixStream) {
 }
 
 /// Sends a reply; false if the client is gone.
-fn reply(writer: &mut &UnixStream, id: u64, outcome: Result<serde_json::Value, ApiError>) -> bool {
+fn reply(writer: &mut &UnixStream, id: u64, outcome: Result<Box<RawValue>, ApiError>) -> bool {
     let frame = ResponseFrame::reply(id, outcome);
     let body = serde_json::to_vec(&frame).expect("replies serialize");
     write_frame(writer, &body).is_ok()
 }
 
-fn to_value(result: impl serde::Serialize) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(result).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
+fn to_value(result: impl serde::Serialize) -> Result<Box<RawValue>, ApiError> {
+    serde_json::value::to_raw_value(&result)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
 }
 
 fn dispatch(
     daemon: &Arc<Daemon>,
     peer: &Peer,
     request: Request,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<Box<RawValue>, ApiError> {
     match request {
         Request::Version => to_value(daemon.version()),
         Request::AddLockspace(args) => to_value(daemon.add_lockspace(args)?),

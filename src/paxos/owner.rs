@@ -33,6 +33,22 @@ pub enum OwnerVerdict {
 }
 
 impl OwnerVerdict {
+    /// The verdict's stable name, as reports and the socket API give it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OwnerVerdict::Free => "free",
+            OwnerVerdict::Ours => "ours",
+            OwnerVerdict::OurOldIncarnation => "our_old_incarnation",
+            OwnerVerdict::Released => "released",
+            OwnerVerdict::OwnerLeft => "owner_left",
+            OwnerVerdict::OwnerRestarted => "owner_restarted",
+            OwnerVerdict::OwnerDead => "owner_dead",
+            OwnerVerdict::OwnerAlive { .. } => "owner_alive",
+            OwnerVerdict::ShortHold { .. } => "short_hold",
+            OwnerVerdict::OwnerFailing { .. } => "owner_failing",
+        }
+    }
+
     /// Whether a ballot may be run now.
     pub fn may_ballot(&self) -> bool {
         matches!(

@@ -946,7 +946,7 @@ impl World {
                 let host_id = self.hosts[host].host_id;
                 self.oracle.start(resource, host_id, client, mode, now);
                 if let Some(how) = held.takeover {
-                    *self.report.takeovers.entry(format!("{how:?}")).or_default() += 1;
+                    *self.report.takeovers.entry(how.as_str().to_owned()).or_default() += 1;
                 }
                 if let (Phase::Liveness { .. }, Some((wanted, _))) =
                     (self.phase, self.hosts[host].wants[client])

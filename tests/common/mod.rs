@@ -9,6 +9,8 @@ pub mod sanlock;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use lease::client::local_daemon::{Launch, LocalDaemon};
+
 /// Set to 1 (as CI does) to make a missing prerequisite fail a test instead
 /// of skipping it.
 pub const STRICT_ENV: &str = "LEASE_TEST_STRICT";
@@ -136,42 +138,29 @@ impl Drop for LoopDevice {
 
 /// A `leased` process with its own run dir, as one host of a test cluster.
 pub struct Leased {
-    pub child: std::process::Child,
-    pub run_dir: PathBuf,
-    pub name: String,
+    pub daemon: LocalDaemon,
 }
 
 impl Leased {
     /// Starts `leased` as host `name` with watchdog fire timeout `fire_s`,
-    /// and waits for its socket.
+    /// and waits until it answers.
     pub fn start(dir: &Path, name: &str, fire_s: u64) -> Leased {
         Leased::start_with(dir, name, &["--watchdog-fire-timeout", &fire_s.to_string()])
     }
 
-    pub fn start_with(dir: &Path, name: &str, extra: &[&str]) -> Leased {
-        let run_dir = dir.join(format!("run-{name}"));
-        let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_leased"))
-            .args(["--host-name", name])
-            .args(extra)
-            .env("LEASED_RUN_DIR", &run_dir)
-            .env("RUST_LOG", "debug")
-            .stderr(log)
-            .spawn()
-            .expect("start leased");
-        let daemon = Leased { child, run_dir, name: name.to_owned() };
-        daemon.wait_for_socket();
-        daemon
-    }
-
-    fn wait_for_socket(&self) {
-        use lease::clock::{Clock, OsClock};
-        let socket = self.run_dir.join("leased.sock");
-        let deadline = OsClock.now() + std::time::Duration::from_secs(10);
-        while !socket.exists() {
-            assert!(OsClock.now() < deadline, "leased {} did not create its socket", self.name);
-            OsClock.sleep_until(OsClock.now() + std::time::Duration::from_millis(10));
-        }
+    pub fn start_with(dir: &Path, name: &str, args: &[&str]) -> Leased {
+        let launch = Launch {
+            program: Path::new(env!("CARGO_BIN_EXE_leased")),
+            program_args: &[],
+            host_name: name,
+            run_dir: dir.join(format!("run-{name}")),
+            log: dir.join(format!("{name}.log")),
+            args,
+            tied: false,
+        };
+        let daemon = LocalDaemon::start(launch, "debug", std::time::Duration::from_secs(10))
+            .unwrap_or_else(|err| panic!("start leased {name}: {err}"));
+        Leased { daemon }
     }
 
     /// Runs `lease` against this daemon.
@@ -186,20 +175,25 @@ impl Leased {
 
     /// Sends `signal` to the daemon.
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, signal).expect("signal leased");
+        self.daemon.signal(signal).expect("signal leased");
     }
 
     /// Whether the daemon process has exited (reaping it if so).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().expect("poll leased")
+        self.daemon.child.try_wait().expect("poll leased")
     }
 }
 
-impl Drop for Leased {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Leased {
+    type Target = LocalDaemon;
+    fn deref(&self) -> &LocalDaemon {
+        &self.daemon
+    }
+}
+
+impl std::ops::DerefMut for Leased {
+    fn deref_mut(&mut self) -> &mut LocalDaemon {
+        &mut self.daemon
     }
 }
 

@@ -1,0 +1,11 @@
+complete -c leased -l config -d 'Configuration file (TOML)' -r -F
+complete -c leased -l run-dir -d 'Run directory: socket, pid lock, state [default: $LEASED_RUN_DIR or /run/leased]' -r -F
+complete -c leased -l host-name -d 'This host\'s name in lockspaces [default: /etc/machine-id]' -r
+complete -c leased -l watchdog-fire-timeout -d 'Seconds the watchdog takes to fire (F); the same on every host [default: 60]' -r
+complete -c leased -l kill-grace -d 'Seconds between SIGTERM and SIGKILL for holders of a failed lockspace [default: 40]' -r
+complete -c leased -l socket-group -d 'Group allowed to use the socket besides root' -r
+complete -c leased -l max-clients -d 'Most client connections at once [default: 1000]' -r
+complete -c leased -l lockspace -d 'Lockspace to join at start, as NAME:HOST_ID:PATH:OFFSET (repeatable)' -r
+complete -c leased -l print-config -d 'Print the effective configuration and exit'
+complete -c leased -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c leased -s V -l version -d 'Print version'
