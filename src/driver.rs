@@ -137,8 +137,13 @@ impl<'a> Driver<'a> {
                         Ok(Some(buf)) => machine.complete(now, &mut table, IoResult::Read(&buf)),
                         Ok(None) => machine.complete(now, &mut table, IoResult::Written),
                         Err(err) => {
+                            // A write refused because an earlier one to
+                            // the same place is still in the kernel is a
+                            // device that has not answered: a timeout.
                             let failure = match err {
-                                DiskError::Timeout { .. } => IoFailure::Timeout,
+                                DiskError::Timeout { .. } | DiskError::WriteInFlight { .. } => {
+                                    IoFailure::Timeout
+                                }
                                 _ => IoFailure::Error,
                             };
                             self.disk_errors.push(err);

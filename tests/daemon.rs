@@ -18,6 +18,20 @@ fn join(host: &Leased, host_id: u64, path: &str) {
     host.lease(&["add-lockspace", "-s", &format!("ls:{host_id}:{path}:0"), "--wait"]).ok();
 }
 
+/// Hosts "a", "b", ... as host_ids 1, 2, ..., joined in parallel.
+fn hosts<const N: usize>(dir: &std::path::Path, path: &str) -> [Leased; N] {
+    let hosts: [Leased; N] = std::array::from_fn(|index| {
+        let name = ["a", "b", "c", "d"][index];
+        Leased::start(dir, name, FIRE_S)
+    });
+    std::thread::scope(|scope| {
+        for (index, host) in hosts.iter().enumerate() {
+            scope.spawn(move || join(host, index as u64 + 1, path));
+        }
+    });
+    hosts
+}
+
 fn res(path: &str, r: u32) -> String {
     format!("ls:r{r}:{path}:{r}M")
 }
@@ -26,14 +40,7 @@ fn res(path: &str, r: u32) -> String {
 fn exclusive_is_exclusive_and_shared_is_shared_across_hosts() {
     let dir = scratch();
     let path = lease_file(dir.path(), 2, IO_TIMEOUT_S as u8);
-    let hosts: Vec<Leased> =
-        ["a", "b", "c"].iter().map(|name| Leased::start(dir.path(), name, FIRE_S)).collect();
-    std::thread::scope(|scope| {
-        for (index, host) in hosts.iter().enumerate() {
-            let path = &path;
-            scope.spawn(move || join(host, index as u64 + 1, path));
-        }
-    });
+    let hosts: [Leased; 3] = hosts(dir.path(), &path);
     let holders: Vec<Holder> = (0..3).map(|_| Holder::start()).collect();
     let r1 = res(&path, 1);
     let acquire = |host: usize, spec: &str| {
@@ -76,12 +83,7 @@ fn exclusive_is_exclusive_and_shared_is_shared_across_hosts() {
 fn a_client_killed_with_sigkill_loses_its_leases_within_a_second() {
     let dir = scratch();
     let path = lease_file(dir.path(), 1, IO_TIMEOUT_S as u8);
-    let a = Leased::start(dir.path(), "a", FIRE_S);
-    let b = Leased::start(dir.path(), "b", FIRE_S);
-    std::thread::scope(|s| {
-        s.spawn(|| join(&a, 1, &path));
-        s.spawn(|| join(&b, 2, &path));
-    });
+    let [a, b] = hosts(dir.path(), &path);
     let mut holder = Holder::start();
     let other = Holder::start();
     let r1 = res(&path, 1);
@@ -105,12 +107,7 @@ fn a_client_killed_with_sigkill_loses_its_leases_within_a_second() {
 fn a_killed_daemons_leases_are_taken_only_after_host_dead() {
     let dir = scratch();
     let path = lease_file(dir.path(), 1, IO_TIMEOUT_S as u8);
-    let mut a = Leased::start(dir.path(), "a", FIRE_S);
-    let b = Leased::start(dir.path(), "b", FIRE_S);
-    std::thread::scope(|s| {
-        s.spawn(|| join(&a, 1, &path));
-        s.spawn(|| join(&b, 2, &path));
-    });
+    let [mut a, b] = hosts(dir.path(), &path);
     let holder = Holder::start();
     let contender = Holder::start();
     let r1 = res(&path, 1);
@@ -216,12 +213,7 @@ fn persistent_leases_outlive_their_process_until_adopted_or_released() {
 fn sigterm_waits_for_holders_unless_repeated_then_releases_everything() {
     let dir = scratch();
     let path = lease_file(dir.path(), 1, IO_TIMEOUT_S as u8);
-    let mut a = Leased::start(dir.path(), "a", FIRE_S);
-    let b = Leased::start(dir.path(), "b", FIRE_S);
-    std::thread::scope(|s| {
-        s.spawn(|| join(&a, 1, &path));
-        s.spawn(|| join(&b, 2, &path));
-    });
+    let [mut a, b] = hosts(dir.path(), &path);
     let holder = Holder::start();
     let r1 = res(&path, 1);
     a.lease(&["acquire", "-r", &r1, "--pid", &holder.pid()]).ok();
@@ -245,12 +237,7 @@ fn sigterm_waits_for_holders_unless_repeated_then_releases_everything() {
 fn a_forced_request_kills_the_holder_so_the_lease_passes() {
     let dir = scratch();
     let path = lease_file(dir.path(), 1, IO_TIMEOUT_S as u8);
-    let a = Leased::start(dir.path(), "a", FIRE_S);
-    let b = Leased::start(dir.path(), "b", FIRE_S);
-    std::thread::scope(|s| {
-        s.spawn(|| join(&a, 1, &path));
-        s.spawn(|| join(&b, 2, &path));
-    });
+    let [a, b] = hosts(dir.path(), &path);
     let mut holder = Holder::start();
     let r1 = res(&path, 1);
     a.lease(&["acquire", "-r", &r1, "--pid", &holder.pid()]).ok();
@@ -261,4 +248,143 @@ fn a_forced_request_kills_the_holder_so_the_lease_passes() {
     b.lease(&["acquire", "-r", &r1, "--pid", &waiter.pid(), "--wait=10"]).ok();
     let status = holder.child.wait().unwrap();
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
+}
+
+#[test]
+fn a_waiting_acquire_does_not_hold_up_other_requests() {
+    let dir = scratch();
+    let path = lease_file(dir.path(), 2, IO_TIMEOUT_S as u8);
+    let [a, b] = hosts(dir.path(), &path);
+    let (holder, waiter, other) = (Holder::start(), Holder::start(), Holder::start());
+    let (r1, r2) = (res(&path, 1), res(&path, 2));
+    a.lease(&["acquire", "-r", &r1, "--pid", &holder.pid()]).ok();
+
+    std::thread::scope(|scope| {
+        let (done, finished) = std::sync::mpsc::channel();
+        let (b, wanted, waiter) = (&b, r1.as_str(), waiter.pid());
+        let waiting = scope.spawn(move || {
+            let got = b.lease(&["acquire", "-r", wanted, "--pid", &waiter, "--wait=60"]);
+            done.send(()).unwrap();
+            got
+        });
+        // While b waits for r1 (a holds it, so it cannot have it yet), b
+        // answers everything else.
+        b.lease(&["status"]).ok();
+        b.lease(&["hosts", "ls"]).ok();
+        b.lease(&["acquire", "-r", &r2, "--pid", &other.pid()]).ok();
+        b.lease(&["release", "-r", &r2, "--pid", &other.pid()]).ok();
+        assert!(finished.try_recv().is_err(), "the waiting acquire ended while a held r1");
+
+        a.lease(&["release", "-r", &r1, "--pid", &holder.pid()]).ok();
+        waiting.join().unwrap().ok();
+    });
+    let held = b.lease(&["inquire", "--pid", &waiter.pid(), "--json"]).ok().json();
+    assert_eq!(held["leases"][0]["resource"], "r1");
+}
+
+/// An ext4 filesystem on a loop device, mounted under a scratch directory;
+/// unmounted and detached when dropped.
+struct Mount {
+    dir: std::path::PathBuf,
+    _device: common::LoopDevice,
+}
+
+impl Mount {
+    fn new(scratch: &std::path::Path) -> Mount {
+        let image = scratch.join("fs.img");
+        std::fs::File::create(&image).unwrap().set_len(64 << 20).unwrap();
+        common::run("mkfs.ext4", &["-q", image.to_str().unwrap()]).ok();
+        let device = common::LoopDevice::attach(&image, 512).unwrap();
+        let dir = scratch.join("mnt");
+        std::fs::create_dir(&dir).unwrap();
+        common::run("mount", &[device.path(), dir.to_str().unwrap()]).ok();
+        Mount { dir, _device: device }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = common::run("umount", &[self.dir.to_str().unwrap()]);
+    }
+}
+
+/// A frozen filesystem: every write to it blocks until it is thawed, as
+/// on a storage path that hangs. Thawed when dropped.
+struct Frozen<'a>(&'a std::path::Path);
+
+impl<'a> Frozen<'a> {
+    fn new(dir: &'a std::path::Path) -> Frozen<'a> {
+        common::run("fsfreeze", &["--freeze", dir.to_str().unwrap()]).ok();
+        Frozen(dir)
+    }
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        let _ = common::run("fsfreeze", &["--unfreeze", self.0.to_str().unwrap()]);
+    }
+}
+
+#[test]
+fn a_hung_resource_write_never_delays_renewals() {
+    let tools = common::have("mkfs.ext4") && common::have("fsfreeze");
+    if !common::prerequisite(
+        common::is_root() && tools,
+        "freezing a filesystem needs root, mkfs.ext4 and fsfreeze",
+    ) {
+        return;
+    }
+    let dir = scratch();
+    let path = lease_file(dir.path(), 0, IO_TIMEOUT_S as u8);
+    // Declared before the daemons, so unmounted after they are gone.
+    let mount = Mount::new(dir.path());
+    let slow_file = common::zero_file(&mount.dir, "slow.img", 1 << 20);
+    let slow = format!("ls:slow:{}:0", slow_file.display());
+    common::lease(&["direct", "init", "-r", &slow, "--num-hosts", "8"]).ok();
+    let [a, b] = hosts(dir.path(), &path);
+    let holder = Holder::start();
+    let state_of_a = || {
+        let seen = b.lease(&["hosts", "ls", "--json"]).ok().json();
+        let a_seen = seen["hosts"].as_array().unwrap().iter().find(|h| h["host_id"] == 1).cloned();
+        a_seen.map_or_else(|| "not seen".to_owned(), |h| h["state"].as_str().unwrap().to_owned())
+    };
+    // b has seen a renew.
+    while state_of_a() != "LIVE" {
+        OsClock.sleep_until(OsClock.now() + Duration::from_millis(100));
+    }
+
+    // Declared after the daemons, so thawed before they are killed: a
+    // thread blocked in a frozen write holds its process until the thaw.
+    let frozen = Frozen::new(&mount.dir);
+    let mut longest_silence: f64 = 0.0;
+    let mut polls = 0;
+    let attempt = std::thread::scope(|scope| {
+        let attempt =
+            scope.spawn(|| a.lease(&["acquire", "-r", &slow, "--pid", &holder.pid(), "--wait=8"]));
+        while !attempt.is_finished() {
+            let status = a.lease(&["status", "--json"]).ok().json();
+            let lockspace = &status["lockspaces"][0];
+            assert_eq!(lockspace["renewal_failures"], 0, "{status}");
+            longest_silence = longest_silence.max(lockspace["last_renewal_s"].as_f64().unwrap());
+            assert_eq!(state_of_a(), "LIVE");
+            polls += 1;
+            OsClock.sleep_until(OsClock.now() + Duration::from_millis(200));
+        }
+        attempt.join().unwrap()
+    });
+    println!(
+        "acquire on a frozen filesystem: exit {} ({}); {polls} polls, renewals at most {longest_silence:.2} s apart",
+        attempt.code,
+        attempt.stderr.trim()
+    );
+    assert_eq!(attempt.code, 75, "a hung device is worth retrying later: {}", attempt.stderr);
+    assert!(polls >= 10, "the acquire waited {polls} polls");
+    // Renewals every 2 s, each issued on time whatever the resource I/O.
+    assert!(
+        longest_silence < (3 * IO_TIMEOUT_S) as f64,
+        "{longest_silence:.2} s without a renewal"
+    );
+
+    drop(frozen);
+    a.lease(&["acquire", "-r", &slow, "--pid", &holder.pid(), "--wait=10"]).ok();
 }
