@@ -168,20 +168,20 @@ impl LeaseTable {
         Ok(())
     }
 
-    /// Takes a held lease out for an operation: its slot stays busy.
-    pub fn take(&mut self, key: &LeaseKey) -> Option<Lease> {
-        match self.slots.get(key) {
-            Some(Slot::Held(_)) => match self.slots.insert(key.clone(), Slot::Busy) {
-                Some(Slot::Held(lease)) => Some(*lease),
-                _ => unreachable!("checked just above"),
-            },
-            _ => None,
+    /// Takes a held lease out for an operation: its slot stays busy. The
+    /// lease stays boxed: thousands of them go out and back at once when a
+    /// big holder exits.
+    pub fn take(&mut self, key: &LeaseKey) -> Option<Box<Lease>> {
+        let slot = self.slots.get_mut(key)?;
+        match std::mem::replace(slot, Slot::Busy) {
+            Slot::Held(lease) => Some(lease),
+            Slot::Busy => None,
         }
     }
 
     /// Puts a lease in its (busy) slot.
-    pub fn put(&mut self, lease: Lease) {
-        let previous = self.slots.insert(lease.key.clone(), Slot::Held(Box::new(lease)));
+    pub fn put(&mut self, lease: Box<Lease>) {
+        let previous = self.slots.insert(lease.key.clone(), Slot::Held(lease));
         assert!(matches!(previous, Some(Slot::Busy)), "a lease goes into its reserved slot");
     }
 

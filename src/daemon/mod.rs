@@ -18,6 +18,7 @@
 pub mod config;
 mod leases;
 mod lockspace;
+mod memory;
 pub mod process;
 mod resources;
 mod rundir;
@@ -336,6 +337,7 @@ impl LockspaceEvents for Daemon {
 /// cluster for the demo.
 pub fn main(args: &LeasedArgs) -> std::process::ExitCode {
     use std::process::ExitCode;
+    memory::limit_arenas();
     init_logging();
     let config = match Config::load(args) {
         Ok(config) => config,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::leases::{Lease, LeaseKey, Occupant, Owner};
 use super::lockspace::{Lockspace, Membership, Writer, direct_error};
+use super::memory;
 use super::process::{Process, parent_of};
 use super::{Daemon, Peer};
 use crate::api::results::{LeasesReply, RequestReply};
@@ -176,24 +177,25 @@ impl Daemon {
                 }
             }
         }
-        {
-            let mut table = self.leases.lock().expect("leases lock");
-            for lease in &acquired {
-                table.put(lease.clone());
-            }
-        }
         for lease in &acquired {
             tracing::info!(
                 resource = %lease.key.name, lockspace = %lease.key.lockspace, pid,
                 mode = %lease.held.mode, lver = lease.held.lver, "acquired"
             );
         }
+        let reply = LeasesReply { leases: acquired.iter().map(Lease::status).collect() };
+        {
+            let mut table = self.leases.lock().expect("leases lock");
+            for lease in acquired {
+                table.put(Box::new(lease));
+            }
+        }
         // The holder may have exited while we acquired, before its leases
         // were in the table for the exit to find.
         if !process.alive() {
             self.holder_exited(&process);
         }
-        Ok(LeasesReply { leases: acquired.iter().map(Lease::status).collect() })
+        Ok(reply)
     }
 
     /// Runs the acquire of one resource, retrying busy ones until
@@ -390,7 +392,7 @@ impl Daemon {
             keys.iter().map(|key| table.take(key).expect("checked above")).collect::<Vec<_>>()
         };
         self.release_and_free(&leases);
-        Ok(LeasesReply { leases: leases.iter().map(Lease::status).collect() })
+        Ok(LeasesReply { leases: leases.iter().map(|lease| lease.status()).collect() })
     }
 
     /// Leases of a process, or every lease of this host.
@@ -429,7 +431,7 @@ impl Daemon {
         let mut table = self.leases.lock().expect("leases lock");
         match converted {
             Ok(held) => {
-                let lease = Lease { held, ..lease };
+                let lease = Box::new(Lease { held, ..*lease });
                 let status = lease.status();
                 table.put(lease);
                 Ok(LeasesReply { leases: vec![status] })
@@ -504,12 +506,17 @@ impl Daemon {
         // On a thread of its own: a process that held thousands of leases
         // must not delay noticing the next exit.
         let daemon = Arc::clone(self);
-        background("leased-release", move || daemon.release_and_free(&leases));
+        background("leased-release", move || {
+            daemon.release_and_free(&leases);
+            if leases.len() >= memory::BULK_LEASES {
+                memory::trim();
+            }
+        });
     }
 
     /// Releases `leases` (whose slots are busy) on disk one by one, freeing
     /// each slot as soon as its release is done.
-    fn release_and_free(&self, leases: &[Lease]) {
+    fn release_and_free(&self, leases: &[Box<Lease>]) {
         for lease in leases {
             self.release_on_disk(lease);
             self.leases.lock().expect("leases lock").free(&lease.key);
@@ -519,7 +526,7 @@ impl Daemon {
     /// Releases every lease of a lockspace on disk (leaving it, or
     /// shutting down).
     pub(super) fn release_lockspace_leases(&self, lockspace: &Lockspace) {
-        let leases: Vec<Lease> = {
+        let leases: Vec<Box<Lease>> = {
             let mut table = self.leases.lock().expect("leases lock");
             let keys: Vec<LeaseKey> =
                 table.in_lockspace(&lockspace.spec.name).map(|l| l.key.clone()).collect();
@@ -531,7 +538,7 @@ impl Daemon {
     /// The host_id lease is gone: every lease in the lockspace is void, so
     /// its holders must stop: SIGTERM, then SIGKILL after the kill grace.
     pub(super) fn lockspace_failed(self: &Arc<Self>, lockspace: &Arc<Lockspace>) {
-        let leases: Vec<Lease> = {
+        let leases: Vec<Box<Lease>> = {
             let mut table = self.leases.lock().expect("leases lock");
             let keys: Vec<LeaseKey> =
                 table.in_lockspace(&lockspace.spec.name).map(|l| l.key.clone()).collect();

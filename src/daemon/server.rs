@@ -15,6 +15,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use serde_json::value::RawValue;
 
+use super::memory;
 use super::process::groups_of;
 use super::{Daemon, Peer};
 use crate::api::{
@@ -140,7 +141,12 @@ fn serve(daemon: &Arc<Daemon>, stream: UnixStream) {
 fn reply(writer: &mut &UnixStream, id: u64, outcome: Result<Box<RawValue>, ApiError>) -> bool {
     let frame = ResponseFrame::reply(id, outcome);
     let body = serde_json::to_vec(&frame).expect("replies serialize");
-    write_frame(writer, &body).is_ok()
+    let sent = write_frame(writer, &body).is_ok();
+    if body.len() >= memory::BULK_BYTES {
+        drop((frame, body));
+        memory::trim();
+    }
+    sent
 }
 
 fn to_value(result: impl serde::Serialize) -> Result<Box<RawValue>, ApiError> {
