@@ -4,8 +4,12 @@
 //! request, standing for another host's writes landing at that moment.
 
 use crate::clock::MonoTime;
-use crate::delta::HostTable;
+use crate::delta::{DeltaAcquire, HostLease, HostTable, JoinOptions, LockspaceRef};
+use crate::ondisk::area::fill_lockspace;
+use crate::ondisk::geometry::{Geometry, SectorSize};
+use crate::ondisk::name::Name;
 use crate::step::{Area, IoFailure, IoRequest, IoResult, Machine, Step};
+use crate::timeouts::Timeouts;
 
 /// A lockspace area and a resource area in memory.
 #[derive(Clone, Debug, Default)]
@@ -86,4 +90,35 @@ pub fn run<M: Machine>(
 /// A hook that lets every request complete untouched.
 pub fn untouched(_: usize, _: &IoRequest, _: &mut Areas) -> Fate {
     Fate::Complete
+}
+
+/// Lockspace "ls" on 512-byte sectors as `lease direct init` leaves it,
+/// every host_id free, recording `io_timeout_s`.
+pub fn fresh_lockspace(io_timeout_s: u8) -> (LockspaceRef, Vec<u8>) {
+    let geometry = Geometry::default_for(SectorSize::B512);
+    let name = Name::new("ls").expect("a valid name");
+    let mut area = vec![0u8; geometry.area_bytes() as usize];
+    let committed = fill_lockspace(&mut area, geometry, name, io_timeout_s);
+    area[..committed.len()].copy_from_slice(&committed);
+    (LockspaceRef { name, geometry }, area)
+}
+
+/// Joins `lockspace` as `host_id` named "us" at `at`, with instant I/O.
+pub fn join_as(
+    lockspace: LockspaceRef,
+    host_id: u64,
+    timeouts: Timeouts,
+    areas: &mut Areas,
+    hosts: &mut HostTable,
+    at: MonoTime,
+) -> HostLease {
+    let name = Name::new("us").expect("a valid name");
+    let join = DeltaAcquire::new(
+        lockspace,
+        host_id,
+        name,
+        timeouts,
+        JoinOptions { fast_reacquire: false },
+    );
+    run(join, areas, hosts, at, untouched).1.expect("the host_id is free")
 }

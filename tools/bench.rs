@@ -10,12 +10,12 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode};
+use std::process::{Child, ExitCode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use lease::client::local_daemon::{Launch, LocalDaemon, tie_to_this_process};
+use lease::client::local_daemon::{LocalDaemon, start_holder, start_own};
 use lease::client::{AcquireOptions, Client};
 use lease::clock::{Clock, MonoTime, OsClock};
 use lease::direct::{self, InitOptions};
@@ -98,23 +98,7 @@ fn bench(args: &Args) -> Result<()> {
         seconds_since(started)
     ));
 
-    let exe = std::env::current_exe()?;
-    let config = scratch.path().join("leased.conf");
-    std::fs::write(&config, "")?;
-    let config = config.to_str().ok_or("a scratch path that is not UTF-8")?;
-    let daemon = LocalDaemon::start(
-        Launch {
-            program: &exe,
-            program_args: &["leased"],
-            host_name: "bench",
-            run_dir: scratch.path().join("run"),
-            log: scratch.path().join("leased.log"),
-            args: &["--config", config],
-            tied: true,
-        },
-        "info",
-        Duration::from_secs(10),
-    )?;
+    let daemon = start_own(scratch.path(), "bench", &[])?;
     let started = OsClock.now();
     daemon.client()?.add_lockspace(&format!("{LOCKSPACE}:1:{}:0", path.display()), None, true)?;
     say(&format!("joined lockspace '{LOCKSPACE}' as host_id 1 in {:.1} s", seconds_since(started)));
@@ -239,29 +223,22 @@ fn lease_file(path: &Path, args: &Args) -> Result<()> {
     let name = |text: &str| Name::new(text).map_err(|err| err.to_string());
     direct::init_lockspace(&disk, &OsClock, 0, name(LOCKSPACE)?, 10, InitOptions::default())?;
     let next = AtomicU64::new(0);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        if index >= args.leases {
-                            return Ok(());
-                        }
-                        direct::init_resource(
-                            &disk,
-                            &OsClock,
-                            (index + 1) * AREA,
-                            name(LOCKSPACE)?,
-                            name(&format!("r{index}"))?,
-                            Some(args.num_hosts),
-                            InitOptions::default(),
-                        )?;
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().try_for_each(|w| w.join().expect("an init worker panicked"))
+    on_threads(2, |_| {
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            if index >= args.leases {
+                return Ok(());
+            }
+            direct::init_resource(
+                &disk,
+                &OsClock,
+                (index + 1) * AREA,
+                name(LOCKSPACE)?,
+                name(&format!("r{index}"))?,
+                Some(args.num_hosts),
+                InitOptions::default(),
+            )?;
+        }
     })
 }
 
@@ -274,32 +251,22 @@ fn resource_spec(path: &Path, index: u64) -> String {
 fn acquire_all(daemon: &LocalDaemon, path: &Path, args: &Args, pids: &[u32]) -> Result<()> {
     let batches = args.leases.div_ceil(RESOURCES_PER_REQUEST);
     let next = AtomicU64::new(0);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..args.clients)
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    let mut client = daemon.client()?;
-                    loop {
-                        let batch = next.fetch_add(1, Ordering::Relaxed);
-                        if batch >= batches {
-                            return Ok(());
-                        }
-                        let first = batch * RESOURCES_PER_REQUEST;
-                        let last = (first + RESOURCES_PER_REQUEST).min(args.leases);
-                        let specs: Vec<String> =
-                            (first..last).map(|i| resource_spec(path, i)).collect();
-                        let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
-                        // Batches never straddle two processes: 4096 is a
-                        // multiple of 64.
-                        let pid = pids[usize::try_from(first / LEASES_PER_PROCESS)?];
-                        let options =
-                            AcquireOptions { pid: Some(pid), ..AcquireOptions::default() };
-                        client.acquire(&specs, options)?;
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().try_for_each(|w| w.join().expect("an acquire worker panicked"))
+    on_threads(args.clients, |_| {
+        let mut client = daemon.client()?;
+        loop {
+            let batch = next.fetch_add(1, Ordering::Relaxed);
+            if batch >= batches {
+                return Ok(());
+            }
+            let first = batch * RESOURCES_PER_REQUEST;
+            let last = (first + RESOURCES_PER_REQUEST).min(args.leases);
+            let specs: Vec<String> = (first..last).map(|i| resource_spec(path, i)).collect();
+            let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+            // Batches never straddle two processes: 4096 is a multiple of 64.
+            let pid = pids[usize::try_from(first / LEASES_PER_PROCESS)?];
+            client
+                .acquire(&specs, AcquireOptions { pid: Some(pid), ..AcquireOptions::default() })?;
+        }
     })
 }
 
@@ -312,23 +279,25 @@ where
     let done = AtomicU64::new(0);
     let started = OsClock.now();
     let end = started + window;
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..usize::try_from(clients)?)
-            .map(|index| {
-                let (done, request) = (&done, &request);
-                scope.spawn(move || -> Result<()> {
-                    let mut client = daemon.client()?;
-                    while OsClock.now() < end {
-                        request(&mut client, index)?;
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        workers.into_iter().try_for_each(|w| w.join().expect("a request worker panicked"))
+    on_threads(clients, |index| {
+        let mut client = daemon.client()?;
+        while OsClock.now() < end {
+            request(&mut client, usize::try_from(index)?)?;
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     })?;
     Ok(done.into_inner() as f64 / seconds_since(started))
+}
+
+/// Runs `work(index)` for every index below `count`, each on a thread of
+/// its own, all at once; the first error, if any.
+fn on_threads(count: u64, work: impl Fn(u64) -> Result<()> + Sync) -> Result<()> {
+    std::thread::scope(|scope| {
+        let work = &work;
+        let workers: Vec<_> = (0..count).map(|index| scope.spawn(move || work(index))).collect();
+        workers.into_iter().try_for_each(|w| w.join().expect("a worker thread panicked"))
+    })
 }
 
 /// Waits until leased holds no lease and has no release under way.
@@ -347,7 +316,7 @@ fn wait_until_released(daemon: &LocalDaemon) -> Result<()> {
     }
 }
 
-/// Processes that hold leases: `sleep` until ended.
+/// Processes that hold leases, ended together.
 struct Holders {
     children: Vec<Child>,
 }
@@ -356,10 +325,7 @@ impl Holders {
     fn start(count: u64) -> Result<Holders> {
         let mut children = Vec::new();
         for _ in 0..count {
-            let mut command = Command::new("sleep");
-            command.arg("86400");
-            tie_to_this_process(&mut command);
-            children.push(command.spawn()?);
+            children.push(start_holder()?);
         }
         Ok(Holders { children })
     }

@@ -4,7 +4,7 @@
 //! to them through the client library, as a hypervisor hook would.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -15,7 +15,7 @@ use clap::Args;
 use super::exit;
 use super::output::{Failure, print};
 use crate::api::results::{HostStatus, LeaseStatus, LockspaceState};
-use crate::client::local_daemon::{Launch, LocalDaemon, tie_to_this_process};
+use crate::client::local_daemon::{LocalDaemon, start_holder, start_own};
 use crate::client::{AcquireOptions, Client, ClientError};
 use crate::clock::{Clock, MonoTime, OsClock};
 use crate::delta::HostState;
@@ -298,29 +298,10 @@ struct Cluster {
 impl Cluster {
     /// Starts every host's daemon and waits until each answers.
     fn start(dir: &Path, narrator: &Narrator) -> Result<Cluster, Failure> {
-        // This program's hidden `leased` command is the daemon: the same
-        // build, whatever else is installed.
-        let exe = std::env::current_exe()
-            .map_err(|err| io_failure(format!("cannot find this program: {err}")))?;
-        // An empty configuration file: the demo ignores /etc/leased.
-        let config = dir.join("leased.conf");
-        std::fs::write(&config, "")
-            .map_err(|err| io_failure(format!("cannot write {}: {err}", config.display())))?;
-        let config =
-            config.to_str().ok_or_else(|| io_failure("a path that is not UTF-8".into()))?;
         let fire = WATCHDOG_FIRE_S.to_string();
         let mut cluster = Cluster { hosts: Vec::new(), vms: Vec::new() };
         for (index, name) in HOSTS.into_iter().enumerate() {
-            let launch = Launch {
-                program: &exe,
-                program_args: &["leased"],
-                host_name: name,
-                run_dir: dir.join(format!("run-{name}")),
-                log: dir.join(format!("{name}.log")),
-                args: &["--config", config, "--watchdog-fire-timeout", &fire],
-                tied: true,
-            };
-            let daemon = LocalDaemon::start(launch, "info", Duration::from_secs(10))
+            let daemon = start_own(dir, name, &["--watchdog-fire-timeout", &fire])
                 .map_err(|err| io_failure(err.to_string()))?;
             narrator.say(&format!(
                 "{name} is up: pid {}, socket {}",
@@ -407,11 +388,8 @@ impl Cluster {
 
     /// Starts a VM: a process that sleeps until it is ended.
     fn holder(&mut self) -> Result<u32, Failure> {
-        let mut command = Command::new("sleep");
-        command.arg("86400");
-        tie_to_this_process(&mut command);
         let child =
-            command.spawn().map_err(|err| io_failure(format!("cannot start sleep: {err}")))?;
+            start_holder().map_err(|err| io_failure(format!("cannot start sleep: {err}")))?;
         let pid = child.id();
         self.vms.push(child);
         Ok(pid)

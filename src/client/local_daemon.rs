@@ -162,6 +162,37 @@ impl Drop for LocalDaemon {
     }
 }
 
+/// Starts this program's hidden `leased` command (the daemon of this very
+/// build) as host `host_name`, with `leased` options `args`: run directory
+/// `dir/run-NAME`, log `dir/NAME.log`, and an empty configuration file in
+/// `dir` so that /etc/leased is not read. Tied to this process (see
+/// [`tie_to_this_process`]): for tools that start their own hosts.
+pub fn start_own(dir: &Path, host_name: &str, args: &[&str]) -> io::Result<LocalDaemon> {
+    let program = std::env::current_exe()?;
+    let config = dir.join("leased.conf");
+    std::fs::write(&config, "")?;
+    let config = config.to_str().ok_or_else(|| io::Error::other("a path that is not UTF-8"))?;
+    let launch = Launch {
+        program: &program,
+        program_args: &["leased"],
+        host_name,
+        run_dir: dir.join(format!("run-{host_name}")),
+        log: dir.join(format!("{host_name}.log")),
+        args: &[&["--config", config], args].concat(),
+        tied: true,
+    };
+    LocalDaemon::start(launch, "info", Duration::from_secs(10))
+}
+
+/// Starts a stand-in for a process that holds leases, such as a VM:
+/// `sleep` until killed, tied to this process.
+pub fn start_holder() -> io::Result<Child> {
+    let mut command = Command::new("sleep");
+    command.arg("86400");
+    tie_to_this_process(&mut command);
+    command.spawn()
+}
+
 /// Starts `command` in a process group of its own, so that a Ctrl-C reaches
 /// only this process (which then stops its children in order), and has the
 /// kernel SIGKILL it if this process dies first. Spawn from the main thread:

@@ -314,6 +314,17 @@ mod tests {
         fields.sort_unstable();
         documented.sort_unstable();
         assert_eq!(fields, documented);
+        // A default written as a TOML value is the real one; the others
+        // (run_dir, host_name, socket_group) are described in words.
+        let mut checked = 0;
+        for key in KEYS {
+            if let Ok(table) = toml::from_str::<toml::Table>(&format!("v = {}", key.default)) {
+                let documented = serde_json::to_value(&table["v"]).unwrap();
+                assert_eq!(documented, value[key.name], "the documented default of {}", key.name);
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, KEYS.len() - 3);
     }
 
     #[test]

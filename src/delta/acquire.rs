@@ -240,20 +240,14 @@ impl Machine for DeltaAcquire {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ondisk::area::fill_lockspace;
-    use crate::ondisk::geometry::{Geometry, SectorSize};
+    use crate::testing::fresh_lockspace;
     use std::time::Duration;
 
     const N: u8 = 1;
 
     fn setup() -> (LockspaceRef, Vec<u8>, Timeouts) {
-        let geometry = Geometry::default_for(SectorSize::B512);
-        let name = Name::new("ls").unwrap();
-        let mut area = vec![0u8; geometry.area_bytes() as usize];
-        let committed = fill_lockspace(&mut area, geometry, name, N);
-        area[..512].copy_from_slice(&committed);
-        let timeouts = Timeouts::new(N, Duration::from_secs(10));
-        (LockspaceRef { name, geometry }, area, timeouts)
+        let (lockspace, area) = fresh_lockspace(N);
+        (lockspace, area, Timeouts::new(N, Duration::from_secs(10)))
     }
 
     fn secs(s: u64) -> MonoTime {

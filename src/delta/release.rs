@@ -64,34 +64,18 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::delta::{DeltaAcquire, JoinOptions, LockspaceRef};
-    use crate::ondisk::area::fill_lockspace;
-    use crate::ondisk::geometry::{Geometry, SectorSize};
     use crate::ondisk::leader::LeaderRecord;
     use crate::ondisk::name::Name;
-    use crate::testing::{Areas, run, untouched};
+    use crate::testing::{Areas, fresh_lockspace, join_as, run, untouched};
     use crate::timeouts::Timeouts;
 
     #[test]
     fn release_writes_timestamp_zero_and_keeps_the_rest() {
-        let geometry = Geometry::default_for(SectorSize::B512);
-        let name = Name::new("ls").unwrap();
-        let mut area = vec![0u8; geometry.area_bytes() as usize];
-        let committed = fill_lockspace(&mut area, geometry, name, 1);
-        area[..512].copy_from_slice(&committed);
+        let (ls, area) = fresh_lockspace(1);
         let mut areas = Areas { lockspace: area, resource: Vec::new() };
         let timeouts = Timeouts::new(1, Duration::from_secs(10));
         let mut hosts = HostTable::new(timeouts);
-        let ls = LockspaceRef { name, geometry };
-        let join = DeltaAcquire::new(
-            ls,
-            3,
-            Name::new("us").unwrap(),
-            timeouts,
-            JoinOptions { fast_reacquire: false },
-        );
-        let lease =
-            run(join, &mut areas, &mut hosts, MonoTime::from_secs(50), untouched).1.unwrap();
+        let lease = join_as(ls, 3, timeouts, &mut areas, &mut hosts, MonoTime::from_secs(50));
         let (trace, result) = run(
             DeltaRelease::new(lease),
             &mut areas,

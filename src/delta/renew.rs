@@ -198,13 +198,11 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::delta::{DeltaAcquire, HostState, JoinOptions, LockspaceRef};
-    use crate::ondisk::area::fill_lockspace;
+    use crate::delta::HostState;
     use crate::ondisk::bitmap::set_host_bit;
-    use crate::ondisk::geometry::{Geometry, SectorSize};
     use crate::ondisk::name::Name;
     use crate::step::IoFailure;
-    use crate::testing::{Areas, Fate, run, untouched};
+    use crate::testing::{Areas, Fate, fresh_lockspace, join_as, run, untouched};
     use crate::timeouts::Timeouts;
 
     fn secs(s: u64) -> MonoTime {
@@ -218,23 +216,11 @@ mod tests {
     /// A lockspace where host 2 ("other") renews and we join as host 1 at
     /// 100 s.
     fn joined() -> (Areas, HostLease, HostTable) {
-        let geometry = Geometry::default_for(SectorSize::B512);
-        let name = Name::new("ls").unwrap();
-        let mut area = vec![0u8; geometry.area_bytes() as usize];
-        let committed = fill_lockspace(&mut area, geometry, name, 1);
-        area[..512].copy_from_slice(&committed);
+        let (lockspace, area) = fresh_lockspace(1);
         let mut areas = Areas { lockspace: area, resource: Vec::new() };
         set_other(&mut areas, 7);
-        let lockspace = LockspaceRef { name, geometry };
         let mut hosts = HostTable::new(timeouts());
-        let join = DeltaAcquire::new(
-            lockspace,
-            1,
-            Name::new("us").unwrap(),
-            timeouts(),
-            JoinOptions { fast_reacquire: false },
-        );
-        let lease = run(join, &mut areas, &mut hosts, secs(100), untouched).1.unwrap();
+        let lease = join_as(lockspace, 1, timeouts(), &mut areas, &mut hosts, secs(100));
         (areas, lease, hosts)
     }
 

@@ -24,13 +24,13 @@ use std::time::Duration;
 
 use super::ballot::{Abort, evaluate, next_mbal, phase1_block, phase2_block};
 use super::owner::{OwnerVerdict, judge_owner, shared_holder_may_hold};
-use super::{Held, Mode, PaxosError, ResourceRef, dblock_sector};
+use super::{Held, Mode, PaxosError, ResourceRef, dblock_sector, freed_leader};
 use crate::clock::MonoTime;
 use crate::delta::HostTable;
 use crate::ondisk::dblock::{DBLOCK_FLAG_RELEASED, Dblock, MODE_FLAG_SHARED, ModeBlock};
 use crate::ondisk::leader::{LEADER_FLAG_SHORT_HOLD, LeaderKind, LeaderRecord};
 use crate::rng::Rng;
-use crate::step::{Area, IoFailure, IoRequest, IoResult, Machine, Step};
+use crate::step::{Area, IoRequest, IoResult, Machine, Step};
 use crate::timeouts::Timeouts;
 
 /// Ballots lost in a row before an acquire gives up.
@@ -513,21 +513,6 @@ impl PaxosAcquire {
     }
 
     /// The leader freed by us, its last writer.
-    fn freed_leader(&self, leader: &LeaderRecord, now: MonoTime) -> LeaderRecord {
-        LeaderRecord {
-            timestamp: 0,
-            flags: leader.flags & !LEADER_FLAG_SHORT_HOLD,
-            write_id: self.host_id,
-            write_generation: self.generation,
-            write_timestamp: now.as_secs().max(1),
-            ..*leader
-        }
-    }
-
-    fn io_failed(&self, failure: IoFailure) -> PaxosError {
-        PaxosError::Io(failure)
-    }
-
     /// After a failure: what the disk may still show of ours (a proposal, a
     /// leader naming us, a SHARED mode block) that was not withdrawn. The
     /// caller must release it, retrying until that succeeds: releasing the
@@ -610,7 +595,7 @@ impl Machine for PaxosAcquire {
                 (State::ShareMarking { ballot, leader, block }, Step::Io(request))
             }
             State::ShareFree { leader, block } => {
-                let freed = self.freed_leader(&leader, now);
+                let freed = freed_leader(&leader, self.host_id, self.generation, now);
                 let request = self.write_leader(now, &freed);
                 (State::ShareFreeing { leader, block }, Step::Io(request))
             }
@@ -629,7 +614,7 @@ impl Machine for PaxosAcquire {
                 (State::Retracting { leader, error }, Step::Io(request))
             }
             State::FreeLeader { leader, error } => {
-                let freed = self.freed_leader(&leader, now);
+                let freed = freed_leader(&leader, self.host_id, self.generation, now);
                 (State::FreeingLeader { error }, Step::Io(self.write_leader(now, &freed)))
             }
             State::Finished(result) => (State::Done, Step::Done(result)),
@@ -648,7 +633,7 @@ impl Machine for PaxosAcquire {
                 }
                 Reading::Failed(error) => State::Finished(Err(error)),
             },
-            (State::Reading, IoResult::Failed(f)) => State::Finished(Err(self.io_failed(f))),
+            (State::Reading, IoResult::Failed(f)) => State::Finished(Err(PaxosError::Io(f))),
             (State::Phase1Writing { ballot }, IoResult::Written) => State::Phase1Read { ballot },
             (State::Phase2Writing { ballot }, IoResult::Written) => State::Phase2Read { ballot },
             (
@@ -659,7 +644,7 @@ impl Machine for PaxosAcquire {
                 IoResult::Failed(f),
             ) => {
                 // Our proposal may have landed: withdraw it before failing.
-                self.retract(&ballot.block, None, self.io_failed(f))
+                self.retract(&ballot.block, None, PaxosError::Io(f))
             }
             (State::Phase1Reading { ballot }, IoResult::Read(area)) => {
                 match self.phase_read(area, &ballot, now) {
@@ -696,13 +681,13 @@ impl Machine for PaxosAcquire {
             }
             (State::Committing { ballot, leader }, IoResult::Failed(f)) => {
                 let ours = leader.owner_id == self.host_id;
-                self.retract(&ballot.block, ours.then_some(leader), self.io_failed(f))
+                self.retract(&ballot.block, ours.then_some(leader), PaxosError::Io(f))
             }
             (State::ShareMarking { leader, block, .. }, IoResult::Written) => {
                 State::ShareFree { leader, block }
             }
             (State::ShareMarking { ballot, leader, .. }, IoResult::Failed(f)) => {
-                self.retract(&ballot.block, Some(leader), self.io_failed(f))
+                self.retract(&ballot.block, Some(leader), PaxosError::Io(f))
             }
             (State::ShareFreeing { leader, block }, IoResult::Written) => {
                 self.finish_held(self.held(leader.lver, block))
@@ -710,7 +695,7 @@ impl Machine for PaxosAcquire {
             (State::ShareFreeing { leader, block }, IoResult::Failed(f)) => {
                 // Our mode block says SHARED but the leader still names us
                 // with SHORT_HOLD: withdraw both.
-                self.retract(&block, Some(leader), self.io_failed(f))
+                self.retract(&block, Some(leader), PaxosError::Io(f))
             }
             (State::ReadingLvb { mut held }, IoResult::Read(sector)) => {
                 held.lvb = Some(sector.to_vec());
@@ -718,7 +703,7 @@ impl Machine for PaxosAcquire {
             }
             (State::ReadingLvb { held }, IoResult::Failed(f)) => {
                 // Hand the lease back rather than hold it without its LVB.
-                self.retract(&held.block, None, self.io_failed(f))
+                self.retract(&held.block, None, PaxosError::Io(f))
             }
             (State::Retracting { leader: Some(leader), error }, IoResult::Written) => {
                 State::FreeLeader { leader, error }

@@ -32,6 +32,7 @@ use crate::clock::MonoTime;
 use crate::ondisk::RecordProblem;
 use crate::ondisk::dblock::{DBLOCK_BYTES, Dblock, ModeBlock};
 use crate::ondisk::geometry::Geometry;
+use crate::ondisk::leader::{LEADER_FLAG_SHORT_HOLD, LeaderRecord};
 use crate::ondisk::name::Name;
 use crate::step::IoFailure;
 
@@ -157,6 +158,25 @@ pub(crate) fn dblock_sector(block: &Dblock, mode: &ModeBlock, sector_len: usize)
     sector[..DBLOCK_BYTES].copy_from_slice(&block.encode());
     mode.encode_into_sector(&mut sector);
     sector
+}
+
+/// `leader` with its owner gone: timestamp 0 and no short hold, written by
+/// `(host_id, generation)` at `now`. The owner fields stay, as sanlock
+/// leaves them.
+pub(crate) fn freed_leader(
+    leader: &LeaderRecord,
+    host_id: u64,
+    generation: u64,
+    now: MonoTime,
+) -> LeaderRecord {
+    LeaderRecord {
+        timestamp: 0,
+        flags: leader.flags & !LEADER_FLAG_SHORT_HOLD,
+        write_id: host_id,
+        write_generation: generation,
+        write_timestamp: now.as_secs().max(1),
+        ..*leader
+    }
 }
 
 #[cfg(test)]

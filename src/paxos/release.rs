@@ -16,11 +16,11 @@
 //! lease has expired does no I/O at all (its caller does not run this): the
 //! lease then ends by time, like any dead owner's.
 
-use super::{Held, Mode, PaxosError, ResourceRef, dblock_sector};
+use super::{Held, Mode, PaxosError, ResourceRef, dblock_sector, freed_leader};
 use crate::clock::MonoTime;
 use crate::delta::HostTable;
 use crate::ondisk::dblock::{DBLOCK_FLAG_RELEASED, Dblock, ModeBlock};
-use crate::ondisk::leader::{LEADER_FLAG_SHORT_HOLD, LeaderKind, LeaderRecord};
+use crate::ondisk::leader::{LeaderKind, LeaderRecord};
 use crate::step::{Area, IoRequest, IoResult, Machine, Step};
 use crate::timeouts::Timeouts;
 
@@ -178,14 +178,7 @@ impl Machine for PaxosRelease {
                 (State::ReadingLeader { letting }, Step::Io(self.read(sector_len, now)))
             }
             State::FreeLeader { letting, leader } => {
-                let freed = LeaderRecord {
-                    timestamp: 0,
-                    flags: leader.flags & !LEADER_FLAG_SHORT_HOLD,
-                    write_id: self.host_id,
-                    write_generation: self.generation,
-                    write_timestamp: now.as_secs().max(1),
-                    ..leader
-                };
+                let freed = freed_leader(&leader, self.host_id, self.generation, now);
                 let mut data = vec![0u8; sector_len];
                 freed.encode_into(&mut data);
                 (State::FreeingLeader { letting }, Step::Io(self.sector_write(0, data, now)))

@@ -9,7 +9,7 @@ pub mod sanlock;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use lease::client::local_daemon::{Launch, LocalDaemon};
+use lease::client::local_daemon::{self, Launch, LocalDaemon};
 
 /// Set to 1 (as CI does) to make a missing prerequisite fail a test instead
 /// of skipping it.
@@ -204,7 +204,7 @@ pub struct Holder {
 
 impl Holder {
     pub fn start() -> Holder {
-        Holder { child: Command::new("sleep").arg("100000").spawn().expect("start sleep") }
+        Holder { child: local_daemon::start_holder().expect("start a holder") }
     }
 
     pub fn pid(&self) -> String {
