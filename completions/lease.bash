@@ -58,6 +58,9 @@ _lease() {
             lease,status)
                 cmd="lease__subcmd__status"
                 ;;
+            lease,watchdog)
+                cmd="lease__subcmd__watchdog"
+                ;;
             lease__subcmd__direct,acquire)
                 cmd="lease__subcmd__direct__subcmd__acquire"
                 ;;
@@ -95,7 +98,7 @@ _lease() {
 
     case "${cmd}" in
         lease)
-            opts="-h -V --help --version direct add-lockspace rem-lockspace acquire release inquire convert request status hosts run demo generate leased"
+            opts="-h -V --help --version direct add-lockspace rem-lockspace acquire release inquire convert request status hosts run watchdog demo generate leased"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -561,7 +564,7 @@ _lease() {
             return 0
             ;;
         lease__subcmd__leased)
-            opts="-h -V --config --run-dir --host-name --watchdog-fire-timeout --kill-grace --socket-group --max-clients --lockspace --print-config --help --version"
+            opts="-h -V --config --run-dir --host-name --watchdog-fire-timeout --watchdog --fencing --kill-grace --socket-group --max-clients --lockspace --print-config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -581,6 +584,14 @@ _lease() {
                     ;;
                 --watchdog-fire-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watchdog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fencing)
+                    COMPREPLY=($(compgen -W "terminate kill reset" -- "${cur}"))
                     return 0
                     ;;
                 --kill-grace)
@@ -709,6 +720,28 @@ _lease() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lease__subcmd__watchdog)
+            opts="-h -V --expiry --renew --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --expiry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --renew)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -37,6 +37,7 @@ complete -c lease -n "__fish_lease_needs_command" -f -a "request" -d 'Ask a reso
 complete -c lease -n "__fish_lease_needs_command" -f -a "status" -d 'Show lockspaces, renewals and leases'
 complete -c lease -n "__fish_lease_needs_command" -f -a "hosts" -d 'Show the hosts of a lockspace and their liveness'
 complete -c lease -n "__fish_lease_needs_command" -f -a "run" -d 'Run a command while holding resources, like flock(1) for shared storage'
+complete -c lease -n "__fish_lease_needs_command" -f -a "watchdog" -d 'Share the host\'s watchdog: have the host reset unless this keeps renewing'
 complete -c lease -n "__fish_lease_needs_command" -f -a "demo" -d 'Demonstrate lease areas on a scratch file in a temporary directory'
 complete -c lease -n "__fish_lease_needs_command" -f -a "generate" -d 'Write man pages or shell completions (for packaging)'
 complete -c lease -n "__fish_lease_needs_command" -f -a "leased" -d 'Run the daemon, as `leased` does (lets `lease demo` start hosts from one binary)'
@@ -155,6 +156,10 @@ complete -c lease -n "__fish_lease_using_subcommand run" -s r -l resource -d 'Re
 complete -c lease -n "__fish_lease_using_subcommand run" -l wait -d 'Wait for busy resources instead of failing, for ever or SECONDS' -r
 complete -c lease -n "__fish_lease_using_subcommand run" -s h -l help -d 'Print help'
 complete -c lease -n "__fish_lease_using_subcommand run" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand watchdog" -l expiry -d 'Seconds from each renewal to the expiry: if the next renewal has not come by then, leased stops keeping the watchdog alive and the host is reset at most the fire timeout later' -r
+complete -c lease -n "__fish_lease_using_subcommand watchdog" -l renew -d 'Seconds between renewals [default: a quarter of the expiry]' -r
+complete -c lease -n "__fish_lease_using_subcommand watchdog" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand watchdog" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand demo" -l dir -d 'Directory for the scratch lease file and the hosts\' run directories [default: $TMPDIR, or /var/tmp if that is tmpfs]' -r -F
 complete -c lease -n "__fish_lease_using_subcommand demo" -l keep -d 'Keep the scratch directory (lease file, daemon logs) instead of removing it; it is always kept when the demo fails, but not when it is interrupted'
 complete -c lease -n "__fish_lease_using_subcommand demo" -s h -l help -d 'Print help'
@@ -171,10 +176,14 @@ complete -c lease -n "__fish_lease_using_subcommand leased" -l config -d 'Config
 complete -c lease -n "__fish_lease_using_subcommand leased" -l run-dir -d 'Run directory: socket, pid lock, state [default: $LEASED_RUN_DIR or /run/leased]' -r -F
 complete -c lease -n "__fish_lease_using_subcommand leased" -l host-name -d 'This host\'s name in lockspaces [default: /etc/machine-id]' -r
 complete -c lease -n "__fish_lease_using_subcommand leased" -l watchdog-fire-timeout -d 'Seconds the watchdog takes to fire (F); the same on every host [default: 60]' -r
-complete -c lease -n "__fish_lease_using_subcommand leased" -l kill-grace -d 'Seconds between SIGTERM and SIGKILL for holders of a failed lockspace [default: 40]' -r
+complete -c lease -n "__fish_lease_using_subcommand leased" -l watchdog -d 'Watchdog device: auto, none, file:PATH or a device path [default: auto]' -r
+complete -c lease -n "__fish_lease_using_subcommand leased" -l fencing -d 'How holders of a failed lockspace\'s leases are stopped [default: terminate]' -r -f -a "terminate\t'Killpath, then SIGTERM, then SIGKILL at the kill grace'
+kill\t'SIGKILL at once'
+reset\t'Signal nothing: the watchdog resets the host'"
+complete -c lease -n "__fish_lease_using_subcommand leased" -l kill-grace -d 'Seconds until holders of a failed lockspace\'s leases get SIGKILL [default: 40]' -r
 complete -c lease -n "__fish_lease_using_subcommand leased" -l socket-group -d 'Group allowed to use the socket besides root' -r
 complete -c lease -n "__fish_lease_using_subcommand leased" -l max-clients -d 'Most client connections at once [default: 1000]' -r
 complete -c lease -n "__fish_lease_using_subcommand leased" -l lockspace -d 'Lockspace to join at start, as NAME:HOST_ID:PATH:OFFSET (repeatable)' -r
 complete -c lease -n "__fish_lease_using_subcommand leased" -l print-config -d 'Print the effective configuration and exit'
-complete -c lease -n "__fish_lease_using_subcommand leased" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand leased" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lease -n "__fish_lease_using_subcommand leased" -s V -l version -d 'Print version'

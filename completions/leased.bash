@@ -23,7 +23,7 @@ _leased() {
 
     case "${cmd}" in
         leased)
-            opts="-h -V --config --run-dir --host-name --watchdog-fire-timeout --kill-grace --socket-group --max-clients --lockspace --print-config --help --version"
+            opts="-h -V --config --run-dir --host-name --watchdog-fire-timeout --watchdog --fencing --kill-grace --socket-group --max-clients --lockspace --print-config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -43,6 +43,14 @@ _leased() {
                     ;;
                 --watchdog-fire-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watchdog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fencing)
+                    COMPREPLY=($(compgen -W "terminate kill reset" -- "${cur}"))
                     return 0
                     ;;
                 --kill-grace)

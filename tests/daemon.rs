@@ -282,49 +282,6 @@ fn a_waiting_acquire_does_not_hold_up_other_requests() {
     assert_eq!(held["leases"][0]["resource"], "r1");
 }
 
-/// An ext4 filesystem on a loop device, mounted under a scratch directory;
-/// unmounted and detached when dropped.
-struct Mount {
-    dir: std::path::PathBuf,
-    _device: common::LoopDevice,
-}
-
-impl Mount {
-    fn new(scratch: &std::path::Path) -> Mount {
-        let image = scratch.join("fs.img");
-        std::fs::File::create(&image).unwrap().set_len(64 << 20).unwrap();
-        common::run("mkfs.ext4", &["-q", image.to_str().unwrap()]).ok();
-        let device = common::LoopDevice::attach(&image, 512).unwrap();
-        let dir = scratch.join("mnt");
-        std::fs::create_dir(&dir).unwrap();
-        common::run("mount", &[device.path(), dir.to_str().unwrap()]).ok();
-        Mount { dir, _device: device }
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = common::run("umount", &[self.dir.to_str().unwrap()]);
-    }
-}
-
-/// A frozen filesystem: every write to it blocks until it is thawed, as
-/// on a storage path that hangs. Thawed when dropped.
-struct Frozen<'a>(&'a std::path::Path);
-
-impl<'a> Frozen<'a> {
-    fn new(dir: &'a std::path::Path) -> Frozen<'a> {
-        common::run("fsfreeze", &["--freeze", dir.to_str().unwrap()]).ok();
-        Frozen(dir)
-    }
-}
-
-impl Drop for Frozen<'_> {
-    fn drop(&mut self) {
-        let _ = common::run("fsfreeze", &["--unfreeze", self.0.to_str().unwrap()]);
-    }
-}
-
 #[test]
 fn a_hung_resource_write_never_delays_renewals() {
     let tools = common::have("mkfs.ext4") && common::have("fsfreeze");
@@ -337,7 +294,7 @@ fn a_hung_resource_write_never_delays_renewals() {
     let dir = scratch();
     let path = lease_file(dir.path(), 0, IO_TIMEOUT_S as u8);
     // Declared before the daemons, so unmounted after they are gone.
-    let mount = Mount::new(dir.path());
+    let mount = common::Mount::new(dir.path());
     let slow_file = common::zero_file(&mount.dir, "slow.img", 1 << 20);
     let slow = format!("ls:slow:{}:0", slow_file.display());
     common::lease(&["direct", "init", "-r", &slow, "--num-hosts", "8"]).ok();
@@ -355,7 +312,7 @@ fn a_hung_resource_write_never_delays_renewals() {
 
     // Declared after the daemons, so thawed before they are killed: a
     // thread blocked in a frozen write holds its process until the thaw.
-    let frozen = Frozen::new(&mount.dir);
+    let frozen = common::Frozen::new(&mount.dir);
     let mut longest_silence: f64 = 0.0;
     let mut polls = 0;
     let attempt = std::thread::scope(|scope| {

@@ -227,3 +227,31 @@ fn leased_checks_its_configuration_before_starting() {
     assert!(!second.status.success());
     assert!(String::from_utf8_lossy(&second.stderr).contains("already uses the run directory"));
 }
+
+#[test]
+fn leased_refuses_to_start_without_a_watchdog_it_can_use() {
+    let dir = scratch();
+    let config = write_config(dir.path(), "host_name = \"node-a\"\n");
+    let start = |watchdog: &str| {
+        let run_dir = dir.path().join(format!("run-{}", watchdog.len()));
+        common::run(
+            env!("CARGO_BIN_EXE_leased"),
+            &["--config", &config, "--run-dir", run_dir.to_str().unwrap(), "--watchdog", watchdog],
+        )
+    };
+    // A character device, but not a watchdog: its ioctls fail.
+    let out = start("/dev/null");
+    assert_eq!(out.code, 70, "{}", out.stderr);
+    assert!(out.stderr.contains("/dev/null: WDIOC_GETTIMEOUT failed"), "{}", out.stderr);
+    let out = start("/nonexistent/watchdog");
+    assert_eq!(out.code, 70, "{}", out.stderr);
+    assert!(out.stderr.contains("/nonexistent/watchdog: No such file"), "{}", out.stderr);
+    let out = start("watchdog0");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("expected auto, none, file:PATH"), "{}", out.stderr);
+    if lease::watchdog::AUTO_PATHS.iter().all(|p| !Path::new(p).exists()) {
+        let out = start("auto");
+        assert_eq!(out.code, 70, "{}", out.stderr);
+        assert!(out.stderr.contains("no watchdog device"), "{}", out.stderr);
+    }
+}

@@ -49,6 +49,9 @@ fn leased_pages_document_signals_protocol_and_every_setting() {
         ".SH \"SOCKET PROTOCOL\"",
         "frame_too_large\t2",
         "watchdog\\-fire\\-timeout",
+        ".SH WATCHDOG",
+        ".SH FENCING",
+        ".B watchdog_register",
     ] {
         assert!(leased.contains(needle), "leased.8 lacks {needle}");
     }
@@ -75,6 +78,7 @@ fn man_page_documents_every_command_and_exit_status() {
         ".SS \"lease acquire\"",
         ".SS \"lease run\"",
         ".SS \"lease hosts\"",
+        ".SS \"lease watchdog\"",
         ".SH \"EXIT STATUS\"",
         ".SH \"SPEC STRINGS\"",
     ] {

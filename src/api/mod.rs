@@ -56,6 +56,13 @@ pub enum Request {
     Convert(Convert),
     /// Ask a resource's owner to give it up.
     Request(LeaseRequest),
+    /// Make this connection a client of the watchdog: the host is reset if
+    /// it does not renew before its expiry.
+    WatchdogRegister(WatchdogRegister),
+    /// Move this connection's watchdog expiry.
+    WatchdogRenew(WatchdogRenew),
+    /// Stop being a client of the watchdog.
+    WatchdogUnregister,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +151,22 @@ pub struct LeaseRequest {
     /// The lease version wanted [default: one above the current].
     #[serde(default)]
     pub lver: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchdogRegister {
+    /// Shown in `status` and in logs: 1 to 64 printable characters.
+    pub name: String,
+    /// Milliseconds from now to the first expiry.
+    pub expiry_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchdogRenew {
+    /// Milliseconds from now to the new expiry.
+    pub expiry_ms: u64,
 }
 
 /// A request as framed: version, id, operation.

@@ -21,9 +21,13 @@ pub enum LockspaceState {
     Joining,
     /// The host_id is held and renewed.
     Joined,
-    /// Renewals failed past the expiry, or the host_id was lost: its
-    /// leases are void and their holders are being stopped.
+    /// The join failed; or renewals failed past the expiry, or the host_id
+    /// sector was corrupted or taken: its leases are void and their holders
+    /// are being stopped (`recovery` says how far).
     Failed,
+    /// Recovery is over: every holder of its leases is gone, and the host
+    /// will not be reset for it. Remove it, or add it again.
+    Stopped,
     /// Leaving: resources are being released.
     Leaving,
 }
@@ -48,6 +52,32 @@ pub struct LockspaceStatus {
     pub expires_in_s: Option<f64>,
     /// Resource leases held in this lockspace.
     pub leases: usize,
+    /// Once the host_id lease is lost: the stopping of its holders.
+    pub recovery: Option<RecoveryStatus>,
+}
+
+/// The stopping of a failed lockspace's lease holders.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryStatus {
+    /// `terminate`, `kill` or `reset`.
+    pub fencing: String,
+    /// Seconds since the host_id lease was lost.
+    pub elapsed_s: f64,
+    pub holders: Vec<HolderRecovery>,
+    /// Resource operations and writes under the lost host_id not yet over:
+    /// the lockspace is not stopped while there are any.
+    pub writes_pending: usize,
+}
+
+/// One holder being stopped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HolderRecovery {
+    pub pid: u32,
+    pub alive: bool,
+    /// The last step taken: `killpath`, `sigterm` or `sigkill`.
+    pub step: Option<String>,
+    /// Seconds after the loss when that step was taken.
+    pub step_at_s: Option<f64>,
 }
 
 /// One resource lease this host holds.
@@ -81,6 +111,7 @@ pub struct StatusReply {
     /// Resources with an acquire or release under way on disk (a process
     /// that exited has its leases released in the background).
     pub busy: usize,
+    pub watchdog: WatchdogStatus,
 }
 
 /// Another host of a lockspace, as this host sees it.
@@ -118,4 +149,45 @@ pub struct LeasesReply {
 pub struct RequestReply {
     /// The owner asked to give the resource up, if it is owned.
     pub owner_id: Option<u64>,
+}
+
+/// The watchdog, in `status`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchdogStatus {
+    /// The device: a path, `file:PATH (test device)`, or none.
+    pub device: String,
+    /// Seconds the device takes to fire after its last keepalive (F).
+    pub fire_timeout_s: u64,
+    /// Seconds between tests of the clients.
+    pub test_interval_s: f64,
+    /// Whether keepalives are being sent.
+    pub petting: bool,
+    /// Seconds since the last keepalive.
+    pub last_pet_s: Option<f64>,
+    /// The client whose expiry stopped the keepalives, while they are stopped.
+    pub withheld_for: Option<String>,
+    /// Seconds until the device resets the host, while keepalives are stopped.
+    pub reset_in_s: Option<f64>,
+    /// Every client, earliest expiry first.
+    pub clients: Vec<WatchdogClientStatus>,
+}
+
+/// One client of the watchdog: a lockspace, or a local program.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchdogClientStatus {
+    pub name: String,
+    /// Seconds until its expiry; negative once past.
+    pub expires_in_s: f64,
+}
+
+/// `watchdog_register`, `watchdog_renew` and `watchdog_unregister`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchdogReply {
+    pub name: String,
+    /// Seconds until this client's expiry; `None` once unregistered.
+    pub expires_in_s: Option<f64>,
+    /// An expiry closer than this stops the keepalives at the next test.
+    pub test_interval_s: f64,
+    /// The host is reset at most this long after its expiry passes.
+    pub fire_timeout_s: u64,
 }

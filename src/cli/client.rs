@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use super::exit;
 use super::output::{Failure, print, print_json, table};
 use crate::api::Force;
-use crate::api::results::{HostsReply, LeaseStatus, StatusReply};
+use crate::api::results::{HostsReply, LeaseStatus, RecoveryStatus, StatusReply, WatchdogStatus};
 use crate::client::{AcquireOptions, Client, ClientError};
 use crate::paxos::Mode;
 
@@ -270,12 +270,61 @@ fn report_status(status: &StatusReply, json: bool) -> Result<u8, Failure> {
         ],
         &rows,
     ));
+    for ls in &status.lockspaces {
+        if let Some(recovery) = &ls.recovery {
+            text.push_str(&recovery_text(&ls.name, recovery));
+        }
+    }
+    text.push('\n');
+    text.push_str(&watchdog_text(&status.watchdog));
     if !status.leases.is_empty() {
         text.push('\n');
         text.push_str(&lease_table(&status.leases));
     }
     print(&text)?;
     Ok(exit::OK)
+}
+
+/// A failed lockspace's recovery, a line per holder.
+fn recovery_text(lockspace: &str, recovery: &RecoveryStatus) -> String {
+    let mut text = format!(
+        "recovery of {lockspace}: fencing {}, {:.1} s since the host_id lease was lost, {} \
+         write(s) pending\n",
+        recovery.fencing, recovery.elapsed_s, recovery.writes_pending
+    );
+    for holder in &recovery.holders {
+        let step = match (&holder.step, holder.step_at_s) {
+            (Some(step), Some(at)) => format!("{step} at {at:.1} s"),
+            _ => "nothing sent".to_owned(),
+        };
+        let state = if holder.alive { "running" } else { "gone" };
+        text.push_str(&format!("  pid {}: {step}, {state}\n", holder.pid));
+    }
+    text
+}
+
+/// The watchdog: its device, whether it is kept alive, and its clients.
+fn watchdog_text(watchdog: &WatchdogStatus) -> String {
+    let state = match (&watchdog.withheld_for, watchdog.reset_in_s) {
+        (Some(client), Some(reset)) => {
+            format!("KEEPALIVES STOPPED for {client}: the host is reset in {:.1} s", reset.max(0.0))
+        }
+        (Some(client), None) => format!("KEEPALIVES STOPPED for {client}"),
+        (None, _) => format!("last keepalive {} ago", seconds(watchdog.last_pet_s)),
+    };
+    let mut text = format!(
+        "watchdog {}: {state}; fires {} s after a keepalive, tested every {:.1} s\n",
+        watchdog.device, watchdog.fire_timeout_s, watchdog.test_interval_s
+    );
+    if !watchdog.clients.is_empty() {
+        let rows: Vec<Vec<String>> = watchdog
+            .clients
+            .iter()
+            .map(|c| vec![c.name.clone(), format!("{:.1}s", c.expires_in_s)])
+            .collect();
+        text.push_str(&table(&["WATCHDOG CLIENT", "EXPIRES_IN"], &rows));
+    }
+    text
 }
 
 fn lease_table(leases: &[LeaseStatus]) -> String {

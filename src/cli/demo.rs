@@ -24,6 +24,7 @@ use crate::disk::direct::on_memory_filesystem;
 use crate::disk::{Access, DirectFile};
 use crate::ondisk::name::Name;
 use crate::timeouts::Timeouts;
+use crate::watchdog::PetLog;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -187,9 +188,20 @@ fn crash(cluster: &mut Cluster, c: usize, vm: u32, narrator: &Narrator) -> Resul
     cluster.end_holder(vm);
     let host = &mut cluster.hosts[c];
     host.daemon.kill();
+    let crashed = OsClock.now();
+    // The demo's hosts use the test watchdog device, which records its
+    // keepalives instead of resetting anything.
+    let reset = PetLog::read(&host.daemon.pet_log()).map(|log| log.last_pet() + log.fire_timeout);
+    let fenced = match reset {
+        Ok(at) if at > crashed => format!(
+            "its watchdog, no longer kept alive, would reset it {:.1} s from now",
+            at.saturating_since(crashed).as_secs_f64()
+        ),
+        _ => "its watchdog would reset it".to_owned(),
+    };
     narrator.say(&format!(
-        "{} crashes (SIGKILL to its leased and its VM; a real host's watchdog would reset it): \
-         nothing renews host_id {} any more, and vm2 stays owned by it on disk",
+        "{} crashes (SIGKILL to its leased and its VM; {fenced}): nothing renews host_id {} any \
+         more, and vm2 stays owned by it on disk",
         host.name, host.host_id
     ))
 }
@@ -349,7 +361,7 @@ impl Cluster {
                         OsClock.now().saturating_since(started).as_secs_f64()
                     ))?,
                     LockspaceState::Joining => still.push((index, client)),
-                    LockspaceState::Failed | LockspaceState::Leaving => {
+                    LockspaceState::Failed | LockspaceState::Stopped | LockspaceState::Leaving => {
                         return Err(stuck(&format!("{} could not join: {}", host.name, ls.detail)));
                     }
                 }

@@ -187,19 +187,80 @@ and the other way round.
 const LEASED_TAIL: &str = r#".SH "HOW IT KEEPS LEASES SAFE"
 Each joined lockspace has a thread that renews this host's host_id lease
 every 2 io_timeouts with timed direct I/O on its own disk handle. If no
-renewal succeeds for 8 io_timeouts, the lease has expired: every resource
-lease of the lockspace is void, and its holders are sent SIGTERM, then
-SIGKILL after
-.BR kill_grace .
-Other hosts take this host's leases only after they saw its host_id lease
-unchanged for 8 io_timeouts plus the watchdog fire timeout, judged by this
-host's io_timeout and never by comparing clocks.
+renewal succeeds for 8 io_timeouts, or the host_id sector is found
+corrupted or taken, the lease is lost: every resource lease of the
+lockspace is void, and recovery stops the processes holding them (see
+FENCING). Other hosts take this host's leases only after they saw its
+host_id lease unchanged for 8 io_timeouts plus the watchdog fire timeout F,
+judged by this host's io_timeout and never by comparing clocks. By then the
+watchdog has reset this host, unless every holder was stopped first.
+.SH WATCHDOG
+leased opens the watchdog device at start (refusing to run if it is missing
+or does not take the fire timeout F) and holds it until it stops. A thread
+of its own, at real\-time priority when permitted, tests every client each
+test interval (10 s for F of 60 s and more, 5 s from 30 s, 2 s from 10 s,
+1 s below, and never more than F/4) and keeps the device alive only while
+every client's expiry is more than one interval away. The clients are the
+joined lockspaces, each expiring 8 io_timeouts after its last successful
+renewal, and any local program registered over the socket (see
+.BR "lease watchdog" ).
+When one expiry comes near, the keepalives stop for all, and the device
+resets the host at most F after the expiry. They resume if the client
+renews in time or recovery ends.
+.PP
+This covers a hung leased too: a stopped process (SIGSTOP) sends no
+keepalive, and hung storage delays the renewals, never the watchdog
+thread. A leased that dies leaves the device armed, and the host is reset.
+On a clean stop with no client left, the device is disarmed (the magic
+close). The multiplexer lives inside leased rather than in a separate
+daemon: the renewals that move the expiries are in the same process, and
+there is one service less to order and watch.
+.PP
+Watchdog devices:
+.B auto
+(the first of /dev/watchdog0, /dev/watchdog1, /dev/watchdog), a device
+path,
+.B none
+(logged as UNSAFE at start: the host is never reset), and
+.BI file: PATH ,
+a test device that appends "arm NANOS FIRE_MS", "pet NANOS" and "disarm
+NANOS" lines (CLOCK_MONOTONIC) to PATH and resets nothing: a test harness
+treats a gap longer than F as the reset.
+.SH FENCING
+When a lockspace's host_id lease is lost, every process holding a lease in
+it is stopped according to
+.BR fencing :
+.TP
+.B terminate
+(the default) runs the
+.B killpath
+(if set) with the holder's pid, sends SIGTERM at half the
+.B kill_grace
+(at once without a killpath), and SIGKILL at the kill_grace.
+.TP
+.B kill
+sends SIGKILL at once.
+.TP
+.B reset
+signals nothing: the watchdog resets the host.
+.PP
+Once every holder is gone and no write under the lost host_id is in flight,
+the lockspace is stopped: it leaves the watchdog's clients, the keepalives
+resume, and the host is not reset. It stays listed as stopped until removed
+or added again. A holder that outlives the steps (stuck in the kernel, say)
+keeps the keepalives stopped, and the host is reset at most F after the
+lockspace's expiry. Every step is logged, and
+.B lease status
+shows each holder's last step.
 .SH SIGNALS
 .TP
 .BR SIGTERM ", " SIGINT
-Release every resource lease and host_id, then exit. While running
-processes still hold leases, the signal is refused (logged) and leased goes
-on; a second one within 60 seconds releases their leases anyway. Stop the
+Release every resource lease and host_id, then exit, disarming the
+watchdog. While running processes still hold leases, a lockspace is being
+recovered, or a program is registered with the watchdog, the signal is
+refused (logged) and leased goes on; a second one within 60 seconds
+releases every lease and unregisters every program anyway. A recovery
+still under way keeps the watchdog armed, and the host is reset. Stop the
 holders first (order services after leased).
 .SH "SOCKET PROTOCOL"
 Clients connect to leased.sock in the run directory. Root, leased's own
@@ -254,10 +315,14 @@ The daemon's version, protocol version and host name.
 (name, required), force.
 .TP
 .B status
-Lockspaces, renewals, leases, and
+Lockspaces, renewals, leases,
 .IR busy :
 how many resources are being acquired or released (a process that exits
-has its leases released in the background).
+has its leases released in the background), each failed lockspace's
+.IR recovery ,
+and the
+.IR watchdog :
+its device, keepalives and clients.
 .TP
 .B hosts
 .I lockspace
@@ -284,6 +349,24 @@ and
 and
 .I force
 ("force", "graceful" or "clear") required, lver.
+.TP
+.B watchdog_register
+.I name
+(1 to 64 printable characters) and
+.I expiry_ms
+(1000 to 86400000) required: makes the connection a client of the
+watchdog. The host is reset if it does not renew before each expiry, even
+if the connection closes; only
+.B watchdog_unregister
+ends that. One registration per connection.
+.TP
+.B watchdog_renew
+.I expiry_ms
+required: the expiry, from now (an earlier one than the current is
+ignored).
+.TP
+.B watchdog_unregister
+Ends the connection's registration.
 .PP
 Unknown fields are refused. Error codes, what they mean, and the exit
 status lease(8) gives for each:
@@ -303,6 +386,9 @@ The pid, locked: one leased per run directory.
 .TP
 .I /run/leased/leased.state
 The boot this run directory was last used in.
+.TP
+.I /dev/watchdog0
+The watchdog device, by default.
 .SH ENVIRONMENT
 .TP
 .B LEASED_RUN_DIR
@@ -394,7 +480,8 @@ fn leased_conf_man_page() -> String {
         let _ = writeln!(page, ".TP\n.B {}\n{} [default: {}]", key.name, key.text, key.default);
     }
     page.push_str(
-        ".SH EXAMPLE\n.nf\n.RS\nhost_name = \"node\\-a\"\nwatchdog_fire_timeout = 60\n\
+        ".SH EXAMPLE\n.nf\n.RS\nhost_name = \"node\\-a\"\nwatchdog = \"/dev/watchdog0\"\n\
+         watchdog_fire_timeout = 60\nkillpath = [\"/usr/libexec/stop\\-vm\"]\n\
          socket_group = \"leased\"\nlockspaces = [\"vms:1:/dev/vg/leases:0\"]\n.RE\n.fi\n\
          .SH \"SEE ALSO\"\n.BR leased (8),\n.BR lease (8)\n",
     );

@@ -8,6 +8,7 @@ mod direct;
 pub mod docs;
 pub mod exit;
 mod output;
+mod watchdog;
 
 use std::process::ExitCode;
 
@@ -61,6 +62,8 @@ pub enum Command {
     Hosts(client::HostsArgs),
     /// Run a command while holding resources, like flock(1) for shared storage
     Run(client::RunArgs),
+    /// Share the host's watchdog: have the host reset unless this keeps renewing
+    Watchdog(watchdog::WatchdogArgs),
     /// Demonstrate lease areas on a scratch file in a temporary directory
     Demo(demo::DemoArgs),
     /// Write man pages or shell completions (for packaging)
@@ -86,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => client::status(&args),
         Command::Hosts(args) => client::hosts(&args),
         Command::Run(args) => client::run(&args),
+        Command::Watchdog(args) => watchdog::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Generate(command) => docs::run(command),
         Command::Leased(args) => return crate::daemon::main(&args),

@@ -1,6 +1,8 @@
 //! A `leased` started by this process: the demo's hosts, the benchmark's
 //! daemon, the tests' clusters. Each has its own run directory, so several
-//! run side by side as distinct hosts.
+//! run side by side as distinct hosts, and the test watchdog device, which
+//! records its keepalives in the run directory ([`LocalDaemon::pet_log`])
+//! and never resets anything.
 
 use std::fs::File;
 use std::io;
@@ -15,6 +17,8 @@ use super::{Client, ClientError, SOCKET_NAME};
 use crate::clock::{Clock, OsClock};
 
 const POLL: Duration = Duration::from_millis(20);
+/// The test watchdog device's record, in the run directory.
+const PET_LOG: &str = "watchdog.pets";
 
 /// How to start one daemon.
 pub struct Launch<'a> {
@@ -49,12 +53,16 @@ impl LocalDaemon {
     /// socket. Environment `RUST_LOG` and `LEASED_RUN_DIR` are overridden.
     pub fn start(launch: Launch<'_>, log_level: &str, ready: Duration) -> io::Result<LocalDaemon> {
         let log = File::create(&launch.log)?;
+        let mut watchdog = std::ffi::OsString::from("file:");
+        watchdog.push(launch.run_dir.join(PET_LOG));
         let mut command = Command::new(launch.program);
         command
             .args(launch.program_args)
             .args(["--host-name", launch.host_name])
             .arg("--run-dir")
             .arg(&launch.run_dir)
+            .arg("--watchdog")
+            .arg(watchdog)
             .args(launch.args)
             .env("RUST_LOG", log_level)
             .env("LEASED_RUN_DIR", &launch.run_dir)
@@ -99,6 +107,11 @@ impl LocalDaemon {
             self.host_name,
             self.log.display()
         ))
+    }
+
+    /// Where the test watchdog device records its keepalives.
+    pub fn pet_log(&self) -> PathBuf {
+        self.run_dir.join(PET_LOG)
     }
 
     pub fn client(&self) -> Result<Client, ClientError> {

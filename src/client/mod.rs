@@ -34,11 +34,12 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use crate::api::results::{
-    HostsReply, LeaseStatus, LeasesReply, RequestReply, StatusReply, VersionReply,
+    HostsReply, LeaseStatus, LeasesReply, RequestReply, StatusReply, VersionReply, WatchdogReply,
 };
 use crate::api::{
     self, Acquire, AddLockspace, ApiError, Convert, ErrorCode, Force, Hosts, Inquire, LeaseRequest,
     MAX_REPLY, PROTOCOL_VERSION, Release, RemLockspace, Request, RequestFrame, ResponseFrame,
+    WatchdogRegister, WatchdogRenew,
 };
 use crate::cli::exit;
 use crate::paxos::Mode;
@@ -248,5 +249,29 @@ impl Client {
         lver: Option<u64>,
     ) -> Result<RequestReply, ClientError> {
         self.call(Request::Request(LeaseRequest { resource: spec.to_owned(), force, lver }))
+    }
+
+    /// Makes this connection a client of the host's watchdog, under `name`:
+    /// from now on the host is reset if [`Client::watchdog_renew`] is not
+    /// called before each expiry, even if this process hangs or dies. Only
+    /// [`Client::watchdog_unregister`] ends that.
+    pub fn watchdog_register(
+        &mut self,
+        name: &str,
+        expiry: Duration,
+    ) -> Result<WatchdogReply, ClientError> {
+        let expiry_ms = u64::try_from(expiry.as_millis()).unwrap_or(u64::MAX);
+        self.call(Request::WatchdogRegister(WatchdogRegister { name: name.to_owned(), expiry_ms }))
+    }
+
+    /// Moves this connection's watchdog expiry to `expiry` from now.
+    pub fn watchdog_renew(&mut self, expiry: Duration) -> Result<WatchdogReply, ClientError> {
+        let expiry_ms = u64::try_from(expiry.as_millis()).unwrap_or(u64::MAX);
+        self.call(Request::WatchdogRenew(WatchdogRenew { expiry_ms }))
+    }
+
+    /// Ends this connection's watchdog registration cleanly.
+    pub fn watchdog_unregister(&mut self) -> Result<WatchdogReply, ClientError> {
+        self.call(Request::WatchdogUnregister)
     }
 }

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
+use super::recovery::Fencing;
 use crate::api::DEFAULT_MAX_FRAME;
 use crate::ondisk::name::Name;
 use crate::spec::LockspaceSpec;
+use crate::watchdog::DeviceSpec;
 
 /// The configuration file read when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "/etc/leased/leased.conf";
@@ -25,8 +27,14 @@ pub struct Config {
     /// Other hosts wait 8 io_timeouts plus F before taking this host's
     /// leases: it must be the same on every host.
     pub watchdog_fire_timeout: u64,
-    /// Seconds lease holders get between SIGTERM and SIGKILL when their
-    /// lockspace fails.
+    /// The watchdog device: auto, none, file:PATH or a device path.
+    pub watchdog: String,
+    /// How holders of leases in a failed lockspace are stopped.
+    pub fencing: Fencing,
+    /// Program (and arguments) run first to stop a holder; its pid is
+    /// appended.
+    pub killpath: Vec<String>,
+    /// Seconds lease holders get before SIGKILL when their lockspace fails.
     pub kill_grace: u64,
     /// Group whose members may use the socket, besides root.
     pub socket_group: Option<String>,
@@ -48,6 +56,9 @@ impl Default for Config {
             run_dir: crate::client::run_dir(),
             host_name: None,
             watchdog_fire_timeout: 60,
+            watchdog: "auto".to_owned(),
+            fencing: Fencing::Terminate,
+            killpath: Vec::new(),
             kill_grace: 40,
             socket_group: None,
             max_clients: 1000,
@@ -91,10 +102,46 @@ pub const KEYS: &[ConfigKey] = &[
                must be the same on every host of a lockspace.",
     },
     ConfigKey {
+        name: "watchdog",
+        default: "\"auto\"",
+        text: "The watchdog device leased keeps alive while every lockspace renews in time: \
+               \"auto\" (the first of /dev/watchdog0, /dev/watchdog1, /dev/watchdog), a device \
+               path, \"file:PATH\" (a test device that appends each keepalive to PATH and \
+               never resets anything), or \"none\". leased refuses to start if the device \
+               is missing or does not take watchdog_fire_timeout. With \"none\" or a test \
+               device a host that hangs, or whose lease holders cannot be stopped, is never \
+               reset, so other hosts may take its leases while it still writes: for testing \
+               only.",
+    },
+    ConfigKey {
+        name: "fencing",
+        default: "\"terminate\"",
+        text: "What happens to the processes holding leases in a lockspace whose host_id \
+               lease failed (no renewal for 8 io_timeouts, or its sector corrupted or taken). \
+               \"terminate\": run the killpath (if set), SIGTERM at half the kill_grace (at \
+               once without a killpath), SIGKILL at the kill_grace; risk: a holder gets up to \
+               kill_grace seconds to finish, and if it has not exited when the watchdog \
+               fires, the host is reset. \"kill\": SIGKILL at once; risk: holders lose what \
+               they had not written. \"reset\": signal nothing and let the watchdog reset \
+               the host; risk: everything on the host stops, including work that held no \
+               lease. Under every policy the lockspace is stopped without a reset once all \
+               its holders are gone and none of its writes is still in flight.",
+    },
+    ConfigKey {
+        name: "killpath",
+        default: "[]",
+        text: "A program and its arguments, run once for each holder when fencing is \
+               \"terminate\", with the holder's pid appended and LEASE_LOCKSPACE and LEASE_PID \
+               in its environment: for holders that must be stopped some other way than by a \
+               signal (a VM paused through its manager, say). It must be an absolute path.",
+    },
+    ConfigKey {
         name: "kill_grace",
         default: "40",
-        text: "Seconds between SIGTERM and SIGKILL for the processes holding leases in a \
-               lockspace whose host_id lease failed.",
+        text: "Seconds from the failure of a lockspace until its lease holders still running \
+               are sent SIGKILL (fencing \"terminate\"). Keep it below watchdog_fire_timeout \
+               minus the test interval, or the watchdog resets the host before SIGKILL is \
+               sent.",
     },
     ConfigKey {
         name: "socket_group",
@@ -170,7 +217,13 @@ pub struct LeasedArgs {
     /// Seconds the watchdog takes to fire (F); the same on every host [default: 60]
     #[arg(long, value_name = "SECONDS")]
     pub watchdog_fire_timeout: Option<u64>,
-    /// Seconds between SIGTERM and SIGKILL for holders of a failed lockspace [default: 40]
+    /// Watchdog device: auto, none, file:PATH or a device path [default: auto]
+    #[arg(long, value_name = "DEVICE")]
+    pub watchdog: Option<String>,
+    /// How holders of a failed lockspace's leases are stopped [default: terminate]
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub fencing: Option<Fencing>,
+    /// Seconds until holders of a failed lockspace's leases get SIGKILL [default: 40]
     #[arg(long, value_name = "SECONDS")]
     pub kill_grace: Option<u64>,
     /// Group allowed to use the socket besides root
@@ -213,6 +266,12 @@ impl Config {
         if let Some(fire) = args.watchdog_fire_timeout {
             config.watchdog_fire_timeout = fire;
         }
+        if let Some(watchdog) = &args.watchdog {
+            config.watchdog.clone_from(watchdog);
+        }
+        if let Some(fencing) = args.fencing {
+            config.fencing = fencing;
+        }
         if let Some(grace) = args.kill_grace {
             config.kill_grace = grace;
         }
@@ -242,6 +301,12 @@ impl Config {
         if self.kill_grace > 3600 {
             return invalid(format!("kill_grace {} is over 3600 seconds", self.kill_grace));
         }
+        self.watchdog_device()?;
+        if let Some(program) = self.killpath.first()
+            && !Path::new(program).is_absolute()
+        {
+            return invalid(format!("killpath: '{program}' is not an absolute path"));
+        }
         if self.max_clients == 0 || self.max_frame < 1024 || self.max_leases_per_client == 0 {
             return invalid(
                 "max_clients and max_leases_per_client must be positive, max_frame at least 1024"
@@ -259,6 +324,13 @@ impl Config {
             group_id(group)?;
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// The watchdog device named by `watchdog`.
+    pub fn watchdog_device(&self) -> Result<DeviceSpec, ConfigError> {
+        DeviceSpec::parse(&self.watchdog).map_err(ConfigError::Invalid)
     }
 }
 
@@ -340,6 +412,9 @@ mod tests {
         assert!(load("lockspaces = [\"a:1:/x\"]\n").contains("missing field <offset>"));
         assert!(load(&format!("host_name = \"{}\"\n", "h".repeat(49))).contains("host_name"));
         assert!(load("socket_group = \"no-such-group-here\"\n").contains("no group named"));
+        assert!(load("watchdog = \"watchdog0\"\n").contains("expected auto, none"));
+        assert!(load("fencing = \"gentle\"\n").contains("unknown variant"));
+        assert!(load("killpath = [\"stop-vm\"]\n").contains("not an absolute path"));
         let missing = Config::load(&args(&["--config", "/nonexistent/leased.conf"])).unwrap_err();
         assert!(missing.to_string().contains("/nonexistent/leased.conf"));
     }

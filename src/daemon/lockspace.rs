@@ -7,7 +7,8 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::api::results::{HostStatus, LockspaceState, LockspaceStatus};
+use super::recovery::RecoveryProgress;
+use crate::api::results::{HostStatus, LockspaceState, LockspaceStatus, RecoveryStatus};
 use crate::api::{ApiError, ErrorCode};
 use crate::clock::{Clock, MonoTime, OsClock};
 use crate::delta::{
@@ -21,21 +22,55 @@ use crate::ondisk::leader::LeaderKind;
 use crate::ondisk::name::Name;
 use crate::spec::LockspaceSpec;
 use crate::timeouts::Timeouts;
+use crate::watchdog::{ClientId, Watchdog};
 
 /// Where the host_id lease stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Membership {
-    Joining { since: MonoTime },
-    Joined { generation: u64, last_success: MonoTime, expiry: MonoTime, failures: u64 },
-    Failed { reason: String },
+    Joining {
+        since: MonoTime,
+    },
+    Joined {
+        generation: u64,
+        last_success: MonoTime,
+        expiry: MonoTime,
+        failures: u64,
+    },
+    /// The join failed; nothing was held.
+    Failed {
+        reason: String,
+    },
+    /// The host_id lease was held and is lost (renewals failed past the
+    /// expiry, or the sector is corrupt or taken): recovery stops the
+    /// holders of its leases.
+    Lost {
+        reason: String,
+        since: MonoTime,
+        last_success: MonoTime,
+        failures: u64,
+    },
+    /// Recovery is over: every holder is gone and no write is in flight,
+    /// so the watchdog no longer needs to reset the host for it.
+    Stopped {
+        reason: String,
+        since: MonoTime,
+    },
     Leaving,
     Left,
 }
 
+impl Membership {
+    /// Whether the lockspace is done with, for good or bad, and holds nothing.
+    pub fn is_over(&self) -> bool {
+        matches!(self, Membership::Failed { .. } | Membership::Stopped { .. } | Membership::Left)
+    }
+}
+
 /// What a lockspace tells the daemon.
 pub trait LockspaceEvents: Send + Sync {
-    /// The host_id lease was lost or expired: every lease in the lockspace
-    /// is void and its holders must stop.
+    /// The host_id lease was lost or expired (the membership is
+    /// [`Membership::Lost`]): every lease in the lockspace is void and its
+    /// holders must stop.
     fn failed(&self, lockspace: &Arc<Lockspace>);
     /// Hosts set our bit: look at the requests against our resources.
     fn requested(&self, lockspace: &Arc<Lockspace>, by: &[u64]);
@@ -58,6 +93,13 @@ pub struct Lockspace {
     /// released while any is (see [`Lockspace::writer`]).
     writers: Mutex<usize>,
     drained: Condvar,
+    /// The watchdog, kept alive while this lockspace renews in time.
+    watchdog: Arc<Watchdog>,
+    /// Registered at the join, renewed with each renewal, unregistered once
+    /// the host_id is released or recovery is over.
+    watchdog_client: Mutex<Option<ClientId>>,
+    /// Where recovery stands, once the host_id lease is lost.
+    pub recovery: Mutex<Option<RecoveryProgress>>,
 }
 
 /// Leave to write to resource areas under the host_id lease of
@@ -83,7 +125,7 @@ impl Lockspace {
         spec: LockspaceSpec,
         io_timeout: Option<u8>,
         host_name: Name,
-        fire_timeout_s: u64,
+        watchdog: Arc<Watchdog>,
         fast_reacquire: bool,
         events: Arc<dyn LockspaceEvents>,
     ) -> Result<Arc<Lockspace>, ApiError> {
@@ -99,12 +141,13 @@ impl Lockspace {
             ));
         }
         let io_timeout = io_timeout.unwrap_or(first.io_timeout_s()).max(1);
-        let fire = std::time::Duration::from_secs(fire_timeout_s);
+        let fire = watchdog.fire_timeout();
         if fire < std::time::Duration::from_secs(u64::from(io_timeout)) {
             return Err(ApiError::new(
                 ErrorCode::BadRequest,
                 format!(
-                    "io_timeout {io_timeout} s exceeds the watchdog fire timeout {fire_timeout_s} s"
+                    "io_timeout {io_timeout} s exceeds the watchdog fire timeout {} s",
+                    fire.as_secs()
                 ),
             ));
         }
@@ -121,6 +164,9 @@ impl Lockspace {
             bits: Mutex::new(Vec::new()),
             writers: Mutex::new(0),
             drained: Condvar::new(),
+            watchdog,
+            watchdog_client: Mutex::new(None),
+            recovery: Mutex::new(None),
             spec,
         });
         let keeper = Arc::clone(&lockspace);
@@ -177,7 +223,7 @@ impl Lockspace {
     pub fn leave(&self) {
         {
             let mut state = self.state.lock().expect("membership lock");
-            if !matches!(*state, Membership::Failed { .. } | Membership::Left) {
+            if !state.is_over() && !matches!(*state, Membership::Lost { .. }) {
                 *state = Membership::Leaving;
             }
         }
@@ -190,8 +236,29 @@ impl Lockspace {
         drop(writers);
         self.cancel.cancel();
         let mut state = self.state.lock().expect("membership lock");
-        while !matches!(*state, Membership::Left | Membership::Failed { .. }) {
+        while !state.is_over() && !matches!(*state, Membership::Lost { .. }) {
             state = self.changed.wait(state).expect("membership lock");
+        }
+    }
+
+    /// Resource operations under way and writes still in the kernel on the
+    /// host_id's disk: recovery is not over while there are any.
+    pub fn writes_pending(&self) -> usize {
+        *self.writers.lock().expect("writers lock") + self.disk.writes_in_flight()
+    }
+
+    /// Ends recovery: every holder is gone and nothing is written any more
+    /// under the lost host_id, so the host need not be reset for it.
+    pub fn stopped(&self) {
+        let mut state = self.state.lock().expect("membership lock");
+        let Membership::Lost { reason, since, .. } = &*state else {
+            unreachable!("only a lost lockspace is stopped, not {state:?}")
+        };
+        *state = Membership::Stopped { reason: reason.clone(), since: *since };
+        drop(state);
+        self.changed.notify_all();
+        if let Some(client) = self.watchdog_client.lock().expect("watchdog client lock").take() {
+            self.watchdog.unregister(client);
         }
     }
 
@@ -259,8 +326,13 @@ impl Lockspace {
                 }
                 Err(err) => {
                     let reason = self.describe(&err, &mut driver);
-                    tracing::error!(lockspace = %self.spec.name, "host_id lease lost: {reason}");
-                    self.set(Membership::Failed { reason });
+                    tracing::error!(
+                        lockspace = %self.spec.name, failures = self.failures() + 1,
+                        "host_id lease lost: {reason}"
+                    );
+                    let (last_success, failures) = (lease.last_success, self.failures() + 1);
+                    let since = OsClock.now();
+                    self.set(Membership::Lost { reason, since, last_success, failures });
                     events.failed(&self);
                     return;
                 }
@@ -272,10 +344,27 @@ impl Lockspace {
         }
         tracing::info!(lockspace = %self.spec.name, "left");
         self.set(Membership::Left);
+        if let Some(client) = self.watchdog_client.lock().expect("watchdog client lock").take() {
+            self.watchdog.unregister(client);
+        }
     }
 
-    /// Records a join or renewal, unless the lockspace is being left.
+    /// Records a join or renewal, unless the lockspace is being left, and
+    /// moves the watchdog expiry: the host must be reset if it neither
+    /// renews nor stops its holders by the time the lease expires.
     fn joined(&self, lease: &HostLease, failures: u64) {
+        if failures == 0 {
+            let mut client = self.watchdog_client.lock().expect("watchdog client lock");
+            match *client {
+                Some(id) => {
+                    self.watchdog.renewed(id, lease.expiry());
+                }
+                None => {
+                    let name = format!("lockspace {}", self.spec.name);
+                    *client = Some(self.watchdog.register(&name, lease.expiry()));
+                }
+            }
+        }
         let mut state = self.state.lock().expect("membership lock");
         if matches!(*state, Membership::Joining { .. } | Membership::Joined { .. }) {
             *state = Membership::Joined {
@@ -315,48 +404,74 @@ impl Lockspace {
     pub fn status(&self, leases: usize) -> LockspaceStatus {
         let now = OsClock.now();
         let membership = self.membership();
-        let (state, detail, generation, last_renewal_s, renewal_failures, expires_in_s) =
-            match &membership {
-                Membership::Joining { since } => (
-                    LockspaceState::Joining,
-                    format!("joining for {:.1} s", now.saturating_since(*since).as_secs_f64()),
-                    None,
-                    None,
-                    0,
-                    None,
-                ),
-                Membership::Joined { generation, last_success, expiry, failures } => (
-                    LockspaceState::Joined,
-                    if *failures > 0 {
-                        format!("{failures} renewals failed in a row")
-                    } else {
-                        "renewing".to_owned()
-                    },
-                    Some(*generation),
-                    Some(now.saturating_since(*last_success).as_secs_f64()),
-                    *failures,
-                    Some(expiry.saturating_since(now).as_secs_f64()),
-                ),
-                Membership::Failed { reason } => {
-                    (LockspaceState::Failed, reason.clone(), None, None, 0, None)
-                }
-                Membership::Leaving | Membership::Left => {
-                    (LockspaceState::Leaving, "leaving".to_owned(), None, None, 0, None)
-                }
-            };
-        LockspaceStatus {
+        let age = |at: MonoTime| Some(now.saturating_since(at).as_secs_f64());
+        let mut status = LockspaceStatus {
             name: self.spec.name.to_string(),
             host_id: self.spec.host_id,
             path: self.spec.disk.path.display().to_string(),
             offset: self.spec.disk.offset,
             io_timeout: u8::try_from(self.timeouts.io_timeout().as_secs()).unwrap_or(u8::MAX),
-            state,
-            detail,
-            generation,
-            last_renewal_s,
-            renewal_failures,
-            expires_in_s,
+            state: LockspaceState::Leaving,
+            detail: "leaving".to_owned(),
+            generation: None,
+            last_renewal_s: None,
+            renewal_failures: 0,
+            expires_in_s: None,
             leases,
+            recovery: None,
+        };
+        match membership {
+            Membership::Joining { since } => {
+                status.state = LockspaceState::Joining;
+                status.detail =
+                    format!("joining for {:.1} s", now.saturating_since(since).as_secs_f64());
+            }
+            Membership::Joined { generation, last_success, expiry, failures } => {
+                status.state = LockspaceState::Joined;
+                status.detail = if failures > 0 {
+                    format!("{failures} renewals failed in a row")
+                } else {
+                    "renewing".to_owned()
+                };
+                status.generation = Some(generation);
+                status.last_renewal_s = age(last_success);
+                status.renewal_failures = failures;
+                status.expires_in_s = Some(expiry.saturating_since(now).as_secs_f64());
+            }
+            Membership::Failed { reason } => {
+                status.state = LockspaceState::Failed;
+                status.detail = reason;
+            }
+            Membership::Lost { reason, since, last_success, failures } => {
+                let recovery = self.recovery_status(since, now);
+                let alive = recovery.holders.iter().filter(|h| h.alive).count();
+                status.state = LockspaceState::Failed;
+                status.detail = format!(
+                    "{reason}; recovery: {alive} holder(s) running, {} write(s) pending",
+                    recovery.writes_pending
+                );
+                status.last_renewal_s = age(last_success);
+                status.renewal_failures = failures;
+                status.expires_in_s = Some(0.0);
+                status.recovery = Some(recovery);
+            }
+            Membership::Stopped { reason, since } => {
+                status.state = LockspaceState::Stopped;
+                status.detail = format!("stopped after: {reason}");
+                status.recovery = Some(self.recovery_status(since, now));
+            }
+            Membership::Leaving | Membership::Left => {}
+        }
+        status
+    }
+
+    fn recovery_status(&self, since: MonoTime, now: MonoTime) -> RecoveryStatus {
+        let progress = self.recovery.lock().expect("recovery lock").clone().unwrap_or_default();
+        RecoveryStatus {
+            fencing: progress.fencing.to_owned(),
+            elapsed_s: now.saturating_since(since).as_secs_f64(),
+            holders: progress.holders,
+            writes_pending: progress.writes_pending,
         }
     }
 
@@ -426,6 +541,7 @@ pub fn direct_error(err: &DirectError) -> ApiError {
 mod tests {
     use super::*;
     use crate::direct::{InitOptions, init_lockspace, read_lockspace_leader};
+    use crate::watchdog::DeviceSpec;
 
     struct NoEvents;
 
@@ -444,10 +560,18 @@ mod tests {
         init_lockspace(&disk, &OsClock, 0, name, 1, InitOptions::default()).unwrap();
         let spec = LockspaceSpec::parse(&format!("ls:1:{}:0", path.display())).unwrap();
         let host = Name::new("host").unwrap();
-        let lockspace = Lockspace::start(spec, None, host, 3, false, Arc::new(NoEvents)).unwrap();
+        let pets = dir.path().join("pets");
+        let fire = std::time::Duration::from_secs(3);
+        let watchdog = Arc::new(Watchdog::start(&DeviceSpec::File(pets), fire).unwrap());
+        let lockspace =
+            Lockspace::start(spec, None, host, Arc::clone(&watchdog), false, Arc::new(NoEvents))
+                .unwrap();
         let Membership::Joined { generation, .. } = lockspace.wait_joined() else {
             panic!("join failed: {:?}", lockspace.membership())
         };
+        let clients = watchdog.status().clients;
+        assert_eq!(clients.len(), 1, "joined: a watchdog client");
+        assert_eq!(clients[0].name, "lockspace ls");
         let writer = lockspace.writer(Some(generation)).expect("joined: writes allowed");
         assert!(lockspace.writer(Some(generation + 1)).is_none(), "not for another generation");
         let timestamp =
@@ -474,5 +598,6 @@ mod tests {
         });
         assert_eq!(lockspace.membership(), Membership::Left);
         assert_eq!(timestamp(), 0, "released once the writer was done");
+        assert!(watchdog.status().clients.is_empty(), "no longer a watchdog client once left");
     }
 }

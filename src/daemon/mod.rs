@@ -20,9 +20,11 @@ mod leases;
 mod lockspace;
 mod memory;
 pub mod process;
+mod recovery;
 mod resources;
 mod rundir;
 mod server;
+mod watchdog_clients;
 
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixListener;
@@ -31,6 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 pub use config::{Config, ConfigError, LeasedArgs};
+pub use recovery::Fencing;
 pub use rundir::{RunDir, RunDirError};
 
 use crate::api::results::{HostsReply, StatusReply, VersionReply};
@@ -41,6 +44,7 @@ use crate::disk::DirectFile;
 use crate::driver::Cancel;
 use crate::ondisk::name::Name;
 use crate::spec::LockspaceSpec;
+use crate::watchdog::{ClientId, Stopped, Watchdog};
 use leases::{LeaseTable, Owner};
 use lockspace::{Lockspace, LockspaceEvents, Membership};
 use process::{ExitWatcher, Process};
@@ -83,6 +87,13 @@ pub struct Daemon {
     term_refused_at: Mutex<Option<MonoTime>>,
     /// Ends waits (joins, acquires) at shutdown.
     cancel: Cancel,
+    /// Kept alive while every lockspace renews in time and every local
+    /// program registered with it renews its expiry.
+    watchdog: Arc<Watchdog>,
+    /// The local programs registered with the watchdog over the socket,
+    /// by name. One that disconnects without unregistering stays: its
+    /// expiry passes and the host is reset, as it asked.
+    watchdog_clients: Mutex<BTreeMap<ClientId, String>>,
 }
 
 /// Background work, done on the chores thread in order.
@@ -108,6 +119,36 @@ impl Daemon {
             None => crate::host::default_host_name().map_err(DaemonError::Start)?,
         };
         let socket_gid = config.socket_group.as_deref().map(config::group_id).transpose()?;
+        let fire = std::time::Duration::from_secs(config.watchdog_fire_timeout);
+        let watchdog = Watchdog::start(&config.watchdog_device()?, fire)
+            .map_err(|e| DaemonError::Start(format!("watchdog: {e}")))?;
+        let watchdog = Arc::new(watchdog);
+        let plan_end = std::time::Duration::from_secs(config.kill_grace);
+        if config.fencing == Fencing::Terminate && plan_end + watchdog.test_interval() >= fire {
+            tracing::warn!(
+                "kill_grace {} s leaves no time before the watchdog fires ({} s, tested every \
+                 {:.1} s): a lockspace failure will reset this host before SIGKILL is sent",
+                config.kill_grace,
+                config.watchdog_fire_timeout,
+                watchdog.test_interval().as_secs_f64()
+            );
+        }
+        let started = Daemon::with_watchdog(config, host_name, socket_gid, run_dir, &watchdog);
+        if started.is_err() {
+            // Nothing is registered: disarm rather than leave the host to
+            // be reset by a daemon that never ran.
+            watchdog.stop();
+        }
+        started
+    }
+
+    fn with_watchdog(
+        config: Config,
+        host_name: Name,
+        socket_gid: Option<u32>,
+        run_dir: &RunDir,
+        watchdog: &Arc<Watchdog>,
+    ) -> Result<Arc<Daemon>, DaemonError> {
         let (chores, queue) = mpsc::channel();
         let daemon = Arc::new(Daemon {
             config,
@@ -123,6 +164,8 @@ impl Daemon {
             shutting_down: AtomicBool::new(false),
             term_refused_at: Mutex::new(None),
             cancel: Cancel::default(),
+            watchdog: Arc::clone(watchdog),
+            watchdog_clients: Mutex::default(),
         });
         let weak = Arc::downgrade(&daemon);
         let watcher = ExitWatcher::start(move |process| {
@@ -192,7 +235,9 @@ impl Daemon {
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
         let lockspace = {
             let mut lockspaces = self.lockspaces.lock().expect("lockspaces lock");
-            if let Some(existing) = lockspaces.get(&spec.name) {
+            if let Some(existing) = lockspaces.get(&spec.name)
+                && !existing.membership().is_over()
+            {
                 return Err(ApiError::new(
                     ErrorCode::Exists,
                     format!(
@@ -206,7 +251,7 @@ impl Daemon {
                 spec,
                 args.io_timeout,
                 self.host_name,
-                self.config.watchdog_fire_timeout,
+                Arc::clone(&self.watchdog),
                 self.fast_reacquire,
                 events,
             )?;
@@ -227,6 +272,15 @@ impl Daemon {
         let name = Name::new(&args.lockspace)
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
         let lockspace = self.lockspace(&name)?;
+        if matches!(lockspace.membership(), Membership::Lost { .. }) {
+            return Err(ApiError::new(
+                ErrorCode::Retry,
+                format!(
+                    "lockspace '{name}' failed and its lease holders are being stopped; it can \
+                     be removed once recovery is over"
+                ),
+            ));
+        }
         let live = self.live_holders(Some(&name));
         if !live.is_empty() && !args.force {
             return Err(ApiError::new(
@@ -273,6 +327,7 @@ impl Daemon {
                 .collect(),
             leases: leases.held().map(leases::Lease::status).collect(),
             busy: leases.busy(),
+            watchdog: self.watchdog.status(),
         }
     }
 
@@ -288,14 +343,28 @@ impl Daemon {
     /// daemon should exit.
     fn terminate(self: &Arc<Self>) -> bool {
         let live = self.live_holders(None);
+        let recovering = self.recovering();
+        let watchdog_clients: Vec<String> = self
+            .watchdog_clients
+            .lock()
+            .expect("watchdog clients lock")
+            .values()
+            .cloned()
+            .collect();
         let now = OsClock.now();
         let mut refused = self.term_refused_at.lock().expect("term lock");
         let confirmed =
             refused.is_some_and(|at| now.saturating_since(at).as_secs() < TERM_CONFIRM_SECS);
-        if !live.is_empty() && !confirmed {
+        let busy = !live.is_empty() || !recovering.is_empty() || !watchdog_clients.is_empty();
+        if busy && !confirmed {
             tracing::error!(
-                "SIGTERM refused: running processes {live:?} hold leases; stop them first, or \
-                 send SIGTERM again within {TERM_CONFIRM_SECS} s to release their leases anyway"
+                ?live,
+                ?recovering,
+                ?watchdog_clients,
+                "SIGTERM refused: running processes hold leases, lockspaces are being \
+                 recovered, or programs rely on the watchdog; stop them first, or send SIGTERM \
+                 again within {TERM_CONFIRM_SECS} s to release every lease and unregister every \
+                 program anyway (a recovery still under way keeps the watchdog armed)"
             );
             *refused = Some(now);
             return false;
@@ -316,6 +385,10 @@ impl Daemon {
             lockspace.leave();
         }
         self.lockspaces.lock().expect("lockspaces lock").clear();
+        for (client, name) in std::mem::take(&mut *self.watchdog_clients.lock().expect("lock")) {
+            tracing::warn!(client = name, "watchdog client unregistered at shutdown");
+            self.watchdog.unregister(client);
+        }
         tracing::info!("every lease and host_id released");
     }
 }
@@ -387,7 +460,30 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let listener = UnixListener::bind(&socket)
         .map_err(|e| DaemonError::Start(format!("{}: cannot bind: {e}", socket.display())))?;
     let daemon = Daemon::new(config, &run_dir)?;
-    run_dir.secure_socket(&socket, daemon.socket_gid)?;
+    let served = serve(&daemon, &run_dir, listener, &socket);
+    if served.is_err() {
+        // Lockspaces joined before the failure are left, so that nothing
+        // keeps the watchdog armed.
+        daemon.shut_down();
+    }
+    match daemon.watchdog.stop() {
+        Stopped::Disarmed => {}
+        Stopped::Armed(clients) => tracing::error!(
+            ?clients,
+            "leased exits with the watchdog armed: this host will be reset"
+        ),
+    }
+    served
+}
+
+/// Serves until SIGTERM or SIGINT, once the daemon is set up.
+fn serve(
+    daemon: &Arc<Daemon>,
+    run_dir: &RunDir,
+    listener: UnixListener,
+    socket: &std::path::Path,
+) -> Result<(), DaemonError> {
+    run_dir.secure_socket(socket, daemon.socket_gid)?;
     if daemon.fast_reacquire {
         tracing::info!(
             "the host rebooted since the last run: our host_ids may be taken back at once"
@@ -404,7 +500,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         signal_hook::consts::SIGINT,
     ])
     .map_err(|e| DaemonError::Start(format!("cannot handle signals: {e}")))?;
-    let server = server::Server::start(Arc::clone(&daemon), listener)
+    let server = server::Server::start(Arc::clone(daemon), listener)
         .map_err(|e| DaemonError::Start(format!("cannot serve: {e}")))?;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(
@@ -420,7 +516,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     server.stop();
-    let _ = std::fs::remove_file(&socket);
+    let _ = std::fs::remove_file(socket);
     tracing::info!("leased stopped");
     Ok(())
 }

@@ -28,7 +28,7 @@ use crate::spec::ResourceSpec;
 use crate::step::IoFailure;
 
 impl Daemon {
-    fn refuse_if_shutting_down(&self) -> Result<(), ApiError> {
+    pub(super) fn refuse_if_shutting_down(&self) -> Result<(), ApiError> {
         if self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(ApiError::new(ErrorCode::ShuttingDown, "leased is shutting down"));
         }
@@ -535,38 +535,6 @@ impl Daemon {
         self.release_and_free(&leases);
     }
 
-    /// The host_id lease is gone: every lease in the lockspace is void, so
-    /// its holders must stop: SIGTERM, then SIGKILL after the kill grace.
-    pub(super) fn lockspace_failed(self: &Arc<Self>, lockspace: &Arc<Lockspace>) {
-        let leases: Vec<Box<Lease>> = {
-            let mut table = self.leases.lock().expect("leases lock");
-            let keys: Vec<LeaseKey> =
-                table.in_lockspace(&lockspace.spec.name).map(|l| l.key.clone()).collect();
-            let taken = keys.iter().map(|key| table.take(key).expect("listed")).collect();
-            for key in &keys {
-                table.free(key);
-            }
-            taken
-        };
-        let mut holders: Vec<Arc<Process>> = leases
-            .iter()
-            .filter_map(|l| match &l.owner {
-                Owner::Process(p) => Some(Arc::clone(p)),
-                Owner::Orphan => None,
-            })
-            .collect();
-        holders.sort_by_key(|p| p.pid);
-        holders.dedup_by_key(|p| p.pid);
-        tracing::error!(
-            lockspace = %lockspace.spec.name, leases = leases.len(), holders = holders.len(),
-            "lockspace failed: its leases are void; stopping their holders"
-        );
-        // The grace period runs on a thread of its own, so that exits and
-        // other lockspaces are not held up by it.
-        let grace = Duration::from_secs(self.config.kill_grace);
-        background("leased-stop", move || stop_holders(&holders, grace));
-    }
-
     /// Another host asked, through our bitmap bit, for resources we hold:
     /// look at each one's request record and act on those for our lver.
     pub(super) fn examine_requests(&self, lockspace: &Arc<Lockspace>) {
@@ -595,25 +563,8 @@ impl Daemon {
     }
 }
 
-/// Stops the holders of void leases: SIGTERM, then SIGKILL for those still
-/// running after `grace`.
-fn stop_holders(holders: &[Arc<Process>], grace: Duration) {
-    for holder in holders {
-        tracing::warn!(pid = holder.pid, "SIGTERM to a holder of a void lease");
-        let _ = holder.signal(libc::SIGTERM);
-    }
-    let deadline = OsClock.now() + grace;
-    while holders.iter().any(|h| h.alive()) && OsClock.now() < deadline {
-        OsClock.sleep_until((OsClock.now() + Duration::from_millis(100)).min(deadline));
-    }
-    for holder in holders.iter().filter(|h| h.alive()) {
-        tracing::warn!(pid = holder.pid, "SIGKILL to a holder of a void lease");
-        let _ = holder.signal(libc::SIGKILL);
-    }
-}
-
 /// Runs `work` on a thread named `name`, or here if no thread can start.
-fn background(name: &str, work: impl FnOnce() + Send + 'static) {
+pub(super) fn background(name: &str, work: impl FnOnce() + Send + 'static) {
     let work = Arc::new(Mutex::new(Some(work)));
     let theirs = Arc::clone(&work);
     let spawned = std::thread::Builder::new().name(name.to_owned()).spawn(move || {

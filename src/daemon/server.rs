@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 
 use super::memory;
 use super::process::groups_of;
+use super::watchdog_clients::Registration;
 use super::{Daemon, Peer};
 use crate::api::{
     self, ApiError, ErrorCode, FrameError, Request, ResponseFrame, parse_request, write_frame,
@@ -107,7 +108,18 @@ fn serve(daemon: &Arc<Daemon>, stream: UnixStream) {
         reply(&mut &stream, 0, Err(error));
         return;
     }
-    let mut reader = &stream;
+    let mut registration = Registration::default();
+    serve_requests(daemon, &peer, &stream, &mut registration);
+    daemon.watchdog_disconnected(&registration);
+}
+
+fn serve_requests(
+    daemon: &Arc<Daemon>,
+    peer: &Peer,
+    stream: &UnixStream,
+    registration: &mut Registration,
+) {
+    let mut reader = stream;
     loop {
         let body = match api::read_frame(&mut reader, daemon.config.max_frame) {
             Ok(body) => body,
@@ -119,19 +131,19 @@ fn serve(daemon: &Arc<Daemon>, stream: UnixStream) {
                     ErrorCode::FrameTooLarge,
                     format!("a frame of {len} bytes exceeds the limit of {max}"),
                 );
-                reply(&mut &stream, 0, Err(error));
+                reply(&mut { stream }, 0, Err(error));
                 return;
             }
             Err(FrameError::Io(_)) => return,
         };
         let (id, outcome) = match parse_request(&body) {
-            Ok(frame) => (frame.id, dispatch(daemon, &peer, frame.request)),
+            Ok(frame) => (frame.id, dispatch(daemon, peer, registration, frame.request)),
             Err((id, error)) => (id, Err(error)),
         };
         if let Err(error) = &outcome {
             tracing::debug!(pid = peer.pid, code = ?error.code, "request failed: {}", error.message);
         }
-        if !reply(&mut &stream, id, outcome) {
+        if !reply(&mut { stream }, id, outcome) {
             return;
         }
     }
@@ -157,6 +169,7 @@ fn to_value(result: impl serde::Serialize) -> Result<Box<RawValue>, ApiError> {
 fn dispatch(
     daemon: &Arc<Daemon>,
     peer: &Peer,
+    registration: &mut Registration,
     request: Request,
 ) -> Result<Box<RawValue>, ApiError> {
     match request {
@@ -170,5 +183,10 @@ fn dispatch(
         Request::Inquire(args) => to_value(daemon.inquire(peer, args)?),
         Request::Convert(args) => to_value(daemon.convert(peer, args)?),
         Request::Request(args) => to_value(daemon.request(args)?),
+        Request::WatchdogRegister(args) => {
+            to_value(daemon.watchdog_register(peer, registration, args)?)
+        }
+        Request::WatchdogRenew(args) => to_value(daemon.watchdog_renew(registration, &args)?),
+        Request::WatchdogUnregister => to_value(daemon.watchdog_unregister(registration)?),
     }
 }

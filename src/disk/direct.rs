@@ -119,6 +119,12 @@ impl DirectFile {
         self
     }
 
+    /// Writes still in the kernel, those whose caller gave up on them
+    /// included: until they complete, they may still land.
+    pub fn writes_in_flight(&self) -> usize {
+        self.writes_in_flight.lock().expect("in-flight lock").len()
+    }
+
     /// Worker threads this disk has started, hung ones included.
     pub fn io_threads(&self) -> usize {
         self.pool.threads()

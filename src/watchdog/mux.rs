@@ -66,10 +66,12 @@ impl Multiplexer {
         id
     }
 
-    /// Moves a client's expiry (a renewal succeeded). Expiries only grow.
-    pub fn renewed(&mut self, id: ClientId, expiry: MonoTime) {
+    /// Moves a client's expiry (a renewal succeeded) and returns it.
+    /// Expiries only grow.
+    pub fn renewed(&mut self, id: ClientId, expiry: MonoTime) -> MonoTime {
         let client = self.clients.get_mut(&id).expect("renewed by a registered client");
         client.expiry = client.expiry.max(expiry);
+        client.expiry
     }
 
     /// Removes a client: it no longer needs the host reset on its behalf
@@ -87,6 +89,14 @@ impl Multiplexer {
     /// cleanly.
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty()
+    }
+
+    /// Every client's name and expiry, earliest expiry first.
+    pub fn clients(&self) -> Vec<(ClientId, &str, MonoTime)> {
+        let mut clients: Vec<(ClientId, &str, MonoTime)> =
+            self.clients.iter().map(|(id, c)| (*id, c.name.as_str(), c.expiry)).collect();
+        clients.sort_by_key(|&(id, _, expiry)| (expiry, id));
+        clients
     }
 
     /// The decision at `now`: pet only if every expiry is more than one test
@@ -122,14 +132,14 @@ mod tests {
             mux.check(secs(70)),
             Verdict::Withhold { client: "ls-a".into(), expiry: secs(80) }
         );
-        mux.renewed(a, secs(120));
+        assert_eq!(mux.renewed(a, secs(120)), secs(120));
         assert_eq!(mux.check(secs(70)), Verdict::Pet);
         assert!(
             matches!(mux.check(secs(95)), Verdict::Withhold { ref client, .. } if client == "ls-b")
         );
         mux.unregister(b);
         assert_eq!(mux.check(secs(95)), Verdict::Pet);
-        mux.renewed(a, secs(50));
+        assert_eq!(mux.renewed(a, secs(50)), secs(120), "expiries never move back");
         assert_eq!(mux.check(secs(105)), Verdict::Pet, "expiries never move back");
         assert_eq!(mux.len(), 1);
     }

@@ -243,3 +243,46 @@ pub fn lease_file(dir: &Path, resources: usize, io_timeout_s: u8) -> String {
     }
     path
 }
+
+/// An ext4 filesystem on a loop device, mounted under a scratch directory;
+/// unmounted and detached when dropped.
+pub struct Mount {
+    pub dir: std::path::PathBuf,
+    _device: LoopDevice,
+}
+
+impl Mount {
+    pub fn new(scratch: &std::path::Path) -> Mount {
+        let image = scratch.join("fs.img");
+        std::fs::File::create(&image).unwrap().set_len(64 << 20).unwrap();
+        run("mkfs.ext4", &["-q", image.to_str().unwrap()]).ok();
+        let device = LoopDevice::attach(&image, 512).unwrap();
+        let dir = scratch.join("mnt");
+        std::fs::create_dir(&dir).unwrap();
+        run("mount", &[device.path(), dir.to_str().unwrap()]).ok();
+        Mount { dir, _device: device }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = run("umount", &[self.dir.to_str().unwrap()]);
+    }
+}
+
+/// A frozen filesystem: every write to it blocks until it is thawed, as
+/// on a storage path that hangs. Thawed when dropped.
+pub struct Frozen<'a>(&'a std::path::Path);
+
+impl<'a> Frozen<'a> {
+    pub fn new(dir: &'a std::path::Path) -> Frozen<'a> {
+        run("fsfreeze", &["--freeze", dir.to_str().unwrap()]).ok();
+        Frozen(dir)
+    }
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        let _ = run("fsfreeze", &["--unfreeze", self.0.to_str().unwrap()]);
+    }
+}

@@ -1,0 +1,322 @@
+//! Recovery: a lockspace's host_id lease is lost, so every lease in it is
+//! void and the processes holding them must stop before other hosts may
+//! take the leases.
+//!
+//! ```text
+//!  lost ──▶ killpath ──▶ SIGTERM ──▶ SIGKILL          (fencing "terminate")
+//!   │        t = 0        grace/2     grace
+//!   │
+//!   └─ every holder gone, no write in flight ──▶ stopped: the watchdog
+//!      client is removed and the host lives on
+//!      a holder still running when the watchdog fires ──▶ the host is reset
+//! ```
+//!
+//! The watchdog does not wait for recovery: it stops being kept alive one
+//! test interval before the lockspace's expiry whatever recovery does, so
+//! recovery only decides whether the host survives, never whether other
+//! hosts are safe.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Daemon;
+use super::leases::{Lease, LeaseKey, Owner};
+use super::lockspace::{Lockspace, Membership};
+use super::process::Process;
+use super::resources::background;
+use crate::api::results::HolderRecovery;
+use crate::clock::{Clock, OsClock};
+
+/// How the holders of a failed lockspace's leases are stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Fencing {
+    /// Killpath, then SIGTERM, then SIGKILL at the kill grace.
+    Terminate,
+    /// SIGKILL at once.
+    Kill,
+    /// Signal nothing: the watchdog resets the host.
+    Reset,
+}
+
+impl Fencing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fencing::Terminate => "terminate",
+            Fencing::Kill => "kill",
+            Fencing::Reset => "reset",
+        }
+    }
+}
+
+/// One thing done to a holder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Killpath,
+    Term,
+    Kill,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Killpath => "killpath",
+            Step::Term => "sigterm",
+            Step::Kill => "sigkill",
+        }
+    }
+}
+
+/// The steps taken against every holder, each with its time from the
+/// start of recovery, in order.
+pub fn plan(fencing: Fencing, killpath: bool, grace: Duration) -> Vec<(Duration, Step)> {
+    match fencing {
+        Fencing::Terminate if killpath => {
+            vec![(Duration::ZERO, Step::Killpath), (grace / 2, Step::Term), (grace, Step::Kill)]
+        }
+        Fencing::Terminate => vec![(Duration::ZERO, Step::Term), (grace, Step::Kill)],
+        Fencing::Kill => vec![(Duration::ZERO, Step::Kill)],
+        Fencing::Reset => Vec::new(),
+    }
+}
+
+/// Where recovery stands, for `status`.
+#[derive(Clone, Debug, Default)]
+pub struct RecoveryProgress {
+    pub fencing: &'static str,
+    pub holders: Vec<HolderRecovery>,
+    pub writes_pending: usize,
+}
+
+/// A holder being stopped.
+struct Holder {
+    process: Arc<Process>,
+    /// The next step of the plan.
+    next: usize,
+    last: Option<(Step, Duration)>,
+    killpath: Option<Child>,
+    exit_logged: bool,
+}
+
+/// How often recovery looks at its holders and writes.
+const POLL: Duration = Duration::from_millis(50);
+
+impl Daemon {
+    /// The host_id lease of `lockspace` is lost: its leases are void, their
+    /// holders are stopped, and the lockspace is stopped once they are all
+    /// gone. Runs on a thread of its own.
+    pub(super) fn lockspace_failed(self: &Arc<Self>, lockspace: &Arc<Lockspace>) {
+        let leases: Vec<Box<Lease>> = {
+            let mut table = self.leases.lock().expect("leases lock");
+            let keys: Vec<LeaseKey> =
+                table.in_lockspace(&lockspace.spec.name).map(|l| l.key.clone()).collect();
+            let taken = keys.iter().map(|key| table.take(key).expect("listed")).collect();
+            for key in &keys {
+                table.free(key);
+            }
+            taken
+        };
+        let mut holders: Vec<Arc<Process>> = leases
+            .iter()
+            .filter_map(|l| match &l.owner {
+                Owner::Process(p) => Some(Arc::clone(p)),
+                Owner::Orphan => None,
+            })
+            .collect();
+        holders.sort_by_key(|p| p.pid);
+        holders.dedup_by_key(|p| p.pid);
+        tracing::error!(
+            lockspace = %lockspace.spec.name, leases = leases.len(), holders = holders.len(),
+            fencing = self.config.fencing.as_str(),
+            "lockspace failed: its leases are void; stopping their holders"
+        );
+        let daemon = Arc::clone(self);
+        let lockspace = Arc::clone(lockspace);
+        background("leased-recover", move || daemon.recover(&lockspace, holders));
+    }
+
+    fn recover(&self, lockspace: &Lockspace, holders: Vec<Arc<Process>>) {
+        let name = lockspace.spec.name;
+        let start = OsClock.now();
+        let plan = plan(
+            self.config.fencing,
+            !self.config.killpath.is_empty(),
+            Duration::from_secs(self.config.kill_grace),
+        );
+        if self.config.fencing == Fencing::Reset && !holders.is_empty() {
+            tracing::error!(
+                lockspace = %name,
+                "fencing is reset: the holders are not signalled, and the watchdog will reset \
+                 this host unless they exit by themselves"
+            );
+        }
+        let mut holders: Vec<Holder> = holders
+            .into_iter()
+            .map(|process| Holder {
+                process,
+                next: 0,
+                last: None,
+                killpath: None,
+                exit_logged: false,
+            })
+            .collect();
+        let mut reset_logged = false;
+        loop {
+            let elapsed = OsClock.now().saturating_since(start);
+            for holder in &mut holders {
+                self.advance(lockspace, holder, &plan, elapsed);
+            }
+            let alive: Vec<u32> =
+                holders.iter().filter(|h| h.process.alive()).map(|h| h.process.pid).collect();
+            let writes = lockspace.writes_pending() + self.resource_writes_in_flight();
+            *lockspace.recovery.lock().expect("recovery lock") = Some(RecoveryProgress {
+                fencing: self.config.fencing.as_str(),
+                holders: holders.iter().map(Holder::status).collect(),
+                writes_pending: writes,
+            });
+            if alive.is_empty() && writes == 0 {
+                break;
+            }
+            let plan_done = holders.iter().all(|h| h.next == plan.len());
+            let last_step = plan.last().map_or(Duration::ZERO, |&(at, _)| at);
+            if !reset_logged && plan_done && elapsed >= last_step + Duration::from_secs(1) {
+                tracing::error!(
+                    lockspace = %name, holders = ?alive, writes_pending = writes,
+                    "recovery cannot finish: the watchdog will reset this host"
+                );
+                reset_logged = true;
+            }
+            OsClock.sleep_until(OsClock.now() + POLL);
+        }
+        for holder in &mut holders {
+            if let Some(mut child) = holder.killpath.take() {
+                // The holder is gone: a killpath still running is moot.
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        lockspace.stopped();
+        tracing::warn!(
+            lockspace = %name, seconds = OsClock.now().saturating_since(start).as_secs_f64(),
+            "lockspace stopped: every holder is gone and no write is in flight; this host will \
+             not be reset for it"
+        );
+    }
+
+    /// Takes the steps of `plan` now due against one holder.
+    fn advance(
+        &self,
+        lockspace: &Lockspace,
+        holder: &mut Holder,
+        plan: &[(Duration, Step)],
+        elapsed: Duration,
+    ) {
+        let pid = holder.process.pid;
+        let name = lockspace.spec.name;
+        if let Some(child) = &mut holder.killpath
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            tracing::info!(lockspace = %name, pid, %status, "killpath finished");
+            holder.killpath = None;
+        }
+        if !holder.process.alive() {
+            if !holder.exit_logged {
+                tracing::warn!(lockspace = %name, pid, "holder of void leases exited");
+                holder.exit_logged = true;
+            }
+            return;
+        }
+        while let Some(&(at, step)) = plan.get(holder.next)
+            && at <= elapsed
+        {
+            holder.next += 1;
+            holder.last = Some((step, elapsed));
+            match step {
+                Step::Killpath => holder.killpath = self.run_killpath(&name.to_string(), pid),
+                Step::Term | Step::Kill => {
+                    let signal = if step == Step::Term { libc::SIGTERM } else { libc::SIGKILL };
+                    tracing::warn!(lockspace = %name, pid, "{} to a holder of void leases", step.as_str());
+                    if let Err(err) = holder.process.signal(signal) {
+                        tracing::warn!(lockspace = %name, pid, "{}: {err}", step.as_str());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts the killpath against `pid`.
+    fn run_killpath(&self, lockspace: &str, pid: u32) -> Option<Child> {
+        let (program, args) = self.config.killpath.split_first()?;
+        tracing::warn!(lockspace, pid, killpath = ?self.config.killpath, "running the killpath");
+        let spawned = Command::new(program)
+            .args(args)
+            .arg(pid.to_string())
+            .env("LEASE_LOCKSPACE", lockspace)
+            .env("LEASE_PID", pid.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(child) => Some(child),
+            Err(err) => {
+                tracing::error!(lockspace, pid, "cannot run the killpath {program}: {err}");
+                None
+            }
+        }
+    }
+
+    /// Writes to resource disks still in the kernel, timed out or not.
+    fn resource_writes_in_flight(&self) -> usize {
+        self.disks.lock().expect("disks lock").values().map(|d| d.writes_in_flight()).sum()
+    }
+
+    /// Whether a lockspace is still being recovered.
+    pub(super) fn recovering(&self) -> Vec<String> {
+        self.lockspaces
+            .lock()
+            .expect("lockspaces lock")
+            .values()
+            .filter(|ls| matches!(ls.membership(), Membership::Lost { .. }))
+            .map(|ls| ls.spec.name.to_string())
+            .collect()
+    }
+}
+
+impl Holder {
+    fn status(&self) -> HolderRecovery {
+        HolderRecovery {
+            pid: self.process.pid,
+            alive: self.process.alive(),
+            step: self.last.map(|(step, _)| step.as_str().to_owned()),
+            step_at_s: self.last.map(|(_, at)| at.as_secs_f64()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_escalates_within_the_grace() {
+        let grace = Duration::from_secs(40);
+        let steps = |fencing, killpath| -> Vec<(u64, Step)> {
+            plan(fencing, killpath, grace).into_iter().map(|(at, s)| (at.as_secs(), s)).collect()
+        };
+        assert_eq!(
+            steps(Fencing::Terminate, true),
+            [(0, Step::Killpath), (20, Step::Term), (40, Step::Kill)]
+        );
+        assert_eq!(steps(Fencing::Terminate, false), [(0, Step::Term), (40, Step::Kill)]);
+        assert_eq!(steps(Fencing::Kill, true), [(0, Step::Kill)]);
+        assert_eq!(steps(Fencing::Reset, true), []);
+        for fencing in [Fencing::Terminate, Fencing::Kill] {
+            let plan = plan(fencing, true, grace);
+            assert!(plan.windows(2).all(|w| w[0].0 <= w[1].0), "in time order");
+            assert_eq!(plan.last().map(|&(_, s)| s), Some(Step::Kill), "ends with SIGKILL");
+        }
+    }
+}
