@@ -374,3 +374,57 @@ fn watchdog_requests_are_checked_and_a_dropped_registration_stands() {
         std::fs::read_to_string(&a.log).unwrap().contains("disconnected without unregistering")
     );
 }
+
+#[test]
+fn hung_storage_ends_in_a_reset_while_a_write_may_still_land() {
+    let tools = common::have("mkfs.ext4") && common::have("fsfreeze");
+    if !common::prerequisite(
+        common::is_root() && tools,
+        "hanging the lease storage needs a frozen filesystem: root, mkfs.ext4 and fsfreeze",
+    ) {
+        return;
+    }
+    let dir = scratch();
+    // Declared before the daemon, so unmounted after it is gone.
+    let mount = common::Mount::new(dir.path());
+    let path = lease_file(&mount.dir, 1, IO_TIMEOUT_S as u8);
+    let a = start(dir.path(), "a", &["--kill-grace", "2"]);
+    join(&a, 1, &path);
+    let mut holder = Holder::start();
+    a.lease(&["acquire", "-r", &format!("ls:r1:{path}:1M"), "--pid", &holder.pid()]).ok();
+    let before = status(&a);
+    let renewed = OsClock.now() - secs(before["lockspaces"][0]["last_renewal_s"].as_f64().unwrap());
+    let expiry = renewed + Duration::from_secs(8 * IO_TIMEOUT_S);
+
+    // Every write to the lease file now hangs in the kernel.
+    let frozen = common::Frozen::new(&mount.dir);
+    let fire = Duration::from_secs(FIRE_S);
+    let reset =
+        wait_for(expiry.saturating_since(OsClock.now()) + fire + secs(3.0), "the reset", || {
+            PetLog::read(&a.pet_log()).unwrap().reset_at(OsClock.now())
+        });
+    let lost = wait_for(secs(5.0), "the lockspace fails", || {
+        let status = status(&a);
+        (status["lockspaces"][0]["state"] == "failed").then_some(status)
+    });
+    let recovery = &lost["lockspaces"][0]["recovery"];
+    println!(
+        "hung storage: reset {:.2} s after the last renewal ({:.2} s before expiry + F); \
+         recovery: {recovery}",
+        since(renewed, reset),
+        (expiry + fire).saturating_since(reset).as_secs_f64()
+    );
+    assert!(reset <= expiry + fire, "reset after expiry + F");
+    // The holder went at SIGTERM, but a renewal write is still in the
+    // kernel and could land after another host took over: no survival.
+    let exit = holder.child.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&exit), Some(libc::SIGTERM));
+    assert!(recovery["writes_pending"].as_u64().unwrap() > 0, "{recovery}");
+    assert_eq!(lost["watchdog"]["petting"], false);
+
+    // Once the writes are done, the lockspace stops.
+    drop(frozen);
+    wait_for(secs(5.0), "the lockspace stops after the thaw", || {
+        (status(&a)["lockspaces"][0]["state"] == "stopped").then_some(())
+    });
+}
