@@ -56,7 +56,7 @@ complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subc
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from init" -l sector-size -d 'Sector size of the area [default: the device\'s logical sector size]' -r
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from init" -l align -d 'Area size: 1M, 2M, 4M or 8M; 512-byte sectors allow only 1M [default: 1M for 512-byte sectors, 8M for 4096]' -r
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from init" -l io-timeout -d 'I/O timeout in seconds recorded in a lockspace; every delay of its delta leases derives from it' -r
-complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from init" -l num-hosts -d 'Ballot blocks a resource uses: the highest host_id that may acquire it [default: all that fit]' -r
+complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from init" -l num-hosts -d 'Ballot blocks a resource uses: the highest host_id that may acquire it; each acquire reads them all three times [default: 128, or all that fit if fewer; sanlock\'s is all that fit]' -r
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from init" -l force -d 'Overwrite an area that already holds valid lease records'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from init" -s V -l version -d 'Print version'

@@ -428,3 +428,25 @@ fn hung_storage_ends_in_a_reset_while_a_write_may_still_land() {
         (status(&a)["lockspaces"][0]["state"] == "stopped").then_some(())
     });
 }
+
+#[test]
+fn after_a_crash_no_new_leased_keeps_the_old_ones_watchdog_alive() {
+    let dir = scratch();
+    let mut a = start(dir.path(), "a", &[]);
+    a.kill();
+    let run_dir = a.run_dir.to_str().unwrap().to_owned();
+    let pets = format!("file:{}", a.pet_log().display());
+    let restart = |watchdog: &str| {
+        common::run(
+            env!("CARGO_BIN_EXE_leased"),
+            &["--config", "/dev/null", "--run-dir", &run_dir, "--watchdog", watchdog],
+        )
+    };
+    let refused = restart(&pets);
+    assert_eq!(refused.code, 70, "{}", refused.stderr);
+    assert!(refused.stderr.contains("exited with its watchdog armed"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("leased.state"), "{}", refused.stderr);
+    assert!(restart(&pets).stderr.contains("watchdog armed"), "still refused: no reboot yet");
+    let record = std::fs::read_to_string(a.pet_log()).unwrap();
+    assert_eq!(record.matches("arm ").count(), 1, "the device was not opened again:\n{record}");
+}

@@ -134,7 +134,7 @@ pub struct InitArgs {
     /// I/O timeout in seconds recorded in a lockspace; every delay of its delta leases derives from it
     #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u8).range(1..))]
     io_timeout: u8,
-    /// Ballot blocks a resource uses: the highest host_id that may acquire it [default: all that fit]
+    /// Ballot blocks a resource uses: the highest host_id that may acquire it; each acquire reads them all three times [default: 128, or all that fit if fewer; sanlock's is all that fit]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=2000))]
     num_hosts: Option<u64>,
     /// Overwrite an area that already holds valid lease records

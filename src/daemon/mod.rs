@@ -44,7 +44,7 @@ use crate::disk::DirectFile;
 use crate::driver::Cancel;
 use crate::ondisk::name::Name;
 use crate::spec::LockspaceSpec;
-use crate::watchdog::{ClientId, Stopped, Watchdog};
+use crate::watchdog::{ClientId, DeviceSpec, Stopped, Watchdog};
 use leases::{LeaseTable, Owner};
 use lockspace::{Lockspace, LockspaceEvents, Membership};
 use process::{ExitWatcher, Process};
@@ -120,8 +120,22 @@ impl Daemon {
         };
         let socket_gid = config.socket_group.as_deref().map(config::group_id).transpose()?;
         let fire = std::time::Duration::from_secs(config.watchdog_fire_timeout);
-        let watchdog = Watchdog::start(&config.watchdog_device()?, fire)
+        let device = config.watchdog_device()?;
+        if device != DeviceSpec::None && run_dir.watchdog_left_armed() {
+            return Err(DaemonError::Start(format!(
+                "the previous leased of this boot in {} exited with its watchdog armed: the \
+                 device resets this host within {} s of its last keepalive, which keeps other \
+                 hosts safe from the lease holders that may still run. Keeping it alive now \
+                 would call that off, so leased will not start before the host has rebooted. \
+                 If that device was never armed, remove {} to start anyway.",
+                run_dir.path().display(),
+                config.watchdog_fire_timeout,
+                run_dir.state_file().display()
+            )));
+        }
+        let watchdog = Watchdog::start(&device, fire)
             .map_err(|e| DaemonError::Start(format!("watchdog: {e}")))?;
+        run_dir.record_watchdog(device != DeviceSpec::None)?;
         let watchdog = Arc::new(watchdog);
         let plan_end = std::time::Duration::from_secs(config.kill_grace);
         if config.fencing == Fencing::Terminate && plan_end + watchdog.test_interval() >= fire {
@@ -134,10 +148,10 @@ impl Daemon {
             );
         }
         let started = Daemon::with_watchdog(config, host_name, socket_gid, run_dir, &watchdog);
-        if started.is_err() {
-            // Nothing is registered: disarm rather than leave the host to
-            // be reset by a daemon that never ran.
-            watchdog.stop();
+        if started.is_err() && watchdog.stop() == Stopped::Disarmed {
+            // Nothing was registered: disarmed rather than leave the host
+            // to be reset by a daemon that never ran.
+            run_dir.record_watchdog(false)?;
         }
         started
     }
@@ -467,7 +481,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         daemon.shut_down();
     }
     match daemon.watchdog.stop() {
-        Stopped::Disarmed => {}
+        Stopped::Disarmed => run_dir.record_watchdog(false)?,
         Stopped::Armed(clients) => tracing::error!(
             ?clients,
             "leased exits with the watchdog armed: this host will be reset"

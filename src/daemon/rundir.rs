@@ -7,6 +7,11 @@
 //! After a reboot nothing of the old daemon survives, so a rejoin under our
 //! own host name may be immediate. The state file records the boot it was
 //! written in; a different boot id now means the host rebooted since.
+//!
+//! It also records whether the daemon holds a watchdog device armed. A
+//! daemon that died with it armed leaves the host to be reset; a new daemon
+//! in the same boot must not open the device and keep it alive, which would
+//! call that reset off while the old daemon's holders may still run.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -23,13 +28,18 @@ const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     boot_id: String,
+    /// A watchdog device is armed by the daemon of this boot.
+    #[serde(default)]
+    watchdog_armed: bool,
 }
 
 /// A run directory held by this daemon.
 pub struct RunDir {
     path: PathBuf,
     _lock: Flock<File>,
+    boot_id: String,
     fast_reacquire: bool,
+    armed_before: bool,
 }
 
 /// Why the run directory cannot be used.
@@ -74,10 +84,34 @@ impl RunDir {
         let previous: Option<State> = std::fs::read_to_string(&state_path)
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok());
-        let fast_reacquire = previous.is_some_and(|p| !boot_id.is_empty() && p.boot_id != boot_id);
-        let state = serde_json::to_string(&State { boot_id }).expect("state serializes");
-        std::fs::write(&state_path, state).map_err(io_error(&state_path))?;
-        Ok(RunDir { path: path.to_owned(), _lock: lock, fast_reacquire })
+        let same_boot = previous.as_ref().is_some_and(|p| p.boot_id == boot_id);
+        let fast_reacquire = previous.is_some() && !boot_id.is_empty() && !same_boot;
+        let armed_before = same_boot && previous.is_some_and(|p| p.watchdog_armed);
+        let run_dir = RunDir { path: path.to_owned(), _lock: lock, boot_id, fast_reacquire, armed_before };
+        // An armed device left by an earlier daemon stays on record until
+        // the reboot it causes.
+        run_dir.record_watchdog(armed_before)?;
+        Ok(run_dir)
+    }
+
+    /// Records whether this daemon holds a watchdog device armed.
+    pub fn record_watchdog(&self, armed: bool) -> Result<(), RunDirError> {
+        let state = State { boot_id: self.boot_id.clone(), watchdog_armed: armed };
+        let text = serde_json::to_string(&state).expect("state serializes");
+        let state_path = self.path.join(STATE_FILE);
+        std::fs::write(&state_path, text).map_err(io_error(&state_path))
+    }
+
+    /// Whether an earlier daemon of this boot exited with its watchdog
+    /// device armed: the host is to be reset, and no daemon may keep the
+    /// device alive before that.
+    pub fn watchdog_left_armed(&self) -> bool {
+        self.armed_before
+    }
+
+    /// The state file, which an operator may remove to start anyway.
+    pub fn state_file(&self) -> PathBuf {
+        self.path.join(STATE_FILE)
     }
 
     /// The directory.
@@ -120,5 +154,26 @@ mod tests {
         drop(again);
         std::fs::write(dir.path().join(STATE_FILE), r#"{"boot_id":"another-boot"}"#).unwrap();
         assert!(RunDir::take(dir.path()).unwrap().fast_reacquire());
+    }
+
+    #[test]
+    fn a_watchdog_left_armed_is_remembered_until_a_reboot() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let first = RunDir::take(dir.path()).unwrap();
+        assert!(!first.watchdog_left_armed());
+        first.record_watchdog(true).unwrap();
+        drop(first); // as if the daemon died with the device armed
+        let second = RunDir::take(dir.path()).unwrap();
+        assert!(second.watchdog_left_armed());
+        drop(second); // refused to start: the record stays
+        let third = RunDir::take(dir.path()).unwrap();
+        assert!(third.watchdog_left_armed(), "kept until the reboot");
+        third.record_watchdog(false).unwrap();
+        drop(third);
+        let armed_elsewhere = r#"{"boot_id":"another-boot","watchdog_armed":true}"#;
+        std::fs::write(dir.path().join(STATE_FILE), armed_elsewhere).unwrap();
+        let after_reboot = RunDir::take(dir.path()).unwrap();
+        assert!(!after_reboot.watchdog_left_armed(), "the reset came");
+        assert!(after_reboot.fast_reacquire());
     }
 }
