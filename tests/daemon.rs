@@ -345,3 +345,43 @@ fn a_hung_resource_write_never_delays_renewals() {
     drop(frozen);
     a.lease(&["acquire", "-r", &slow, "--pid", &holder.pid(), "--wait=10"]).ok();
 }
+
+#[test]
+fn a_host_beyond_the_renewals_reads_is_judged_alive_until_watched_then_dead() {
+    let dir = scratch();
+    let path = lease_file(dir.path(), 1, IO_TIMEOUT_S as u8);
+    let r1 = res(&path, 1);
+    common::lease(&["direct", "init", "-r", &r1, "--num-hosts", "128", "--force"]).ok();
+    let a = Leased::start(dir.path(), "a", FIRE_S);
+    join(&a, 1, &path);
+    // a's first renewal reads the whole area and sees no host but itself;
+    // later ones read host_ids 1 to 64 only.
+    OsClock.sleep_until(OsClock.now() + Duration::from_secs(3 * IO_TIMEOUT_S));
+    let mut far = Leased::start(dir.path(), "far", FIRE_S);
+    join(&far, 100, &path);
+    let holder = Holder::start();
+    let contender = Holder::start();
+    far.lease(&["acquire", "-r", &r1, "--pid", &holder.pid()]).ok();
+    let seen_by_a = |host_id: u64| {
+        let hosts = a.lease(&["hosts", "ls", "--json"]).ok().json();
+        hosts["hosts"].as_array().unwrap().iter().any(|h| h["host_id"] == host_id)
+    };
+    OsClock.sleep_until(OsClock.now() + Duration::from_secs(2 * IO_TIMEOUT_S));
+    assert!(!seen_by_a(100), "not read by a's renewals yet");
+    let refused = a.lease(&["acquire", "-r", &r1, "--pid", &contender.pid()]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("host_id 100"), "{}", refused.stderr);
+
+    far.signal(Signal::SIGKILL);
+    let killed = OsClock.now();
+    let _ = far.child.wait();
+    let latest = killed + Duration::from_secs(HOST_DEAD_S + 4 * IO_TIMEOUT_S + 3);
+    while a.lease(&["acquire", "-r", &r1, "--pid", &contender.pid()]).code != 0 {
+        assert!(OsClock.now() < latest, "the far host's lease was never taken");
+        OsClock.sleep_until(OsClock.now() + Duration::from_millis(200));
+    }
+    let after = OsClock.now().saturating_since(killed).as_secs_f64();
+    println!("a host beyond the reads: its lease taken {after:.2} s after it was killed");
+    assert!(after >= (HOST_DEAD_S - 2 * IO_TIMEOUT_S) as f64, "taken before host_dead");
+    assert!(seen_by_a(100), "watched since it owned what a wanted");
+}

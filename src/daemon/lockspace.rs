@@ -13,7 +13,7 @@ use crate::api::{ApiError, ErrorCode};
 use crate::clock::{Clock, MonoTime, OsClock};
 use crate::delta::{
     DeltaAcquire, DeltaError, DeltaRelease, DeltaRenew, HostLease, HostState, HostTable,
-    JoinOptions, LockspaceRef,
+    JoinOptions, LockspaceRef, Watch,
 };
 use crate::direct::{DirectError, probe_area};
 use crate::disk::{Access, DirectFile};
@@ -87,6 +87,8 @@ pub struct Lockspace {
     state: Mutex<Membership>,
     changed: Condvar,
     cancel: Cancel,
+    /// The host sectors renewals read.
+    watch: Mutex<Watch>,
     /// Host bits to set at the next renewal, each until a time.
     bits: Mutex<Vec<(u64, MonoTime)>>,
     /// Resource operations under way under the host_id lease: it is not
@@ -162,6 +164,12 @@ impl Lockspace {
             changed: Condvar::new(),
             cancel: Cancel::default(),
             bits: Mutex::new(Vec::new()),
+            watch: Mutex::new(Watch::new(
+                geometry.max_hosts(),
+                spec.host_id,
+                Watch::CHUNK,
+                Watch::FULL_EVERY,
+            )),
             writers: Mutex::new(0),
             drained: Condvar::new(),
             watchdog,
@@ -262,6 +270,12 @@ impl Lockspace {
         }
     }
 
+    /// Reads `host_id`'s sector at every renewal from now on (it owns a
+    /// resource we want).
+    pub fn watch_host(&self, host_id: u64) {
+        self.watch.lock().expect("watch lock").cover(host_id);
+    }
+
     /// Asks `host_id` to look at our requests, for 6 io_timeouts.
     pub fn signal_host(&self, host_id: u64) {
         let until = OsClock.now() + self.timeouts.renewal_warn();
@@ -301,11 +315,15 @@ impl Lockspace {
             for (host_id, until) in self.bits.lock().expect("bits lock").drain(..) {
                 lease.set_bit(host_id, until);
             }
-            let read = lease.lockspace.geometry.max_hosts();
+            let read = self.watch.lock().expect("watch lock").next_read();
             let renewal = match driver.run(DeltaRenew::new(lease, read), &self.hosts) {
                 Ok(renewal) => renewal,
                 Err(_) => unreachable!("a renewal does not wait"),
             };
+            {
+                let mut watch = self.watch.lock().expect("watch lock");
+                watch.settle(&mut self.hosts.lock().expect("host table lock"));
+            }
             lease = renewal.lease;
             if !renewal.requested_by.is_empty() {
                 events.requested(&self, &renewal.requested_by);

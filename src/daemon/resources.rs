@@ -233,6 +233,14 @@ impl Daemon {
                 Ok(Err(err)) => err,
             };
             drop(writer);
+            if let PaxosError::OwnerAlive { owner_id: host_id, .. }
+            | PaxosError::ShortHold { owner_id: host_id }
+            | PaxosError::SharedHeld { holder_id: host_id } = err
+            {
+                // A host outside the renewals' reads is never judged dead:
+                // read it from now on.
+                lockspace.watch_host(host_id);
+            }
             if let Some(withdrawal) = machine.withdrawal() {
                 self.release_later(
                     Arc::clone(&lockspace),

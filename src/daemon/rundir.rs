@@ -87,7 +87,8 @@ impl RunDir {
         let same_boot = previous.as_ref().is_some_and(|p| p.boot_id == boot_id);
         let fast_reacquire = previous.is_some() && !boot_id.is_empty() && !same_boot;
         let armed_before = same_boot && previous.is_some_and(|p| p.watchdog_armed);
-        let run_dir = RunDir { path: path.to_owned(), _lock: lock, boot_id, fast_reacquire, armed_before };
+        let run_dir =
+            RunDir { path: path.to_owned(), _lock: lock, boot_id, fast_reacquire, armed_before };
         // An armed device left by an earlier daemon stays on record until
         // the reboot it causes.
         run_dir.record_watchdog(armed_before)?;

@@ -176,6 +176,12 @@ impl HostTable {
         (entry.timestamp != 0).then(|| entry.first_seen + self.timeouts_of(entry).host_dead())
     }
 
+    /// Forgets the hosts above `host_id`, whose sectors are not read any
+    /// more: what was last seen of them would soon be stale.
+    pub fn forget_beyond(&mut self, host_id: u64) {
+        self.hosts.retain(|&id, _| id <= host_id);
+    }
+
     /// Forgets everything (the lockspace was left).
     pub fn clear(&mut self) {
         self.hosts.clear();

@@ -10,7 +10,8 @@
 //!   wait out a previous holder);
 //! - [`DeltaRenew`]: one renewal (read the area, write our sector);
 //! - [`DeltaRelease`]: leave (timestamp 0);
-//! - [`HostTable`]: the liveness of the other hosts, fed by renewals.
+//! - [`HostTable`]: the liveness of the other hosts, fed by renewals;
+//! - [`Watch`]: which of their sectors the renewals read.
 //!
 //! All are sans-I/O [`crate::step::Machine`]s: no clock, no disk, no threads.
 
@@ -19,12 +20,14 @@ mod hosts;
 mod lease;
 mod release;
 mod renew;
+mod watch;
 
 pub use acquire::{DeltaAcquire, JoinOptions};
 pub use hosts::{HostEntry, HostState, HostTable};
 pub use lease::{HostLease, LockspaceRef};
 pub use release::DeltaRelease;
 pub use renew::{DeltaRenew, Renewal};
+pub use watch::Watch;
 
 use crate::ondisk::RecordProblem;
 use crate::ondisk::name::Name;

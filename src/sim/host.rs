@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use crate::clock::MonoTime;
-use crate::delta::{DeltaAcquire, DeltaError, DeltaRenew, HostLease, HostTable, Renewal};
+use crate::delta::{DeltaAcquire, DeltaError, DeltaRenew, HostLease, HostTable, Renewal, Watch};
 use crate::paxos::{Held, Mode, PaxosAcquire, PaxosError, PaxosRelease, Released};
 use crate::step::{IoResult, Machine, Step};
 use crate::watchdog::{ClientId, Multiplexer};
@@ -165,6 +165,7 @@ pub struct SimHost {
     pub paused: bool,
     pub clock: HostClock,
     pub table: HostTable,
+    pub watch: Watch,
     pub membership: Membership,
     pub slots: Vec<Slot>,
     pub clients: Vec<Client>,

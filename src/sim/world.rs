@@ -12,7 +12,9 @@ use super::io::{IoFaults, Plan, WriteFate, plan_read, plan_write, read_parts};
 use super::oracle::Oracle;
 use super::{Canary, SimConfig, SimReport};
 use crate::clock::SimClock;
-use crate::delta::{DeltaAcquire, DeltaError, DeltaRenew, HostTable, JoinOptions, LockspaceRef};
+use crate::delta::{
+    DeltaAcquire, DeltaError, DeltaRenew, HostTable, JoinOptions, LockspaceRef, Watch,
+};
 use crate::disk::SimDisk;
 use crate::ondisk::area::{fill_lockspace, fill_resource};
 use crate::ondisk::geometry::{AlignSize, Geometry, SectorSize};
@@ -179,6 +181,7 @@ impl World {
                 paused: false,
                 clock: HostClock::default(),
                 table: HostTable::new(timeouts),
+                watch: sim_watch(config.hosts, index + 1),
                 membership: Membership::Joining,
                 slots: Vec::new(),
                 clients: Vec::new(),
@@ -321,6 +324,7 @@ impl World {
         h.epoch += 1;
         h.clock = HostClock { boot_ns: now, boot_local_ns };
         h.table = HostTable::new(timeouts);
+        h.watch = sim_watch(self.config.hosts, h.host_id);
         h.mux = Multiplexer::new(test_interval_for(timeouts.watchdog_fire()));
         h.pets = 0;
         h.deferred.clear();
@@ -426,7 +430,8 @@ impl World {
             Membership::Joined { lease, next_renewal, .. } if idle && lease.is_some() => {
                 if local >= *next_renewal {
                     let lease = *lease.take().expect("checked");
-                    h.slots[0].job = Some(Job::Renew(DeltaRenew::new(lease, self.config.hosts)));
+                    let read = h.watch.next_read();
+                    h.slots[0].job = Some(Job::Renew(DeltaRenew::new(lease, read)));
                 } else {
                     let at = clock.global(*next_renewal);
                     self.wake(host, at);
@@ -899,6 +904,7 @@ impl World {
         else {
             unreachable!("a renewal runs while joined")
         };
+        h.watch.settle(&mut h.table);
         let new_expiry = renewal.lease.expiry();
         let fatal = match &renewal.result {
             Ok(()) => {
@@ -968,6 +974,12 @@ impl World {
             }
             Err(err) => {
                 *self.report.refusals.entry(refusal_kind(&err).to_owned()).or_default() += 1;
+                if let PaxosError::OwnerAlive { owner_id: id, .. }
+                | PaxosError::ShortHold { owner_id: id }
+                | PaxosError::SharedHeld { holder_id: id } = err
+                {
+                    self.hosts[host].watch.cover(id);
+                }
                 self.hosts[host].last_errors[client] = err.to_string();
                 if let Some(held) = withdrawal {
                     self.start_release(host, client, resource, held);
@@ -1090,6 +1102,13 @@ impl World {
             }
         }
     }
+}
+
+/// The renewals' read range of a simulated host: in chunks of 2 with a
+/// whole-area read every 4 renewals, so that with 8 hosts the range starts
+/// short of most of them and the widening is exercised.
+fn sim_watch(hosts: u64, host_id: u64) -> Watch {
+    Watch::new(hosts, host_id, 2, 4)
 }
 
 fn refusal_kind(err: &PaxosError) -> &'static str {
