@@ -14,6 +14,16 @@ fn spec(kind_fields: &str, path: &Path, offset: &str) -> String {
 }
 
 #[test]
+fn a_resource_gets_128_ballot_blocks_unless_told() {
+    let dir = scratch();
+    let img = zero_file(dir.path(), "leases.img", MIB);
+    lease(&["direct", "init", "-r", &spec("ls1:default", &img, "0")]).ok();
+    let text = lease(&["direct", "read-leader", "-r", &spec("ls1:default", &img, "0")]).ok();
+    assert!(text.stdout.contains("num_hosts 128\n"), "{}", text.stdout);
+    assert!(text.stdout.contains("max_hosts 2000\n"), "{}", text.stdout);
+}
+
+#[test]
 fn init_dump_and_read_leader() {
     let dir = scratch();
     let img = zero_file(dir.path(), "leases.img", 3 * MIB);

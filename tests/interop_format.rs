@@ -101,8 +101,10 @@ fn identical_init(
     let mut args = vec!["direct", "init", "-r", &res, "--num-hosts", "12"];
     args.extend_from_slice(lease_flags);
     lease(&args).ok();
+    // Each tool's default num_hosts differs on purpose (128 for lease,
+    // all that fit for sanlock): the layouts are compared at the same one.
     let res2 = spec("ident:res2", ours, 2 * area);
-    let mut args = vec!["direct", "init", "-r", &res2];
+    let mut args = vec!["direct", "init", "-r", &res2, "--num-hosts", "100"];
     args.extend_from_slice(lease_flags);
     lease(&args).ok();
 
@@ -115,7 +117,7 @@ fn identical_init(
     args.extend_from_slice(sanlock_flags);
     sanlock(&args);
     let res2 = spec("ident:res2", theirs, 2 * area);
-    let mut args = vec!["init", "-r", &res2];
+    let mut args = vec!["init", "-r", &res2, "-n", "100"];
     args.extend_from_slice(sanlock_flags);
     sanlock(&args);
 
@@ -267,8 +269,9 @@ fn four_k_sector_loop_device() {
     // The 4K default geometry (8M areas) and 4096/2M, byte for byte.
     identical_init(ours.path(), theirs.path(), 8 * MIB as u64, &[], &[]);
     let (o, t) = (ours.path(), theirs.path());
-    lease(&["direct", "init", "-r", &spec("two:r", o, 0), "--align", "2M", "--force"]).ok();
-    sanlock(&["init", "-r", &spec("two:r", t, 0), "-Z", "4096", "-A", "2M"]);
+    let r = spec("two:r", o, 0);
+    lease(&["direct", "init", "-r", &r, "--align", "2M", "--num-hosts", "200", "--force"]).ok();
+    sanlock(&["init", "-r", &spec("two:r", t, 0), "-Z", "4096", "-A", "2M", "-n", "200"]);
     assert_eq!(read_all(o, 2 * MIB), read_all(t, 2 * MIB));
 
     // A 512-byte area cannot live on a 4K device.

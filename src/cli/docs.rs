@@ -358,7 +358,8 @@ and
 watchdog. The host is reset if it does not renew before each expiry, even
 if the connection closes; only
 .B watchdog_unregister
-ends that. One registration per connection.
+ends that. One registration per connection, and at most 64 programs at
+once.
 .TP
 .B watchdog_renew
 .I expiry_ms

@@ -128,6 +128,14 @@ impl LeaseTable {
         self.slots.values().filter(|slot| matches!(slot, Slot::Busy)).count()
     }
 
+    /// Slots of lockspace `name` being acquired, converted or released.
+    pub fn busy_in(&self, name: &Name) -> usize {
+        self.slots
+            .iter()
+            .filter(|(key, slot)| matches!(slot, Slot::Busy) && key.lockspace.same_as(name))
+            .count()
+    }
+
     /// Held leases in lockspace `name`.
     pub fn in_lockspace<'a>(&'a self, name: &'a Name) -> impl Iterator<Item = &'a Lease> {
         self.held().filter(move |lease| lease.key.lockspace.same_as(name))

@@ -5,6 +5,7 @@
 //! slow, can delay a renewal. Acquires only read the host table and the
 //! membership, each under a lock held for a step.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::recovery::RecoveryProgress;
@@ -89,6 +90,9 @@ pub struct Lockspace {
     cancel: Cancel,
     /// The host sectors renewals read.
     watch: Mutex<Watch>,
+    /// Set when the lockspace is being left: no lease acquired from then
+    /// on is handed out, so that the release of every lease misses none.
+    closing: AtomicBool,
     /// Host bits to set at the next renewal, each until a time.
     bits: Mutex<Vec<(u64, MonoTime)>>,
     /// Resource operations under way under the host_id lease: it is not
@@ -172,6 +176,7 @@ impl Lockspace {
             )),
             writers: Mutex::new(0),
             drained: Condvar::new(),
+            closing: AtomicBool::new(false),
             watchdog,
             watchdog_client: Mutex::new(None),
             recovery: Mutex::new(None),
@@ -217,6 +222,26 @@ impl Lockspace {
         }
     }
 
+    /// Whether a lease acquired under host_id generation `generation` may
+    /// be handed to its process: the lockspace is joined in that
+    /// generation and not being left. Checked under the lease table's lock
+    /// as the lease goes in, so that a recovery or a leave that takes the
+    /// table's leases afterwards finds it, and one before refuses it.
+    pub fn accepts(&self, generation: u64) -> bool {
+        !self.is_closing()
+            && matches!(self.membership(), Membership::Joined { generation: g, expiry, .. }
+                if g == generation && OsClock.now() < expiry)
+    }
+
+    /// Refuses leases from now on (see [`Lockspace::accepts`]).
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
     /// Waits until the join is over (joined, failed or left).
     pub fn wait_joined(&self) -> Membership {
         let mut state = self.state.lock().expect("membership lock");
@@ -227,8 +252,9 @@ impl Lockspace {
     }
 
     /// Stops renewing and releases the host_id (the caller has released
-    /// the lockspace's resources first). Returns once left.
-    pub fn leave(&self) {
+    /// the lockspace's resources first). Returns once left. `resource_writes`
+    /// counts the daemon's resource writes still in the kernel.
+    pub fn leave(&self, resource_writes: &dyn Fn() -> usize) {
         {
             let mut state = self.state.lock().expect("membership lock");
             if !state.is_over() && !matches!(*state, Membership::Lost { .. }) {
@@ -242,6 +268,15 @@ impl Lockspace {
             writers = self.drained.wait(writers).expect("writers lock");
         }
         drop(writers);
+        // A write timed out but still in the kernel could land after the
+        // release, over what another host wrote once it saw us gone: keep
+        // renewing until there is none. If the storage never gives them
+        // back, the lease expires and recovery has the host reset.
+        while self.disk.writes_in_flight() + resource_writes() > 0
+            && !matches!(self.membership(), Membership::Lost { .. })
+        {
+            OsClock.sleep_until(OsClock.now() + std::time::Duration::from_millis(10));
+        }
         self.cancel.cancel();
         let mut state = self.state.lock().expect("membership lock");
         while !state.is_over() && !matches!(*state, Membership::Lost { .. }) {
@@ -278,7 +313,11 @@ impl Lockspace {
 
     /// Asks `host_id` to look at our requests, for 6 io_timeouts.
     pub fn signal_host(&self, host_id: u64) {
-        let until = OsClock.now() + self.timeouts.renewal_warn();
+        // Long enough for an owner that reads our sector only at its whole
+        // area reads (see `Watch`) to see the bit.
+        let every = self.timeouts.renewal_interval()
+            * u32::try_from(Watch::FULL_EVERY + 1).expect("a small count");
+        let until = OsClock.now() + self.timeouts.renewal_warn().max(every);
         self.bits.lock().expect("bits lock").push((host_id, until));
     }
 
@@ -596,7 +635,7 @@ mod tests {
             || read_lockspace_leader(&disk, &OsClock, 0, &name, 1).unwrap().leader.timestamp;
 
         std::thread::scope(|scope| {
-            let leaving = scope.spawn(|| lockspace.leave());
+            let leaving = scope.spawn(|| lockspace.leave(&|| 0));
             while lockspace.membership() != Membership::Leaving {
                 OsClock.sleep_until(OsClock.now() + std::time::Duration::from_millis(1));
             }

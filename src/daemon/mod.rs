@@ -135,10 +135,18 @@ impl Daemon {
         }
         let watchdog = Watchdog::start(&device, fire)
             .map_err(|e| DaemonError::Start(format!("watchdog: {e}")))?;
-        run_dir.record_watchdog(device != DeviceSpec::None)?;
+        // An armed device left by an earlier daemon stays on record (even
+        // if this one runs without a device) until the reboot.
+        let armed = run_dir.watchdog_left_armed() || device != DeviceSpec::None;
+        if let Err(err) = run_dir.record_watchdog(armed) {
+            watchdog.stop();
+            return Err(err.into());
+        }
         let watchdog = Arc::new(watchdog);
         let plan_end = std::time::Duration::from_secs(config.kill_grace);
-        if config.fencing == Fencing::Terminate && plan_end + watchdog.test_interval() >= fire {
+        // The last keepalive comes up to two test intervals before a
+        // lockspace's expiry, which recovery may notice a little after.
+        if config.fencing == Fencing::Terminate && plan_end + 2 * watchdog.test_interval() >= fire {
             tracing::warn!(
                 "kill_grace {} s leaves no time before the watchdog fires ({} s, tested every \
                  {:.1} s): a lockspace failure will reset this host before SIGKILL is sent",
@@ -151,7 +159,7 @@ impl Daemon {
         if started.is_err() && watchdog.stop() == Stopped::Disarmed {
             // Nothing was registered: disarmed rather than leave the host
             // to be reset by a daemon that never ran.
-            run_dir.record_watchdog(false)?;
+            run_dir.record_watchdog(run_dir.watchdog_left_armed())?;
         }
         started
     }
@@ -209,7 +217,14 @@ impl Daemon {
         match chore {
             Chore::Exited(process) => self.holder_exited(&process),
             Chore::LockspaceFailed(lockspace) => self.lockspace_failed(&lockspace),
-            Chore::Requested(lockspace) => self.examine_requests(&lockspace),
+            Chore::Requested(lockspace) => {
+                // Resource I/O, maybe slow: not on this thread, where it
+                // would hold up noticing exits.
+                let daemon = Arc::clone(self);
+                resources::background("leased-requests", move || {
+                    daemon.examine_requests(&lockspace);
+                });
+            }
         }
     }
 
@@ -249,6 +264,9 @@ impl Daemon {
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
         let lockspace = {
             let mut lockspaces = self.lockspaces.lock().expect("lockspaces lock");
+            // Under the lock that shutdown takes to list the lockspaces:
+            // one added after that would keep the watchdog armed.
+            self.refuse_if_shutting_down()?;
             if let Some(existing) = lockspaces.get(&spec.name)
                 && !existing.membership().is_over()
             {
@@ -306,7 +324,14 @@ impl Daemon {
             ));
         }
         self.release_lockspace_leases(&lockspace);
-        lockspace.leave();
+        lockspace.leave(&|| self.resource_writes_in_flight());
+        if matches!(lockspace.membership(), Membership::Lost { .. }) {
+            // Kept listed: status shows the recovery until it is over.
+            return Err(ApiError::new(
+                ErrorCode::Retry,
+                format!("lockspace '{name}' failed while leaving; recovery is under way"),
+            ));
+        }
         self.lockspaces.lock().expect("lockspaces lock").remove(&name);
         Ok(self.status())
     }
@@ -396,7 +421,7 @@ impl Daemon {
             self.lockspaces.lock().expect("lockspaces lock").values().cloned().collect();
         for lockspace in &lockspaces {
             self.release_lockspace_leases(lockspace);
-            lockspace.leave();
+            lockspace.leave(&|| self.resource_writes_in_flight());
         }
         self.lockspaces.lock().expect("lockspaces lock").clear();
         for (client, name) in std::mem::take(&mut *self.watchdog_clients.lock().expect("lock")) {
@@ -481,7 +506,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         daemon.shut_down();
     }
     match daemon.watchdog.stop() {
-        Stopped::Disarmed => run_dir.record_watchdog(false)?,
+        Stopped::Disarmed => run_dir.record_watchdog(run_dir.watchdog_left_armed())?,
         Stopped::Armed(clients) => tracing::error!(
             ?clients,
             "leased exits with the watchdog armed: this host will be reset"

@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::Daemon;
-use super::leases::{Lease, LeaseKey, Owner};
+use super::leases::{LeaseKey, Owner};
 use super::lockspace::{Lockspace, Membership};
 use super::process::Process;
 use super::resources::background;
@@ -109,36 +109,31 @@ impl Daemon {
     /// holders are stopped, and the lockspace is stopped once they are all
     /// gone. Runs on a thread of its own.
     pub(super) fn lockspace_failed(self: &Arc<Self>, lockspace: &Arc<Lockspace>) {
-        let leases: Vec<Box<Lease>> = {
-            let mut table = self.leases.lock().expect("leases lock");
-            let keys: Vec<LeaseKey> =
-                table.in_lockspace(&lockspace.spec.name).map(|l| l.key.clone()).collect();
-            let taken = keys.iter().map(|key| table.take(key).expect("listed")).collect();
-            for key in &keys {
-                table.free(key);
-            }
-            taken
-        };
-        let mut holders: Vec<Arc<Process>> = leases
-            .iter()
-            .filter_map(|l| match &l.owner {
-                Owner::Process(p) => Some(Arc::clone(p)),
-                Owner::Orphan => None,
-            })
-            .collect();
-        holders.sort_by_key(|p| p.pid);
-        holders.dedup_by_key(|p| p.pid);
-        tracing::error!(
-            lockspace = %lockspace.spec.name, leases = leases.len(), holders = holders.len(),
-            fencing = self.config.fencing.as_str(),
-            "lockspace failed: its leases are void; stopping their holders"
-        );
         let daemon = Arc::clone(self);
         let lockspace = Arc::clone(lockspace);
-        background("leased-recover", move || daemon.recover(&lockspace, holders));
+        background("leased-recover", move || daemon.recover(&lockspace));
     }
 
-    fn recover(&self, lockspace: &Lockspace, holders: Vec<Arc<Process>>) {
+    /// Takes the leases of `lockspace` out of the table, void, and returns
+    /// their holders and how many of its slots are still busy: an acquire
+    /// or a convert under way may yet put a lease back, which a later call
+    /// takes in turn.
+    fn take_void_leases(&self, lockspace: &Lockspace) -> (usize, Vec<Arc<Process>>, usize) {
+        let name = &lockspace.spec.name;
+        let mut table = self.leases.lock().expect("leases lock");
+        let keys: Vec<LeaseKey> = table.in_lockspace(name).map(|l| l.key.clone()).collect();
+        let mut holders = Vec::new();
+        for key in &keys {
+            let lease = table.take(key).expect("listed");
+            table.free(key);
+            if let Owner::Process(process) = &lease.owner {
+                holders.push(Arc::clone(process));
+            }
+        }
+        (keys.len(), holders, table.busy_in(name))
+    }
+
+    fn recover(&self, lockspace: &Lockspace) {
         let name = lockspace.spec.name;
         let start = OsClock.now();
         let plan = plan(
@@ -146,32 +141,38 @@ impl Daemon {
             !self.config.killpath.is_empty(),
             Duration::from_secs(self.config.kill_grace),
         );
-        if self.config.fencing == Fencing::Reset && !holders.is_empty() {
-            tracing::error!(
-                lockspace = %name,
-                "fencing is reset: the holders are not signalled, and the watchdog will reset \
-                 this host unless they exit by themselves"
-            );
-        }
-        let mut holders: Vec<Holder> = holders
-            .into_iter()
-            .map(|process| Holder {
-                process,
-                next: 0,
-                last: None,
-                killpath: None,
-                exit_logged: false,
-            })
-            .collect();
+        let mut holders: Vec<Holder> = Vec::new();
         let mut reset_logged = false;
+        let mut first = true;
         loop {
+            let (void, taken, busy) = self.take_void_leases(lockspace);
+            for process in taken {
+                if !holders.iter().any(|h| Arc::ptr_eq(&h.process, &process)) {
+                    holders.push(Holder::new(process));
+                }
+            }
+            if first || void > 0 {
+                tracing::error!(
+                    lockspace = %name, leases = void, holders = holders.len(),
+                    fencing = self.config.fencing.as_str(),
+                    "lockspace failed: its leases are void; stopping their holders"
+                );
+                if self.config.fencing == Fencing::Reset && !holders.is_empty() {
+                    tracing::error!(
+                        lockspace = %name,
+                        "fencing is reset: the holders are not signalled, and the watchdog will \
+                         reset this host unless they exit by themselves"
+                    );
+                }
+                first = false;
+            }
             let elapsed = OsClock.now().saturating_since(start);
             for holder in &mut holders {
                 self.advance(lockspace, holder, &plan, elapsed);
             }
             let alive: Vec<u32> =
                 holders.iter().filter(|h| h.process.alive()).map(|h| h.process.pid).collect();
-            let writes = lockspace.writes_pending() + self.resource_writes_in_flight();
+            let writes = lockspace.writes_pending() + self.resource_writes_in_flight() + busy;
             *lockspace.recovery.lock().expect("recovery lock") = Some(RecoveryProgress {
                 fencing: self.config.fencing.as_str(),
                 holders: holders.iter().map(Holder::status).collect(),
@@ -269,7 +270,7 @@ impl Daemon {
     }
 
     /// Writes to resource disks still in the kernel, timed out or not.
-    fn resource_writes_in_flight(&self) -> usize {
+    pub(super) fn resource_writes_in_flight(&self) -> usize {
         self.disks.lock().expect("disks lock").values().map(|d| d.writes_in_flight()).sum()
     }
 
@@ -286,6 +287,10 @@ impl Daemon {
 }
 
 impl Holder {
+    fn new(process: Arc<Process>) -> Holder {
+        Holder { process, next: 0, last: None, killpath: None, exit_logged: false }
+    }
+
     fn status(&self) -> HolderRecovery {
         HolderRecovery {
             pid: self.process.pid,

@@ -186,6 +186,22 @@ impl Daemon {
         let reply = LeasesReply { leases: acquired.iter().map(Lease::status).collect() };
         {
             let mut table = self.leases.lock().expect("leases lock");
+            let void = acquired.iter().find(|lease| {
+                self.lockspace(&lease.key.lockspace)
+                    .map_or(true, |ls| !ls.accepts(lease.held.generation))
+            });
+            if let Some(lease) = void {
+                // The lockspace failed or is being left meanwhile: whoever
+                // takes its leases has taken them already, without these.
+                let name = lease.key.lockspace.to_string();
+                for key in &keys {
+                    table.free(key);
+                }
+                return Err(ApiError::new(
+                    ErrorCode::Retry,
+                    format!("lockspace '{name}' failed or is being left; nothing was acquired"),
+                ));
+            }
             for lease in acquired {
                 table.put(Box::new(lease));
             }
@@ -208,6 +224,12 @@ impl Daemon {
         let lockspace = self.lockspace(&spec.lockspace)?;
         let mut rng = Rng::new(OsClock.now().as_nanos() ^ u64::from(std::process::id()));
         loop {
+            if lockspace.is_closing() {
+                return Err(ApiError::new(
+                    ErrorCode::Retry,
+                    format!("lockspace '{}' is being left", spec.lockspace),
+                ));
+            }
             let writer = self.writer(&lockspace)?;
             let generation = writer.generation;
             let disk = self.resource_disk(&spec.disk.path)?;
@@ -532,12 +554,17 @@ impl Daemon {
     }
 
     /// Releases every lease of a lockspace on disk (leaving it, or
-    /// shutting down).
+    /// shutting down). New leases are refused first, and acquires and
+    /// converts under way are waited for, so that none is left out.
     pub(super) fn release_lockspace_leases(&self, lockspace: &Lockspace) {
+        let name = &lockspace.spec.name;
+        lockspace.close();
+        while self.leases.lock().expect("leases lock").busy_in(name) > 0 {
+            OsClock.sleep_until(OsClock.now() + Duration::from_millis(10));
+        }
         let leases: Vec<Box<Lease>> = {
             let mut table = self.leases.lock().expect("leases lock");
-            let keys: Vec<LeaseKey> =
-                table.in_lockspace(&lockspace.spec.name).map(|l| l.key.clone()).collect();
+            let keys: Vec<LeaseKey> = table.in_lockspace(name).map(|l| l.key.clone()).collect();
             keys.iter().map(|key| table.take(key).expect("listed")).collect()
         };
         self.release_and_free(&leases);

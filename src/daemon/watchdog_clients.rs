@@ -31,7 +31,6 @@ impl Daemon {
         registration: &mut Registration,
         args: WatchdogRegister,
     ) -> Result<WatchdogReply, ApiError> {
-        self.refuse_if_shutting_down()?;
         let name = &args.name;
         if name.is_empty() || name.len() > MAX_NAME || name.chars().any(char::is_control) {
             return Err(ApiError::new(
@@ -41,6 +40,9 @@ impl Daemon {
         }
         let expiry = expiry(args.expiry_ms)?;
         let mut clients = self.watchdog_clients.lock().expect("watchdog clients lock");
+        // Under the lock that shutdown clears the clients with: one
+        // registered after that would keep the watchdog armed.
+        self.refuse_if_shutting_down()?;
         if let Some(client) = registration.client {
             let current = clients.get(&client).map_or("an unregistered client", String::as_str);
             return Err(ApiError::new(
