@@ -108,7 +108,7 @@ complete -c lease -n "__fish_lease_using_subcommand add-lockspace" -l wait -d 'R
 complete -c lease -n "__fish_lease_using_subcommand add-lockspace" -l json -d 'Print JSON'
 complete -c lease -n "__fish_lease_using_subcommand add-lockspace" -s h -l help -d 'Print help'
 complete -c lease -n "__fish_lease_using_subcommand add-lockspace" -s V -l version -d 'Print version'
-complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -l force -d 'Release its leases even if the processes holding them still run'
+complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -l force -d 'Kill (SIGKILL) the processes still holding its leases, then release them'
 complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -l json -d 'Print JSON'
 complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -s h -l help -d 'Print help'
 complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -s V -l version -d 'Print version'

@@ -224,6 +224,10 @@ fn sigterm_waits_for_holders_unless_repeated_then_releases_everything() {
     a.signal(Signal::SIGTERM);
     let status = a.child.wait().unwrap();
     assert!(status.success());
+    // Forced: the holder was killed before its lease was released.
+    let mut holder = holder;
+    let killed = holder.child.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&killed), Some(libc::SIGKILL));
     // Released on disk: b takes it at once, without waiting for a to die.
     let other = Holder::start();
     b.lease(&["acquire", "-r", &r1, "--pid", &other.pid()]).ok();
@@ -384,4 +388,23 @@ fn a_host_beyond_the_renewals_reads_is_judged_alive_until_watched_then_dead() {
     println!("a host beyond the reads: its lease taken {after:.2} s after it was killed");
     assert!(after >= (HOST_DEAD_S - 2 * IO_TIMEOUT_S) as f64, "taken before host_dead");
     assert!(seen_by_a(100), "watched since it owned what a wanted");
+}
+
+#[test]
+fn a_forced_removal_kills_the_holders_before_releasing_their_leases() {
+    let dir = scratch();
+    let path = lease_file(dir.path(), 1, IO_TIMEOUT_S as u8);
+    let a = Leased::start(dir.path(), "a", FIRE_S);
+    join(&a, 1, &path);
+    let mut holder = Holder::start();
+    a.lease(&["acquire", "-r", &res(&path, 1), "--pid", &holder.pid()]).ok();
+    let refused = a.lease(&["rem-lockspace", "ls"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(holder.child.try_wait().unwrap().is_none(), "refused: the holder runs on");
+    a.lease(&["rem-lockspace", "ls", "--force"]).ok();
+    let killed = holder.child.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&killed), Some(libc::SIGKILL));
+    let status = a.lease(&["status", "--json"]).ok().json();
+    assert!(status["lockspaces"].as_array().unwrap().is_empty(), "{status}");
+    assert!(status["watchdog"]["clients"].as_array().unwrap().is_empty(), "{status}");
 }

@@ -80,7 +80,8 @@ pub struct AddLockspace {
 pub struct RemLockspace {
     /// The lockspace's name.
     pub lockspace: String,
-    /// Release its resource leases too, even those held by live processes.
+    /// Kill (SIGKILL) the running processes holding its leases first,
+    /// rather than refuse; the lockspace is kept if one does not exit.
     pub force: bool,
 }
 

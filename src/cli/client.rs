@@ -64,7 +64,7 @@ pub struct RemLockspaceArgs {
     /// The lockspace's name
     #[arg(value_name = "NAME")]
     name: String,
-    /// Release its leases even if the processes holding them still run
+    /// Kill (SIGKILL) the processes still holding its leases, then release them
     #[arg(long)]
     force: bool,
     /// Print JSON

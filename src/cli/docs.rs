@@ -258,10 +258,12 @@ shows each holder's last step.
 Release every resource lease and host_id, then exit, disarming the
 watchdog. While running processes still hold leases, a lockspace is being
 recovered, or a program is registered with the watchdog, the signal is
-refused (logged) and leased goes on; a second one within 60 seconds
-releases every lease and unregisters every program anyway. A recovery
-still under way keeps the watchdog armed, and the host is reset. Stop the
-holders first (order services after leased).
+refused (logged) and leased goes on; a second one within 60 seconds kills
+the processes still holding leases (SIGKILL), releases every lease and
+unregisters every program. A holder that does not exit within 5 seconds
+keeps its lockspace's leases, and with a recovery still under way keeps
+the watchdog armed: the host is reset. Stop the holders first (order
+services after leased).
 .SH "SOCKET PROTOCOL"
 Clients connect to leased.sock in the run directory. Root, leased's own
 user and members of

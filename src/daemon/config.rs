@@ -202,7 +202,8 @@ pub enum ConfigError {
                   foreground, logs to stderr, and tells systemd when it is ready.\n\n\
                   On SIGTERM it releases every lease and host_id and exits, unless a lease is \
                   still held by a running process: then it refuses and keeps running, and a \
-                  second SIGTERM within 60 seconds releases everything regardless."
+                  second SIGTERM within 60 seconds kills (SIGKILL) those processes and releases \
+                  everything."
 )]
 pub struct LeasedArgs {
     /// Configuration file (TOML)

@@ -110,6 +110,9 @@ enum Chore {
 /// everything regardless.
 const TERM_CONFIRM_SECS: u64 = 60;
 
+/// How long a forced release waits for SIGKILLed holders to exit.
+const KILL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Daemon {
     fn new(config: Config, run_dir: &RunDir) -> Result<Arc<Daemon>, DaemonError> {
         let host_name = match &config.host_name {
@@ -323,6 +326,16 @@ impl Daemon {
                 ),
             ));
         }
+        let stuck = self.kill_holders(Some(&name));
+        if !stuck.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::Refused,
+                format!(
+                    "processes {stuck:?} holding leases in '{name}' did not exit after SIGKILL; \
+                     the lockspace is kept, and its leases with it"
+                ),
+            ));
+        }
         self.release_lockspace_leases(&lockspace);
         lockspace.leave(&|| self.resource_writes_in_flight());
         if matches!(lockspace.membership(), Membership::Lost { .. }) {
@@ -402,8 +415,9 @@ impl Daemon {
                 ?watchdog_clients,
                 "SIGTERM refused: running processes hold leases, lockspaces are being \
                  recovered, or programs rely on the watchdog; stop them first, or send SIGTERM \
-                 again within {TERM_CONFIRM_SECS} s to release every lease and unregister every \
-                 program anyway (a recovery still under way keeps the watchdog armed)"
+                 again within {TERM_CONFIRM_SECS} s to kill the holders, release every lease and \
+                 unregister every program anyway (a holder that does not exit, or a recovery \
+                 still under way, keeps the watchdog armed)"
             );
             *refused = Some(now);
             return false;
@@ -413,13 +427,56 @@ impl Daemon {
         true
     }
 
+    /// SIGKILLs the running processes holding leases (in lockspace `name`,
+    /// or anywhere) and waits a little for them to exit: a lease may be
+    /// released only once nothing uses it. Returns the pids still running.
+    fn kill_holders(&self, name: Option<&Name>) -> Vec<u32> {
+        let holders: Vec<Arc<Process>> = {
+            let leases = self.leases.lock().expect("leases lock");
+            let mut holders: Vec<Arc<Process>> = leases
+                .held()
+                .filter(|lease| name.is_none_or(|n| lease.held.resource.lockspace.same_as(n)))
+                .filter_map(|lease| match &lease.owner {
+                    Owner::Process(process) if process.alive() => Some(Arc::clone(process)),
+                    _ => None,
+                })
+                .collect();
+            holders.sort_by_key(|p| p.pid);
+            holders.dedup_by_key(|p| p.pid);
+            holders
+        };
+        for holder in &holders {
+            tracing::warn!(pid = holder.pid, "SIGKILL to a lease holder: forced release");
+            let _ = holder.signal(libc::SIGKILL);
+        }
+        let deadline = OsClock.now() + KILL_WAIT;
+        while holders.iter().any(|h| h.alive()) && OsClock.now() < deadline {
+            OsClock.sleep_until(OsClock.now() + std::time::Duration::from_millis(10));
+        }
+        holders.iter().filter(|h| h.alive()).map(|h| h.pid).collect()
+    }
+
     /// Releases every lease and leaves every lockspace.
     fn shut_down(self: &Arc<Self>) {
         self.shutting_down.store(true, Ordering::SeqCst);
         self.cancel.cancel();
         let lockspaces: Vec<Arc<Lockspace>> =
             self.lockspaces.lock().expect("lockspaces lock").values().cloned().collect();
+        let stuck = self.kill_holders(None);
         for lockspace in &lockspaces {
+            let name = &lockspace.spec.name;
+            let kept = self.live_holders(Some(name)).iter().any(|pid| stuck.contains(pid));
+            if kept {
+                // Its holders still use its leases: they are not released,
+                // and the lockspace's watchdog client stays, so that the
+                // host is reset before other hosts may take them.
+                tracing::error!(
+                    lockspace = %name, holders = ?stuck,
+                    "holders did not exit after SIGKILL: the lockspace is kept, and the watchdog \
+                     will reset this host"
+                );
+                continue;
+            }
             self.release_lockspace_leases(lockspace);
             lockspace.leave(&|| self.resource_writes_in_flight());
         }
