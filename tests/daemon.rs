@@ -288,11 +288,7 @@ fn a_waiting_acquire_does_not_hold_up_other_requests() {
 
 #[test]
 fn a_hung_resource_write_never_delays_renewals() {
-    let tools = common::have("mkfs.ext4") && common::have("fsfreeze");
-    if !common::prerequisite(
-        common::is_root() && tools,
-        "freezing a filesystem needs root, mkfs.ext4 and fsfreeze",
-    ) {
+    if !common::can_freeze("hanging a resource write") {
         return;
     }
     let dir = scratch();

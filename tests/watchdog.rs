@@ -228,11 +228,7 @@ fn rejoin(a: &Leased, path: &str) {
 
 #[test]
 fn a_holder_that_cannot_be_stopped_ends_in_a_reset_before_expiry_plus_fire() {
-    let tools = common::have("mkfs.ext4") && common::have("fsfreeze");
-    if !common::prerequisite(
-        common::is_root() && tools,
-        "a process no signal stops needs a frozen filesystem: root, mkfs.ext4 and fsfreeze",
-    ) {
+    if !common::can_freeze("a process no signal stops") {
         return;
     }
     let dir = scratch();
@@ -377,11 +373,7 @@ fn watchdog_requests_are_checked_and_a_dropped_registration_stands() {
 
 #[test]
 fn hung_storage_ends_in_a_reset_while_a_write_may_still_land() {
-    let tools = common::have("mkfs.ext4") && common::have("fsfreeze");
-    if !common::prerequisite(
-        common::is_root() && tools,
-        "hanging the lease storage needs a frozen filesystem: root, mkfs.ext4 and fsfreeze",
-    ) {
+    if !common::can_freeze("hanging the lease storage") {
         return;
     }
     let dir = scratch();

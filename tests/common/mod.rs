@@ -244,6 +244,16 @@ pub fn lease_file(dir: &Path, resources: usize, io_timeout_s: u8) -> String {
     path
 }
 
+/// Whether a filesystem can be frozen here (root, mkfs.ext4, fsfreeze);
+/// if not, says why `purpose` is skipped (or fails in strict mode).
+pub fn can_freeze(purpose: &str) -> bool {
+    let tools = have("mkfs.ext4") && have("fsfreeze");
+    prerequisite(
+        is_root() && tools,
+        &format!("{purpose} needs a frozen filesystem: root, mkfs.ext4 and fsfreeze"),
+    )
+}
+
 /// An ext4 filesystem on a loop device, mounted under a scratch directory;
 /// unmounted and detached when dropped.
 pub struct Mount {
