@@ -6,19 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::sanlock::{self, SANLK_HOST_LIVE, SanlockHost};
-use common::{Holder, Leased, lease_file, scratch};
-use lease::clock::{Clock, OsClock};
+use common::{Holder, Leased, lease_file, scratch, wait_for};
 
 const MIB: u64 = 1 << 20;
-
-/// Polls `check` for up to ten seconds.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = OsClock.now() + Duration::from_secs(10);
-    while !check() {
-        assert!(OsClock.now() < deadline, "never: {what}");
-        OsClock.sleep_until(OsClock.now() + Duration::from_millis(200));
-    }
-}
 
 #[test]
 fn leased_and_sanlock_share_a_lockspace_and_exclude_each_other() {
@@ -58,15 +48,17 @@ fn leased_and_sanlock_share_a_lockspace_and_exclude_each_other() {
     assert!(got["leases"][0]["lver"].as_u64().unwrap() >= 3);
 
     // Each lists the other, live.
-    eventually("leased sees sanlock's host LIVE", || {
+    let ten_s = Duration::from_secs(10);
+    wait_for(ten_s, "leased sees sanlock's host LIVE", || {
         let hosts = ours.lease(&["hosts", "ls", "--json"]).ok().json();
         hosts["hosts"]
             .as_array()
             .unwrap()
             .iter()
             .any(|h| h["host_id"] == 2 && h["state"] == "LIVE" && h["name"] == "sanlock-host")
+            .then_some(())
     });
-    eventually("sanlock sees leased's host LIVE", || {
-        theirs.host_states("ls").contains(&(1, SANLK_HOST_LIVE))
+    wait_for(ten_s, "sanlock sees leased's host LIVE", || {
+        theirs.host_states("ls").contains(&(1, SANLK_HOST_LIVE)).then_some(())
     });
 }

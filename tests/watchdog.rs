@@ -8,7 +8,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Holder, Leased, lease_file, scratch};
+use common::{Holder, Leased, lease_file, scratch, wait_for};
 use lease::clock::{Clock, MonoTime, OsClock};
 use lease::watchdog::PetLog;
 use nix::sys::signal::{Signal, kill};
@@ -27,18 +27,6 @@ fn secs(s: f64) -> Duration {
 
 fn since(start: MonoTime, at: MonoTime) -> f64 {
     at.saturating_since(start).as_secs_f64()
-}
-
-/// Polls `probe` every 50 ms until it returns something, for up to `limit`.
-fn wait_for<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = OsClock.now() + limit;
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(OsClock.now() < deadline, "{what}: not within {limit:?}");
-        OsClock.sleep_until(OsClock.now() + Duration::from_millis(50));
-    }
 }
 
 fn start(dir: &std::path::Path, name: &str, extra: &[&str]) -> Leased {

@@ -136,6 +136,15 @@ impl LeaseTable {
             .count()
     }
 
+    /// Takes every held lease of lockspace `name` out of its slot, which
+    /// stays busy.
+    // Boxed as the slots hold them: a lease put back moves no bytes.
+    #[allow(clippy::vec_box)]
+    pub fn take_in(&mut self, name: &Name) -> Vec<Box<Lease>> {
+        let keys: Vec<LeaseKey> = self.in_lockspace(name).map(|l| l.key.clone()).collect();
+        keys.iter().map(|key| self.take(key).expect("listed")).collect()
+    }
+
     /// Held leases in lockspace `name`.
     pub fn in_lockspace<'a>(&'a self, name: &'a Name) -> impl Iterator<Item = &'a Lease> {
         self.held().filter(move |lease| lease.key.lockspace.same_as(name))

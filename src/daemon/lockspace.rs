@@ -211,15 +211,9 @@ impl Lockspace {
         // Counted under the membership lock, so `leave` sees every writer
         // given out before it set Leaving.
         let state = self.state.lock().expect("membership lock");
-        match *state {
-            Membership::Joined { generation: ours, expiry, .. }
-                if OsClock.now() < expiry && generation.is_none_or(|g| g == ours) =>
-            {
-                *self.writers.lock().expect("writers lock") += 1;
-                Some(Writer { lockspace: self, generation: ours })
-            }
-            _ => None,
-        }
+        let ours = valid_generation(&state, generation)?;
+        *self.writers.lock().expect("writers lock") += 1;
+        Some(Writer { lockspace: self, generation: ours })
     }
 
     /// Whether a lease acquired under host_id generation `generation` may
@@ -228,9 +222,7 @@ impl Lockspace {
     /// as the lease goes in, so that a recovery or a leave that takes the
     /// table's leases afterwards finds it, and one before refuses it.
     pub fn accepts(&self, generation: u64) -> bool {
-        !self.is_closing()
-            && matches!(self.membership(), Membership::Joined { generation: g, expiry, .. }
-                if g == generation && OsClock.now() < expiry)
+        !self.is_closing() && valid_generation(&self.membership(), Some(generation)).is_some()
     }
 
     /// Refuses leases from now on (see [`Lockspace::accepts`]).
@@ -578,6 +570,19 @@ impl Lockspace {
             hosts.sort_by_key(|h| h.host_id);
         }
         hosts
+    }
+}
+
+/// The generation of the host_id lease `state` holds, if it is joined and
+/// unexpired now (and of `generation`, if given).
+fn valid_generation(state: &Membership, generation: Option<u64>) -> Option<u64> {
+    match *state {
+        Membership::Joined { generation: ours, expiry, .. }
+            if OsClock.now() < expiry && generation.is_none_or(|g| g == ours) =>
+        {
+            Some(ours)
+        }
+        _ => None,
     }
 }
 

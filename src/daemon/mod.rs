@@ -352,18 +352,24 @@ impl Daemon {
     /// Pids of running processes holding leases (in lockspace `name`, or
     /// anywhere).
     fn live_holders(&self, name: Option<&Name>) -> Vec<u32> {
+        self.live_holder_processes(name).iter().map(|process| process.pid).collect()
+    }
+
+    /// The running processes holding leases (in lockspace `name`, or
+    /// anywhere), each once, in pid order.
+    fn live_holder_processes(&self, name: Option<&Name>) -> Vec<Arc<Process>> {
         let leases = self.leases.lock().expect("leases lock");
-        let mut pids: Vec<u32> = leases
+        let mut holders: Vec<Arc<Process>> = leases
             .held()
             .filter(|lease| name.is_none_or(|n| lease.held.resource.lockspace.same_as(n)))
             .filter_map(|lease| match &lease.owner {
-                Owner::Process(process) if process.alive() => Some(process.pid),
+                Owner::Process(process) if process.alive() => Some(Arc::clone(process)),
                 _ => None,
             })
             .collect();
-        pids.sort_unstable();
-        pids.dedup();
-        pids
+        holders.sort_by_key(|process| process.pid);
+        holders.dedup_by_key(|process| process.pid);
+        holders
     }
 
     fn status(&self) -> StatusReply {
@@ -431,20 +437,7 @@ impl Daemon {
     /// or anywhere) and waits a little for them to exit: a lease may be
     /// released only once nothing uses it. Returns the pids still running.
     fn kill_holders(&self, name: Option<&Name>) -> Vec<u32> {
-        let holders: Vec<Arc<Process>> = {
-            let leases = self.leases.lock().expect("leases lock");
-            let mut holders: Vec<Arc<Process>> = leases
-                .held()
-                .filter(|lease| name.is_none_or(|n| lease.held.resource.lockspace.same_as(n)))
-                .filter_map(|lease| match &lease.owner {
-                    Owner::Process(process) if process.alive() => Some(Arc::clone(process)),
-                    _ => None,
-                })
-                .collect();
-            holders.sort_by_key(|p| p.pid);
-            holders.dedup_by_key(|p| p.pid);
-            holders
-        };
+        let holders = self.live_holder_processes(name);
         for holder in &holders {
             tracing::warn!(pid = holder.pid, "SIGKILL to a lease holder: forced release");
             let _ = holder.signal(libc::SIGKILL);

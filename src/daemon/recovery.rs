@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::Daemon;
-use super::leases::{LeaseKey, Owner};
+use super::leases::Owner;
 use super::lockspace::{Lockspace, Membership};
 use super::process::Process;
 use super::resources::background;
@@ -121,16 +121,15 @@ impl Daemon {
     fn take_void_leases(&self, lockspace: &Lockspace) -> (usize, Vec<Arc<Process>>, usize) {
         let name = &lockspace.spec.name;
         let mut table = self.leases.lock().expect("leases lock");
-        let keys: Vec<LeaseKey> = table.in_lockspace(name).map(|l| l.key.clone()).collect();
+        let leases = table.take_in(name);
         let mut holders = Vec::new();
-        for key in &keys {
-            let lease = table.take(key).expect("listed");
-            table.free(key);
+        for lease in &leases {
+            table.free(&lease.key);
             if let Owner::Process(process) = &lease.owner {
                 holders.push(Arc::clone(process));
             }
         }
-        (keys.len(), holders, table.busy_in(name))
+        (leases.len(), holders, table.busy_in(name))
     }
 
     fn recover(&self, lockspace: &Lockspace) {
@@ -274,7 +273,7 @@ impl Daemon {
         self.disks.lock().expect("disks lock").values().map(|d| d.writes_in_flight()).sum()
     }
 
-    /// Whether a lockspace is still being recovered.
+    /// The lockspaces still being recovered.
     pub(super) fn recovering(&self) -> Vec<String> {
         self.lockspaces
             .lock()

@@ -111,7 +111,15 @@ impl Daemon {
     }
 
     /// Our generation in the resource's lockspace, which must be joined.
+    /// Leave to write for a new acquire or request: none once the
+    /// lockspace is being left (releases take theirs from the lockspace).
     fn writer<'a>(&self, lockspace: &'a Lockspace) -> Result<Writer<'a>, ApiError> {
+        if lockspace.is_closing() {
+            return Err(ApiError::new(
+                ErrorCode::Retry,
+                format!("lockspace '{}' is being left", lockspace.spec.name),
+            ));
+        }
         lockspace.writer(None).ok_or_else(|| match lockspace.membership() {
             Membership::Joining { .. } => ApiError::new(
                 ErrorCode::Retry,
@@ -224,12 +232,6 @@ impl Daemon {
         let lockspace = self.lockspace(&spec.lockspace)?;
         let mut rng = Rng::new(OsClock.now().as_nanos() ^ u64::from(std::process::id()));
         loop {
-            if lockspace.is_closing() {
-                return Err(ApiError::new(
-                    ErrorCode::Retry,
-                    format!("lockspace '{}' is being left", spec.lockspace),
-                ));
-            }
             let writer = self.writer(&lockspace)?;
             let generation = writer.generation;
             let disk = self.resource_disk(&spec.disk.path)?;
@@ -562,11 +564,7 @@ impl Daemon {
         while self.leases.lock().expect("leases lock").busy_in(name) > 0 {
             OsClock.sleep_until(OsClock.now() + Duration::from_millis(10));
         }
-        let leases: Vec<Box<Lease>> = {
-            let mut table = self.leases.lock().expect("leases lock");
-            let keys: Vec<LeaseKey> = table.in_lockspace(name).map(|l| l.key.clone()).collect();
-            keys.iter().map(|key| table.take(key).expect("listed")).collect()
-        };
+        let leases = self.leases.lock().expect("leases lock").take_in(name);
         self.release_and_free(&leases);
     }
 

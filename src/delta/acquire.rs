@@ -314,6 +314,17 @@ mod tests {
         assert!(on_disk.resource_name.same_as(&name));
     }
 
+    /// "host-a" taking `host_id`.
+    fn host_a_joining(
+        ls: LockspaceRef,
+        host_id: u64,
+        timeouts: Timeouts,
+        fast_reacquire: bool,
+    ) -> DeltaAcquire {
+        let name = Name::new("host-a").unwrap();
+        DeltaAcquire::new(ls, host_id, name, timeouts, JoinOptions { fast_reacquire })
+    }
+
     fn held_by(area: &mut [u8], host_id: u64, name: &str, generation: u64) {
         let off = (host_id as usize - 1) * 512;
         let mut leader = LeaderRecord::decode_prefix(&area[off..]);
@@ -364,13 +375,7 @@ mod tests {
     fn a_holder_that_renews_meanwhile_keeps_its_host_id() {
         let (ls, mut area, timeouts) = setup();
         held_by(&mut area, 2, "host-b", 4);
-        let mut join = DeltaAcquire::new(
-            ls,
-            2,
-            Name::new("host-a").unwrap(),
-            timeouts,
-            JoinOptions { fast_reacquire: false },
-        );
+        let mut join = host_a_joining(ls, 2, timeouts, false);
         let mut hosts = HostTable::new(timeouts);
         let Step::Io(IoRequest::Read { .. }) = join.next(secs(100), &mut hosts) else { panic!() };
         join.complete(secs(100), &mut hosts, IoResult::Read(&sector(&area, 2)));
@@ -389,13 +394,7 @@ mod tests {
     #[test]
     fn a_racing_writer_makes_the_verify_fail() {
         let (ls, mut area, timeouts) = setup();
-        let mut join = DeltaAcquire::new(
-            ls,
-            1,
-            Name::new("host-a").unwrap(),
-            timeouts,
-            JoinOptions { fast_reacquire: false },
-        );
+        let mut join = host_a_joining(ls, 1, timeouts, false);
         let mut hosts = HostTable::new(timeouts);
         let Step::Io(IoRequest::Read { .. }) = join.next(secs(10), &mut hosts) else { panic!() };
         join.complete(secs(10), &mut hosts, IoResult::Read(&sector(&area, 1)));
@@ -418,13 +417,7 @@ mod tests {
     fn corrupt_sector_is_an_error_not_a_takeover() {
         let (ls, mut area, timeouts) = setup();
         area[600] ^= 0xff; // inside host 2's space name
-        let mut join = DeltaAcquire::new(
-            ls,
-            2,
-            Name::new("host-a").unwrap(),
-            timeouts,
-            JoinOptions { fast_reacquire: true },
-        );
+        let mut join = host_a_joining(ls, 2, timeouts, true);
         let (trace, result) = run(&mut join, &mut area, secs(100));
         assert_eq!(trace.len(), 1);
         assert!(matches!(result, Err(DeltaError::Corrupt { offset: 512, .. })), "{result:?}");

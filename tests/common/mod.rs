@@ -8,8 +8,10 @@ pub mod sanlock;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use lease::client::local_daemon::{self, Launch, LocalDaemon};
+use lease::clock::{Clock, OsClock};
 
 /// Set to 1 (as CI does) to make a missing prerequisite fail a test instead
 /// of skipping it.
@@ -158,7 +160,7 @@ impl Leased {
             args,
             tied: false,
         };
-        let daemon = LocalDaemon::start(launch, "debug", std::time::Duration::from_secs(10))
+        let daemon = LocalDaemon::start(launch, "debug", Duration::from_secs(10))
             .unwrap_or_else(|err| panic!("start leased {name}: {err}"));
         Leased { daemon }
     }
@@ -242,6 +244,18 @@ pub fn lease_file(dir: &Path, resources: usize, io_timeout_s: u8) -> String {
         lease(&["direct", "init", "-r", &format!("ls:r{r}:{path}:{r}M"), "--num-hosts", "8"]).ok();
     }
     path
+}
+
+/// Polls `probe` every 50 ms until it returns something, for up to `limit`.
+pub fn wait_for<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = OsClock.now() + limit;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(OsClock.now() < deadline, "{what}: not within {limit:?}");
+        OsClock.sleep_until(OsClock.now() + Duration::from_millis(50));
+    }
 }
 
 /// Whether a filesystem can be frozen here (root, mkfs.ext4, fsfreeze);
