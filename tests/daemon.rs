@@ -341,6 +341,13 @@ fn a_hung_resource_write_never_delays_renewals() {
         longest_silence < (3 * IO_TIMEOUT_S) as f64,
         "{longest_silence:.2} s without a renewal"
     );
+    // What the failed ballot left is still to be withdrawn: the resource
+    // is busy on this host, and a second acquire is told so rather than
+    // failing on our own write still in the kernel.
+    let other = Holder::start();
+    let busy = a.lease(&["acquire", "-r", &slow, "--pid", &other.pid()]);
+    assert_eq!(busy.code, 1, "{}", busy.stderr);
+    assert!(busy.stderr.contains("being acquired or released on this host"), "{}", busy.stderr);
 
     drop(frozen);
     a.lease(&["acquire", "-r", &slow, "--pid", &holder.pid(), "--wait=10"]).ok();
@@ -403,4 +410,36 @@ fn a_forced_removal_kills_the_holders_before_releasing_their_leases() {
     let status = a.lease(&["status", "--json"]).ok().json();
     assert!(status["lockspaces"].as_array().unwrap().is_empty(), "{status}");
     assert!(status["watchdog"]["clients"].as_array().unwrap().is_empty(), "{status}");
+}
+
+#[test]
+fn one_resource_named_by_two_paths_is_one_lease() {
+    let dir = scratch();
+    let path = lease_file(dir.path(), 2, IO_TIMEOUT_S as u8);
+    let hosts: [Leased; 2] = hosts(dir.path(), &path);
+    let alias = dir.path().join("by-id-alias.img");
+    std::os::unix::fs::symlink(&path, &alias).unwrap();
+    let dotted = format!("{}/sub/../leases.img", dir.path().display());
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let holders: Vec<Holder> = (0..3).map(|_| Holder::start()).collect();
+    let acquire = |host: usize, holder: usize, spec: &str| {
+        hosts[host].lease(&["acquire", "-r", spec, "--pid", &holders[holder].pid()])
+    };
+
+    acquire(0, 0, &res(&path, 1)).ok();
+    for other in [format!("ls:r1:{}:1M", alias.display()), format!("ls:r1:{dotted}:1M")] {
+        let refused = acquire(0, 1, &other);
+        assert_ne!(refused.code, 0, "{other} is the same lease");
+        let by = format!("already held on this host by pid {}", holders[0].pid());
+        assert!(refused.stderr.contains(&by), "{}", refused.stderr);
+    }
+    // The name on another area is not this lease.
+    let elsewhere = hosts[0].lease(&["release", "-r", &format!("ls:r1:{path}:2M")]);
+    assert_ne!(elsewhere.code, 0);
+    assert!(elsewhere.stderr.contains("which is not the area"), "{}", elsewhere.stderr);
+    assert_eq!(acquire(1, 2, &res(&path, 1)).code, 1, "host b is refused while a holds it");
+    // Released through the alias, it is free for the other host.
+    let via_alias = format!("ls:r1:{}:1M", alias.display());
+    hosts[0].lease(&["release", "-r", &via_alias, "--pid", &holders[0].pid()]).ok();
+    acquire(1, 2, &res(&path, 1)).ok();
 }

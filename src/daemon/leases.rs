@@ -4,9 +4,22 @@
 //! while it is held. One operation per resource at a time: a second acquire
 //! of a resource this host already holds or is acquiring is refused here,
 //! before any disk I/O.
+//!
+//! Invariants:
+//! - A slot stays busy until every write of the operation in it has left
+//!   the kernel or been overtaken by a later write of ours: a release or an
+//!   acquire's withdrawal that has to be retried keeps its slot until it
+//!   has succeeded (or the host_id lease it was made under is gone). A new
+//!   acquire therefore never races a late write of an older one on the same
+//!   sectors, which could set our dblock back and let two hosts win one
+//!   lease version.
+//! - A resource is known by its lockspace and name, never by the spelling
+//!   of its path: `/dev/disk/by-id/x` and `/dev/sdb` name one lease. The
+//!   device and offset it was taken at are kept with it, and an operation
+//!   that names the resource on another device or offset is refused.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::process::Process;
@@ -15,23 +28,53 @@ use crate::ondisk::name::Name;
 use crate::paxos::{Held, Mode};
 use crate::spec::ResourceSpec;
 
-/// A resource, as named by its spec.
+/// A resource: its lockspace and its name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LeaseKey {
     pub lockspace: Name,
     pub name: Name,
-    pub path: PathBuf,
-    pub offset: u64,
 }
 
 impl LeaseKey {
     pub fn of(spec: &ResourceSpec) -> LeaseKey {
-        LeaseKey {
-            lockspace: spec.lockspace,
-            name: spec.name,
-            path: spec.disk.path.clone(),
-            offset: spec.disk.offset,
-        }
+        LeaseKey { lockspace: spec.lockspace, name: spec.name }
+    }
+}
+
+/// Which device a path leads to: a block device by its device number, a
+/// file by its inode. Two paths to one device compare equal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DeviceId {
+    Block { rdev: u64 },
+    File { dev: u64, ino: u64 },
+}
+
+impl DeviceId {
+    /// The device `path` leads to, following links.
+    pub fn of(path: &Path) -> std::io::Result<DeviceId> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let meta = std::fs::metadata(path)?;
+        Ok(if meta.file_type().is_block_device() {
+            DeviceId::Block { rdev: meta.rdev() }
+        } else {
+            DeviceId::File { dev: meta.dev(), ino: meta.ino() }
+        })
+    }
+}
+
+/// Where a resource's area lies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// The path it was first named by.
+    pub path: PathBuf,
+    pub device: DeviceId,
+    pub offset: u64,
+}
+
+impl Place {
+    /// Whether `other` names the same area, by whatever path.
+    pub fn same_area(&self, other: &Place) -> bool {
+        self.device == other.device && self.offset == other.offset
     }
 }
 
@@ -48,6 +91,7 @@ pub enum Owner {
 #[derive(Clone, Debug)]
 pub struct Lease {
     pub key: LeaseKey,
+    pub place: Place,
     pub held: Held,
     pub owner: Owner,
     pub persistent: bool,
@@ -62,25 +106,18 @@ impl Lease {
     }
 
     pub fn status(&self) -> LeaseStatus {
-        let key = &self.key;
+        let (key, place) = (&self.key, &self.place);
+        let area =
+            format!("{}:{}:{}:{}", key.lockspace, key.name, place.path.display(), place.offset);
         let spec = match self.held.mode {
-            Mode::Shared => {
-                format!("{}:{}:{}:{}:SH", key.lockspace, key.name, key.path.display(), key.offset)
-            }
-            Mode::Exclusive => format!(
-                "{}:{}:{}:{}:{}",
-                key.lockspace,
-                key.name,
-                key.path.display(),
-                key.offset,
-                self.held.lver
-            ),
+            Mode::Shared => format!("{area}:SH"),
+            Mode::Exclusive => format!("{area}:{}", self.held.lver),
         };
         LeaseStatus {
             lockspace: key.lockspace.to_string(),
             resource: key.name.to_string(),
-            path: key.path.display().to_string(),
-            offset: key.offset,
+            path: place.path.display().to_string(),
+            offset: place.offset,
             mode: self.held.mode,
             lver: self.held.lver,
             pid: self.pid(),
@@ -214,12 +251,7 @@ mod tests {
     use super::*;
 
     fn key(name: &str) -> LeaseKey {
-        LeaseKey {
-            lockspace: Name::new("ls").unwrap(),
-            name: Name::new(name).unwrap(),
-            path: PathBuf::from("/d"),
-            offset: 1 << 20,
-        }
+        LeaseKey { lockspace: Name::new("ls").unwrap(), name: Name::new(name).unwrap() }
     }
 
     #[test]

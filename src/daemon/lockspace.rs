@@ -230,6 +230,12 @@ impl Lockspace {
         self.closing.store(true, Ordering::SeqCst);
     }
 
+    /// Accepts leases again after a [`Lockspace::close`] that came to
+    /// nothing (a removal refused).
+    pub fn reopen(&self) {
+        self.closing.store(false, Ordering::SeqCst);
+    }
+
     pub fn is_closing(&self) -> bool {
         self.closing.load(Ordering::SeqCst)
     }

@@ -28,9 +28,8 @@ mod watchdog_clients;
 
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixListener;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, mpsc};
 
 pub use config::{Config, ConfigError, LeasedArgs};
 pub use recovery::Fencing;
@@ -76,8 +75,10 @@ pub struct Daemon {
     socket_gid: Option<u32>,
     lockspaces: Mutex<BTreeMap<Name, Arc<Lockspace>>>,
     leases: Mutex<LeaseTable>,
+    /// Notified whenever a slot of the lease table is freed.
+    slot_freed: Condvar,
     /// Resource disks by path, opened once.
-    disks: Mutex<BTreeMap<PathBuf, Arc<DirectFile>>>,
+    disks: Mutex<BTreeMap<leases::DeviceId, Arc<DirectFile>>>,
     exits: OnceLock<ExitWatcher>,
     /// Work the exit watcher and lockspace threads hand over.
     chores: Mutex<mpsc::Sender<Chore>>,
@@ -182,6 +183,7 @@ impl Daemon {
             socket_gid,
             lockspaces: Mutex::default(),
             leases: Mutex::default(),
+            slot_freed: Condvar::new(),
             disks: Mutex::default(),
             exits: OnceLock::new(),
             chores: Mutex::new(chores),
@@ -316,18 +318,31 @@ impl Daemon {
                 ),
             ));
         }
-        let live = self.live_holders(Some(&name));
-        if !live.is_empty() && !args.force {
-            return Err(ApiError::new(
+        let refuse_live = |live: Vec<u32>| {
+            ApiError::new(
                 ErrorCode::Refused,
                 format!(
                     "lockspace '{name}' has leases held by running processes {live:?}; stop them, \
                      release their leases, or force"
                 ),
-            ));
+            )
+        };
+        let live = self.live_holders(Some(&name));
+        if !live.is_empty() && !args.force {
+            return Err(refuse_live(live));
+        }
+        // The holders are listed only once no lease can be added: one
+        // acquired after the listing would be released under a process
+        // that was told it holds it and was not stopped.
+        self.close_and_settle(&lockspace);
+        let live = self.live_holders(Some(&name));
+        if !live.is_empty() && !args.force {
+            lockspace.reopen();
+            return Err(refuse_live(live));
         }
         let stuck = self.kill_holders(Some(&name));
         if !stuck.is_empty() {
+            lockspace.reopen();
             return Err(ApiError::new(
                 ErrorCode::Refused,
                 format!(
@@ -455,6 +470,10 @@ impl Daemon {
         self.cancel.cancel();
         let lockspaces: Vec<Arc<Lockspace>> =
             self.lockspaces.lock().expect("lockspaces lock").values().cloned().collect();
+        // No lease may be added once the holders to stop are listed.
+        for lockspace in &lockspaces {
+            self.close_and_settle(lockspace);
+        }
         let stuck = self.kill_holders(None);
         for lockspace in &lockspaces {
             let name = &lockspace.spec.name;

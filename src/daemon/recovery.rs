@@ -129,7 +129,10 @@ impl Daemon {
                 holders.push(Arc::clone(process));
             }
         }
-        (leases.len(), holders, table.busy_in(name))
+        let busy = table.busy_in(name);
+        drop(table);
+        self.slot_freed.notify_all();
+        (leases.len(), holders, busy)
     }
 
     fn recover(&self, lockspace: &Lockspace) {

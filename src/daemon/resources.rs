@@ -1,11 +1,10 @@
 //! Resource lease operations: acquire, release, inquire, convert, request,
 //! and what follows a holder's exit or a lockspace's failure.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::leases::{Lease, LeaseKey, Occupant, Owner};
+use super::leases::{DeviceId, Lease, LeaseKey, LeaseTable, Occupant, Owner, Place};
 use super::lockspace::{Lockspace, Membership, Writer, direct_error};
 use super::memory;
 use super::process::{Process, parent_of};
@@ -21,7 +20,7 @@ use crate::ondisk::leader::LeaderKind;
 use crate::ondisk::request::ForceMode;
 use crate::paxos::{
     AcquireOptions, Held, Mode, Mutation, PaxosAcquire, PaxosError, PaxosExamine, PaxosRelease,
-    PaxosRequest, ResourceRef,
+    PaxosRequest, PaxosShare, ResourceRef, Withdrawal,
 };
 use crate::rng::Rng;
 use crate::spec::ResourceSpec;
@@ -47,7 +46,8 @@ impl Daemon {
         ))
     }
 
-    fn parse_specs(&self, specs: &[String]) -> Result<Vec<ResourceSpec>, ApiError> {
+    /// The resources `specs` name, each with where its area lies.
+    fn name_resources(&self, specs: &[String]) -> Result<Vec<Named>, ApiError> {
         let max = self.config.max_resources_per_request;
         if specs.len() > max {
             return Err(ApiError::new(
@@ -55,29 +55,34 @@ impl Daemon {
                 format!("{} resources in one request; the limit is {max}", specs.len()),
             ));
         }
-        let parsed = specs
+        let named = specs
             .iter()
-            .map(|s| ResourceSpec::parse(s))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
-        let mut keys: Vec<LeaseKey> = parsed.iter().map(LeaseKey::of).collect();
+            .map(|s| {
+                let spec = ResourceSpec::parse(s)
+                    .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+                Named::new(spec)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut keys: Vec<&LeaseKey> = named.iter().map(|n| &n.key).collect();
         keys.sort();
         if keys.windows(2).any(|w| w[0] == w[1]) {
             return Err(ApiError::new(ErrorCode::BadRequest, "a resource is named twice"));
         }
-        Ok(parsed)
+        Ok(named)
     }
 
-    /// The resource disk at `path`, opened once for every lease on it.
-    fn resource_disk(&self, path: &Path) -> Result<Arc<DirectFile>, ApiError> {
+    /// The resource disk at `place`, opened once for every lease on that
+    /// device whatever path names it: the disk layer orders our writes to
+    /// one sector only within one open file.
+    fn resource_disk(&self, place: &Place) -> Result<Arc<DirectFile>, ApiError> {
         let mut disks = self.disks.lock().expect("disks lock");
-        if let Some(disk) = disks.get(path) {
+        if let Some(disk) = disks.get(&place.device) {
             return Ok(Arc::clone(disk));
         }
-        let disk = DirectFile::open(path, Access::ReadWrite)
+        let disk = DirectFile::open(&place.path, Access::ReadWrite)
             .map_err(|err| direct_error(&crate::direct::DirectError::Disk(err)))?;
         let disk = Arc::new(disk);
-        disks.insert(path.to_owned(), Arc::clone(&disk));
+        disks.insert(place.device, Arc::clone(&disk));
         Ok(disk)
     }
 
@@ -139,49 +144,51 @@ impl Daemon {
         args: Acquire,
     ) -> Result<LeasesReply, ApiError> {
         self.refuse_if_shutting_down()?;
-        let specs = self.parse_specs(&args.resources)?;
-        if specs.is_empty() {
+        let named = self.name_resources(&args.resources)?;
+        if named.is_empty() {
             return Err(ApiError::new(ErrorCode::BadRequest, "no resource to acquire"));
         }
         let pid = args.pid.unwrap_or(peer.pid);
         self.authorize(peer, pid)?;
         let process = self.process(pid)?;
-        let keys: Vec<LeaseKey> = specs.iter().map(LeaseKey::of).collect();
         if args.adopt {
-            return self.adopt(&process, &specs, &keys);
+            return self.adopt(&process, &named);
         }
         {
-            let mut table = self.leases.lock().expect("leases lock");
+            let table = self.leases.lock().expect("leases lock");
             let owned = table.owned_by(pid).count();
             let max = self.config.max_leases_per_client;
-            if owned + keys.len() > max {
+            if owned + named.len() > max {
                 return Err(ApiError::new(
                     ErrorCode::Limit,
                     format!("pid {pid} holds {owned} leases; the limit is {max}"),
                 ));
             }
-            table.reserve(&keys).map_err(|conflict| busy_error(&conflict.0, conflict.1))?;
         }
         let deadline = args.wait_ms.map(|ms| OsClock.now() + Duration::from_millis(ms));
+        let keys: Vec<LeaseKey> = named.iter().map(|n| n.key.clone()).collect();
+        self.reserve(&keys, deadline)?;
         let mut acquired: Vec<Lease> = Vec::new();
-        for (spec, key) in specs.iter().zip(&keys) {
-            match self.acquire_one(spec, deadline) {
+        for (at, one) in named.iter().enumerate() {
+            match self.acquire_one(one, deadline) {
                 Ok(held) => acquired.push(Lease {
-                    key: key.clone(),
+                    key: one.key.clone(),
+                    place: one.place.clone(),
                     held,
                     owner: Owner::Process(Arc::clone(&process)),
                     persistent: args.persistent,
                 }),
-                Err(err) => {
+                Err(failed) => {
                     // All or nothing: give back what this request took.
-                    for lease in &acquired {
-                        self.release_on_disk(lease);
+                    // Each slot is freed once what stands on disk for it is
+                    // let go of; the failed one's by its withdrawal, if it
+                    // had to be handed on.
+                    let untouched = named[at..].iter().skip(usize::from(failed.handed_off));
+                    self.free_slots(untouched.map(|other| &other.key));
+                    for lease in acquired {
+                        self.let_go(&lease.key, &lease.place, LetGo::Release(lease.held));
                     }
-                    let mut table = self.leases.lock().expect("leases lock");
-                    for key in &keys {
-                        table.free(key);
-                    }
-                    return Err(err);
+                    return Err(failed.error);
                 }
             }
         }
@@ -192,27 +199,34 @@ impl Daemon {
             );
         }
         let reply = LeasesReply { leases: acquired.iter().map(Lease::status).collect() };
-        {
+        let void = {
             let mut table = self.leases.lock().expect("leases lock");
             let void = acquired.iter().find(|lease| {
                 self.lockspace(&lease.key.lockspace)
                     .map_or(true, |ls| !ls.accepts(lease.held.generation))
             });
-            if let Some(lease) = void {
-                // The lockspace failed or is being left meanwhile: whoever
-                // takes its leases has taken them already, without these.
-                let name = lease.key.lockspace.to_string();
-                for key in &keys {
-                    table.free(key);
+            match void {
+                Some(lease) => Some(lease.key.lockspace.to_string()),
+                None => {
+                    for lease in acquired.drain(..) {
+                        table.put(Box::new(lease));
+                    }
+                    None
                 }
-                return Err(ApiError::new(
-                    ErrorCode::Retry,
-                    format!("lockspace '{name}' failed or is being left; nothing was acquired"),
-                ));
             }
+        };
+        if let Some(name) = void {
+            // The lockspace failed or is being left meanwhile, and whoever
+            // lists its leases to stop their holders has listed them
+            // already, without these: they are let go of here, while their
+            // slots keep the resources from being taken again meanwhile.
             for lease in acquired {
-                table.put(Box::new(lease));
+                self.let_go(&lease.key, &lease.place, LetGo::Release(lease.held));
             }
+            return Err(ApiError::new(
+                ErrorCode::Retry,
+                format!("lockspace '{name}' failed or is being left; nothing was acquired"),
+            ));
         }
         // The holder may have exited while we acquired, before its leases
         // were in the table for the exit to find.
@@ -222,20 +236,24 @@ impl Daemon {
         Ok(reply)
     }
 
-    /// Runs the acquire of one resource, retrying busy ones until
-    /// `deadline` if given.
+    /// Runs the acquire of one resource, whose slot is reserved, retrying
+    /// busy ones until `deadline` if given. What a failed ballot left on
+    /// disk is withdrawn before anything else of ours touches the resource:
+    /// here if it can be, else by a retry that then frees the slot.
     fn acquire_one(
-        &self,
-        spec: &ResourceSpec,
+        self: &Arc<Self>,
+        named: &Named,
         deadline: Option<MonoTime>,
-    ) -> Result<Held, ApiError> {
-        let lockspace = self.lockspace(&spec.lockspace)?;
+    ) -> Result<Held, AcquireFailed> {
+        let spec = &named.spec;
+        let failed = |error| AcquireFailed { error, handed_off: false };
+        let lockspace = self.lockspace(&spec.lockspace).map_err(failed)?;
+        let disk = self.resource_disk(&named.place).map_err(failed)?;
         let mut rng = Rng::new(OsClock.now().as_nanos() ^ u64::from(std::process::id()));
         loop {
-            let writer = self.writer(&lockspace)?;
+            let writer = self.writer(&lockspace).map_err(failed)?;
             let generation = writer.generation;
-            let disk = self.resource_disk(&spec.disk.path)?;
-            let resource = self.resource_ref(spec, &disk)?;
+            let resource = self.resource_ref(spec, &disk).map_err(failed)?;
             let options = AcquireOptions {
                 mode: if spec.shared { Mode::Shared } else { Mode::Exclusive },
                 expected_lver: spec.lver,
@@ -247,16 +265,29 @@ impl Daemon {
             let host_id = lockspace.spec.host_id;
             let mut machine =
                 PaxosAcquire::new(resource, host_id, generation, lockspace.timeouts, options);
-            let target = Target { disk: &*disk, offset: spec.disk.offset };
+            let target = Target { disk: &*disk, offset: named.place.offset };
             let mut driver = Driver::for_resource(target).cancelled_by(&self.cancel);
-            let err = match driver.run(&mut machine, &lockspace.hosts) {
+            let outcome = driver.run(&mut machine, &lockspace.hosts);
+            drop(writer);
+            let left = match &outcome {
+                Ok(Ok(_)) => None,
+                _ => machine.withdrawal(),
+            };
+            let withdrawn = match left {
+                Some(withdrawal) => {
+                    self.withdraw_now(named, &lockspace, &disk, withdrawal, deadline)
+                }
+                None => true,
+            };
+            let shutting_down =
+                || ApiError::new(ErrorCode::ShuttingDown, "leased is shutting down");
+            let err = match outcome {
                 Err(_) => {
-                    return Err(ApiError::new(ErrorCode::ShuttingDown, "leased is shutting down"));
+                    return Err(AcquireFailed { error: shutting_down(), handed_off: !withdrawn });
                 }
                 Ok(Ok(held)) => return Ok(held),
                 Ok(Err(err)) => err,
             };
-            drop(writer);
             if let PaxosError::OwnerAlive { owner_id: host_id, .. }
             | PaxosError::ShortHold { owner_id: host_id }
             | PaxosError::SharedHeld { holder_id: host_id } = err
@@ -265,13 +296,9 @@ impl Daemon {
                 // read it from now on.
                 lockspace.watch_host(host_id);
             }
-            if let Some(withdrawal) = machine.withdrawal() {
-                self.release_later(
-                    Arc::clone(&lockspace),
-                    Arc::clone(&disk),
-                    spec.disk.offset,
-                    withdrawal,
-                );
+            let mut error = || paxos_error(&err, spec, driver.disk_errors.pop());
+            if !withdrawn {
+                return Err(AcquireFailed { error: error(), handed_off: true });
             }
             let pause = match (&err, deadline) {
                 (_, None) => None,
@@ -288,93 +315,121 @@ impl Daemon {
             match pause {
                 Some(until) => {
                     if !self.cancel.sleep_until(until) {
-                        return Err(ApiError::new(
-                            ErrorCode::ShuttingDown,
-                            "leased is shutting down",
-                        ));
+                        return Err(failed(shutting_down()));
                     }
                 }
-                None => return Err(paxos_error(&err, spec, driver.disk_errors.pop())),
+                None => return Err(failed(error())),
             }
         }
     }
 
-    /// Releases a lease on disk. With the host_id lease gone, there is
-    /// nothing to write: the lease ended with it. A failed release is
-    /// retried in the background: the holder has stopped using the lease
-    /// either way.
-    fn release_on_disk(&self, lease: &Lease) {
-        let Ok(lockspace) = self.lockspace(&lease.key.lockspace) else { return };
-        let Ok(disk) = self.resource_disk(&lease.key.path) else { return };
-        let outcome = {
-            let Some(_writer) = lockspace.writer(Some(lease.held.generation)) else { return };
-            let target = Target { disk: &*disk, offset: lease.key.offset };
-            let release = PaxosRelease::new(lease.held.clone(), lockspace.timeouts, None);
-            Driver::for_resource(target).run(release, &lockspace.hosts)
+    /// Withdraws what a failed acquire left, here, retrying until
+    /// `deadline` if given. False if that failed: a retry then owns the
+    /// resource's slot and frees it.
+    fn withdraw_now(
+        self: &Arc<Self>,
+        named: &Named,
+        lockspace: &Arc<Lockspace>,
+        disk: &Arc<DirectFile>,
+        withdrawal: Withdrawal,
+        deadline: Option<MonoTime>,
+    ) -> bool {
+        let op = LetGo::Withdraw(withdrawal);
+        loop {
+            match op.run(lockspace, disk, named.place.offset) {
+                Ok(()) | Err(LetGoError::Gone) => return true,
+                Err(LetGoError::Paxos(_)) => {}
+            }
+            let now = OsClock.now();
+            let Some(deadline) = deadline.filter(|&d| now < d) else { break };
+            let retry = (now + lockspace.timeouts.renewal_retry()).min(deadline);
+            if !self.cancel.sleep_until(retry) {
+                break;
+            }
+        }
+        cov_mark::hit!(withdrawal_handed_to_a_retry);
+        self.retry_later(
+            named.key.clone(),
+            Arc::clone(lockspace),
+            Arc::clone(disk),
+            named.place.offset,
+            op,
+        );
+        false
+    }
+
+    /// Lets go on disk of what stands in a busy slot (a lease, or what a
+    /// failed acquire left) and then frees the slot. With the host_id lease
+    /// gone there is nothing to write: the lease ended with it. A failure
+    /// is retried in the background, and the slot stays busy until the
+    /// retry succeeds: the holder has stopped using the lease either way,
+    /// but no new acquire of ours may run on the resource while a write of
+    /// the old one may still land.
+    fn let_go(self: &Arc<Self>, key: &LeaseKey, place: &Place, op: LetGo) {
+        let done = op.done();
+        let settled = match (self.lockspace(&key.lockspace), self.resource_disk(place)) {
+            (Ok(lockspace), Ok(disk)) => match op.run(&lockspace, &disk, place.offset) {
+                Ok(()) => true,
+                Err(err) => {
+                    tracing::warn!(resource = %key.name, "{} failed ({err}); retrying", op.what());
+                    self.retry_later(key.clone(), lockspace, disk, place.offset, op);
+                    false
+                }
+            },
+            _ => true,
         };
-        match outcome {
-            Ok(Ok(_)) => {
-                tracing::info!(resource = %lease.key.name, lockspace = %lease.key.lockspace, "released");
-            }
-            Ok(Err(err)) => {
-                tracing::warn!(resource = %lease.key.name, "release failed ({err}); retrying");
-                self.release_later(lockspace, disk, lease.key.offset, lease.held.clone());
-            }
-            Err(_) => unreachable!("a release without a Cancel runs to the end"),
+        if settled {
+            tracing::info!(resource = %key.name, lockspace = %key.lockspace, "{done}");
+            self.free_slots([key]);
         }
     }
 
-    /// Retries a release (or an acquire's withdrawal) until it succeeds or
-    /// the host_id lease it was made under is gone.
-    fn release_later(
-        &self,
+    /// Retries `op` until it succeeds or the host_id lease it was made
+    /// under is gone, then frees `key`'s slot.
+    fn retry_later(
+        self: &Arc<Self>,
+        key: LeaseKey,
         lockspace: Arc<Lockspace>,
         disk: Arc<DirectFile>,
         offset: u64,
-        held: Held,
+        op: LetGo,
     ) {
-        let spawned =
-            std::thread::Builder::new().name("leased-release".to_owned()).spawn(move || {
-                loop {
-                    OsClock.sleep_until(OsClock.now() + lockspace.timeouts.renewal_retry());
-                    let Some(_writer) = lockspace.writer(Some(held.generation)) else { return };
-                    let mut driver = Driver::for_resource(Target { disk: &*disk, offset });
-                    let release = PaxosRelease::new(held.clone(), lockspace.timeouts, None);
-                    if let Ok(Ok(_)) = driver.run(release, &lockspace.hosts) {
-                        tracing::info!(resource = %held.resource.name, "released on retry");
-                        return;
+        let daemon = Arc::clone(self);
+        background("leased-release", move || {
+            loop {
+                OsClock.sleep_until(OsClock.now() + lockspace.timeouts.renewal_retry());
+                match op.run(&lockspace, &disk, offset) {
+                    Ok(()) => {
+                        tracing::info!(resource = %key.name, "{} on retry", op.done());
+                        break;
                     }
+                    Err(LetGoError::Gone) => break,
+                    Err(LetGoError::Paxos(_)) => {}
                 }
-            });
-        if let Err(err) = spawned {
-            tracing::error!("cannot start a release thread: {err}");
-        }
+            }
+            daemon.free_slots([&key]);
+        });
     }
 
     /// Gives an exited process's persistent leases to `process`.
-    fn adopt(
-        &self,
-        process: &Arc<Process>,
-        specs: &[ResourceSpec],
-        keys: &[LeaseKey],
-    ) -> Result<LeasesReply, ApiError> {
+    fn adopt(&self, process: &Arc<Process>, named: &[Named]) -> Result<LeasesReply, ApiError> {
         let mut table = self.leases.lock().expect("leases lock");
-        for (spec, key) in specs.iter().zip(keys) {
-            let lease = table.get(key).ok_or_else(|| not_held(key))?;
+        for one in named {
+            let lease = held_at(&table, one)?;
             if !matches!(lease.owner, Owner::Orphan) {
-                return Err(busy_error(key, table.occupant(key).expect("held")));
+                return Err(busy_error(&one.key, table.occupant(&one.key).expect("held")));
             }
-            let mode = if spec.shared { Mode::Shared } else { Mode::Exclusive };
+            let mode = if one.spec.shared { Mode::Shared } else { Mode::Exclusive };
             if lease.held.mode != mode {
                 return Err(ApiError::new(
                     ErrorCode::Refused,
-                    format!("orphan '{}' is held {}, not {mode}", key.name, lease.held.mode),
+                    format!("orphan '{}' is held {}, not {mode}", one.key.name, lease.held.mode),
                 ));
             }
         }
         let mut adopted = Vec::new();
-        for key in keys {
-            let mut lease = table.take(key).expect("checked above");
+        for one in named {
+            let mut lease = table.take(&one.key).expect("checked above");
             lease.owner = Owner::Process(Arc::clone(process));
             adopted.push(lease.status());
             table.put(lease);
@@ -383,7 +438,11 @@ impl Daemon {
     }
 
     /// Releases leases of a process (or orphans).
-    pub(super) fn release(&self, peer: &Peer, args: Release) -> Result<LeasesReply, ApiError> {
+    pub(super) fn release(
+        self: &Arc<Self>,
+        peer: &Peer,
+        args: Release,
+    ) -> Result<LeasesReply, ApiError> {
         let pid = args.pid.unwrap_or(peer.pid);
         if args.orphan && peer.uid != 0 {
             return Err(ApiError::new(
@@ -397,22 +456,23 @@ impl Daemon {
         let owns = |lease: &Lease| {
             if args.orphan { lease.pid().is_none() } else { lease.pid() == Some(pid) }
         };
-        let keys: Vec<LeaseKey> = if args.all || (args.orphan && args.resources.is_empty()) {
-            let table = self.leases.lock().expect("leases lock");
-            table.held().filter(|l| owns(l)).map(|l| l.key.clone()).collect()
-        } else {
-            self.parse_specs(&args.resources)?.iter().map(LeaseKey::of).collect()
-        };
+        let every = args.all || (args.orphan && args.resources.is_empty());
+        let named = if every { Vec::new() } else { self.name_resources(&args.resources)? };
         let leases = {
             let mut table = self.leases.lock().expect("leases lock");
-            for key in &keys {
-                let lease = table.get(key).ok_or_else(|| not_held(key))?;
+            let keys: Vec<LeaseKey> = if every {
+                table.held().filter(|l| owns(l)).map(|l| l.key.clone()).collect()
+            } else {
+                named.iter().map(|n| n.key.clone()).collect()
+            };
+            for one in &named {
+                let lease = held_at(&table, one)?;
                 if !owns(lease) {
                     return Err(ApiError::new(
                         ErrorCode::PermissionDenied,
                         format!(
                             "resource '{}' is held by {}, not by pid {pid}",
-                            key.name,
+                            one.key.name,
                             lease.pid().map_or_else(
                                 || "no process (an orphan)".to_owned(),
                                 |p| format!("pid {p}")
@@ -423,8 +483,9 @@ impl Daemon {
             }
             keys.iter().map(|key| table.take(key).expect("checked above")).collect::<Vec<_>>()
         };
-        self.release_and_free(&leases);
-        Ok(LeasesReply { leases: leases.iter().map(|lease| lease.status()).collect() })
+        let reply = LeasesReply { leases: leases.iter().map(|lease| lease.status()).collect() };
+        self.release_and_free(leases);
+        Ok(reply)
     }
 
     /// Leases of a process, or every lease of this host.
@@ -437,52 +498,126 @@ impl Daemon {
         Ok(LeasesReply { leases: leases.map(Lease::status).collect() })
     }
 
-    /// Switches a held lease between EX and SH by a new ballot.
-    pub(super) fn convert(&self, peer: &Peer, args: Convert) -> Result<LeasesReply, ApiError> {
+    /// Switches a held lease between EX and SH. EX to SH adds our SHARED
+    /// mode block before it lets the exclusive lease go; SH to EX runs a
+    /// ballot whose every write keeps our SHARED mode block, so that a
+    /// conversion that fails leaves the lease as it was on disk, never less.
+    pub(super) fn convert(
+        self: &Arc<Self>,
+        peer: &Peer,
+        args: Convert,
+    ) -> Result<LeasesReply, ApiError> {
         self.refuse_if_shutting_down()?;
         let pid = args.pid.unwrap_or(peer.pid);
         self.authorize(peer, pid)?;
         let spec = ResourceSpec::parse(&args.resource)
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
-        let key = LeaseKey::of(&spec);
-        let lease = {
+        let named = Named::new(spec)?;
+        let mut lease = {
             let mut table = self.leases.lock().expect("leases lock");
-            match table.occupant(&key) {
+            held_at(&table, &named)?;
+            match table.occupant(&named.key) {
                 Some(Occupant::Process(holder)) if holder == pid => {}
-                Some(occupant) => return Err(busy_error(&key, occupant)),
-                None => return Err(not_held(&key)),
+                Some(occupant) => return Err(busy_error(&named.key, occupant)),
+                None => return Err(not_held(&named.key)),
             }
-            table.take(&key).expect("checked above")
+            table.take(&named.key).expect("checked above")
         };
-        let wanted = ResourceSpec { shared: args.mode == Mode::Shared, lver: None, ..spec };
-        let converted = if lease.held.mode == args.mode {
-            Ok(lease.held.clone())
-        } else {
-            self.acquire_one(&wanted, None)
+        let converted = match (lease.held.mode, args.mode) {
+            (from, to) if from == to => Ok(()),
+            (Mode::Exclusive, _) => self.share(&mut lease),
+            (Mode::Shared, _) => self.make_exclusive(&named, &mut lease),
         };
-        let mut table = self.leases.lock().expect("leases lock");
-        match converted {
-            Ok(held) => {
-                let lease = Box::new(Lease { held, ..*lease });
-                let status = lease.status();
-                table.put(lease);
-                Ok(LeasesReply { leases: vec![status] })
+        let status = lease.status();
+        self.leases.lock().expect("leases lock").put(lease);
+        converted.map(|()| LeasesReply { leases: vec![status] })
+    }
+
+    /// EX → SH on `lease`, which is left as it stands on disk.
+    fn share(&self, lease: &mut Lease) -> Result<(), ApiError> {
+        let lockspace = self.lockspace(&lease.key.lockspace)?;
+        let disk = self.resource_disk(&lease.place)?;
+        let Some(_writer) = lockspace.writer(Some(lease.held.generation)) else {
+            return Err(lost_error(&lease.key));
+        };
+        let target = Target { disk: &*disk, offset: lease.place.offset };
+        let mut driver = Driver::for_resource(target);
+        match driver.run(PaxosShare::new(lease.held.clone(), lockspace.timeouts), &lockspace.hosts)
+        {
+            Ok(Ok(shared)) => {
+                lease.held = shared;
+                Ok(())
             }
-            Err(err) => {
-                table.put(lease);
-                Err(err)
+            Ok(Err(err)) => Err(convert_error(&err, lease, driver.disk_errors.pop())),
+            Err(_) => unreachable!("a conversion without a Cancel runs to the end"),
+        }
+    }
+
+    /// SH → EX on `lease`. A ballot that fails is withdrawn here, keeping
+    /// our SHARED mode block, before the shared lease is handed back: its
+    /// writes stand for it on disk. While the withdrawal cannot be written
+    /// the caller waits: the shared lease is not ours to hand back before.
+    fn make_exclusive(&self, named: &Named, lease: &mut Lease) -> Result<(), ApiError> {
+        let lockspace = self.lockspace(&lease.key.lockspace)?;
+        let disk = self.resource_disk(&lease.place)?;
+        let Some(writer) = lockspace.writer(Some(lease.held.generation)) else {
+            return Err(lost_error(&lease.key));
+        };
+        let options = AcquireOptions {
+            mode: Mode::Exclusive,
+            expected_lver: None,
+            wait_for_dead_owner: false,
+            read_lvb: false,
+            seed: OsClock.now().as_nanos(),
+            mutation: Mutation::None,
+        };
+        let held = &lease.held;
+        let mut machine = PaxosAcquire::new(
+            held.resource,
+            held.host_id,
+            held.generation,
+            lockspace.timeouts,
+            options,
+        );
+        let target = Target { disk: &*disk, offset: lease.place.offset };
+        let mut driver = Driver::for_resource(target);
+        let outcome = driver.run(&mut machine, &lockspace.hosts);
+        drop(writer);
+        let err = match outcome {
+            Ok(Ok(exclusive)) => {
+                lease.held = exclusive;
+                return Ok(());
+            }
+            Ok(Err(err)) => err,
+            Err(_) => unreachable!("a conversion without a Cancel runs to the end"),
+        };
+        if let Some(block) = machine.last_written() {
+            lease.held.block = block;
+        }
+        if let Some(withdrawal) = machine.withdrawal() {
+            let op = LetGo::Withdraw(withdrawal);
+            loop {
+                match op.run(&lockspace, &disk, named.place.offset) {
+                    Ok(()) | Err(LetGoError::Gone) => break,
+                    Err(LetGoError::Paxos(_)) => {
+                        OsClock.sleep_until(OsClock.now() + lockspace.timeouts.renewal_retry());
+                    }
+                }
             }
         }
+        Err(convert_error(&err, lease, driver.disk_errors.pop()))
     }
 
     /// Writes a request against a resource and signals its owner.
     pub(super) fn request(&self, args: LeaseRequest) -> Result<RequestReply, ApiError> {
         let spec = ResourceSpec::parse(&args.resource)
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+        let named = Named::new(spec)?;
+        let spec = &named.spec;
         let lockspace = self.lockspace(&spec.lockspace)?;
         let _writer = self.writer(&lockspace)?;
-        let disk = self.resource_disk(&spec.disk.path)?;
-        let resource = self.resource_ref(&spec, &disk)?;
+        let disk = self.resource_disk(&named.place)?;
+        let resource = self.resource_ref(spec, &disk)?;
         let mode = match args.force {
             Force::Force => ForceMode::Force,
             Force::Graceful => ForceMode::Graceful,
@@ -492,7 +627,7 @@ impl Daemon {
         let mut driver = Driver::for_resource(Target { disk: &*disk, offset: spec.disk.offset });
         let owner = match driver.run(machine, &lockspace.hosts) {
             Ok(Ok(owner)) => owner,
-            Ok(Err(err)) => return Err(paxos_error(&err, &spec, driver.disk_errors.pop())),
+            Ok(Err(err)) => return Err(paxos_error(&err, spec, driver.disk_errors.pop())),
             Err(_) => unreachable!("a request without a Cancel runs to the end"),
         };
         if let Some(owner_id) = owner {
@@ -539,33 +674,77 @@ impl Daemon {
         // must not delay noticing the next exit.
         let daemon = Arc::clone(self);
         background("leased-release", move || {
-            daemon.release_and_free(&leases);
-            if leases.len() >= memory::BULK_LEASES {
+            let bulk = leases.len() >= memory::BULK_LEASES;
+            daemon.release_and_free(leases);
+            if bulk {
                 memory::trim();
             }
         });
     }
 
-    /// Releases `leases` (whose slots are busy) on disk one by one, freeing
-    /// each slot as soon as its release is done.
-    fn release_and_free(&self, leases: &[Box<Lease>]) {
+    /// Releases `leases` (whose slots are busy) on disk one by one; each
+    /// slot is freed once its release is done.
+    // Boxed as the table holds them.
+    #[allow(clippy::vec_box)]
+    fn release_and_free(self: &Arc<Self>, leases: Vec<Box<Lease>>) {
         for lease in leases {
-            self.release_on_disk(lease);
-            self.leases.lock().expect("leases lock").free(&lease.key);
+            let Lease { key, place, held, .. } = *lease;
+            self.let_go(&key, &place, LetGo::Release(held));
         }
     }
 
     /// Releases every lease of a lockspace on disk (leaving it, or
     /// shutting down). New leases are refused first, and acquires and
     /// converts under way are waited for, so that none is left out.
-    pub(super) fn release_lockspace_leases(&self, lockspace: &Lockspace) {
-        let name = &lockspace.spec.name;
+    pub(super) fn release_lockspace_leases(self: &Arc<Self>, lockspace: &Lockspace) {
+        self.close_and_settle(lockspace);
+        let leases = self.leases.lock().expect("leases lock").take_in(&lockspace.spec.name);
+        self.release_and_free(leases);
+    }
+
+    /// Refuses new leases in `lockspace` and waits for the acquires,
+    /// conversions and releases under way there to end: from then on the
+    /// table lists every lease of the lockspace that a process was told it
+    /// holds, and no other will be added.
+    pub(super) fn close_and_settle(&self, lockspace: &Lockspace) {
         lockspace.close();
-        while self.leases.lock().expect("leases lock").busy_in(name) > 0 {
-            OsClock.sleep_until(OsClock.now() + Duration::from_millis(10));
+        let mut table = self.leases.lock().expect("leases lock");
+        while table.busy_in(&lockspace.spec.name) > 0 {
+            table = self.slot_freed.wait(table).expect("leases lock");
         }
-        let leases = self.leases.lock().expect("leases lock").take_in(name);
-        self.release_and_free(&leases);
+    }
+
+    /// Marks `keys` busy for an operation. A slot busy with another
+    /// operation of ours (an acquire, a release, a withdrawal still to be
+    /// written) is waited for until `deadline`, if given; a held one is
+    /// refused at once, naming its holder.
+    fn reserve(&self, keys: &[LeaseKey], deadline: Option<MonoTime>) -> Result<(), ApiError> {
+        let mut table = self.leases.lock().expect("leases lock");
+        loop {
+            let conflict = match table.reserve(keys) {
+                Ok(()) => return Ok(()),
+                Err(conflict) => conflict,
+            };
+            let now = OsClock.now();
+            let until = deadline.filter(|&d| now < d && conflict.1 == Occupant::Busy);
+            let Some(until) = until.filter(|_| !self.cancel.is_cancelled()) else {
+                return Err(busy_error(&conflict.0, conflict.1));
+            };
+            // Woken by every freed slot; the cap lets a shutdown's cancel
+            // be seen.
+            let wait = until.saturating_since(now).min(Duration::from_millis(200));
+            table = self.slot_freed.wait_timeout(table, wait).expect("leases lock").0;
+        }
+    }
+
+    /// Frees busy slots and wakes whoever waits for one.
+    pub(super) fn free_slots<'k>(&self, keys: impl IntoIterator<Item = &'k LeaseKey>) {
+        let mut table = self.leases.lock().expect("leases lock");
+        for key in keys {
+            table.free(key);
+        }
+        drop(table);
+        self.slot_freed.notify_all();
     }
 
     /// Another host asked, through our bitmap bit, for resources we hold:
@@ -579,11 +758,11 @@ impl Daemon {
             .cloned()
             .collect();
         for lease in leases {
-            let Ok(disk) = self.resource_disk(&lease.key.path) else { continue };
+            let Ok(disk) = self.resource_disk(&lease.place) else { continue };
             let examine =
                 PaxosExamine::new(lease.held.resource, lease.held.lver, lockspace.timeouts);
             let mut driver =
-                Driver::for_resource(Target { disk: &*disk, offset: lease.key.offset });
+                Driver::for_resource(Target { disk: &*disk, offset: lease.place.offset });
             let Ok(Ok(Some(mode))) = driver.run(examine, &lockspace.hosts) else { continue };
             let Owner::Process(holder) = &lease.owner else { continue };
             let signal = if mode == ForceMode::Force { libc::SIGKILL } else { libc::SIGTERM };
@@ -671,6 +850,148 @@ fn not_held(key: &LeaseKey) -> ApiError {
         format!(
             "resource '{}' of lockspace '{}' is not held on this host",
             key.name, key.lockspace
+        ),
+    )
+}
+
+/// A resource named in a request: its spec, its key in the lease table,
+/// and where its area lies.
+struct Named {
+    spec: ResourceSpec,
+    key: LeaseKey,
+    place: Place,
+}
+
+impl Named {
+    fn new(spec: ResourceSpec) -> Result<Named, ApiError> {
+        let path = &spec.disk.path;
+        let device = DeviceId::of(path).map_err(|e| {
+            let code = if e.kind() == std::io::ErrorKind::NotFound {
+                ErrorCode::NotFound
+            } else {
+                ErrorCode::Io
+            };
+            ApiError::new(code, format!("{}: {e}", path.display()))
+        })?;
+        let place = Place { path: path.clone(), device, offset: spec.disk.offset };
+        Ok(Named { key: LeaseKey::of(&spec), place, spec })
+    }
+}
+
+/// The lease held on `named`'s resource, which must lie where `named` says.
+fn held_at<'t>(table: &'t LeaseTable, named: &Named) -> Result<&'t Lease, ApiError> {
+    let lease = table.get(&named.key).ok_or_else(|| not_held(&named.key))?;
+    if !lease.place.same_area(&named.place) {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!(
+                "resource '{}' of lockspace '{}' is held here at {} offset {}, which is not the \
+                 area {} offset {} names",
+                named.key.name,
+                named.key.lockspace,
+                lease.place.path.display(),
+                lease.place.offset,
+                named.place.path.display(),
+                named.place.offset
+            ),
+        ));
+    }
+    Ok(lease)
+}
+
+/// How an acquire of one resource failed.
+struct AcquireFailed {
+    error: ApiError,
+    /// What the ballot left on disk is still to be withdrawn: a retry owns
+    /// the resource's slot and frees it then.
+    handed_off: bool,
+}
+
+/// What to let go of on disk before a slot is freed.
+enum LetGo {
+    /// A held lease.
+    Release(Held),
+    /// What a failed acquire left.
+    Withdraw(Withdrawal),
+}
+
+/// Why letting go did not happen.
+#[derive(Debug, thiserror::Error)]
+enum LetGoError {
+    /// The host_id lease it was made under is gone, and the lease with it.
+    #[error("the host_id lease is gone")]
+    Gone,
+    #[error(transparent)]
+    Paxos(PaxosError),
+}
+
+impl LetGo {
+    fn held(&self) -> &Held {
+        match self {
+            LetGo::Release(held) => held,
+            LetGo::Withdraw(withdrawal) => &withdrawal.held,
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        match self {
+            LetGo::Release(_) => "release",
+            LetGo::Withdraw(_) => "withdrawal",
+        }
+    }
+
+    fn done(&self) -> &'static str {
+        match self {
+            LetGo::Release(_) => "released",
+            LetGo::Withdraw(_) => "withdrawn",
+        }
+    }
+
+    /// Writes it, once, under its generation.
+    fn run(&self, lockspace: &Lockspace, disk: &DirectFile, offset: u64) -> Result<(), LetGoError> {
+        let held = self.held();
+        let Some(_writer) = lockspace.writer(Some(held.generation)) else {
+            return Err(LetGoError::Gone);
+        };
+        let machine = match self {
+            LetGo::Release(held) => PaxosRelease::new(held.clone(), lockspace.timeouts, None),
+            LetGo::Withdraw(w) => PaxosRelease::withdraw(w.clone(), lockspace.timeouts),
+        };
+        match Driver::for_resource(Target { disk, offset }).run(machine, &lockspace.hosts) {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(LetGoError::Paxos(err)),
+            Err(_) => unreachable!("a release without a Cancel runs to the end"),
+        }
+    }
+}
+
+/// A conversion that failed, naming the resource and what is left held.
+fn convert_error(err: &PaxosError, lease: &Lease, disk_error: Option<DiskError>) -> ApiError {
+    let cause = match (err, disk_error) {
+        (PaxosError::Io(_), Some(disk_error)) => disk_error.to_string(),
+        (err, _) => err.to_string(),
+    };
+    let code = match err {
+        PaxosError::Corrupt { .. } => ErrorCode::Data,
+        PaxosError::Io(IoFailure::Error) => ErrorCode::Io,
+        err if err.is_retryable() => ErrorCode::Retry,
+        _ => ErrorCode::Refused,
+    };
+    ApiError::new(
+        code,
+        format!(
+            "resource '{}' was not converted ({cause}); it is still held {}",
+            lease.key.name, lease.held.mode
+        ),
+    )
+}
+
+fn lost_error(key: &LeaseKey) -> ApiError {
+    ApiError::new(
+        ErrorCode::Refused,
+        format!(
+            "the host_id lease of lockspace '{}' under which '{}' was held is gone",
+            key.lockspace, key.name
         ),
     )
 }

@@ -91,6 +91,10 @@ pub struct PaxosAcquire {
     ballots: u32,
     /// Our dblock as last written by this machine.
     own: Option<Dblock>,
+    /// The mode block every write of our sector carries: our SHARED one
+    /// while converting a shared lease to exclusive, so that no failure of
+    /// the conversion drops the shared lease from the disk.
+    keep: ModeBlock,
     /// False once a write was issued that a failure may leave behind.
     clean: bool,
     /// Why the current ballot may take the lease from another host.
@@ -228,6 +232,7 @@ impl PaxosAcquire {
             rng: Rng::new(options.seed),
             ballots: 0,
             own: None,
+            keep: ModeBlock::default(),
             clean: true,
             takeover: None,
             state: State::Read,
@@ -404,6 +409,7 @@ impl PaxosAcquire {
         let current = self.own.unwrap_or_else(|| self.disk_block(&blocks));
         let block = phase1_block(&current, next_lver, mbal);
         let mode = if own_shared { own_mode.expect("checked") } else { ModeBlock::default() };
+        self.keep = mode;
         State::Phase1 { ballot: Ballot { leader, block, mode } }
     }
 
@@ -515,16 +521,17 @@ impl PaxosAcquire {
     /// The leader freed by us, its last writer.
     /// After a failure: what the disk may still show of ours (a proposal, a
     /// leader naming us, a SHARED mode block) that was not withdrawn. The
-    /// caller must release it, retrying until that succeeds: releasing the
-    /// returned lease writes our last dblock again marked RELEASED, and the
-    /// disk layer orders that write after any of ours still in flight, so a
-    /// proposal that lands late is withdrawn all the same.
-    pub fn withdrawal(&self) -> Option<Held> {
+    /// caller must withdraw it ([`PaxosRelease::withdraw`]), retrying until
+    /// that succeeds, before anything else of ours touches the resource:
+    /// the withdrawal writes our last dblock again marked RELEASED, and the
+    /// disk layer refuses it while a write of ours to that sector is still
+    /// in flight, so a proposal that lands late is withdrawn all the same.
+    pub fn withdrawal(&self) -> Option<Withdrawal> {
         if self.clean {
             return None;
         }
         let block = self.own?;
-        Some(Held {
+        let held = Held {
             resource: self.resource,
             mode: Mode::Exclusive,
             lver: block.lver,
@@ -533,8 +540,24 @@ impl PaxosAcquire {
             block,
             lvb: None,
             takeover: None,
-        })
+        };
+        Some(Withdrawal { held, keep: self.keep })
     }
+
+    /// Our dblock as this machine last wrote it, if it wrote it: a lease
+    /// kept through a failed conversion is released from this one, so our
+    /// dblock's ballot numbers never go back.
+    pub fn last_written(&self) -> Option<Dblock> {
+        self.own
+    }
+}
+
+/// What a failed acquire left on disk to take back: its last dblock, and
+/// the mode block to keep beside it.
+#[derive(Clone, Debug)]
+pub struct Withdrawal {
+    pub held: Held,
+    pub keep: ModeBlock,
 }
 
 impl Machine for PaxosAcquire {
@@ -609,7 +632,7 @@ impl Machine for PaxosAcquire {
                 (State::ReadingLvb { held }, Step::Io(request))
             }
             State::Retract { block, leader, error } => {
-                let request = self.write_own(now, &block, &ModeBlock::default());
+                let request = self.write_own(now, &block, &self.keep);
                 self.own = Some(block);
                 (State::Retracting { leader, error }, Step::Io(request))
             }

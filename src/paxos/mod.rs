@@ -14,8 +14,8 @@
 //!
 //! - [`ballot`]: the ballot arithmetic (pure);
 //! - [`owner`]: who stands in the way of an acquire (pure);
-//! - [`PaxosAcquire`], [`PaxosRelease`], [`PaxosRequest`], [`PaxosExamine`]:
-//!   sans-I/O [`crate::step::Machine`]s.
+//! - [`PaxosAcquire`], [`PaxosRelease`], [`PaxosShare`], [`PaxosRequest`],
+//!   [`PaxosExamine`]: sans-I/O [`crate::step::Machine`]s.
 
 pub mod ballot;
 pub mod owner;
@@ -23,10 +23,12 @@ pub mod owner;
 mod acquire;
 mod release;
 mod request;
+mod share;
 
-pub use acquire::{AcquireOptions, Mutation, PaxosAcquire};
+pub use acquire::{AcquireOptions, Mutation, PaxosAcquire, Withdrawal};
 pub use release::{PaxosRelease, Released};
 pub use request::{PaxosExamine, PaxosRequest};
+pub use share::PaxosShare;
 
 use crate::clock::MonoTime;
 use crate::ondisk::RecordProblem;

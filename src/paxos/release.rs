@@ -16,7 +16,7 @@
 //! lease has expired does no I/O at all (its caller does not run this): the
 //! lease then ends by time, like any dead owner's.
 
-use super::{Held, Mode, PaxosError, ResourceRef, dblock_sector, freed_leader};
+use super::{Held, Mode, PaxosError, ResourceRef, Withdrawal, dblock_sector, freed_leader};
 use crate::clock::MonoTime;
 use crate::delta::HostTable;
 use crate::ondisk::dblock::{DBLOCK_FLAG_RELEASED, Dblock, ModeBlock};
@@ -35,6 +35,8 @@ pub struct PaxosRelease {
     host_id: u64,
     generation: u64,
     timeouts: Timeouts,
+    /// The mode block written beside our RELEASED dblock.
+    keep: ModeBlock,
     state: State,
 }
 
@@ -83,8 +85,17 @@ impl PaxosRelease {
             host_id: held.host_id,
             generation: held.generation,
             timeouts,
+            keep: ModeBlock::default(),
             state,
         }
+    }
+
+    /// Takes back what a failed acquire left (see
+    /// [`super::PaxosAcquire::withdrawal`]), keeping the mode block it
+    /// names: a shared lease whose conversion failed stays shared.
+    pub fn withdraw(withdrawal: Withdrawal, timeouts: Timeouts) -> PaxosRelease {
+        let keep = withdrawal.keep;
+        PaxosRelease { keep, ..PaxosRelease::new(withdrawal.held, timeouts, None) }
     }
 
     /// Learns from the disk what host `host_id` of `generation` holds or
@@ -96,7 +107,8 @@ impl PaxosRelease {
         timeouts: Timeouts,
     ) -> PaxosRelease {
         assert!(host_id >= 1 && host_id <= resource.num_hosts, "host_id {host_id} has a dblock");
-        PaxosRelease { resource, host_id, generation, timeouts, state: State::Probe }
+        let keep = ModeBlock::default();
+        PaxosRelease { resource, host_id, generation, timeouts, keep, state: State::Probe }
     }
 
     fn deadline(&self, now: MonoTime) -> MonoTime {
@@ -170,7 +182,7 @@ impl Machine for PaxosRelease {
             }
             State::Mark { letting } => {
                 let block = Dblock { flags: DBLOCK_FLAG_RELEASED, ..letting.block };
-                let sector = dblock_sector(&block, &ModeBlock::default(), sector_len);
+                let sector = dblock_sector(&block, &self.keep, sector_len);
                 let offset = self.resource.dblock_offset(self.host_id);
                 (State::Marking { letting }, Step::Io(self.sector_write(offset, sector, now)))
             }

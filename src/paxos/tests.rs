@@ -395,7 +395,7 @@ fn failed_phase_write_withdraws_the_proposal() {
     let (_, result) = run(&mut machine, &mut areas(), &mut hosts, secs(500), hook);
     assert_eq!(result.unwrap_err(), PaxosError::Io(IoFailure::Error));
     let left = machine.withdrawal().expect("a proposal may be on disk");
-    assert_eq!((left.lver, left.block.mbal), (1, 1));
+    assert_eq!((left.held.lver, left.held.block.mbal), (1, 1));
 }
 
 fn held(a: &mut Areas) -> Held {
@@ -483,4 +483,87 @@ fn request_then_examine() {
     assert_eq!(result.unwrap(), None);
     let examine = PaxosExamine::new(resource(), lease.lver, timeouts());
     assert_eq!(run(examine, &mut a, &mut hosts, secs(504), untouched).1.unwrap(), None);
+}
+
+#[test]
+fn exclusive_to_shared_adds_the_shared_mode_before_letting_exclusive_go() {
+    let mut a = areas();
+    let lease = held(&mut a);
+    let mut hosts = HostTable::new(timeouts());
+    let share = PaxosShare::new(lease.clone(), timeouts());
+    let (trace, result) = run(share, &mut a, &mut hosts, secs(501), untouched);
+    assert_eq!(trace, [OUR_DBLOCK_WRITE, OUR_DBLOCK_WRITE, LEADER_READ, LEADER_WRITE]);
+    let shared = result.unwrap();
+    assert_eq!((shared.mode, shared.lver), (Mode::Shared, 1));
+    let (block, mode) = dblock(&a, 1);
+    assert!(block.released());
+    assert_eq!((mode.flags, mode.generation), (MODE_FLAG_SHARED, 2));
+    assert_eq!((block.mbal, block.bal), (lease.block.mbal, lease.block.bal));
+    assert_eq!(leader(&a).timestamp, 0);
+}
+
+#[test]
+fn exclusive_to_shared_failing_first_leaves_exclusive_then_never_less_than_shared() {
+    // The first write fails: the exclusive lease stands, untouched.
+    let mut a = areas();
+    let lease = held(&mut a);
+    let before = a.resource.clone();
+    let mut hosts = HostTable::new(timeouts());
+    let fail_at = |at: usize| {
+        move |index: usize, _: &IoRequest, _: &mut Areas| {
+            if index == at { Fate::Fail(IoFailure::Timeout) } else { Fate::Complete }
+        }
+    };
+    let share = PaxosShare::new(lease.clone(), timeouts());
+    let (_, result) = run(share, &mut a, &mut hosts, secs(501), fail_at(0));
+    assert_eq!(result.unwrap_err(), PaxosError::Io(IoFailure::Timeout));
+    assert!(a.resource == before, "nothing of the exclusive lease changed");
+    // The second fails: shared, and the disk still refuses others as an
+    // exclusive owner would (leader ours, our dblock not released).
+    let share = PaxosShare::new(lease, timeouts());
+    let (trace, result) = run(share, &mut a, &mut hosts, secs(501), fail_at(1));
+    assert_eq!(trace, [OUR_DBLOCK_WRITE, "write res 1024+512 failed"]);
+    assert_eq!(result.unwrap().mode, Mode::Shared);
+    let (block, mode) = dblock(&a, 1);
+    assert!(!block.released());
+    assert!(mode.shared());
+    assert_eq!((leader(&a).owner_id, leader(&a).timestamp), (1, 500));
+}
+
+#[test]
+fn failed_shared_to_exclusive_conversion_keeps_the_shared_mode() {
+    let mut a = areas();
+    let mut hosts = HostTable::new(timeouts());
+    let options = AcquireOptions { mode: Mode::Shared, ..exclusive() };
+    run(acquire(options), &mut a, &mut hosts, secs(500), untouched).1.unwrap();
+    // Converting to EX: phase 2's write times out, then the machine's own
+    // retraction lands: our dblock is RELEASED and still SHARED.
+    let hook = |index: usize, _: &IoRequest, _: &mut Areas| {
+        if index == 3 { Fate::Fail(IoFailure::Timeout) } else { Fate::Complete }
+    };
+    let mut machine = acquire(exclusive());
+    let (_, result) = run(&mut machine, &mut a, &mut hosts, secs(501), hook);
+    assert_eq!(result.unwrap_err(), PaxosError::Io(IoFailure::Timeout));
+    let (block, mode) = dblock(&a, 1);
+    assert!(block.released());
+    assert_eq!((mode.flags, mode.generation), (MODE_FLAG_SHARED, 2));
+    let last = machine.last_written().expect("it wrote");
+    assert_eq!(
+        (last.mbal, last.bal, last.lver, last.flags),
+        (block.mbal, block.bal, 2, block.flags)
+    );
+    // The retraction fails too: the withdrawal the caller runs keeps it.
+    let hook = |index: usize, _: &IoRequest, _: &mut Areas| {
+        if index >= 3 { Fate::Fail(IoFailure::Error) } else { Fate::Complete }
+    };
+    let mut machine = acquire(exclusive());
+    run(&mut machine, &mut a, &mut hosts, secs(502), hook).1.unwrap_err();
+    let withdrawal = machine.withdrawal().expect("a proposal may be on disk");
+    assert!(withdrawal.keep.shared());
+    run(PaxosRelease::withdraw(withdrawal, timeouts()), &mut a, &mut hosts, secs(503), untouched)
+        .1
+        .unwrap();
+    let (block, mode) = dblock(&a, 1);
+    assert!(block.released());
+    assert!(mode.shared(), "the shared lease is still on disk");
 }

@@ -57,7 +57,7 @@ impl Job {
                     resource,
                     mode,
                     result,
-                    withdrawal: withdrawal.flatten(),
+                    withdrawal: withdrawal.flatten().map(|w| w.held),
                 })
             }
             Job::Release { machine, resource, held } => {
