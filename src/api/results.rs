@@ -158,7 +158,8 @@ pub struct WatchdogStatus {
     pub device: String,
     /// Seconds the device takes to fire after its last keepalive (F).
     pub fire_timeout_s: u64,
-    /// Seconds between tests of the clients.
+    /// Seconds from the last test of the clients to the next: shorter as
+    /// an expiry nears.
     pub test_interval_s: f64,
     /// Whether keepalives are being sent.
     pub petting: bool,
@@ -186,7 +187,8 @@ pub struct WatchdogReply {
     pub name: String,
     /// Seconds until this client's expiry; `None` once unregistered.
     pub expires_in_s: Option<f64>,
-    /// An expiry closer than this stops the keepalives at the next test.
+    /// Seconds from the last test of the clients to the next: shorter as
+    /// an expiry nears.
     pub test_interval_s: f64,
     /// The host is reset at most this long after its expiry passes.
     pub fire_timeout_s: u64,

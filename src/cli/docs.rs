@@ -197,12 +197,16 @@ watchdog has reset this host, unless every holder was stopped first.
 .SH WATCHDOG
 leased opens the watchdog device at start (refusing to run if it is missing
 or does not take the fire timeout F) and holds it until it stops. A thread
-of its own, at real\-time priority when permitted, tests every client each
-test interval (10 s for F of 60 s and more, 5 s from 30 s, 2 s from 10 s,
-1 s below, and never more than F/4) and keeps the device alive only while
-every client's expiry is more than one interval away. The clients are the
-joined lockspaces, each expiring 8 io_timeouts after its last successful
-renewal, and any local program registered over the socket (see
+of its own, at real\-time priority when permitted, tests every client and
+keeps the device alive only while every client's expiry is more than 0.1 s
+away, so the last keepalive lands before it. It tests at least every test
+interval (10 s for F of 60 s and more, 5 s from 30 s, 2 s from 10 s, 1 s
+below, and never more than F/4), and sooner as an expiry nears: halfway to
+it, down to 0.1 s apart. When the tests run on time, the last keepalive
+comes at most 0.2 s before the expiry, so the reset no sooner than F less
+0.2 s after it. The clients are the joined lockspaces, each expiring 8
+io_timeouts after its last successful renewal, and any local program
+registered over the socket (see
 .BR "lease watchdog" ).
 When one expiry comes near, the keepalives stop for all, and the device
 resets the host at most F after the expiry. They resume if the client

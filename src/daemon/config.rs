@@ -140,8 +140,8 @@ pub const KEYS: &[ConfigKey] = &[
         default: "40",
         text: "Seconds from the failure of a lockspace until its lease holders still running \
                are sent SIGKILL (fencing \"terminate\"). Keep it below watchdog_fire_timeout \
-               minus the test interval, or the watchdog resets the host before SIGKILL is \
-               sent.",
+               (the watchdog resets the host from F less 0.2 s after a lockspace's expiry), \
+               or the watchdog resets the host before SIGKILL is sent.",
     },
     ConfigKey {
         name: "socket_group",

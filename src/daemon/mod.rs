@@ -147,16 +147,22 @@ impl Daemon {
             return Err(err.into());
         }
         let watchdog = Arc::new(watchdog);
-        let plan_end = std::time::Duration::from_secs(config.kill_grace);
-        // The last keepalive comes up to two test intervals before a
-        // lockspace's expiry, which recovery may notice a little after.
-        if config.fencing == Fencing::Terminate && plan_end + 2 * watchdog.test_interval() >= fire {
+        // A failed lockspace's holders get SIGKILL kill_grace after its
+        // expiry (renewal I/O is due by the expiry, so the loss is seen
+        // then); the last keepalive comes at most LAST_KEEPALIVE_LEAD before
+        // that expiry, so the reset comes no sooner than F less the lead
+        // after it when the keeper tests on time. Defaults: SIGKILL at 40 s,
+        // reset from 59.8 s.
+        let reset = fire.saturating_sub(crate::watchdog::LAST_KEEPALIVE_LEAD);
+        if config.fencing == Fencing::Terminate
+            && std::time::Duration::from_secs(config.kill_grace) >= reset
+        {
             tracing::warn!(
-                "kill_grace {} s leaves no time before the watchdog fires ({} s, tested every \
-                 {:.1} s): a lockspace failure will reset this host before SIGKILL is sent",
+                "kill_grace {} s leaves no time before the watchdog fires ({:.1} s after a \
+                 lockspace's expiry): a lockspace failure will reset this host before SIGKILL \
+                 is sent",
                 config.kill_grace,
-                config.watchdog_fire_timeout,
-                watchdog.test_interval().as_secs_f64()
+                reset.as_secs_f64()
             );
         }
         let started = Daemon::with_watchdog(config, host_name, socket_gid, run_dir, &watchdog);

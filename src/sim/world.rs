@@ -392,15 +392,16 @@ impl World {
         let fire = ns(self.timeouts.watchdog_fire());
         let h = &mut self.hosts[host];
         let local = h.local(self.now);
-        let interval = ns(h.mux.test_interval());
+        let decision = h.mux.check(local);
         let keep_petting = self.config.canary == Canary::KeepPetting;
-        if keep_petting || h.mux.check(local) == Verdict::Pet {
+        if keep_petting || decision.verdict == Verdict::Pet {
             h.pets += 1;
             let (epoch, pets) = (h.epoch, h.pets);
             self.schedule(self.now + fire, Event::Fire { host, epoch, pets });
         }
         let epoch = self.hosts[host].epoch;
-        self.schedule(self.now + interval, Event::Tick { host, epoch });
+        let next = self.now + ns(decision.next_test.saturating_since(local));
+        self.schedule(next, Event::Tick { host, epoch });
     }
 
     fn host_wake(&mut self, host: usize) {

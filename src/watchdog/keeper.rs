@@ -1,15 +1,17 @@
-//! The multiplexer at work: a thread of its own tests the clients every
-//! test interval and keeps the device alive only while the verdict is to
-//! pet. Nothing else runs on that thread and it takes no lock but its own,
-//! so no hung disk or busy client delays a test; a paused or dead process
-//! stops petting altogether, which is what resets a hung host.
+//! The multiplexer at work: a thread of its own tests the clients when the
+//! multiplexer says and keeps the device alive only while the verdict is
+//! to pet. Nothing else runs on that thread and it takes no lock but its
+//! own, so no hung disk or busy client delays a test; a paused or dead
+//! process stops petting altogether, which is what resets a hung host.
+//! Each keepalive follows its own clock reading and decision with nothing
+//! in between; logging and bookkeeping come after it.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::device::{self, Device, DeviceSpec, WatchdogError};
-use super::mux::{ClientId, Multiplexer, Verdict, test_interval_for};
+use super::mux::{ClientId, Decision, Multiplexer, Verdict, test_interval_for};
 use crate::api::results::{WatchdogClientStatus, WatchdogStatus};
 use crate::clock::{Clock, MonoTime, OsClock};
 
@@ -31,6 +33,8 @@ struct State {
     /// `None` once stopped.
     device: Option<Box<dyn Device>>,
     last_pet: Option<MonoTime>,
+    /// From the last test to the next one.
+    interval: Duration,
     /// The client that stopped the keepalives, while they are stopped.
     withheld_for: Option<String>,
     stopping: bool,
@@ -59,11 +63,13 @@ impl Watchdog {
         } else {
             tracing::info!(device = %device_name, fire_timeout_s = fire_timeout.as_secs(), "watchdog armed");
         }
+        let longest = test_interval_for(fire_timeout);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                mux: Multiplexer::new(test_interval_for(fire_timeout)),
+                mux: Multiplexer::new(longest),
                 device: Some(device),
                 last_pet: None,
+                interval: longest,
                 withheld_for: None,
                 stopping: false,
             }),
@@ -87,9 +93,10 @@ impl Watchdog {
         self.shared.fire_timeout
     }
 
-    /// How often the clients are tested.
+    /// How long from the last test of the clients to the next: shorter
+    /// while an expiry is near.
     pub fn test_interval(&self) -> Duration {
-        self.shared.lock().mux.test_interval()
+        self.shared.lock().interval
     }
 
     /// Adds a client that must renew by `expiry`.
@@ -132,7 +139,7 @@ impl Watchdog {
         WatchdogStatus {
             device: self.shared.device_name.clone(),
             fire_timeout_s: fire.as_secs(),
-            test_interval_s: state.mux.test_interval().as_secs_f64(),
+            test_interval_s: state.interval.as_secs_f64(),
             petting: state.withheld_for.is_none() && state.device.is_some(),
             last_pet_s: state.last_pet.map(|at| now.saturating_since(at).as_secs_f64()),
             withheld_for: state.withheld_for.clone(),
@@ -204,37 +211,56 @@ impl Shared {
         raise_priority();
         let mut state = self.lock();
         while !state.stopping {
+            // One fresh clock reading, the decision, and the keepalive, with
+            // nothing in between (the lock is held already, and deciding
+            // allocates nothing): the keepalive answers for the expiries as
+            // they stand at `now`.
             let now = OsClock.now();
-            match state.mux.check(now) {
-                Verdict::Pet => {
-                    if let Some(client) = state.withheld_for.take() {
-                        tracing::warn!(client, "watchdog keepalives resume");
-                    }
-                    if let Some(device) = state.device.as_mut() {
-                        match device.keepalive() {
-                            Ok(()) => state.last_pet = Some(now),
-                            Err(err) => tracing::error!("watchdog keepalive failed: {err}"),
-                        }
-                    }
-                }
-                Verdict::Withhold { client, expiry } => {
-                    if state.withheld_for.is_none() {
-                        let reset = state.last_pet.map_or(0.0, |at| {
-                            (at + self.fire_timeout).saturating_since(now).as_secs_f64()
-                        });
-                        tracing::error!(
-                            client,
-                            expires_in_s = expiry.saturating_since(now).as_secs_f64(),
-                            "watchdog keepalives stop: the host will be reset in {reset:.1} s \
-                             unless {client} renews or is stopped cleanly first"
-                        );
-                        state.withheld_for = Some(client);
-                    }
+            let decision = state.mux.check(now);
+            let petted = match (decision.verdict, state.device.as_mut()) {
+                (Verdict::Pet, Some(device)) => Some(device.keepalive()),
+                _ => None,
+            };
+            self.note(&mut state, now, decision, petted);
+            let wait = decision.next_test.saturating_since(OsClock.now());
+            state = self.changed.wait_timeout(state, wait).expect("watchdog lock").0;
+        }
+    }
+
+    /// Records and logs a test once its keepalive, if any, is done.
+    fn note(
+        &self,
+        state: &mut State,
+        now: MonoTime,
+        decision: Decision,
+        petted: Option<std::io::Result<()>>,
+    ) {
+        state.interval = decision.next_test.saturating_since(now);
+        match petted {
+            Some(Ok(())) => state.last_pet = Some(now),
+            Some(Err(err)) => tracing::error!("watchdog keepalive failed: {err}"),
+            None => {}
+        }
+        match decision.verdict {
+            Verdict::Pet => {
+                if let Some(client) = state.withheld_for.take() {
+                    tracing::warn!(client, "watchdog keepalives resume");
                 }
             }
-            let next = now + state.mux.test_interval();
-            let wait = next.saturating_since(OsClock.now());
-            state = self.changed.wait_timeout(state, wait).expect("watchdog lock").0;
+            Verdict::Withhold { client, expiry } if state.withheld_for.is_none() => {
+                let client = state.mux.name(client).unwrap_or("a client").to_owned();
+                let reset = state
+                    .last_pet
+                    .map_or(0.0, |at| (at + self.fire_timeout).saturating_since(now).as_secs_f64());
+                tracing::error!(
+                    client,
+                    expires_in_s = expiry.saturating_since(now).as_secs_f64(),
+                    "watchdog keepalives stop: the host will be reset in {reset:.1} s \
+                     unless {client} renews or is stopped cleanly first"
+                );
+                state.withheld_for = Some(client);
+            }
+            Verdict::Withhold { .. } => {}
         }
     }
 }
@@ -297,10 +323,7 @@ mod tests {
         assert_eq!(status.withheld_for.as_deref(), Some("lapsing"));
         assert_eq!(status.clients.len(), 2);
         let last = PetLog::read(&path).unwrap().last_pet();
-        assert!(
-            last + interval < lapse_at,
-            "the last keepalive came a full interval before expiry"
-        );
+        assert!(last < lapse_at, "the last keepalive came before the expiry");
 
         // Gone: the keepalives resume at once, well before a reset.
         watchdog.unregister(lapsing);

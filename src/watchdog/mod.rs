@@ -1,12 +1,12 @@
 //! The watchdog: the host resets itself before anyone may take its leases.
 //!
 //! [`Multiplexer`] holds one expiry per client (each lockspace, and any
-//! other local program sharing the device) and decides, every test
-//! interval, whether the device may be petted: only while every client's
-//! expiry is more than one interval away. Once it stops, the device fires
-//! at most F after the last keepalive, which came before the earliest
-//! expiry: the host is reset by `expiry + F`, which is when other hosts may
-//! start treating it as dead.
+//! other local program sharing the device) and decides, at each test,
+//! whether the device may be petted (only while every client's expiry is
+//! still ahead) and when to test next (sooner as an expiry nears). Once it
+//! stops, the device fires at most F after the last keepalive, which came
+//! before the earliest expiry: the host is reset by `expiry + F`, which is
+//! when other hosts may start treating it as dead.
 //!
 //! The multiplexer runs inside `leased` ([`Watchdog`]), on a thread of its
 //! own, rather than as a separate daemon as sanlock's wdmd does:
@@ -32,4 +32,4 @@ pub use device::{
     AUTO_PATHS, Device, DeviceSpec, FileDevice, LinuxDevice, NoDevice, PetLog, WatchdogError,
 };
 pub use keeper::{Stopped, Watchdog};
-pub use mux::{ClientId, Multiplexer, Verdict, test_interval_for};
+pub use mux::{ClientId, Decision, LAST_KEEPALIVE_LEAD, Multiplexer, Verdict, test_interval_for};

@@ -1,10 +1,47 @@
-//! The multiplexer's decision, pure: clients and their expiries in, pet or
-//! not out. The simulator runs this same code for every simulated host.
+//! The multiplexer's decision, pure: the clients' expiries and the time in;
+//! pet or not, and when to test next, out. The keeper thread and the
+//! simulator both run this same code.
+//!
+//! Safety: the device fires F after the last keepalive, and other hosts
+//! may take a client's leases from its expiry + F on. So the last
+//! keepalive must come before the earliest expiry: [`Multiplexer::check`]
+//! says pet only while every expiry is more than [`GUARD`] ahead, the time
+//! its caller takes from the clock reading to the keepalive. This holds
+//! however late or early the tests run.
+//!
+//! Liveness: the keepalives must not stop while every expiry is
+//! comfortably ahead, nor stop long before an expiry (that resets the host
+//! early and cuts into the time its lease holders get to stop). A fixed
+//! interval cannot do both: sanlock's 10 s at F = 60 s withholds at once
+//! against a lockspace with io_timeout 1, whose expiry is never more than
+//! 8 s away. So the next test follows the shortest horizon: halfway to the
+//! earliest cut (expiry − GUARD), never later than the longest interval
+//! (at most F / 4, so the device is petted well within F) and never sooner
+//! than [`CLOSEST_TESTS`]. A client renewed to now + 8 s every 2 s is then
+//! tested every 3–4 s and always petted; one that stops renewing gets its
+//! last keepalive within [`LAST_KEEPALIVE_LEAD`] of its expiry, when the
+//! tests run on time.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::clock::MonoTime;
+
+/// How far ahead of every expiry a keepalive must be decided. The keeper
+/// reads the clock, decides and pets with nothing in between, on a thread
+/// at real-time priority: microseconds. The margin is for a preemption
+/// there all the same.
+pub const GUARD: Duration = Duration::from_millis(100);
+
+/// The closest two tests come, near a cut: tests at half the time left
+/// would otherwise come ever closer.
+pub const CLOSEST_TESTS: Duration = Duration::from_millis(100);
+
+/// How long before a client's expiry the last keepalive comes at most, when
+/// the tests run on time: the test before the cut is at most
+/// [`CLOSEST_TESTS`] before it, and the cut is [`GUARD`] before the expiry.
+/// The device then resets the host no earlier than expiry + F minus this.
+pub const LAST_KEEPALIVE_LEAD: Duration = GUARD.saturating_add(CLOSEST_TESTS);
 
 /// A registered client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -16,18 +53,27 @@ struct Client {
     expiry: MonoTime,
 }
 
-/// What to do with the device at one test.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What to do with the device at one test. Built without allocating, so
+/// that nothing slows the keepalive that follows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Every client is well within its expiry: keep the host alive.
+    /// Every client is clear of its expiry: keep the host alive.
     Pet,
     /// This client's expiry is too close (or past): stop petting, so that
     /// the device fires within F of it.
-    Withhold { client: String, expiry: MonoTime },
+    Withhold { client: ClientId, expiry: MonoTime },
 }
 
-/// The test interval sanlock's wdmd uses for a fire timeout: 10 s for F >=
-/// 60, 5 s for 30..60, 2 s for 10..30, else 1 s; never more than F / 4.
+/// The verdict at one test and when the next test is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    pub next_test: MonoTime,
+}
+
+/// The longest interval between tests for a fire timeout: sanlock's wdmd
+/// values (10 s for F >= 60, 5 s for 30..60, 2 s for 10..30, else 1 s),
+/// never more than F / 4. Tests come sooner as an expiry nears.
 pub fn test_interval_for(fire_timeout: Duration) -> Duration {
     let secs = fire_timeout.as_secs();
     let interval = match secs {
@@ -42,20 +88,16 @@ pub fn test_interval_for(fire_timeout: Duration) -> Duration {
 /// Clients with expiry deadlines over one watchdog device.
 #[derive(Clone, Debug)]
 pub struct Multiplexer {
-    test_interval: Duration,
+    longest_interval: Duration,
     clients: BTreeMap<ClientId, Client>,
     next_id: u64,
 }
 
 impl Multiplexer {
-    pub fn new(test_interval: Duration) -> Multiplexer {
-        assert!(!test_interval.is_zero(), "a test interval is positive");
-        Multiplexer { test_interval, clients: BTreeMap::new(), next_id: 1 }
-    }
-
-    /// How often [`Multiplexer::check`] must run.
-    pub fn test_interval(&self) -> Duration {
-        self.test_interval
+    /// A multiplexer testing at least every `longest_interval`.
+    pub fn new(longest_interval: Duration) -> Multiplexer {
+        assert!(!longest_interval.is_zero(), "a test interval is positive");
+        Multiplexer { longest_interval, clients: BTreeMap::new(), next_id: 1 }
     }
 
     /// Adds a client that must renew by `expiry`.
@@ -99,17 +141,29 @@ impl Multiplexer {
         clients
     }
 
-    /// The decision at `now`: pet only if every expiry is more than one test
-    /// interval away, so the last pet comes before the earliest expiry and
-    /// the device fires within F of it.
-    pub fn check(&self, now: MonoTime) -> Verdict {
-        let horizon = now + self.test_interval;
-        match self.clients.values().min_by_key(|c| c.expiry) {
-            Some(client) if client.expiry <= horizon => {
-                Verdict::Withhold { client: client.name.clone(), expiry: client.expiry }
-            }
-            _ => Verdict::Pet,
+    /// A client's name, while it is registered.
+    pub fn name(&self, id: ClientId) -> Option<&str> {
+        self.clients.get(&id).map(|c| c.name.as_str())
+    }
+
+    /// The decision at `now`: pet only while the earliest expiry is more
+    /// than [`GUARD`] ahead, so the keepalive lands before it and the
+    /// device fires by expiry + F; test next halfway to that cut (see the
+    /// module header). Past the cut, test again after the longest interval:
+    /// only a renewal or an unregistration can lift the verdict, and the
+    /// keeper is woken for those.
+    pub fn check(&self, now: MonoTime) -> Decision {
+        let earliest = self.clients.iter().min_by_key(|(id, c)| (c.expiry, **id));
+        let Some((&id, client)) = earliest else {
+            return Decision { verdict: Verdict::Pet, next_test: now + self.longest_interval };
+        };
+        let cut = client.expiry - GUARD;
+        if now >= cut {
+            let verdict = Verdict::Withhold { client: id, expiry: client.expiry };
+            return Decision { verdict, next_test: now + self.longest_interval };
         }
+        let wait = (cut.saturating_since(now) / 2).max(CLOSEST_TESTS).min(self.longest_interval);
+        Decision { verdict: Verdict::Pet, next_test: now + wait }
     }
 }
 
@@ -121,31 +175,89 @@ mod tests {
         MonoTime::from_secs(s)
     }
 
+    fn verdict(mux: &Multiplexer, now: MonoTime) -> Verdict {
+        mux.check(now).verdict
+    }
+
     #[test]
     fn pets_only_while_every_client_is_clear_of_its_expiry() {
         let mut mux = Multiplexer::new(Duration::from_secs(10));
-        assert_eq!(mux.check(secs(0)), Verdict::Pet, "no clients");
+        assert_eq!(mux.check(secs(0)), Decision { verdict: Verdict::Pet, next_test: secs(10) });
         let a = mux.register("ls-a", secs(80));
         let b = mux.register("ls-b", secs(100));
-        assert_eq!(mux.check(secs(69)), Verdict::Pet);
+        assert_eq!(mux.name(a), Some("ls-a"));
+        assert_eq!(verdict(&mux, secs(79)), Verdict::Pet);
         assert_eq!(
-            mux.check(secs(70)),
-            Verdict::Withhold { client: "ls-a".into(), expiry: secs(80) }
+            verdict(&mux, secs(80) - GUARD),
+            Verdict::Withhold { client: a, expiry: secs(80) }
         );
         assert_eq!(mux.renewed(a, secs(120)), secs(120));
-        assert_eq!(mux.check(secs(70)), Verdict::Pet);
-        assert!(
-            matches!(mux.check(secs(95)), Verdict::Withhold { ref client, .. } if client == "ls-b")
-        );
+        assert_eq!(verdict(&mux, secs(80)), Verdict::Pet);
+        assert_eq!(verdict(&mux, secs(100)), Verdict::Withhold { client: b, expiry: secs(100) });
         mux.unregister(b);
-        assert_eq!(mux.check(secs(95)), Verdict::Pet);
+        assert_eq!(mux.name(b), None);
+        assert_eq!(verdict(&mux, secs(100)), Verdict::Pet);
         assert_eq!(mux.renewed(a, secs(50)), secs(120), "expiries never move back");
-        assert_eq!(mux.check(secs(105)), Verdict::Pet, "expiries never move back");
+        assert_eq!(verdict(&mux, secs(105)), Verdict::Pet, "expiries never move back");
         assert_eq!(mux.len(), 1);
     }
 
     #[test]
-    fn intervals_follow_the_fire_timeout() {
+    fn tests_come_halfway_to_the_earliest_cut_within_bounds() {
+        let mut mux = Multiplexer::new(Duration::from_secs(10));
+        mux.register("far", secs(3600));
+        assert_eq!(mux.check(secs(0)).next_test, secs(10), "never longer than the interval");
+        mux.register("near", secs(9));
+        let cut = secs(9) - GUARD;
+        assert_eq!(mux.check(secs(1)).next_test, secs(1) + cut.saturating_since(secs(1)) / 2);
+        let close = cut - Duration::from_millis(50);
+        assert_eq!(mux.check(close).next_test, close + CLOSEST_TESTS, "never closer than that");
+        assert_eq!(mux.check(cut).next_test, cut + Duration::from_secs(10), "withheld");
+    }
+
+    /// F = 60 s (a 10 s interval) and a lockspace with io_timeout 1: its
+    /// expiry is renewed every 2 s to 8 s ahead, never 10 s away. The
+    /// keeper, testing when told, pets throughout; once the renewals stop,
+    /// the keepalives stop before the expiry, and not long before it.
+    #[test]
+    fn a_short_expiry_renewed_in_time_keeps_the_keepalives_going() {
+        let mut mux = Multiplexer::new(test_interval_for(Duration::from_secs(60)));
+        let start = secs(100);
+        let client = mux.register("lockspace ls", start + Duration::from_secs(8));
+        let (mut now, mut renewal, mut pets) = (start, start, Vec::new());
+        while now < start + Duration::from_secs(60) {
+            if now >= renewal + Duration::from_secs(2) {
+                renewal = now;
+                mux.renewed(client, now + Duration::from_secs(8));
+            }
+            let decision = mux.check(now);
+            assert_eq!(decision.verdict, Verdict::Pet, "at {now}, renewed at {renewal}");
+            pets.push(now);
+            now = decision.next_test;
+        }
+        let gaps = pets.windows(2).map(|w| w[1].saturating_since(w[0]));
+        assert!(gaps.max() <= Some(Duration::from_secs(4)), "{pets:?}");
+
+        let expiry = renewal + Duration::from_secs(8);
+        let mut last_pet = *pets.last().unwrap();
+        let withheld = loop {
+            let decision = mux.check(now);
+            match decision.verdict {
+                Verdict::Pet => last_pet = now,
+                Verdict::Withhold { client: c, expiry: e } => {
+                    assert_eq!((c, e), (client, expiry));
+                    break now;
+                }
+            }
+            now = decision.next_test;
+        };
+        assert!(withheld < expiry, "withheld at {withheld}, expiry {expiry}");
+        assert!(last_pet < expiry - GUARD, "the last keepalive lands before the expiry");
+        assert!(last_pet + LAST_KEEPALIVE_LEAD >= expiry, "last keepalive {last_pet}, {expiry}");
+    }
+
+    #[test]
+    fn longest_intervals_follow_the_fire_timeout() {
         assert_eq!(test_interval_for(Duration::from_secs(60)), Duration::from_secs(10));
         assert_eq!(test_interval_for(Duration::from_secs(30)), Duration::from_secs(5));
         assert_eq!(
