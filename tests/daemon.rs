@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Holder, Leased, lease_file, scratch};
+use common::{Holder, Leased, lease_file, scratch, wait_for};
 use lease::clock::{Clock, MonoTime, OsClock};
 use nix::sys::signal::Signal;
 
@@ -442,4 +442,45 @@ fn one_resource_named_by_two_paths_is_one_lease() {
     let via_alias = format!("ls:r1:{}:1M", alias.display());
     hosts[0].lease(&["release", "-r", &via_alias, "--pid", &holders[0].pid()]).ok();
     acquire(1, 2, &res(&path, 1)).ok();
+}
+
+#[test]
+fn a_forced_removal_lists_its_holders_only_once_no_lease_can_be_added() {
+    if !common::can_freeze("a holder that takes seconds to die") {
+        return;
+    }
+    let dir = scratch();
+    let path = lease_file(dir.path(), 2, IO_TIMEOUT_S as u8);
+    // Declared before the daemon, so unmounted after it is gone.
+    let mount = common::Mount::new(dir.path());
+    let [a]: [Leased; 1] = hosts(dir.path(), &path);
+    let frozen = common::Frozen::new(&mount.dir);
+    // Blocked in the kernel on the frozen filesystem: SIGKILL takes effect
+    // only at the thaw.
+    let script = format!("echo x > {}/stuck", mount.dir.display());
+    let mut slow_to_die = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    a.lease(&["acquire", "-r", &res(&path, 1), "--pid", &slow_to_die.id().to_string()]).ok();
+    let mut late = Holder::start();
+    let (removal, late_acquire) = std::thread::scope(|scope| {
+        let removal = scope.spawn(|| a.lease(&["rem-lockspace", "ls", "--force"]));
+        wait_for(Duration::from_secs(5), "the removal's SIGKILL", || {
+            let log = std::fs::read_to_string(&a.log).unwrap();
+            log.contains("SIGKILL to a lease holder").then_some(())
+        });
+        // While the killed holder takes its time to exit, a process of the
+        // host asks for another lease of the lockspace.
+        let late_acquire = a.lease(&["acquire", "-r", &res(&path, 2), "--pid", &late.pid()]);
+        drop(frozen);
+        (removal.join().unwrap(), late_acquire)
+    });
+    slow_to_die.wait().unwrap();
+    removal.ok();
+    // Told "acquired", it would run on with its lease released on disk.
+    let late_alive = late.child.try_wait().unwrap().is_none();
+    assert!(
+        late_acquire.code != 0 || !late_alive,
+        "a lease acquired during the removal was released under a running holder: {}",
+        late_acquire.stderr
+    );
+    assert_eq!(late_acquire.code, 75, "{}", late_acquire.stderr);
 }
