@@ -26,9 +26,10 @@
 //! `--stall-ms` before it is issued, with probability `--stall-permille`).
 //! Whenever a host's test watchdog log shows a keepalive gap longer than the
 //! fire timeout (a stopped or hung daemon), the host counts as reset from
-//! that moment: its daemon and clients are SIGKILLed at once (within one
-//! poll tick, far less than the 8·io_timeout + fire timeout other hosts wait)
-//! and it is restarted.
+//! that moment: its clients stop touching the witness (they check the log
+//! before each write and re-read), its daemon and clients are SIGKILLed at
+//! the parent's next poll tick, and it is restarted. Other hosts may only
+//! take its leases 8·io_timeout + fire timeout after its last renewal.
 //!
 //! At the end the clients' logs are judged (rules in `torture/check.rs`:
 //! overlaps, lver regressions, takeover latency) and one JSON line is
@@ -257,6 +258,15 @@ struct Proc {
     log: PathBuf,
 }
 
+/// A client process that ended.
+struct Ended {
+    host: usize,
+    serial: usize,
+    log: PathBuf,
+    /// When the parent saw it dead (CLOCK_MONOTONIC ns).
+    died: u64,
+}
+
 /// One host: a daemon and its clients.
 struct Host {
     name: String,
@@ -288,8 +298,8 @@ struct Cluster {
     /// When the clients stop.
     until: Option<MonoTime>,
     serial: usize,
-    /// Client processes that ended: host, serial, log, when seen dead.
-    ended: Vec<(usize, usize, PathBuf, u64)>,
+    /// Client processes that ended.
+    ended: Vec<Ended>,
     harness_errors: BTreeMap<String, u64>,
     chaos: Chaos,
 }
@@ -344,7 +354,6 @@ impl Cluster {
             }
             OsClock.sleep_until(OsClock.now() + TICK);
         }
-        cluster.chaos.daemon_restarts = 0;
         Ok(cluster)
     }
 
@@ -403,7 +412,9 @@ impl Cluster {
         let daemon = start_own(&dir, &host.name, &args)?;
         host.state = State::Joining(join(&daemon, &self.files.lease, index, false)?);
         host.daemon = Some(daemon);
-        self.chaos.daemon_restarts += 1;
+        if host.incarnation > 1 {
+            self.chaos.daemon_restarts += 1;
+        }
         Ok(())
     }
 
@@ -452,20 +463,34 @@ impl Cluster {
 
     /// Reaps host `index`'s clients that have exited.
     fn reap(&mut self, index: usize) -> Result<()> {
-        let host = &mut self.hosts[index];
         let mut still = Vec::new();
-        for mut proc in host.clients.drain(..) {
+        for mut proc in std::mem::take(&mut self.hosts[index].clients) {
             match proc.child.try_wait()? {
                 Some(status) => {
                     if status.code() == Some(2) {
                         *self.harness_errors.entry("client_failed".to_owned()).or_default() += 1;
                     }
-                    self.ended.push((index, proc.serial, proc.log, OsClock.now().as_nanos()));
+                    self.ended(index, proc);
                 }
                 None => still.push(proc),
             }
         }
-        host.clients = still;
+        self.hosts[index].clients = still;
+        Ok(())
+    }
+
+    /// Records that client `proc` of host `index` has been reaped.
+    fn ended(&mut self, host: usize, proc: Proc) {
+        let died = OsClock.now().as_nanos();
+        self.ended.push(Ended { host, serial: proc.serial, log: proc.log, died });
+    }
+
+    /// SIGKILLs a client and reaps it: from then on it surely writes no
+    /// more.
+    fn kill_client(&mut self, host: usize, mut proc: Proc) -> Result<()> {
+        proc.child.kill()?;
+        proc.child.wait()?;
+        self.ended(host, proc);
         Ok(())
     }
 
@@ -482,6 +507,8 @@ impl Cluster {
                 .arg("client")
                 .arg("--socket")
                 .arg(&daemon.socket)
+                .arg("--pet-log")
+                .arg(daemon.pet_log())
                 .args(["--host", &index.to_string(), "--seed", &self.rng.next_u64().to_string()])
                 .args(["--until", &until.as_nanos().to_string()])
                 .args(["--convert-one-in", &self.convert_one_in.to_string()])
@@ -503,10 +530,8 @@ impl Cluster {
 
     /// SIGKILLs host `index`'s clients and reaps them.
     fn kill_clients(&mut self, index: usize) -> Result<()> {
-        for mut proc in self.hosts[index].clients.drain(..) {
-            proc.child.kill()?;
-            proc.child.wait()?;
-            self.ended.push((index, proc.serial, proc.log, OsClock.now().as_nanos()));
+        for proc in std::mem::take(&mut self.hosts[index].clients) {
+            self.kill_client(index, proc)?;
         }
         Ok(())
     }
@@ -558,12 +583,9 @@ impl Cluster {
                     return Ok(());
                 }
                 let victim = self.rng.below(host.clients.len() as u64) as usize;
-                let mut proc = host.clients.swap_remove(victim);
-                proc.child.kill()?;
-                proc.child.wait()?;
-                self.ended.push((index, proc.serial, proc.log, OsClock.now().as_nanos()));
+                let proc = host.clients.swap_remove(victim);
                 self.chaos.client_kills += 1;
-                Ok(())
+                self.kill_client(index, proc)
             }
         }
     }
@@ -572,11 +594,12 @@ impl Cluster {
     fn judge(&self) -> Verdict {
         let mut tally = Tally::default();
         let mut holds = Vec::new();
-        for (host, client, log, died) in &self.ended {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
+        for ended in &self.ended {
+            let text = std::fs::read_to_string(&ended.log).unwrap_or_default();
             let events: Vec<Event> =
                 text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
-            let run = ClientRun { host: *host, client: *client, events, died: *died };
+            let run =
+                ClientRun { host: ended.host, client: ended.serial, events, died: ended.died };
             holds.extend(check::holds(&run, &mut tally));
         }
         let overlaps = check::overlaps(&holds);

@@ -11,8 +11,10 @@
 //! Its `gone` time (for takeover latency) is when the parent saw it dead.
 //!
 //! - OVERLAP: two holds of one resource by different processes whose
-//!   intervals intersect, or a witness record found overwritten at the end
-//!   of a hold (another holder wrote while this one held).
+//!   intervals intersect (during a hold's SH phase, another's EX grant is
+//!   the EX/SH conflict the invariant forbids), or a witness record found
+//!   overwritten at the end of a hold (another holder wrote while this one
+//!   held).
 //! - LVER REGRESSION: for a resource, holds ordered by acquisition time;
 //!   a hold A regresses if some hold B that ended before A started has
 //!   `B.top_lver >= A.lver`, where `top_lver` is the highest lver B was

@@ -7,7 +7,10 @@
 //! releasing. Every step is appended to its log before it is taken.
 //!
 //! A client whose daemon is gone (the socket fails) exits at once: its
-//! host is dead and it must not touch the witness again.
+//! host is dead and it must not touch the witness again. So does a client
+//! whose host's test watchdog log shows that a real watchdog would have
+//! reset the host (checked before each write and re-read of the witness):
+//! the parent kills such clients too, but may be a tick late.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -22,6 +25,7 @@ use lease::clock::{Clock, MonoTime, OsClock};
 use lease::disk::AlignedBuf;
 use lease::paxos::Mode;
 use lease::rng::Rng;
+use lease::watchdog::PetLog;
 
 use super::record::{Event, WITNESS_BLOCK, block_text, identity};
 
@@ -51,6 +55,10 @@ pub struct ClientArgs {
     /// Stop (after the current hold) at this CLOCK_MONOTONIC time, in ns
     #[arg(long)]
     until: u64,
+    /// The host's test watchdog log: once it shows the host reset, the
+    /// client is dead too
+    #[arg(long)]
+    pet_log: PathBuf,
     /// Convert one hold in this many EX→SH→EX (0: never)
     #[arg(long)]
     convert_one_in: u64,
@@ -92,7 +100,7 @@ pub fn run(args: &ClientArgs) -> Result<()> {
 
 /// Why a client stops.
 enum Stop {
-    /// Its daemon is unreachable: the host is dead.
+    /// Its daemon is unreachable, or its host would have been reset.
     DaemonGone,
     /// The client itself failed (log or witness I/O).
     Harness(Box<dyn std::error::Error + Send + Sync>),
@@ -172,6 +180,7 @@ impl Holder<'_> {
     }
 
     fn write(&mut self, res: usize, lver: u64) -> std::result::Result<(), Stop> {
+        self.check_alive()?;
         self.seq += 1;
         self.last_lver = lver;
         let text = identity(self.args.host, self.pid, res, lver, self.seq);
@@ -187,9 +196,19 @@ impl Holder<'_> {
     }
 
     fn read(&mut self, res: usize) -> std::result::Result<String, Stop> {
+        self.check_alive()?;
         let mut buf = AlignedBuf::zeroed(WITNESS_BLOCK);
         self.witness.read_exact_at(&mut buf, offset(res))?;
         Ok(block_text(&buf))
+    }
+
+    /// Stops the client if its host would have been reset by now.
+    fn check_alive(&self) -> std::result::Result<(), Stop> {
+        let log = PetLog::read(&self.args.pet_log)?;
+        match log.reset_at(OsClock.now()) {
+            Some(_) => Err(Stop::DaemonGone),
+            None => Ok(()),
+        }
     }
 
     /// Logs a failed request; a daemon that is gone ends the client.
