@@ -28,6 +28,7 @@ use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use super::{AlignedBuf, Disk, DiskError, IoOp, check_request};
 use crate::clock::{Clock, MonoTime, OsClock};
@@ -62,7 +63,7 @@ pub const TEST_FAULTS_ENV: &str = "LEASED_TEST_FAULTS";
 /// The hook [`TEST_FAULTS_ENV`] asks for.
 struct StallWrites {
     permille: u64,
-    stall: std::time::Duration,
+    stall: Duration,
     rng: Mutex<Rng>,
 }
 
@@ -93,7 +94,7 @@ impl StallWrites {
         let (Some(permille), Some(stall_ms)) = (permille, stall_ms) else { return Err(bad()) };
         Ok(StallWrites {
             permille,
-            stall: std::time::Duration::from_millis(stall_ms),
+            stall: Duration::from_millis(stall_ms),
             rng: Mutex::new(Rng::new(seed)),
         })
     }
@@ -485,7 +486,6 @@ fn worker(shared: &PoolShared) {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::Duration;
 
     fn test_file(len: usize) -> (tempfile::TempDir, PathBuf) {
         // The crate directory is on a disk-backed filesystem; /tmp may not be.
