@@ -13,6 +13,12 @@
 //! reuse and starts another whenever none is free, up to
 //! [`MAX_IO_THREADS`]; beyond that, requests queue and time out by their
 //! deadlines.
+//!
+//! Test hook: when the environment variable [`TEST_FAULTS_ENV`] is set (only
+//! `lease-torture` sets it, for the daemons it starts), every disk opened
+//! here stalls some writes on their worker thread before the syscall, as a
+//! slow device would: the caller's deadline passes while the write is still
+//! "in the kernel", and the write lands late. Unset, nothing changes.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -22,9 +28,11 @@ use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use super::{AlignedBuf, Disk, DiskError, IoOp, check_request};
 use crate::clock::{Clock, MonoTime, OsClock};
+use crate::rng::Rng;
 
 /// Most worker threads one open disk may have, hung ones included.
 pub const MAX_IO_THREADS: usize = 32;
@@ -46,6 +54,62 @@ pub trait IoFaultHook: Send + Sync {
 
     /// Runs on the worker thread after the request completed, either way.
     fn after_io(&self, _op: IoOp, _offset: u64, _len: usize) {}
+}
+
+/// The test hook's switch: `write_stall_permille=N,stall_ms=M` stalls each
+/// write with probability N/1000 for M milliseconds before it is issued.
+pub const TEST_FAULTS_ENV: &str = "LEASED_TEST_FAULTS";
+
+/// The hook [`TEST_FAULTS_ENV`] asks for.
+struct StallWrites {
+    permille: u64,
+    stall: Duration,
+    rng: Mutex<Rng>,
+}
+
+impl StallWrites {
+    /// The hook the environment asks for, if any; a malformed value is an
+    /// error rather than silently no faults.
+    fn from_env() -> Result<Option<StallWrites>, String> {
+        let Some(text) = std::env::var_os(TEST_FAULTS_ENV) else { return Ok(None) };
+        // Each process stalls a different sequence of writes.
+        let seed = u64::from(std::process::id()) ^ OsClock.now().as_nanos();
+        StallWrites::parse(&text.to_string_lossy(), seed).map(Some)
+    }
+
+    /// `write_stall_permille=N,stall_ms=M`.
+    fn parse(text: &str, seed: u64) -> Result<StallWrites, String> {
+        let bad =
+            || format!("{TEST_FAULTS_ENV}='{text}': expected write_stall_permille=N,stall_ms=M");
+        let (mut permille, mut stall_ms) = (None, None);
+        for field in text.split(',') {
+            let (key, value) = field.split_once('=').ok_or_else(bad)?;
+            let value: u64 = value.parse().map_err(|_| bad())?;
+            match key {
+                "write_stall_permille" => permille = Some(value.min(1000)),
+                "stall_ms" => stall_ms = Some(value),
+                _ => return Err(bad()),
+            }
+        }
+        let (Some(permille), Some(stall_ms)) = (permille, stall_ms) else { return Err(bad()) };
+        Ok(StallWrites {
+            permille,
+            stall: Duration::from_millis(stall_ms),
+            rng: Mutex::new(Rng::new(seed)),
+        })
+    }
+}
+
+impl IoFaultHook for StallWrites {
+    fn before_io(&self, op: IoOp, offset: u64, _len: usize) -> Option<io::Error> {
+        let stall = op == IoOp::Write
+            && self.rng.lock().is_ok_and(|mut rng| rng.below(1000) < self.permille);
+        if stall {
+            tracing::warn!(offset, stall_ms = self.stall.as_millis(), "test fault: write stalled");
+            OsClock.sleep_until(OsClock.now() + self.stall);
+        }
+        None
+    }
 }
 
 /// A regular file or block device opened with O_DIRECT.
@@ -100,6 +164,9 @@ impl DirectFile {
         } else {
             (file_dio_alignment(path)?, meta.len())
         };
+        let hook = StallWrites::from_env()
+            .map_err(|reason| DiskError::Unsupported { path: path.to_owned(), reason })?
+            .map(|hook| Arc::new(hook) as Arc<dyn IoFaultHook>);
         Ok(DirectFile {
             path: path.to_owned(),
             file: Arc::new(file),
@@ -108,7 +175,7 @@ impl DirectFile {
             size_bytes,
             pool: Pool::new(),
             clock: OsClock,
-            hook: None,
+            hook,
             writes_in_flight: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -419,7 +486,6 @@ fn worker(shared: &PoolShared) {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::Duration;
 
     fn test_file(len: usize) -> (tempfile::TempDir, PathBuf) {
         // The crate directory is on a disk-backed filesystem; /tmp may not be.
@@ -549,5 +615,33 @@ mod tests {
         assert_eq!(completed_rx.recv().unwrap(), IoOp::Write);
         let after = disk.read(8192, 4096, soon()).unwrap();
         assert!(after.iter().all(|&b| b == 0x5A));
+    }
+
+    #[test]
+    fn test_faults_parse_strictly() {
+        let hook = StallWrites::parse("write_stall_permille=5,stall_ms=1500", 1).unwrap();
+        assert_eq!((hook.permille, hook.stall), (5, Duration::from_millis(1500)));
+        for bad in ["", "stall_ms=10", "write_stall_permille=x,stall_ms=1", "stall=1,stall_ms=1"] {
+            assert!(StallWrites::parse(bad, 1).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_stalled_write_times_out_and_lands_late() {
+        let (_dir, path) = test_file(1 << 20);
+        let hook = StallWrites::parse("write_stall_permille=1000,stall_ms=1000", 1).unwrap();
+        let disk =
+            DirectFile::open(&path, Access::ReadWrite).unwrap().with_fault_hook(Arc::new(hook));
+        let deadline = OsClock.now() + Duration::from_millis(20);
+        let err = disk.write(4096, &[0x77u8; 4096], deadline).unwrap_err();
+        assert!(matches!(err, DiskError::Timeout { op: IoOp::Write, .. }), "{err}");
+        assert!(disk.read(4096, 4096, soon()).unwrap().iter().all(|&b| b == 0), "not landed yet");
+        assert_eq!(disk.writes_in_flight(), 1, "the stalled write is still in the kernel");
+        let landed = |disk: &DirectFile| disk.read(4096, 4096, soon()).unwrap()[0] == 0x77;
+        let limit = OsClock.now() + Duration::from_secs(10);
+        while !landed(&disk) && OsClock.now() < limit {
+            OsClock.sleep_until(OsClock.now() + Duration::from_millis(20));
+        }
+        assert!(landed(&disk), "the stalled write never landed");
     }
 }
