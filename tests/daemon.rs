@@ -484,3 +484,136 @@ fn a_forced_removal_lists_its_holders_only_once_no_lease_can_be_added() {
     );
     assert_eq!(late_acquire.code, 75, "{}", late_acquire.stderr);
 }
+
+/// The number of lines of `a`'s log holding `needle`.
+fn log_count(a: &Leased, needle: &str) -> usize {
+    std::fs::read_to_string(&a.log).unwrap().matches(needle).count()
+}
+
+#[test]
+fn a_conversion_ending_during_a_removal_lets_the_removal_go_on() {
+    if !common::can_freeze("a slow conversion") {
+        return;
+    }
+    let dir = scratch();
+    let path = lease_file(dir.path(), 0, IO_TIMEOUT_S as u8);
+    let mount = common::Mount::new(dir.path());
+    let slow_file = common::zero_file(&mount.dir, "slow.img", 1 << 20);
+    let slow = format!("ls:slow:{}:0", slow_file.display());
+    common::lease(&["direct", "init", "-r", &slow, "--num-hosts", "8"]).ok();
+    let [a]: [Leased; 1] = hosts(dir.path(), &path);
+    let holder = Holder::start();
+    a.lease(&["acquire", "-r", &slow, "--pid", &holder.pid()]).ok();
+    let frozen = common::Frozen::new(&mount.dir);
+    let removal_ended = std::thread::scope(|scope| {
+        let convert = scope
+            .spawn(|| a.lease(&["convert", "-r", &slow, "--mode", "sh", "--pid", &holder.pid()]));
+        // The conversion's first write hangs on the frozen filesystem for
+        // an io_timeout, with its slot busy; the removal waits for it.
+        wait_for(Duration::from_secs(5), "the conversion under way", || {
+            (a.lease(&["status", "--json"]).ok().json()["busy"] == 1).then_some(())
+        });
+        let removal = scope.spawn(|| a.lease(&["rem-lockspace", "ls", "--force"]));
+        let convert = convert.join().unwrap();
+        assert_eq!(convert.code, 75, "{}", convert.stderr);
+        drop(frozen);
+        let deadline = OsClock.now() + Duration::from_secs(15);
+        while !removal.is_finished() && OsClock.now() < deadline {
+            OsClock.sleep_until(OsClock.now() + Duration::from_millis(100));
+        }
+        let ended = removal.is_finished();
+        if !ended {
+            // Lets the removal's request end, so the scope can.
+            a.signal(Signal::SIGKILL);
+        }
+        ended
+    });
+    assert!(removal_ended, "rem-lockspace --force still waits 15 s after the conversion ended");
+}
+
+#[test]
+fn an_orphan_adopted_during_a_forced_removal_is_refused_or_stopped() {
+    if !common::can_freeze("a holder that takes seconds to die") {
+        return;
+    }
+    let dir = scratch();
+    let path = lease_file(dir.path(), 2, IO_TIMEOUT_S as u8);
+    let mount = common::Mount::new(dir.path());
+    let [a, b]: [Leased; 2] = hosts(dir.path(), &path);
+    let (r1, r2) = (res(&path, 1), res(&path, 2));
+    // r2: a persistent lease whose process exited, an orphan.
+    let mut first = Holder::start();
+    a.lease(&["acquire", "-r", &r2, "--pid", &first.pid(), "--persistent"]).ok();
+    first.kill();
+    wait_for(Duration::from_secs(3), "the orphan", || {
+        let leases = a.lease(&["inquire", "--json"]).ok().json()["leases"].clone();
+        leases.as_array().unwrap().iter().all(|l| l["pid"].is_null()).then_some(())
+    });
+    let frozen = common::Frozen::new(&mount.dir);
+    let script = format!("echo x > {}/stuck", mount.dir.display());
+    let mut slow_to_die = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    a.lease(&["acquire", "-r", &r1, "--pid", &slow_to_die.id().to_string()]).ok();
+    let mut adopter = Holder::start();
+    let adopt = std::thread::scope(|scope| {
+        let removal = scope.spawn(|| a.lease(&["rem-lockspace", "ls", "--force"]));
+        wait_for(Duration::from_secs(5), "the removal's SIGKILL", || {
+            (log_count(&a, "SIGKILL to a lease holder") > 0).then_some(())
+        });
+        let adopt = a.lease(&["acquire", "-r", &r2, "--pid", &adopter.pid(), "--adopt"]);
+        drop(frozen);
+        removal.join().unwrap().ok();
+        adopt
+    });
+    slow_to_die.wait().unwrap();
+    let adopter_alive = adopter.child.try_wait().unwrap().is_none();
+    let other = Holder::start();
+    let taken = b.lease(&["acquire", "-r", &r2, "--pid", &other.pid()]);
+    assert!(
+        !(adopt.code == 0 && adopter_alive && taken.code == 0),
+        "pid {} was told it adopted r2 and runs on, while host b holds r2 EX",
+        adopter.pid()
+    );
+}
+
+#[test]
+fn a_removal_giving_up_does_not_reopen_what_another_removal_closed() {
+    if !common::can_freeze("a holder that takes seconds to die") {
+        return;
+    }
+    let dir = scratch();
+    let path = lease_file(dir.path(), 2, IO_TIMEOUT_S as u8);
+    let mount = common::Mount::new(dir.path());
+    let [a, b]: [Leased; 2] = hosts(dir.path(), &path);
+    let (r1, r2) = (res(&path, 1), res(&path, 2));
+    let frozen = common::Frozen::new(&mount.dir);
+    let script = format!("echo x > {}/stuck", mount.dir.display());
+    let mut slow_to_die = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    a.lease(&["acquire", "-r", &r1, "--pid", &slow_to_die.id().to_string()]).ok();
+    let mut late = Holder::start();
+    let (first, late_acquire) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| a.lease(&["rem-lockspace", "ls", "--force"]));
+        wait_for(Duration::from_secs(5), "the first removal's SIGKILL", || {
+            (log_count(&a, "SIGKILL to a lease holder") == 1).then_some(())
+        });
+        let second = scope.spawn(|| a.lease(&["rem-lockspace", "ls", "--force"]));
+        wait_for(Duration::from_secs(5), "the second removal's SIGKILL", || {
+            (log_count(&a, "SIGKILL to a lease holder") == 2).then_some(())
+        });
+        // The first gives up once its holder has not died in time.
+        let first = first.join().unwrap();
+        let late_acquire = a.lease(&["acquire", "-r", &r2, "--pid", &late.pid()]);
+        drop(frozen);
+        second.join().unwrap().ok();
+        (first, late_acquire)
+    });
+    slow_to_die.wait().unwrap();
+    assert_ne!(first.code, 0, "the first removal gives up: {}", first.stdout);
+    let late_alive = late.child.try_wait().unwrap().is_none();
+    let other = Holder::start();
+    let taken = b.lease(&["acquire", "-r", &r2, "--pid", &other.pid()]);
+    assert!(
+        !(late_acquire.code == 0 && late_alive && taken.code == 0),
+        "pid {} was told it acquired r2 and runs on, while host b holds r2 EX",
+        late.pid()
+    );
+}

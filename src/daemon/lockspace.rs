@@ -5,7 +5,7 @@
 //! slow, can delay a renewal. Acquires only read the host table and the
 //! membership, each under a lock held for a step.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::recovery::RecoveryProgress;
@@ -90,9 +90,11 @@ pub struct Lockspace {
     cancel: Cancel,
     /// The host sectors renewals read.
     watch: Mutex<Watch>,
-    /// Set when the lockspace is being left: no lease acquired from then
-    /// on is handed out, so that the release of every lease misses none.
-    closing: AtomicBool,
+    /// How many removals or shutdowns are leaving the lockspace: while
+    /// any is, no lease acquired is handed out, so that the release of
+    /// every lease misses none. A count, so that one removal giving up
+    /// cannot reopen what another still relies on being closed.
+    closing: AtomicUsize,
     /// Host bits to set at the next renewal, each until a time.
     bits: Mutex<Vec<(u64, MonoTime)>>,
     /// Resource operations under way under the host_id lease: it is not
@@ -176,7 +178,7 @@ impl Lockspace {
             )),
             writers: Mutex::new(0),
             drained: Condvar::new(),
-            closing: AtomicBool::new(false),
+            closing: AtomicUsize::new(0),
             watchdog,
             watchdog_client: Mutex::new(None),
             recovery: Mutex::new(None),
@@ -227,17 +229,18 @@ impl Lockspace {
 
     /// Refuses leases from now on (see [`Lockspace::accepts`]).
     pub fn close(&self) {
-        self.closing.store(true, Ordering::SeqCst);
+        self.closing.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Accepts leases again after a [`Lockspace::close`] that came to
-    /// nothing (a removal refused).
+    /// Takes back one [`Lockspace::close`] that came to nothing (a removal
+    /// refused): leases are accepted again once no one else has it closed.
     pub fn reopen(&self) {
-        self.closing.store(false, Ordering::SeqCst);
+        let before = self.closing.fetch_sub(1, Ordering::SeqCst);
+        assert!(before > 0, "a reopen follows a close");
     }
 
     pub fn is_closing(&self) -> bool {
-        self.closing.load(Ordering::SeqCst)
+        self.closing.load(Ordering::SeqCst) > 0
     }
 
     /// Waits until the join is over (joined, failed or left).

@@ -396,16 +396,16 @@ impl Daemon {
     ) {
         let daemon = Arc::clone(self);
         background("leased-release", move || {
-            loop {
-                OsClock.sleep_until(OsClock.now() + lockspace.timeouts.renewal_retry());
-                match op.run(&lockspace, &disk, offset) {
-                    Ok(()) => {
-                        tracing::info!(resource = %key.name, "{} on retry", op.done());
-                        break;
-                    }
-                    Err(LetGoError::Gone) => break,
-                    Err(LetGoError::Paxos(_)) => {}
-                }
+            OsClock.sleep_until(OsClock.now() + lockspace.timeouts.renewal_retry());
+            match op.run_until_settled(&lockspace, &disk, offset) {
+                Ok(()) => tracing::info!(resource = %key.name, "{} on retry", op.done()),
+                Err(LetGoError::Gone) => {}
+                Err(err) => tracing::error!(
+                    resource = %key.name,
+                    "{} given up ({err}): nothing of it is in flight, and the disk may name us \
+                     until the lockspace is left",
+                    op.what()
+                ),
             }
             daemon.free_slots([&key]);
         });
@@ -418,6 +418,20 @@ impl Daemon {
             let lease = held_at(&table, one)?;
             if !matches!(lease.owner, Owner::Orphan) {
                 return Err(busy_error(&one.key, table.occupant(&one.key).expect("held")));
+            }
+            // Under the table's lock, as an acquired lease goes in: a
+            // removal lists the holders to stop only after closing.
+            let accepted = self
+                .lockspace(&one.key.lockspace)
+                .is_ok_and(|ls| ls.accepts(lease.held.generation));
+            if !accepted {
+                return Err(ApiError::new(
+                    ErrorCode::Retry,
+                    format!(
+                        "lockspace '{}' failed or is being left; nothing was adopted",
+                        one.key.lockspace
+                    ),
+                ));
             }
             let mode = if one.spec.shared { Mode::Shared } else { Mode::Exclusive };
             if lease.held.mode != mode {
@@ -523,13 +537,32 @@ impl Daemon {
             }
             table.take(&named.key).expect("checked above")
         };
+        // Checked with the slot busy: a removal that closes the lockspace
+        // from now on waits for this conversion, and one that closed it
+        // before may have listed the holders already.
+        let closing = self.lockspace(&named.key.lockspace).map_or(true, |ls| ls.is_closing());
         let converted = match (lease.held.mode, args.mode) {
+            _ if closing => Err(ApiError::new(
+                ErrorCode::Retry,
+                format!("lockspace '{}' is being left", named.key.lockspace),
+            )),
             (from, to) if from == to => Ok(()),
             (Mode::Exclusive, _) => self.share(&mut lease),
             (Mode::Shared, _) => self.make_exclusive(&named, &mut lease),
         };
         let status = lease.status();
+        let holder = match &lease.owner {
+            Owner::Process(process) => Some(Arc::clone(process)),
+            Owner::Orphan => None,
+        };
         self.leases.lock().expect("leases lock").put(lease);
+        // Busy no more: a removal or shutdown may be waiting for that.
+        self.slot_freed.notify_all();
+        // The holder may have exited while its lease was out of the table,
+        // where its exit did not find it.
+        if let Some(holder) = holder.filter(|process| !process.alive()) {
+            self.holder_exited(&holder);
+        }
         converted.map(|()| LeasesReply { leases: vec![status] })
     }
 
@@ -595,15 +628,13 @@ impl Daemon {
             lease.held.block = block;
         }
         if let Some(withdrawal) = machine.withdrawal() {
-            let op = LetGo::Withdraw(withdrawal);
-            loop {
-                match op.run(&lockspace, &disk, named.place.offset) {
-                    Ok(()) | Err(LetGoError::Gone) => break,
-                    Err(LetGoError::Paxos(_)) => {
-                        OsClock.sleep_until(OsClock.now() + lockspace.timeouts.renewal_retry());
-                    }
-                }
-            }
+            // Whatever the outcome, the writes that stood for the shared
+            // lease are what the disk shows.
+            let _ = LetGo::Withdraw(withdrawal).run_until_settled(
+                &lockspace,
+                &disk,
+                named.place.offset,
+            );
         }
         Err(convert_error(&err, lease, driver.disk_errors.pop()))
     }
@@ -694,10 +725,12 @@ impl Daemon {
     }
 
     /// Releases every lease of a lockspace on disk (leaving it, or
-    /// shutting down). New leases are refused first, and acquires and
-    /// converts under way are waited for, so that none is left out.
+    /// shutting down). The caller has closed it to new leases and stopped
+    /// their holders; operations still under way are waited for, so that
+    /// none is left out.
     pub(super) fn release_lockspace_leases(self: &Arc<Self>, lockspace: &Lockspace) {
-        self.close_and_settle(lockspace);
+        assert!(lockspace.is_closing(), "leases are released only from a closed lockspace");
+        self.settle(lockspace);
         let leases = self.leases.lock().expect("leases lock").take_in(&lockspace.spec.name);
         self.release_and_free(leases);
     }
@@ -708,6 +741,11 @@ impl Daemon {
     /// holds, and no other will be added.
     pub(super) fn close_and_settle(&self, lockspace: &Lockspace) {
         lockspace.close();
+        self.settle(lockspace);
+    }
+
+    /// Waits for the operations under way in `lockspace` to end.
+    fn settle(&self, lockspace: &Lockspace) {
         let mut table = self.leases.lock().expect("leases lock");
         while table.busy_in(&lockspace.spec.name) > 0 {
             table = self.slot_freed.wait(table).expect("leases lock");
@@ -907,6 +945,10 @@ struct AcquireFailed {
     handed_off: bool,
 }
 
+/// Failures in a row, none of which can leave a write in flight, after
+/// which a release or withdrawal is given up.
+const GIVE_UP_AFTER: u32 = 3;
+
 /// What to let go of on disk before a slot is freed.
 enum LetGo {
     /// A held lease.
@@ -944,6 +986,29 @@ impl LetGo {
         match self {
             LetGo::Release(_) => "released",
             LetGo::Withdraw(_) => "withdrawn",
+        }
+    }
+
+    /// Runs it until it succeeds or the host_id lease is gone. A failure
+    /// that may leave a write of ours in flight (a timeout, or a write
+    /// refused because an earlier one is still in the kernel) is retried
+    /// for as long as it lasts; other failures, which leave nothing in
+    /// flight, only [`GIVE_UP_AFTER`] times in a row, so that a failed
+    /// device does not hold up leaving the lockspace for ever.
+    fn run_until_settled(
+        &self,
+        lockspace: &Lockspace,
+        disk: &DirectFile,
+        offset: u64,
+    ) -> Result<(), LetGoError> {
+        let mut failures = 0;
+        loop {
+            match self.run(lockspace, disk, offset) {
+                Err(LetGoError::Paxos(PaxosError::Io(IoFailure::Timeout))) => failures = 0,
+                Err(LetGoError::Paxos(_)) if failures + 1 < GIVE_UP_AFTER => failures += 1,
+                settled => return settled,
+            }
+            OsClock.sleep_until(OsClock.now() + lockspace.timeouts.renewal_retry());
         }
     }
 
