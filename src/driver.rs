@@ -95,6 +95,13 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// The disk error that made the machine fail: the first one met. Those
+    /// after it are mostly its consequences (a cleanup write refused while
+    /// the write that timed out is still in flight).
+    pub fn cause(&mut self) -> Option<DiskError> {
+        (!self.disk_errors.is_empty()).then(|| self.disk_errors.remove(0))
+    }
+
     /// Lets `cancel` cut waits short.
     pub fn cancelled_by(mut self, cancel: &'a Cancel) -> Driver<'a> {
         self.cancel = Some(cancel);

@@ -296,7 +296,7 @@ impl Daemon {
                 // read it from now on.
                 lockspace.watch_host(host_id);
             }
-            let mut error = || paxos_error(&err, spec, driver.disk_errors.pop());
+            let mut error = || paxos_error(&err, spec, driver.cause());
             if !withdrawn {
                 return Err(AcquireFailed { error: error(), handed_off: true });
             }
@@ -338,7 +338,7 @@ impl Daemon {
         loop {
             match op.run(lockspace, disk, named.place.offset) {
                 Ok(()) | Err(LetGoError::Gone) => return true,
-                Err(LetGoError::Paxos(_)) => {}
+                Err(LetGoError::Paxos(_) | LetGoError::InFlight) => {}
             }
             let now = OsClock.now();
             let Some(deadline) = deadline.filter(|&d| now < d) else { break };
@@ -581,7 +581,7 @@ impl Daemon {
                 lease.held = shared;
                 Ok(())
             }
-            Ok(Err(err)) => Err(convert_error(&err, lease, driver.disk_errors.pop())),
+            Ok(Err(err)) => Err(convert_error(&err, lease, driver.cause())),
             Err(_) => unreachable!("a conversion without a Cancel runs to the end"),
         }
     }
@@ -636,7 +636,7 @@ impl Daemon {
                 named.place.offset,
             );
         }
-        Err(convert_error(&err, lease, driver.disk_errors.pop()))
+        Err(convert_error(&err, lease, driver.cause()))
     }
 
     /// Writes a request against a resource and signals its owner.
@@ -658,7 +658,7 @@ impl Daemon {
         let mut driver = Driver::for_resource(Target { disk: &*disk, offset: spec.disk.offset });
         let owner = match driver.run(machine, &lockspace.hosts) {
             Ok(Ok(owner)) => owner,
-            Ok(Err(err)) => return Err(paxos_error(&err, spec, driver.disk_errors.pop())),
+            Ok(Err(err)) => return Err(paxos_error(&err, spec, driver.cause())),
             Err(_) => unreachable!("a request without a Cancel runs to the end"),
         };
         if let Some(owner_id) = owner {
@@ -965,6 +965,10 @@ enum LetGoError {
     Gone,
     #[error(transparent)]
     Paxos(PaxosError),
+    /// Done, but an earlier write of ours to the resource's area is still
+    /// in the kernel: a new operation on it would be refused, or raced.
+    #[error("an earlier write to the resource area is still in flight")]
+    InFlight,
 }
 
 impl LetGo {
@@ -1004,7 +1008,9 @@ impl LetGo {
         let mut failures = 0;
         loop {
             match self.run(lockspace, disk, offset) {
-                Err(LetGoError::Paxos(PaxosError::Io(IoFailure::Timeout))) => failures = 0,
+                Err(
+                    LetGoError::Paxos(PaxosError::Io(IoFailure::Timeout)) | LetGoError::InFlight,
+                ) => failures = 0,
                 Err(LetGoError::Paxos(_)) if failures + 1 < GIVE_UP_AFTER => failures += 1,
                 settled => return settled,
             }
@@ -1022,7 +1028,11 @@ impl LetGo {
             LetGo::Release(held) => PaxosRelease::new(held.clone(), lockspace.timeouts, None),
             LetGo::Withdraw(w) => PaxosRelease::withdraw(w.clone(), lockspace.timeouts),
         };
+        let area_bytes = held.resource.geometry.area_bytes();
         match Driver::for_resource(Target { disk, offset }).run(machine, &lockspace.hosts) {
+            Ok(Ok(_)) if disk.writes_in_flight_within(offset, area_bytes) => {
+                Err(LetGoError::InFlight)
+            }
             Ok(Ok(_)) => Ok(()),
             Ok(Err(err)) => Err(LetGoError::Paxos(err)),
             Err(_) => unreachable!("a release without a Cancel runs to the end"),

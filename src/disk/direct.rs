@@ -192,6 +192,14 @@ impl DirectFile {
         self.writes_in_flight.lock().expect("in-flight lock").len()
     }
 
+    /// Whether a write to a byte of `offset..offset + len` is still in the
+    /// kernel.
+    pub fn writes_in_flight_within(&self, offset: u64, len: u64) -> bool {
+        let end = offset.saturating_add(len);
+        let ranges = self.writes_in_flight.lock().expect("in-flight lock");
+        ranges.iter().any(|&(start, stop)| start < end && offset < stop)
+    }
+
     /// Worker threads this disk has started, hung ones included.
     pub fn io_threads(&self) -> usize {
         self.pool.threads()

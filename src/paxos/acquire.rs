@@ -95,6 +95,11 @@ pub struct PaxosAcquire {
     /// while converting a shared lease to exclusive, so that no failure of
     /// the conversion drops the shared lease from the disk.
     keep: ModeBlock,
+    /// The highest lver of an instance this host won and let go of, as
+    /// our dblock showed it (RELEASED, naming us) before any write of ours.
+    released: Option<u64>,
+    /// The lowest lver a ballot may run for.
+    floor_lver: u64,
     /// False once a write was issued that a failure may leave behind.
     clean: bool,
     /// Why the current ballot may take the lease from another host.
@@ -233,6 +238,8 @@ impl PaxosAcquire {
             ballots: 0,
             own: None,
             keep: ModeBlock::default(),
+            released: None,
+            floor_lver: 0,
             clean: true,
             takeover: None,
             state: State::Read,
@@ -405,7 +412,11 @@ impl PaxosAcquire {
         // instance under way, which happens only when a late write put an
         // older leader back. Running that instance's ballot re-decides it
         // consistently, whatever the stale leader says.
-        let next_lver = (leader.lver + 1).max(max_lver);
+        let next_lver = (leader.lver + 1).max(max_lver).max(self.floor_lver);
+        let on_disk = self.disk_block(&blocks);
+        if on_disk.released() && (on_disk.inp, on_disk.inp2) == (self.host_id, self.generation) {
+            self.released = self.released.max(Some(on_disk.lver));
+        }
         let current = self.own.unwrap_or_else(|| self.disk_block(&blocks));
         let block = phase1_block(&current, next_lver, mbal);
         let mode = if own_shared { own_mode.expect("checked") } else { ModeBlock::default() };
@@ -463,7 +474,7 @@ impl PaxosAcquire {
             let ours =
                 leader.owner_id == self.host_id && leader.owner_generation == self.generation;
             if ours && leader.lver == ballot.block.lver {
-                return Err(Box::new(self.after_commit(ballot.clone(), leader)));
+                return Err(Box::new(self.won(ballot.clone(), leader)));
             }
             return Err(Box::new(State::Finished(Err(PaxosError::OtherOwner {
                 owner_id: leader.owner_id,
@@ -486,6 +497,31 @@ impl PaxosAcquire {
     fn retract(&self, block: &Dblock, leader: Option<LeaderRecord>, error: PaxosError) -> State {
         let block = Dblock { flags: DBLOCK_FLAG_RELEASED, ..*block };
         State::Retract { block, leader, error }
+    }
+
+    /// Whether `block` decides an instance for us that we had already won
+    /// and let go of: a late write put an older leader back, so the ballot
+    /// ran that instance again and chose its value again. Taking it would
+    /// hand out one lease version twice, and lver is the holders' fencing
+    /// token; the instance is over, and the next one is due.
+    fn ours_and_over(&self, block: &Dblock) -> bool {
+        (block.inp, block.inp2) == (self.host_id, self.generation)
+            && self.released.is_some_and(|lver| block.lver <= lver)
+    }
+
+    /// Starts over from a fresh read, for an instance after `block`'s.
+    fn move_past(&mut self, block: &Dblock) -> State {
+        cov_mark::hit!(released_instance_not_taken_again);
+        self.floor_lver = block.lver + 1;
+        State::Read
+    }
+
+    /// The leader names us at the ballot's instance.
+    fn won(&mut self, ballot: Ballot, leader: LeaderRecord) -> State {
+        if self.ours_and_over(&ballot.block) {
+            return self.move_past(&ballot.block);
+        }
+        self.after_commit(ballot, leader)
     }
 
     /// We are the committed owner: what follows depends on the mode.
@@ -684,6 +720,9 @@ impl Machine for PaxosAcquire {
                             Some(holder_id) => {
                                 let error = PaxosError::SharedHeld { holder_id };
                                 self.retract(&ballot.block, None, error)
+                            }
+                            None if self.ours_and_over(&ballot.block) => {
+                                self.move_past(&ballot.block)
                             }
                             None => State::Commit { ballot },
                         }

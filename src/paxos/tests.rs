@@ -567,3 +567,27 @@ fn failed_shared_to_exclusive_conversion_keeps_the_shared_mode() {
     assert!(block.released());
     assert!(mode.shared(), "the shared lease is still on disk");
 }
+
+#[test]
+fn an_instance_won_and_released_is_not_won_again_behind_a_stale_leader() {
+    let mut a = areas();
+    let mut hosts = HostTable::new(timeouts());
+    let first = held(&mut a);
+    let stale = a.resource[..512].to_vec();
+    run(PaxosRelease::new(first, timeouts(), None), &mut a, &mut hosts, secs(501), untouched)
+        .1
+        .unwrap();
+    // Another host's late write puts the leader of lver 1 back, though
+    // instance 2 was won by us and let go of since.
+    let second = run(acquire(exclusive()), &mut a, &mut hosts, secs(502), untouched).1.unwrap();
+    assert_eq!(second.lver, 2);
+    run(PaxosRelease::new(second, timeouts(), None), &mut a, &mut hosts, secs(503), untouched)
+        .1
+        .unwrap();
+    a.resource[..512].copy_from_slice(&stale);
+    assert_eq!(leader(&a).lver, 1);
+    cov_mark::check!(released_instance_not_taken_again);
+    let third = run(acquire(exclusive()), &mut a, &mut hosts, secs(504), untouched).1.unwrap();
+    assert_eq!(third.lver, 3, "lver 2 was handed out already");
+    assert_eq!((leader(&a).lver, leader(&a).owner_id), (3, 1));
+}
