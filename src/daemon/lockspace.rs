@@ -37,6 +37,9 @@ pub enum Membership {
         last_success: MonoTime,
         expiry: MonoTime,
         failures: u64,
+        /// A failed renewal write is still in the kernel: the next renewal
+        /// waits for it.
+        awaiting_write: bool,
     },
     /// The join failed; nothing was held.
     Failed {
@@ -403,6 +406,7 @@ impl Lockspace {
                     // while a write to its sector may still land.
                     if self.disk.wait_writes_left(until) {
                         schedule.write_settled();
+                        self.joined(schedule);
                     }
                 }
                 RenewalCommand::Renewed { .. } => self.joined(schedule),
@@ -467,6 +471,7 @@ impl Lockspace {
                 last_success: schedule.last_success(),
                 expiry,
                 failures: schedule.failures(),
+                awaiting_write: schedule.awaiting_write(),
             };
             self.changed.notify_all();
         }
@@ -514,12 +519,15 @@ impl Lockspace {
                 status.detail =
                     format!("joining for {:.1} s", now.saturating_since(since).as_secs_f64());
             }
-            Membership::Joined { generation, last_success, expiry, failures } => {
+            Membership::Joined { generation, last_success, expiry, failures, awaiting_write } => {
                 status.state = LockspaceState::Joined;
-                status.detail = if failures > 0 {
-                    format!("{failures} renewals failed in a row")
-                } else {
-                    "renewing".to_owned()
+                status.detail = match (failures, awaiting_write) {
+                    (0, _) => "renewing".to_owned(),
+                    (_, false) => format!("{failures} renewals failed in a row"),
+                    (_, true) => format!(
+                        "{failures} renewals failed in a row; waiting for a renewal write \
+                         still in the kernel"
+                    ),
                 };
                 status.generation = Some(generation);
                 status.last_renewal_s = age(last_success);

@@ -193,6 +193,11 @@ impl RenewalSchedule {
         self.failures
     }
 
+    /// Whether the schedule waits for a write of ours to leave the kernel.
+    pub fn awaiting_write(&self) -> bool {
+        self.write_in_flight
+    }
+
     /// When to warn, if renewals are failing and no warning was given.
     fn warn_at(&self) -> Option<MonoTime> {
         (self.failures > 0 && !self.warned)
@@ -303,6 +308,7 @@ mod tests {
         assert_eq!(schedule.next(at(103_000)), Command::AwaitWrite { until: at(106_000) });
         // The retry is due at 103.5 s; the write is still in the kernel.
         assert_eq!(schedule.next(at(103_500)), Command::AwaitWrite { until: at(106_000) });
+        assert!(schedule.awaiting_write());
         // It lands at 103.8 s, 1.8 s after its issue, and leaves the kernel.
         areas.lockspace[..late.len()].copy_from_slice(&late);
         schedule.write_settled();
@@ -310,7 +316,7 @@ mod tests {
         renew(&mut schedule, &mut areas, &mut hosts, at(103_800), Write::Lands(at(103_810)));
         assert_eq!(schedule.next(at(103_810)), Command::Renewed { expiry: at(111_800) });
         assert_eq!(schedule.next(at(103_810)), Command::WaitUntil(at(105_800)));
-        assert_eq!(schedule.failures(), 0);
+        assert_eq!((schedule.failures(), schedule.awaiting_write()), (0, false));
     }
 
     /// Two writes fail in a row, the first only by its answer: it lands
