@@ -58,6 +58,24 @@ fn every_fault_kind_happens() {
     }
 }
 
+/// Renewal writes that take between one and two io_timeouts: each times
+/// out and lands late, well within the 8N the lease allows. No lease is
+/// lost for it, so no holder is ever stopped and no host reset.
+#[test]
+fn slow_renewal_writes_that_land_in_time_fence_nobody() {
+    for seed in 3..=5 {
+        let config = SimConfig { faults: false, slow_renewal_writes: true, ..config(seed, 3_000) };
+        let report = sim::run(&config);
+        let f = &report.faults;
+        assert!(f.late_writes > 100, "seed {seed}: slow writes were simulated: {f:?}");
+        assert_eq!(f.recoveries, 0, "seed {seed}: a host_id lease was lost: {report:?}");
+        assert_eq!(f.watchdog_resets, 0, "seed {seed}: {report:?}");
+        assert_eq!(f.writes_refused_in_flight, 0, "seed {seed}: a retry was refused: {f:?}");
+        assert_eq!(report.violations, 0, "seed {seed}: {:?}", report.first_violation);
+        assert_eq!(report.liveness.granted, report.liveness.wants, "seed {seed}");
+    }
+}
+
 #[test]
 fn a_run_replays_exactly_from_its_seed() {
     let first = serde_json::to_string(&sim::run(&config(77, 2_000))).unwrap();

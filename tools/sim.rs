@@ -46,6 +46,9 @@ struct Args {
     /// Run without faults
     #[arg(long)]
     no_faults: bool,
+    /// Make every second renewal write of each host time out and land late
+    #[arg(long)]
+    slow_renewal_writes: bool,
     /// A deliberately broken algorithm the oracle must catch
     #[arg(long, value_enum, default_value_t = Mutant::None)]
     mutant: Mutant,
@@ -120,6 +123,7 @@ fn config(args: &Args, seed: u64) -> SimConfig {
         attempts: args.attempts,
         clients_per_host: args.clients,
         faults: !args.no_faults,
+        slow_renewal_writes: args.slow_renewal_writes,
         canary: match args.mutant {
             Mutant::None => Canary::None,
             Mutant::NoDeadWait => Canary::NoDeadWait,

@@ -1,7 +1,8 @@
 //! One joined lockspace: its host_id lease and the thread that keeps it.
 //!
-//! The thread joins in the background, then renews every 2N with its own
-//! disk handle (its own I/O workers), so no resource operation, hung or
+//! The thread joins in the background, then does what the
+//! [`RenewalSchedule`] says (renew, wait, await a slow write, fail) with its
+//! own disk handle (its own I/O workers), so no resource operation, hung or
 //! slow, can delay a renewal. Acquires only read the host table and the
 //! membership, each under a lock held for a step.
 
@@ -13,8 +14,8 @@ use crate::api::results::{HostStatus, LockspaceState, LockspaceStatus, RecoveryS
 use crate::api::{ApiError, ErrorCode};
 use crate::clock::{Clock, MonoTime, OsClock};
 use crate::delta::{
-    DeltaAcquire, DeltaError, DeltaRelease, DeltaRenew, HostLease, HostState, HostTable,
-    JoinOptions, LockspaceRef, Watch,
+    DeltaAcquire, DeltaError, DeltaRelease, HostState, HostTable, JoinOptions, LockspaceRef,
+    RenewalCommand, RenewalSchedule, Watch,
 };
 use crate::direct::{DirectError, probe_area};
 use crate::disk::{Access, DirectFile};
@@ -36,6 +37,9 @@ pub enum Membership {
         last_success: MonoTime,
         expiry: MonoTime,
         failures: u64,
+        /// A failed renewal write is still in the kernel: the next renewal
+        /// waits for it.
+        awaiting_write: bool,
     },
     /// The join failed; nothing was held.
     Failed {
@@ -333,7 +337,7 @@ impl Lockspace {
             self.timeouts,
             JoinOptions { fast_reacquire },
         );
-        let mut lease = match driver.run(join, &self.hosts) {
+        let lease = match driver.run(join, &self.hosts) {
             Err(_) => return self.set(Membership::Left),
             Ok(Err(err)) => {
                 let reason = self.describe(&err, &mut driver);
@@ -346,56 +350,14 @@ impl Lockspace {
             lockspace = %self.spec.name, host_id = lease.host_id, generation = lease.generation,
             "joined"
         );
-        self.joined(&lease, 0);
-        let mut next = lease.last_success + self.timeouts.renewal_interval();
-        loop {
-            if !self.cancel.sleep_until(next) {
-                break;
-            }
-            for (host_id, until) in self.bits.lock().expect("bits lock").drain(..) {
-                lease.set_bit(host_id, until);
-            }
-            let read = self.watch.lock().expect("watch lock").next_read();
-            let renewal = match driver.run(DeltaRenew::new(lease, read), &self.hosts) {
-                Ok(renewal) => renewal,
-                Err(_) => unreachable!("a renewal does not wait"),
-            };
-            {
-                let mut watch = self.watch.lock().expect("watch lock");
-                watch.settle(&mut self.hosts.lock().expect("host table lock"));
-            }
-            lease = renewal.lease;
-            if !renewal.requested_by.is_empty() {
-                events.requested(&self, &renewal.requested_by);
-            }
-            match renewal.result {
-                Ok(()) => {
-                    self.joined(&lease, 0);
-                    next = lease.last_success + self.timeouts.renewal_interval();
-                }
-                Err(DeltaError::Io(_)) if OsClock.now() < lease.expiry() => {
-                    let failures = self.failures() + 1;
-                    tracing::warn!(
-                        lockspace = %self.spec.name, failures,
-                        "renewal failed: {}", self.describe_io(&mut driver)
-                    );
-                    self.joined(&lease, failures);
-                    next = OsClock.now() + self.timeouts.renewal_retry();
-                }
-                Err(err) => {
-                    let reason = self.describe(&err, &mut driver);
-                    tracing::error!(
-                        lockspace = %self.spec.name, failures = self.failures() + 1,
-                        "host_id lease lost: {reason}"
-                    );
-                    let (last_success, failures) = (lease.last_success, self.failures() + 1);
-                    let since = OsClock.now();
-                    self.set(Membership::Lost { reason, since, last_success, failures });
-                    events.failed(&self);
-                    return;
-                }
-            }
+        let mut schedule = RenewalSchedule::new(lease);
+        self.joined(&schedule);
+        if !self.renew(&mut schedule, &mut driver, events) {
+            return;
         }
+        let Some(lease) = schedule.into_lease() else {
+            unreachable!("no renewal runs once the schedule stops")
+        };
         let released = driver.run(DeltaRelease::new(lease), &self.hosts);
         if let Ok(Err(err)) = released {
             tracing::warn!(lockspace = %self.spec.name, "releasing the host_id failed: {err}");
@@ -407,38 +369,120 @@ impl Lockspace {
         }
     }
 
+    /// Does what the renewal schedule says until told to leave (true) or
+    /// the host_id lease is lost (false). Only I/O and sleeps happen here;
+    /// every decision is the schedule's.
+    fn renew(
+        self: &Arc<Self>,
+        schedule: &mut RenewalSchedule,
+        driver: &mut Driver<'_>,
+        events: &dyn LockspaceEvents,
+    ) -> bool {
+        // Why the last renewal failed, for the logs.
+        let mut last_error = String::new();
+        loop {
+            match schedule.next(OsClock.now()) {
+                RenewalCommand::Renew => {
+                    for (host_id, until) in self.bits.lock().expect("bits lock").drain(..) {
+                        schedule.set_bit(host_id, until);
+                    }
+                    let read = self.watch.lock().expect("watch lock").next_read();
+                    let Ok(mut renewal) = driver.run(schedule.renewal(read), &self.hosts) else {
+                        unreachable!("a renewal does not wait")
+                    };
+                    {
+                        let mut watch = self.watch.lock().expect("watch lock");
+                        watch.settle(&mut self.hosts.lock().expect("host table lock"));
+                    }
+                    let requested_by = std::mem::take(&mut renewal.requested_by);
+                    if !requested_by.is_empty() {
+                        events.requested(self, &requested_by);
+                    }
+                    if let Err(err) = &renewal.result {
+                        last_error = self.describe(err, driver);
+                    }
+                    // This disk handle writes only our own sector.
+                    let in_flight = self.disk.writes_in_flight() > 0;
+                    schedule.renewed(OsClock.now(), renewal, in_flight);
+                }
+                RenewalCommand::WaitUntil(until) => {
+                    if !self.cancel.sleep_until(until) {
+                        return true;
+                    }
+                }
+                RenewalCommand::AwaitWrite { until } => {
+                    // Not cut short by leaving: the host_id is not released
+                    // while a write to its sector may still land.
+                    if self.disk.wait_writes_left(until) {
+                        schedule.write_settled();
+                        self.joined(schedule);
+                    }
+                }
+                RenewalCommand::Renewed { .. } => self.joined(schedule),
+                RenewalCommand::Retry { failures, .. } => {
+                    tracing::warn!(
+                        lockspace = %self.spec.name, failures,
+                        "renewal failed: {last_error}"
+                    );
+                    self.joined(schedule);
+                }
+                RenewalCommand::Warn { failures, expiry } => tracing::warn!(
+                    lockspace = %self.spec.name, failures,
+                    "no renewal for {:.1} s; the host_id lease expires in {:.1} s",
+                    OsClock.now().saturating_since(schedule.last_success()).as_secs_f64(),
+                    expiry.saturating_since(OsClock.now()).as_secs_f64()
+                ),
+                RenewalCommand::Fail(err) => {
+                    let reason = match err {
+                        DeltaError::Expired if !last_error.is_empty() => {
+                            format!("{err}; the last renewal failed: {last_error}")
+                        }
+                        other => self.describe(&other, driver),
+                    };
+                    tracing::error!(
+                        lockspace = %self.spec.name, failures = schedule.failures(),
+                        "host_id lease lost: {reason}"
+                    );
+                    self.set(Membership::Lost {
+                        reason,
+                        since: OsClock.now(),
+                        last_success: schedule.last_success(),
+                        failures: schedule.failures(),
+                    });
+                    events.failed(self);
+                    return false;
+                }
+            }
+        }
+    }
+
     /// Records a join or renewal, unless the lockspace is being left, and
     /// moves the watchdog expiry: the host must be reset if it neither
     /// renews nor stops its holders by the time the lease expires.
-    fn joined(&self, lease: &HostLease, failures: u64) {
-        if failures == 0 {
+    fn joined(&self, schedule: &RenewalSchedule) {
+        let expiry = schedule.expiry();
+        if schedule.failures() == 0 {
             let mut client = self.watchdog_client.lock().expect("watchdog client lock");
             match *client {
                 Some(id) => {
-                    self.watchdog.renewed(id, lease.expiry());
+                    self.watchdog.renewed(id, expiry);
                 }
                 None => {
                     let name = format!("lockspace {}", self.spec.name);
-                    *client = Some(self.watchdog.register(&name, lease.expiry()));
+                    *client = Some(self.watchdog.register(&name, expiry));
                 }
             }
         }
         let mut state = self.state.lock().expect("membership lock");
         if matches!(*state, Membership::Joining { .. } | Membership::Joined { .. }) {
             *state = Membership::Joined {
-                generation: lease.generation,
-                last_success: lease.last_success,
-                expiry: lease.expiry(),
-                failures,
+                generation: schedule.generation(),
+                last_success: schedule.last_success(),
+                expiry,
+                failures: schedule.failures(),
+                awaiting_write: schedule.awaiting_write(),
             };
             self.changed.notify_all();
-        }
-    }
-
-    fn failures(&self) -> u64 {
-        match self.membership() {
-            Membership::Joined { failures, .. } => failures,
-            _ => 0,
         }
     }
 
@@ -484,12 +528,15 @@ impl Lockspace {
                 status.detail =
                     format!("joining for {:.1} s", now.saturating_since(since).as_secs_f64());
             }
-            Membership::Joined { generation, last_success, expiry, failures } => {
+            Membership::Joined { generation, last_success, expiry, failures, awaiting_write } => {
                 status.state = LockspaceState::Joined;
-                status.detail = if failures > 0 {
-                    format!("{failures} renewals failed in a row")
-                } else {
-                    "renewing".to_owned()
+                status.detail = match (failures, awaiting_write) {
+                    (0, _) => "renewing".to_owned(),
+                    (_, false) => format!("{failures} renewals failed in a row"),
+                    (_, true) => format!(
+                        "{failures} renewals failed in a row; waiting for a renewal write \
+                         still in the kernel"
+                    ),
                 };
                 status.generation = Some(generation);
                 status.last_renewal_s = age(last_success);

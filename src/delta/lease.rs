@@ -43,8 +43,11 @@ pub struct HostLease {
     pub last_success: MonoTime,
     /// The sector as last written successfully.
     written: Vec<u8>,
-    /// A later write that failed, and so may or may not have landed.
-    attempted: Option<Vec<u8>>,
+    /// Every write since the last success that failed, and so may or may
+    /// not have landed (a timed-out one may land long after). A few at most:
+    /// the renewal schedule retries only some times before the lease
+    /// expires, and never while one of them is still in the kernel.
+    attempted: Vec<Vec<u8>>,
     /// Host bits to set in our bitmap, each until a local time.
     bits: BTreeMap<u64, MonoTime>,
 }
@@ -69,7 +72,7 @@ impl HostLease {
             timeouts,
             last_success: issued,
             written,
-            attempted: None,
+            attempted: Vec::new(),
             bits: BTreeMap::new(),
         }
     }
@@ -120,9 +123,10 @@ impl HostLease {
     }
 
     /// Whether `sector`, read from disk, is one we wrote: the last success,
-    /// or a later failed write that landed after all.
+    /// or any later failed write that landed after all. The whole sector is
+    /// compared, so a record another host wrote never passes for ours.
     pub fn is_ours(&self, sector: &[u8]) -> bool {
-        sector == self.written.as_slice() || self.attempted.as_deref() == Some(sector)
+        sector == self.written.as_slice() || self.attempted.iter().any(|a| a == sector)
     }
 
     /// Asks `host_id` to look at our requests: sets its bit in our bitmap
@@ -137,9 +141,11 @@ impl HostLease {
     pub(crate) fn renewed_sector(&mut self, now: MonoTime) -> Vec<u8> {
         self.bits.retain(|_, until| *until > now);
         let previous = LeaderRecord::decode_prefix(&self.written);
-        let last = self.attempted.as_deref().map_or(previous.timestamp, |attempt| {
-            LeaderRecord::decode_prefix(attempt).timestamp.max(previous.timestamp)
-        });
+        let last = self
+            .attempted
+            .iter()
+            .map(|attempt| LeaderRecord::decode_prefix(attempt).timestamp)
+            .fold(previous.timestamp, u64::max);
         let leader = LeaderRecord { timestamp: now.as_secs().max(last + 1), ..previous };
         let mut sector = self.written.clone();
         leader.encode_into(&mut sector);
@@ -162,10 +168,12 @@ impl HostLease {
     pub(crate) fn wrote(&mut self, sector: Vec<u8>, issued: MonoTime, landed: bool) {
         if landed {
             self.written = sector;
-            self.attempted = None;
+            // No earlier write can land any more: the disk layer issues no
+            // write to our sector while another is still in the kernel.
+            self.attempted.clear();
             self.last_success = issued;
         } else {
-            self.attempted = Some(sector);
+            self.attempted.push(sector);
         }
     }
 }

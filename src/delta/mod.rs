@@ -9,6 +9,7 @@
 //! - [`DeltaAcquire`]: join (take a free host_id; take back our own at once;
 //!   wait out a previous holder);
 //! - [`DeltaRenew`]: one renewal (read the area, write our sector);
+//! - [`RenewalSchedule`]: when to renew, and when the lockspace has failed;
 //! - [`DeltaRelease`]: leave (timestamp 0);
 //! - [`HostTable`]: the liveness of the other hosts, fed by renewals;
 //! - [`Watch`]: which of their sectors the renewals read.
@@ -20,6 +21,7 @@ mod hosts;
 mod lease;
 mod release;
 mod renew;
+mod schedule;
 mod watch;
 
 pub use acquire::{DeltaAcquire, JoinOptions};
@@ -27,6 +29,7 @@ pub use hosts::{HostEntry, HostState, HostTable};
 pub use lease::{HostLease, LockspaceRef};
 pub use release::DeltaRelease;
 pub use renew::{DeltaRenew, Renewal};
+pub use schedule::{Command as RenewalCommand, RenewalSchedule};
 pub use watch::Watch;
 
 use crate::ondisk::RecordProblem;

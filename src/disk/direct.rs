@@ -123,7 +123,15 @@ pub struct DirectFile {
     clock: OsClock,
     hook: Option<Arc<dyn IoFaultHook>>,
     /// Byte ranges of writes still in the kernel, timed out or not.
-    writes_in_flight: Arc<Mutex<Vec<(u64, u64)>>>,
+    writes_in_flight: Arc<InFlightRanges>,
+}
+
+/// The byte ranges of writes still in the kernel, and a signal each time
+/// one leaves it.
+#[derive(Default)]
+struct InFlightRanges {
+    ranges: Mutex<Vec<(u64, u64)>>,
+    left: Condvar,
 }
 
 impl DirectFile {
@@ -176,7 +184,7 @@ impl DirectFile {
             pool: Pool::new(),
             clock: OsClock,
             hook,
-            writes_in_flight: Arc::new(Mutex::new(Vec::new())),
+            writes_in_flight: Arc::default(),
         })
     }
 
@@ -189,14 +197,28 @@ impl DirectFile {
     /// Writes still in the kernel, those whose caller gave up on them
     /// included: until they complete, they may still land.
     pub fn writes_in_flight(&self) -> usize {
-        self.writes_in_flight.lock().expect("in-flight lock").len()
+        self.writes_in_flight.ranges.lock().expect("in-flight lock").len()
+    }
+
+    /// Waits until no write is in the kernel any more, or until `deadline`;
+    /// returns whether none is.
+    pub fn wait_writes_left(&self, deadline: MonoTime) -> bool {
+        let mut ranges = self.writes_in_flight.ranges.lock().expect("in-flight lock");
+        loop {
+            let remaining = deadline.saturating_since(self.clock.now());
+            if ranges.is_empty() || remaining.is_zero() {
+                return ranges.is_empty();
+            }
+            let left = &self.writes_in_flight.left;
+            ranges = left.wait_timeout(ranges, remaining).expect("in-flight lock").0;
+        }
     }
 
     /// Whether a write to a byte of `offset..offset + len` is still in the
     /// kernel.
     pub fn writes_in_flight_within(&self, offset: u64, len: u64) -> bool {
         let end = offset.saturating_add(len);
-        let ranges = self.writes_in_flight.lock().expect("in-flight lock");
+        let ranges = self.writes_in_flight.ranges.lock().expect("in-flight lock");
         ranges.iter().any(|&(start, stop)| start < end && offset < stop)
     }
 
@@ -249,7 +271,7 @@ impl DirectFile {
     /// order, and an older record could overwrite a newer one.
     fn claim_range(&self, offset: u64, len: usize) -> Result<InFlight, DiskError> {
         let end = offset + len as u64;
-        let mut ranges = self.writes_in_flight.lock().expect("in-flight lock");
+        let mut ranges = self.writes_in_flight.ranges.lock().expect("in-flight lock");
         if ranges.iter().any(|&(start, stop)| start < end && offset < stop) {
             return Err(DiskError::WriteInFlight { path: self.path.clone(), offset });
         }
@@ -378,15 +400,16 @@ struct Completion {
 /// A write's claim on its byte range, released when the write has left the
 /// kernel.
 struct InFlight {
-    ranges: Arc<Mutex<Vec<(u64, u64)>>>,
+    ranges: Arc<InFlightRanges>,
     range: (u64, u64),
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut ranges = self.ranges.lock().expect("in-flight lock");
+        let mut ranges = self.ranges.ranges.lock().expect("in-flight lock");
         let index = ranges.iter().position(|r| *r == self.range).expect("claimed range");
         ranges.swap_remove(index);
+        self.ranges.left.notify_all();
     }
 }
 
@@ -619,7 +642,12 @@ mod tests {
         // The caller's data is gone; the worker still owns the request's
         // buffer and, once the kernel returns, completes the write from it.
         drop(data);
+        let shortly = OsClock.now() + Duration::from_millis(20);
+        assert!(!disk.wait_writes_left(shortly), "the hung write is still in the kernel");
         release_tx.send(()).unwrap();
+        let later = OsClock.now() + Duration::from_secs(30);
+        assert!(disk.wait_writes_left(later), "woken once the write left the kernel");
+        assert_eq!(disk.writes_in_flight(), 0);
         assert_eq!(completed_rx.recv().unwrap(), IoOp::Write);
         let after = disk.read(8192, 4096, soon()).unwrap();
         assert!(after.iter().all(|&b| b == 0x5A));

@@ -3,7 +3,9 @@
 use std::collections::BTreeSet;
 
 use crate::clock::MonoTime;
-use crate::delta::{DeltaAcquire, DeltaError, DeltaRenew, HostLease, HostTable, Renewal, Watch};
+use crate::delta::{
+    DeltaAcquire, DeltaError, DeltaRenew, HostLease, HostTable, Renewal, RenewalSchedule, Watch,
+};
 use crate::paxos::{Held, Mode, PaxosAcquire, PaxosError, PaxosRelease, Released};
 use crate::step::{IoResult, Machine, Step};
 use crate::watchdog::{ClientId, Multiplexer};
@@ -108,14 +110,9 @@ impl Slot {
 pub enum Membership {
     /// Joining (slot 0 runs the join).
     Joining,
-    /// Joined; `lease` is `None` while a renewal has it.
-    Joined {
-        lease: Option<Box<HostLease>>,
-        generation: u64,
-        expiry: MonoTime,
-        next_renewal: MonoTime,
-        client: ClientId,
-    },
+    /// Joined: the renewal schedule keeps the lease (slot 0 runs the
+    /// renewals it asks for).
+    Joined { schedule: Box<RenewalSchedule>, client: ClientId },
     /// The lease was lost and its holders killed; rejoin at this global time.
     Lost { rejoin_ns: u64 },
     /// The lease was lost and a holder could not be killed: the watchdog
@@ -242,7 +239,7 @@ impl SimHost {
     /// Whether the host_id lease is valid at `now_ns`.
     pub fn lease_valid(&self, now_ns: u64) -> bool {
         match &self.membership {
-            Membership::Joined { expiry, .. } => self.local(now_ns) < *expiry,
+            Membership::Joined { schedule, .. } => self.local(now_ns) < schedule.expiry(),
             _ => false,
         }
     }

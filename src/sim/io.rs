@@ -121,13 +121,17 @@ pub fn plan_write(
         WriteFate::Fails => (finish_ns, None),
         // The kernel gives up some time after the caller did.
         WriteFate::Lost => (deadline_ns.max(now_ns) + rng.between(0, timeout_ns), None),
-        WriteFate::Late => {
-            let land = deadline_ns.max(now_ns) + rng.between(1, timeout_ns);
-            (land, Some(land))
-        }
+        WriteFate::Late => return plan_late_write(rng, io_timeout, now_ns, deadline_ns),
     };
     let failed = !matches!(fate, WriteFate::Lands);
     Plan { finish_ns, land_ns, fate, failed, slow }
+}
+
+/// Plans a write that times out and lands whole within one io_timeout after
+/// its deadline, leaving the kernel as it lands.
+pub fn plan_late_write(rng: &mut Rng, io_timeout: Duration, now_ns: u64, deadline_ns: u64) -> Plan {
+    let land = deadline_ns.max(now_ns) + rng.between(1, io_timeout.as_nanos() as u64);
+    Plan { finish_ns: land, land_ns: Some(land), fate: WriteFate::Late, failed: true, slow: true }
 }
 
 /// Splits a read of `sectors` sectors into 1 to 3 parts, each of which looks

@@ -77,6 +77,9 @@ pub struct SimConfig {
     pub clients_per_host: usize,
     /// Inject faults during the first phase.
     pub faults: bool,
+    /// Every second renewal write of each host is slow: it times out and
+    /// lands within one io_timeout after its deadline.
+    pub slow_renewal_writes: bool,
     pub canary: Canary,
 }
 
@@ -91,6 +94,7 @@ impl SimConfig {
             attempts,
             clients_per_host: 2,
             faults: true,
+            slow_renewal_writes: false,
             canary: Canary::None,
         }
     }

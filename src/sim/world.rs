@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::Duration;
 
 use super::host::{Client, HostClock, Job, Membership, Outcome, SimHost, Slot, Wait};
-use super::io::{IoFaults, Plan, WriteFate, plan_read, plan_write, read_parts};
+use super::io::{IoFaults, Plan, WriteFate, plan_late_write, plan_read, plan_write, read_parts};
 use super::oracle::Oracle;
 use super::{Canary, SimConfig, SimReport};
 use crate::clock::SimClock;
 use crate::delta::{
-    DeltaAcquire, DeltaError, DeltaRenew, HostTable, JoinOptions, LockspaceRef, Watch,
+    DeltaAcquire, HostTable, JoinOptions, LockspaceRef, RenewalCommand, RenewalSchedule, Watch,
 };
 use crate::disk::SimDisk;
 use crate::ondisk::area::{fill_lockspace, fill_resource};
@@ -118,6 +118,8 @@ pub struct World {
     /// Writes not yet left the device, by (host, offset): a host never has
     /// two writes to one sector in flight (the disk layer refuses it).
     writes_in_flight: BTreeSet<(usize, u64)>,
+    /// Renewal writes each host issued (for slow_renewal_writes).
+    renewal_writes: Vec<u64>,
     oracle: Oracle,
     report: SimReport,
     timeouts: Timeouts,
@@ -206,6 +208,7 @@ impl World {
             ios: BTreeMap::new(),
             next_io: 1,
             writes_in_flight: BTreeSet::new(),
+            renewal_writes: vec![0; config.hosts as usize],
             oracle: Oracle::default(),
             report,
             timeouts,
@@ -405,13 +408,6 @@ impl World {
     }
 
     fn host_wake(&mut self, host: usize) {
-        let now = self.now;
-        let local = self.hosts[host].local(now);
-        if let Membership::Joined { expiry, .. } = self.hosts[host].membership
-            && local >= expiry
-        {
-            self.recover(host);
-        }
         self.membership_wake(host);
         for client in 0..self.hosts[host].clients.len() {
             self.client_wake(host, client);
@@ -423,40 +419,66 @@ impl World {
 
     fn membership_wake(&mut self, host: usize) {
         let now = self.now;
-        let h = &mut self.hosts[host];
-        let clock = h.clock;
-        let local = clock.local(now);
-        let idle = h.slots[0].job.is_none();
-        match &mut h.membership {
-            Membership::Joined { lease, next_renewal, .. } if idle && lease.is_some() => {
-                if local >= *next_renewal {
-                    let lease = *lease.take().expect("checked");
-                    let read = h.watch.next_read();
-                    h.slots[0].job = Some(Job::Renew(DeltaRenew::new(lease, read)));
-                } else {
-                    let at = clock.global(*next_renewal);
-                    self.wake(host, at);
-                }
-            }
+        let idle = self.hosts[host].slots[0].job.is_none();
+        match &self.hosts[host].membership {
+            Membership::Joined { .. } if idle => self.follow_schedule(host),
             Membership::Lost { rejoin_ns } if idle => {
-                if now >= *rejoin_ns {
-                    let name = Name::new(&format!("host-{}", h.host_id)).expect("valid name");
-                    let join = DeltaAcquire::new(
-                        self.lockspace,
-                        h.host_id,
-                        name,
-                        self.timeouts,
-                        JoinOptions { fast_reacquire: true },
-                    );
-                    h.slots[0].job = Some(Job::Join(join));
-                    h.membership = Membership::Joining;
-                } else {
-                    let at = *rejoin_ns;
-                    self.wake(host, at);
+                let rejoin_ns = *rejoin_ns;
+                if now < rejoin_ns {
+                    self.wake(host, rejoin_ns);
+                    return;
                 }
+                let h = &mut self.hosts[host];
+                let name = Name::new(&format!("host-{}", h.host_id)).expect("valid name");
+                let join = DeltaAcquire::new(
+                    self.lockspace,
+                    h.host_id,
+                    name,
+                    self.timeouts,
+                    JoinOptions { fast_reacquire: true },
+                );
+                h.slots[0].job = Some(Job::Join(join));
+                h.membership = Membership::Joining;
             }
             _ => {}
         }
+    }
+
+    /// Does what the host's renewal schedule says, as the daemon's
+    /// lockspace thread does, until it has to wait or a renewal starts.
+    fn follow_schedule(&mut self, host: usize) {
+        loop {
+            let in_flight = self.lockspace_write_in_flight(host);
+            let h = &mut self.hosts[host];
+            let clock = h.clock;
+            let Membership::Joined { schedule, client } = &mut h.membership else {
+                unreachable!("a schedule is followed while joined")
+            };
+            match schedule.next(clock.local(self.now)) {
+                RenewalCommand::Renew => {
+                    let read = h.watch.next_read();
+                    h.slots[0].job = Some(Job::Renew(schedule.renewal(read)));
+                    return;
+                }
+                RenewalCommand::WaitUntil(until) => return self.wake(host, clock.global(until)),
+                // The write's resolution wakes the host.
+                RenewalCommand::AwaitWrite { until } if in_flight => {
+                    return self.wake(host, clock.global(until));
+                }
+                RenewalCommand::AwaitWrite { .. } => schedule.write_settled(),
+                RenewalCommand::Renewed { expiry } => {
+                    h.mux.renewed(*client, expiry);
+                }
+                RenewalCommand::Retry { .. } | RenewalCommand::Warn { .. } => {}
+                RenewalCommand::Fail(_) => return self.recover(host),
+            }
+        }
+    }
+
+    /// Whether a write of `host`'s to the lockspace area is still in the
+    /// device.
+    fn lockspace_write_in_flight(&self, host: usize) -> bool {
+        self.writes_in_flight.range((host, 0)..(host, self.area_bytes)).next().is_some()
     }
 
     /// The lease was lost: kill the lease holders; if all die, the host
@@ -501,6 +523,7 @@ impl World {
         if !hung {
             let delay = self.rng.between(0, 2 * ns(self.timeouts.io_timeout()));
             self.hosts[host].membership = Membership::Lost { rejoin_ns: self.now + delay };
+            self.wake(host, self.now + delay);
         }
     }
 
@@ -534,7 +557,7 @@ impl World {
 
     fn generation(&self, host: usize) -> Option<u64> {
         match self.hosts[host].membership {
-            Membership::Joined { generation, .. } => Some(generation),
+            Membership::Joined { ref schedule, .. } => Some(schedule.generation()),
             _ => None,
         }
     }
@@ -677,7 +700,13 @@ impl World {
         // ours may still change: it fails at once and never reaches the
         // device.
         let refused = write && !self.writes_in_flight.insert((host, offset));
-        let plan = self.plan(write, data.len(), deadline_ns, outage, refused);
+        let plan = if write && !refused && !outage && self.slow_renewal_write(host, slot) {
+            self.report.faults.late_writes += 1;
+            let io_timeout = self.timeouts.io_timeout();
+            plan_late_write(&mut self.rng, io_timeout, self.now, deadline_ns)
+        } else {
+            self.plan(write, data.len(), deadline_ns, outage, refused)
+        };
         let timed_out = plan.finish_ns > deadline_ns;
         let answer = match (write, plan.fate, plan.failed) {
             (_, WriteFate::Lost | WriteFate::Late, _) => Answer::Failed(IoFailure::Timeout),
@@ -726,6 +755,17 @@ impl World {
         }
         self.schedule(plan.finish_ns.min(deadline_ns), Event::Answer { io: id });
         id
+    }
+
+    /// Whether this write, from `slot` of `host`, is a renewal's that
+    /// [`SimConfig::slow_renewal_writes`] makes slow: every second one.
+    fn slow_renewal_write(&mut self, host: usize, slot: usize) -> bool {
+        let renewing = matches!(self.hosts[host].slots[slot].job, Some(Job::Renew(_)));
+        if !self.config.slow_renewal_writes || !renewing {
+            return false;
+        }
+        self.renewal_writes[host] += 1;
+        self.renewal_writes[host].is_multiple_of(2)
     }
 
     /// Draws what happens to a request, and counts the faults drawn.
@@ -792,6 +832,10 @@ impl World {
             let key = (pending.host, pending.offset);
             self.writes_in_flight.remove(&key);
             self.forget_if_done(io);
+            // A renewal schedule may be awaiting this write.
+            if key.1 < self.area_bytes {
+                self.wake(key.0, self.now);
+            }
         }
     }
 
@@ -850,21 +894,11 @@ impl World {
         match outcome {
             Outcome::Joined(Ok(lease)) => {
                 self.report.joins += 1;
-                let expiry = lease.expiry();
-                let next_renewal = lease.last_success + self.timeouts.renewal_interval();
                 let h = &mut self.hosts[host];
-                let client = h.mux.register("lockspace sim", expiry);
-                let generation = lease.generation;
-                h.membership = Membership::Joined {
-                    lease: Some(Box::new(lease)),
-                    generation,
-                    expiry,
-                    next_renewal,
-                    client,
-                };
-                let (renew_at, expire_at) = (h.global(next_renewal), h.global(expiry));
-                self.wake(host, renew_at);
-                self.wake(host, expire_at);
+                let client = h.mux.register("lockspace sim", lease.expiry());
+                let schedule = Box::new(RenewalSchedule::new(lease));
+                h.membership = Membership::Joined { schedule, client };
+                self.follow_schedule(host);
                 for client in 0..self.hosts[host].clients.len() {
                     self.client_wake(host, client);
                 }
@@ -897,37 +931,15 @@ impl World {
 
     fn renewed(&mut self, host: usize, renewal: crate::delta::Renewal) {
         self.report.renewals += 1;
-        let now = self.now;
+        let in_flight = self.lockspace_write_in_flight(host);
         let h = &mut self.hosts[host];
-        let clock = h.clock;
-        let local = clock.local(now);
-        let Membership::Joined { lease, expiry, next_renewal, client, .. } = &mut h.membership
-        else {
+        let local = h.local(self.now);
+        h.watch.settle(&mut h.table);
+        let Membership::Joined { schedule, .. } = &mut h.membership else {
             unreachable!("a renewal runs while joined")
         };
-        h.watch.settle(&mut h.table);
-        let new_expiry = renewal.lease.expiry();
-        let fatal = match &renewal.result {
-            Ok(()) => {
-                *expiry = new_expiry;
-                *next_renewal = renewal.lease.last_success + self.timeouts.renewal_interval();
-                h.mux.renewed(*client, new_expiry);
-                false
-            }
-            Err(DeltaError::Io(_)) => {
-                *next_renewal = local + self.timeouts.renewal_retry();
-                false
-            }
-            Err(_) => true,
-        };
-        *lease = Some(Box::new(renewal.lease));
-        let (renew_at, expire_at) = (clock.global(*next_renewal), clock.global(*expiry));
-        if fatal || local >= *expiry {
-            self.recover(host);
-        } else {
-            self.wake(host, renew_at);
-            self.wake(host, expire_at);
-        }
+        schedule.renewed(local, renewal, in_flight);
+        self.follow_schedule(host);
     }
 
     fn acquired(
