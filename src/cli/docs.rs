@@ -387,8 +387,16 @@ The socket (mode 0660).
 .I /run/leased/leased.pid
 The pid, locked: one leased per run directory.
 .TP
-.I /run/leased/leased.state
-The boot this run directory was last used in.
+.I /var/lib/leased/leased.state
+The boot record: the kernel's boot id of the last start, and whether that
+leased left its watchdog armed. It must survive reboots.
+.TP
+.I /var/lib/leased/host-name
+The host name generated at the first start (a random UUID, a dot, the
+hostname), when host_name is not set.
+.TP
+.I /var/lib/leased/leased.lock
+The pid, locked: one leased per state directory.
 .TP
 .I /dev/watchdog0
 The watchdog device, by default.
@@ -396,6 +404,16 @@ The watchdog device, by default.
 .TP
 .B LEASED_RUN_DIR
 Moves the run directory (for tests and unprivileged use).
+.TP
+.B LEASED_STATE_DIR
+Moves the state directory. Without it, a run directory other than
+/run/leased gets RUN_DIR/state.
+.TP
+.B LEASED_BOOT_ID_FILE
+For tests only: a file read instead of
+/proc/sys/kernel/random/boot_id, so that a restart can pass for one after
+a reboot. A wrong boot id lets a restart after a crash take host_ids back
+at once.
 .TP
 .B RUST_LOG
 Log level and filters (default info). Logs go to stderr, without

@@ -119,19 +119,21 @@ impl Daemon {
             Some(name) => {
                 Name::new(name).map_err(|e| DaemonError::Start(format!("host_name: {e}")))?
             }
-            None => crate::host::default_host_name().map_err(DaemonError::Start)?,
+            None => {
+                crate::host::default_host_name(&config.state_dir()).map_err(DaemonError::Start)?
+            }
         };
         let socket_gid = config.socket_group.as_deref().map(config::group_id).transpose()?;
         let fire = std::time::Duration::from_secs(config.watchdog_fire_timeout);
         let device = config.watchdog_device()?;
         if device != DeviceSpec::None && run_dir.watchdog_left_armed() {
             return Err(DaemonError::Start(format!(
-                "the previous leased of this boot in {} exited with its watchdog armed: the \
+                "the previous leased of this boot ({}) exited with its watchdog armed: the \
                  device resets this host within {} s of its last keepalive, which keeps other \
                  hosts safe from the lease holders that may still run. Keeping it alive now \
                  would call that off, so leased will not start before the host has rebooted. \
                  If that device was never armed, remove {} to start anyway.",
-                run_dir.path().display(),
+                run_dir.state_file().display(),
                 config.watchdog_fire_timeout,
                 run_dir.state_file().display()
             )));
@@ -543,7 +545,7 @@ fn init_logging() {
 /// the socket, joins the configured lockspaces, tells systemd it is ready,
 /// and serves.
 pub fn run(config: Config) -> Result<(), DaemonError> {
-    let run_dir = RunDir::take(&config.run_dir)?;
+    let run_dir = RunDir::take(&config.run_dir, &config.state_dir())?;
     let socket = run_dir.path().join(SOCKET_NAME);
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket)
