@@ -271,6 +271,22 @@ user and members of
 may connect; leased checks each peer's credentials (SO_PEERCRED). A client
 acts for its own process, for its children, or, as root, for any process.
 .PP
+A request that acts for another process (acquire, release, inquire,
+convert) names it by
+.I pid
+only if the client runs in leased's own pid namespace: a number from
+another namespace (a container) would name another process here, and is
+refused (bad_request). From anywhere, a client may instead set
+.B \(dqpidfd\(dq: true
+in place of
+.I pid
+and send a pidfd of the process (pidfd_open(2)) as SCM_RIGHTS ancillary
+data with the frame's first bytes; leased binds the lease to that very
+process and reports it under its pid in leased's namespace. The client's
+own process is known from the socket itself (SO_PEERPIDFD), wherever it
+runs. A client whose process leased cannot see (leased inside a container,
+the client outside) is refused.
+.PP
 Each message is a frame: a 4\-byte big\-endian length, then that many bytes
 of JSON, at most
 .B max_frame
@@ -332,19 +348,19 @@ its device, keepalives and clients.
 .TP
 .B acquire
 .I resources
-(list, required), pid, wait_ms, persistent, adopt.
+(list, required), pid or pidfd, wait_ms, persistent, adopt.
 .TP
 .B release
-resources, pid, all, orphan.
+resources, pid or pidfd, all, orphan.
 .TP
 .B inquire
-pid.
+pid or pidfd.
 .TP
 .B convert
 .I resource
 and
 .I mode
-("EX" or "SH") required, pid.
+("EX" or "SH") required, pid or pidfd.
 .TP
 .B request
 .I resource

@@ -49,12 +49,16 @@ use leases::{LeaseTable, Owner};
 use lockspace::{Lockspace, LockspaceEvents, Membership};
 use process::{ExitWatcher, Process};
 
-/// Who sent a request, from the socket's peer credentials.
-#[derive(Clone, Copy, Debug)]
+/// Who sent a request, from the socket's peer credentials (pid in leased's
+/// pid namespace), and who it acts for.
+#[derive(Clone, Debug)]
 pub struct Peer {
     pub pid: u32,
     pub uid: u32,
     pub gid: u32,
+    /// The process the request acts for, when the server holds it by
+    /// pidfd (the caller's own, or one whose pidfd the caller sent).
+    pub subject: Option<Arc<Process>>,
 }
 
 /// Why the daemon could not start or run.
@@ -237,14 +241,27 @@ impl Daemon {
         self.exits.get().expect("the exit watcher starts with the daemon")
     }
 
-    /// The process `pid`, watched from now on.
-    fn process(&self, pid: u32) -> Result<Arc<Process>, ApiError> {
+    /// The process `pid` (the one `peer` holds for it, if any), watched
+    /// from now on.
+    fn process(&self, peer: &Peer, pid: u32) -> Result<Arc<Process>, ApiError> {
+        let held = peer.subject.as_ref().filter(|subject| subject.pid == pid);
         if let Some(process) = self.exits().get(pid) {
-            return Ok(process);
+            return match held {
+                Some(held) if !process.same_as(held) => Err(ApiError::new(
+                    ErrorCode::Retry,
+                    format!(
+                        "process {pid} has exited, or the exit of its pid's last user is still being handled"
+                    ),
+                )),
+                _ => Ok(process),
+            };
         }
-        let process = Process::open(pid)
-            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("process {pid}: {e}")))?;
-        let process = Arc::new(process);
+        let process = match held {
+            Some(held) => Arc::clone(held),
+            None => Arc::new(Process::open(pid).map_err(|e| {
+                ApiError::new(ErrorCode::BadRequest, format!("process {pid}: {e}"))
+            })?),
+        };
         self.exits().watch(Arc::clone(&process));
         Ok(self.exits().get(pid).unwrap_or(process))
     }

@@ -145,7 +145,7 @@ impl Daemon {
         }
         let pid = args.pid.unwrap_or(peer.pid);
         self.authorize(peer, pid)?;
-        let process = self.process(pid)?;
+        let process = self.process(peer, pid)?;
         let keys: Vec<LeaseKey> = specs.iter().map(LeaseKey::of).collect();
         if args.adopt {
             return self.adopt(&process, &specs, &keys);

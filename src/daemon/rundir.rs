@@ -67,8 +67,8 @@ pub struct RunDir {
 pub enum RunDirError {
     #[error("{path}: {source}", path = path.display())]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("another leased (pid {pid}) already uses {path}", path = path.display())]
-    Busy { path: PathBuf, pid: String },
+    #[error("another leased (pid {pid}) already uses the {what} {path}", path = path.display())]
+    Busy { what: &'static str, path: PathBuf, pid: String },
     #[error(
         "{path}: not a leased state file ({reason}); remove it to start anyway, and the next \
          rejoin waits as after a crash",
@@ -81,9 +81,9 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunDirError + '_ {
     move |source| RunDirError::Io { path: path.to_owned(), source }
 }
 
-/// Creates `dir` if missing and locks `name` in it for this process, which
-/// it records there.
-fn lock_in(dir: &Path, name: &str) -> Result<Flock<File>, RunDirError> {
+/// Creates `dir` (the `what`) if missing and locks `name` in it for this
+/// process, which it records there.
+fn lock_in(dir: &Path, what: &'static str, name: &str) -> Result<Flock<File>, RunDirError> {
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
     let path = dir.join(name);
     let file = OpenOptions::new()
@@ -96,7 +96,7 @@ fn lock_in(dir: &Path, name: &str) -> Result<Flock<File>, RunDirError> {
     let mut lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
         if errno == nix::errno::Errno::EWOULDBLOCK {
             let pid = std::fs::read_to_string(&path).unwrap_or_default().trim().to_owned();
-            RunDirError::Busy { path: dir.to_owned(), pid }
+            RunDirError::Busy { what, path: dir.to_owned(), pid }
         } else {
             RunDirError::Io { path: path.clone(), source: errno.into() }
         }
@@ -142,8 +142,8 @@ impl RunDir {
     /// Takes the run directory `path` and the state directory `state_dir`
     /// (each created if missing) for this daemon.
     pub fn take(path: &Path, state_dir: &Path) -> Result<RunDir, RunDirError> {
-        let lock = lock_in(path, PID_FILE)?;
-        let state_lock = lock_in(state_dir, STATE_LOCK)?;
+        let lock = lock_in(path, "run directory", PID_FILE)?;
+        let state_lock = lock_in(state_dir, "state directory", STATE_LOCK)?;
         let boot_id = boot_id();
         let previous = read_state(&state_dir.join(STATE_FILE))?;
         let same_boot = previous.as_ref().is_some_and(|p| p.boot_id == boot_id);
@@ -221,7 +221,7 @@ mod tests {
         let state_busy = RunDir::take(&dir.path().join("run2"), &dir.path().join("state"))
             .err()
             .expect("the state directory is taken too");
-        assert!(state_busy.to_string().contains("state"), "{state_busy}");
+        assert!(state_busy.to_string().contains("uses the state directory"), "{state_busy}");
         drop(first);
         let again = take().unwrap();
         assert!(!again.fast_reacquire(), "same boot: an earlier daemon's holders may run");
