@@ -16,7 +16,8 @@
 //! daemon that died with it armed leaves the host to be reset; a new daemon
 //! in the same boot must not open the device and keep it alive, which would
 //! call that reset off while the old daemon's holders may still run. The
-//! record counts only in the boot that wrote it.
+//! record counts only in the boot that wrote it. One left in the run
+//! directory by an older leased of this boot counts too.
 //!
 //! A state file that cannot be parsed stops the start: guessing either way
 //! would risk a fast rejoin after a crash or keeping a doomed device alive.
@@ -138,6 +139,14 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), RunDirError> {
     Ok(())
 }
 
+/// Whether a leased of this boot that kept its record in the run
+/// directory (before the state directory existed) left its watchdog armed:
+/// an upgrade must not call that reset off either.
+fn armed_by_an_older_leased(run_dir: &Path, boot_id: &str) -> bool {
+    let older = read_state(&run_dir.join(STATE_FILE)).ok().flatten();
+    older.is_some_and(|state| state.boot_id == boot_id && state.watchdog_armed)
+}
+
 impl RunDir {
     /// Takes the run directory `path` and the state directory `state_dir`
     /// (each created if missing) for this daemon.
@@ -148,7 +157,8 @@ impl RunDir {
         let previous = read_state(&state_dir.join(STATE_FILE))?;
         let same_boot = previous.as_ref().is_some_and(|p| p.boot_id == boot_id);
         let fast_reacquire = previous.is_some() && !boot_id.is_empty() && !same_boot;
-        let armed_before = same_boot && previous.is_some_and(|p| p.watchdog_armed);
+        let armed_before = same_boot && previous.is_some_and(|p| p.watchdog_armed)
+            || armed_by_an_older_leased(path, &boot_id);
         let run_dir = RunDir {
             path: path.to_owned(),
             state_dir: state_dir.to_owned(),
@@ -251,6 +261,17 @@ mod tests {
         let after_reboot = take().unwrap();
         assert!(!after_reboot.watchdog_left_armed(), "the reset came");
         assert!(after_reboot.fast_reacquire());
+    }
+
+    #[test]
+    fn a_watchdog_left_armed_by_an_older_leased_in_the_run_directory_counts() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        let armed = State { boot_id: boot_id(), watchdog_armed: true };
+        std::fs::write(run.join(STATE_FILE), serde_json::to_string(&armed).unwrap()).unwrap();
+        let taken = RunDir::take(&run, &dir.path().join("state")).unwrap();
+        assert!(taken.watchdog_left_armed());
     }
 
     #[test]
