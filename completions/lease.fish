@@ -70,21 +70,21 @@ complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subc
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from read-leader" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from read-leader" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire-id" -s s -l lockspace -d 'Lockspace and our host_id, as NAME:HOST_ID:PATH:OFFSET' -r
-complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire-id" -l host-name -d 'Our host name in the lockspace [default: /etc/machine-id]' -r
+complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire-id" -l host-name -d 'Our host name in the lockspace [default: leased\'s, from its state directory]' -r
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire-id" -l io-timeout -d 'io_timeout to hold the host_id with [default: the lockspace\'s]' -r
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire-id" -l fast-reacquire -d 'Take the host_id at once if its sector carries our host name (only safe if nothing of our previous use of it can still hold leases)'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire-id" -l json -d 'Print one JSON object'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire-id" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire-id" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from renew-id" -s s -l lockspace -d 'Lockspace and our host_id, as NAME:HOST_ID:PATH:OFFSET' -r
-complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from renew-id" -l host-name -d 'Our host name in the lockspace [default: /etc/machine-id]' -r
+complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from renew-id" -l host-name -d 'Our host name in the lockspace [default: leased\'s, from its state directory]' -r
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from renew-id" -l io-timeout -d 'io_timeout to hold the host_id with [default: the lockspace\'s]' -r
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from renew-id" -l fast-reacquire -d 'Take the host_id at once if its sector carries our host name (only safe if nothing of our previous use of it can still hold leases)'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from renew-id" -l json -d 'Print one JSON object'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from renew-id" -s h -l help -d 'Print help'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from renew-id" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release-id" -s s -l lockspace -d 'Lockspace and our host_id, as NAME:HOST_ID:PATH:OFFSET' -r
-complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release-id" -l host-name -d 'Our host name in the lockspace [default: /etc/machine-id]' -r
+complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release-id" -l host-name -d 'Our host name in the lockspace [default: leased\'s, from its state directory]' -r
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release-id" -l io-timeout -d 'io_timeout to hold the host_id with [default: the lockspace\'s]' -r
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release-id" -l fast-reacquire -d 'Take the host_id at once if its sector carries our host name (only safe if nothing of our previous use of it can still hold leases)'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release-id" -l json -d 'Print one JSON object'
@@ -92,13 +92,13 @@ complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subc
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release-id" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire" -s s -l lockspace -d 'Lockspace and our host_id, as NAME:HOST_ID:PATH:OFFSET' -r
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire" -s r -l resource -d 'Resource, as LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH]' -r
-complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire" -l host-name -d 'Our host name in the lockspace [default: /etc/machine-id]' -r
+complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire" -l host-name -d 'Our host name in the lockspace [default: leased\'s, from its state directory]' -r
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire" -l json -d 'Print one JSON object'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from acquire" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release" -s s -l lockspace -d 'Lockspace and our host_id, as NAME:HOST_ID:PATH:OFFSET' -r
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release" -s r -l resource -d 'Resource, as LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH]' -r
-complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release" -l host-name -d 'Our host name in the lockspace [default: /etc/machine-id]' -r
+complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release" -l host-name -d 'Our host name in the lockspace [default: leased\'s, from its state directory]' -r
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release" -l json -d 'Print one JSON object'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release" -s h -l help -d 'Print help'
 complete -c lease -n "__fish_lease_using_subcommand direct; and __fish_seen_subcommand_from release" -s V -l version -d 'Print version'
@@ -173,8 +173,9 @@ complete -c lease -n "__fish_lease_using_subcommand generate; and __fish_seen_su
 complete -c lease -n "__fish_lease_using_subcommand generate; and __fish_seen_subcommand_from completions" -s h -l help -d 'Print help'
 complete -c lease -n "__fish_lease_using_subcommand generate; and __fish_seen_subcommand_from completions" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand leased" -l config -d 'Configuration file (TOML)' -r -F
-complete -c lease -n "__fish_lease_using_subcommand leased" -l run-dir -d 'Run directory: socket, pid lock, state [default: $LEASED_RUN_DIR or /run/leased]' -r -F
-complete -c lease -n "__fish_lease_using_subcommand leased" -l host-name -d 'This host\'s name in lockspaces [default: /etc/machine-id]' -r
+complete -c lease -n "__fish_lease_using_subcommand leased" -l run-dir -d 'Run directory: socket, pid lock [default: $LEASED_RUN_DIR or /run/leased]' -r -F
+complete -c lease -n "__fish_lease_using_subcommand leased" -l state-dir -d 'State directory, kept across reboots: boot record, host name [default: $LEASED_STATE_DIR, or /var/lib/leased]' -r -F
+complete -c lease -n "__fish_lease_using_subcommand leased" -l host-name -d 'This host\'s name in lockspaces [default: generated once, kept in the state directory]' -r
 complete -c lease -n "__fish_lease_using_subcommand leased" -l watchdog-fire-timeout -d 'Seconds the watchdog takes to fire (F); the same on every host [default: 60]' -r
 complete -c lease -n "__fish_lease_using_subcommand leased" -l watchdog -d 'Watchdog device: auto, none, file:PATH or a device path [default: auto]' -r
 complete -c lease -n "__fish_lease_using_subcommand leased" -l fencing -d 'How holders of a failed lockspace\'s leases are stopped [default: terminate]' -r -f -a "terminate\t'Killpath, then SIGTERM, then SIGKILL at the kill grace'

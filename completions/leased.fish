@@ -1,6 +1,7 @@
 complete -c leased -l config -d 'Configuration file (TOML)' -r -F
-complete -c leased -l run-dir -d 'Run directory: socket, pid lock, state [default: $LEASED_RUN_DIR or /run/leased]' -r -F
-complete -c leased -l host-name -d 'This host\'s name in lockspaces [default: /etc/machine-id]' -r
+complete -c leased -l run-dir -d 'Run directory: socket, pid lock [default: $LEASED_RUN_DIR or /run/leased]' -r -F
+complete -c leased -l state-dir -d 'State directory, kept across reboots: boot record, host name [default: $LEASED_STATE_DIR, or /var/lib/leased]' -r -F
+complete -c leased -l host-name -d 'This host\'s name in lockspaces [default: generated once, kept in the state directory]' -r
 complete -c leased -l watchdog-fire-timeout -d 'Seconds the watchdog takes to fire (F); the same on every host [default: 60]' -r
 complete -c leased -l watchdog -d 'Watchdog device: auto, none, file:PATH or a device path [default: auto]' -r
 complete -c leased -l fencing -d 'How holders of a failed lockspace\'s leases are stopped [default: terminate]' -r -f -a "terminate\t'Killpath, then SIGTERM, then SIGKILL at the kill grace'

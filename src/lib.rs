@@ -33,6 +33,7 @@ pub mod driver;
 pub mod host;
 pub mod ondisk;
 pub mod paxos;
+pub mod pidfd;
 pub mod rng;
 pub mod sim;
 pub mod spec;

@@ -10,6 +10,13 @@
 //! {"v":1,"id":7,"ok":false,"error":{"code":"owner_alive","message":"..."}}
 //! ```
 //!
+//! A request acts for the caller's process, or for another named by `pid`
+//! (a child's, or any for root). A pid number is taken only from a caller
+//! in leased's own pid namespace: from a container it would name another
+//! process here, and is refused. Any caller may instead set `"pidfd": true`
+//! and send a pidfd of the process (SCM_RIGHTS) with the frame's first
+//! bytes; leased reads the process's pid in its own namespace from that.
+//!
 //! Error codes are stable strings ([`ErrorCode`]); each maps to one exit
 //! status of the `lease` command. The operations and their arguments are
 //! [`Request`]; their results are the structs in [`results`]. lease(8)
@@ -96,8 +103,13 @@ pub struct Hosts {
 pub struct Acquire {
     /// `LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH]` each.
     pub resources: Vec<String>,
-    /// The process the leases belong to [default: the caller].
+    /// The process the leases belong to [default: the caller], by its pid
+    /// in leased's pid namespace.
     pub pid: Option<u32>,
+    /// The process is the pidfd sent with this frame (see the module
+    /// docs); then `pid` is unset.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pidfd: bool,
     /// Wait up to this long for busy resources instead of failing.
     pub wait_ms: Option<u64>,
     /// Keep the leases when the process exits, until released or adopted.
@@ -111,6 +123,8 @@ pub struct Acquire {
 pub struct Release {
     pub resources: Vec<String>,
     pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pidfd: bool,
     /// Every lease of the process.
     pub all: bool,
     /// Release orphans (persistent leases whose process exited) instead.
@@ -121,6 +135,8 @@ pub struct Release {
 #[serde(default, deny_unknown_fields)]
 pub struct Inquire {
     pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pidfd: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +146,8 @@ pub struct Convert {
     pub mode: Mode,
     #[serde(default)]
     pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pidfd: bool,
 }
 
 /// How a resource's owner is asked to give it up.

@@ -9,7 +9,7 @@ use super::output::{Failure, print, print_json, table};
 use crate::clock::OsClock;
 use crate::direct::{self, DumpArea, DumpReport, HostSpec, InitOptions, LeaderReport};
 use crate::disk::{Access, DirectFile};
-use crate::host::default_host_name;
+use crate::host::{default_host_name, default_state_dir};
 use crate::ondisk::geometry::{AlignSize, SectorSize};
 use crate::ondisk::name::Name;
 use crate::paxos::Mode;
@@ -89,7 +89,7 @@ pub struct HostIdArgs {
 
 #[derive(Debug, Args)]
 pub struct HostArgs {
-    /// Our host name in the lockspace [default: /etc/machine-id]
+    /// Our host name in the lockspace [default: leased's, from its state directory]
     #[arg(long, value_name = "NAME")]
     host_name: Option<String>,
 }
@@ -232,7 +232,8 @@ fn host_name(args: &HostArgs) -> Result<Name, Failure> {
     match &args.host_name {
         Some(name) => Name::new(name)
             .map_err(|err| Failure::new(exit::USAGE, "usage", format!("--host-name: {err}"))),
-        None => default_host_name().map_err(|err| Failure::new(exit::SOFTWARE, "internal", err)),
+        None => default_host_name(&default_state_dir(&crate::client::run_dir()))
+            .map_err(|err| Failure::new(exit::SOFTWARE, "internal", err)),
     }
 }
 

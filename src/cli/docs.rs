@@ -275,6 +275,22 @@ user and members of
 may connect; leased checks each peer's credentials (SO_PEERCRED). A client
 acts for its own process, for its children, or, as root, for any process.
 .PP
+A request that acts for another process (acquire, release, inquire,
+convert) names it by
+.I pid
+only if the client runs in leased's own pid namespace: a number from
+another namespace (a container) would name another process here, and is
+refused (bad_request). From anywhere, a client may instead set
+.B \(dqpidfd\(dq: true
+in place of
+.I pid
+and send a pidfd of the process (pidfd_open(2)) as SCM_RIGHTS ancillary
+data with the frame's first bytes; leased binds the lease to that very
+process and reports it under its pid in leased's namespace. The client's
+own process is known from the socket itself (SO_PEERPIDFD), wherever it
+runs. A client whose process leased cannot see (leased inside a container,
+the client outside) is refused.
+.PP
 Each message is a frame: a 4\-byte big\-endian length, then that many bytes
 of JSON, at most
 .B max_frame
@@ -336,19 +352,19 @@ its device, keepalives and clients.
 .TP
 .B acquire
 .I resources
-(list, required), pid, wait_ms, persistent, adopt.
+(list, required), pid or pidfd, wait_ms, persistent, adopt.
 .TP
 .B release
-resources, pid, all, orphan.
+resources, pid or pidfd, all, orphan.
 .TP
 .B inquire
-pid.
+pid or pidfd.
 .TP
 .B convert
 .I resource
 and
 .I mode
-("EX" or "SH") required, pid.
+("EX" or "SH") required, pid or pidfd.
 .TP
 .B request
 .I resource
@@ -391,8 +407,16 @@ The socket (mode 0660).
 .I /run/leased/leased.pid
 The pid, locked: one leased per run directory.
 .TP
-.I /run/leased/leased.state
-The boot this run directory was last used in.
+.I /var/lib/leased/leased.state
+The boot record: the kernel's boot id of the last start, and whether that
+leased left its watchdog armed. It must survive reboots.
+.TP
+.I /var/lib/leased/host-name
+The host name generated at the first start (a random UUID, a dot, the
+hostname), when host_name is not set.
+.TP
+.I /var/lib/leased/leased.lock
+The pid, locked: one leased per state directory.
 .TP
 .I /dev/watchdog0
 The watchdog device, by default.
@@ -400,6 +424,16 @@ The watchdog device, by default.
 .TP
 .B LEASED_RUN_DIR
 Moves the run directory (for tests and unprivileged use).
+.TP
+.B LEASED_STATE_DIR
+Moves the state directory. Without it, a run directory other than
+/run/leased gets RUN_DIR/state.
+.TP
+.B LEASED_BOOT_ID_FILE
+For tests only: a file read instead of
+/proc/sys/kernel/random/boot_id, so that a restart can pass for one after
+a reboot. A wrong boot id lets a restart after a crash take host_ids back
+at once.
 .TP
 .B RUST_LOG
 Log level and filters (default info). Logs go to stderr, without

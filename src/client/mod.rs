@@ -6,6 +6,11 @@
 //! starts a VM acquires for the VM's pid and exits. `leased` releases a
 //! process's leases when it exits.
 //!
+//! A pid given here is this process's number for it, in whatever pid
+//! namespace (container) it runs: the client opens a pidfd for it and
+//! sends that, so leased binds the lease to that very process, never to
+//! whatever the number means in leased's namespace.
+//!
 //! ```no_run
 //! use lease::client::{AcquireOptions, Client};
 //!
@@ -26,11 +31,13 @@
 
 pub mod local_daemon;
 
-use std::io;
+use std::io::{self, IoSlice, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use serde::de::DeserializeOwned;
 
 use crate::api::results::{
@@ -127,6 +134,16 @@ impl Client {
 
     /// Sends one request and waits for its reply.
     pub fn call<T: DeserializeOwned>(&mut self, request: Request) -> Result<T, ClientError> {
+        self.call_with(request, None)
+    }
+
+    /// Sends one request, with `pidfd` (for a request whose `pidfd` is
+    /// set), and waits for its reply.
+    fn call_with<T: DeserializeOwned>(
+        &mut self,
+        request: Request,
+        pidfd: Option<OwnedFd>,
+    ) -> Result<T, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         let frame = RequestFrame { v: PROTOCOL_VERSION, id, request };
@@ -134,7 +151,7 @@ impl Client {
         // leased may have refused the connection (permission, client limit)
         // and closed it before the request went out: its reason is then
         // waiting to be read.
-        let unsent = match api::write_frame(&mut self.stream, &body) {
+        let unsent = match self.send(&body, pidfd.as_ref()) {
             Ok(()) => None,
             Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Some(err),
             Err(err) => return Err(ClientError::Io(err)),
@@ -158,6 +175,22 @@ impl Client {
             (false, _, Some(error)) => Err(ClientError::Api(error)),
             _ => Err(ClientError::Protocol("a reply with neither result nor error".to_owned())),
         }
+    }
+
+    /// Writes one frame; `pidfd` goes with its first bytes (SCM_RIGHTS).
+    fn send(&mut self, body: &[u8], pidfd: Option<&OwnedFd>) -> io::Result<()> {
+        let Some(pidfd) = pidfd else { return api::write_frame(&mut self.stream, body) };
+        let mut frame = Vec::with_capacity(body.len() + 4);
+        api::write_frame(&mut frame, body)?;
+        let fds = [pidfd.as_raw_fd()];
+        let sent = sendmsg::<()>(
+            self.stream.as_raw_fd(),
+            &[IoSlice::new(&frame)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )?;
+        self.stream.write_all(frame.get(sent..).unwrap_or_default())
     }
 
     pub fn version(&mut self) -> Result<VersionReply, ClientError> {
@@ -197,14 +230,16 @@ impl Client {
         specs: &[&str],
         options: AcquireOptions,
     ) -> Result<Vec<LeaseStatus>, ClientError> {
+        let (pid, pidfd) = acting_for(options.pid);
         let args = Acquire {
             resources: specs.iter().map(|s| (*s).to_owned()).collect(),
-            pid: options.pid,
+            pid,
+            pidfd: pidfd.is_some(),
             wait_ms: options.wait.map(|w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX)),
             persistent: options.persistent,
             adopt: options.adopt,
         };
-        self.call::<LeasesReply>(Request::Acquire(args)).map(|r| r.leases)
+        self.call_with::<LeasesReply>(Request::Acquire(args), pidfd).map(|r| r.leases)
     }
 
     /// Releases resources of process `pid` (the caller if `None`); all of
@@ -216,18 +251,22 @@ impl Client {
         all: bool,
         orphan: bool,
     ) -> Result<Vec<LeaseStatus>, ClientError> {
+        let (pid, pidfd) = acting_for(pid);
         let args = Release {
             resources: specs.iter().map(|s| (*s).to_owned()).collect(),
             pid,
+            pidfd: pidfd.is_some(),
             all,
             orphan,
         };
-        self.call::<LeasesReply>(Request::Release(args)).map(|r| r.leases)
+        self.call_with::<LeasesReply>(Request::Release(args), pidfd).map(|r| r.leases)
     }
 
     /// The leases of process `pid` (every lease of this host if `None`).
     pub fn inquire(&mut self, pid: Option<u32>) -> Result<Vec<LeaseStatus>, ClientError> {
-        self.call::<LeasesReply>(Request::Inquire(Inquire { pid })).map(|r| r.leases)
+        let (pid, pidfd) = acting_for(pid);
+        let args = Inquire { pid, pidfd: pidfd.is_some() };
+        self.call_with::<LeasesReply>(Request::Inquire(args), pidfd).map(|r| r.leases)
     }
 
     /// Switches a held resource to `mode`.
@@ -237,8 +276,9 @@ impl Client {
         mode: Mode,
         pid: Option<u32>,
     ) -> Result<Vec<LeaseStatus>, ClientError> {
-        let args = Convert { resource: spec.to_owned(), mode, pid };
-        self.call::<LeasesReply>(Request::Convert(args)).map(|r| r.leases)
+        let (pid, pidfd) = acting_for(pid);
+        let args = Convert { resource: spec.to_owned(), mode, pid, pidfd: pidfd.is_some() };
+        self.call_with::<LeasesReply>(Request::Convert(args), pidfd).map(|r| r.leases)
     }
 
     /// Asks the owner of a resource to give it up.
@@ -273,5 +313,17 @@ impl Client {
     /// Ends this connection's watchdog registration cleanly.
     pub fn watchdog_unregister(&mut self) -> Result<WatchdogReply, ClientError> {
         self.call(Request::WatchdogUnregister)
+    }
+}
+
+/// How to name process `pid` (this process's number) to leased: by a pidfd,
+/// which means the same process in every pid namespace; or, if none can be
+/// opened (the process has exited), by the number, which leased takes only
+/// from a client in its own pid namespace.
+fn acting_for(pid: Option<u32>) -> (Option<u32>, Option<OwnedFd>) {
+    match pid.map(|pid| (pid, crate::pidfd::open(pid))) {
+        Some((_, Ok(pidfd))) => (None, Some(pidfd)),
+        Some((pid, Err(_))) => (Some(pid), None),
+        None => (None, None),
     }
 }

@@ -19,9 +19,13 @@ pub const DEFAULT_CONFIG: &str = "/etc/leased/leased.conf";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Directory of the socket, the pid lock and the state file.
+    /// Directory of the socket and the pid lock.
     pub run_dir: PathBuf,
-    /// This host's name in every lockspace [default: /etc/machine-id].
+    /// Directory of what must survive a reboot: the boot record and the
+    /// generated host name [default: see [`crate::host::default_state_dir`]].
+    pub state_dir: Option<PathBuf>,
+    /// This host's name in every lockspace [default: generated once and
+    /// kept in the state directory].
     pub host_name: Option<String>,
     /// Seconds the watchdog takes to fire after its last keepalive (F).
     /// Other hosts wait 8 io_timeouts plus F before taking this host's
@@ -54,6 +58,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             run_dir: crate::client::run_dir(),
+            state_dir: None,
             host_name: None,
             watchdog_fire_timeout: 60,
             watchdog: "auto".to_owned(),
@@ -84,15 +89,30 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey {
         name: "run_dir",
         default: "\"/run/leased\" ($LEASED_RUN_DIR if set)",
-        text: "Directory of the socket (leased.sock), the pid lock (leased.pid) and the state \
-               file (leased.state). One leased runs per run directory.",
+        text: "Directory of the socket (leased.sock) and the pid lock (leased.pid). One leased \
+               runs per run directory.",
+    },
+    ConfigKey {
+        name: "state_dir",
+        default: "\"/var/lib/leased\" ($LEASED_STATE_DIR if set; RUN_DIR/state for a run_dir \
+                  other than /run/leased)",
+        text: "Directory of what must survive a reboot: the boot record (leased.state: the \
+               kernel's boot id of the last start, and whether that daemon left its watchdog \
+               armed) and the generated host name (host-name). It must not be emptied at boot \
+               (never under /run): only the boot record tells a restart after a reboot, \
+               whose host_ids may be taken back at once, from one after a crash, which must \
+               wait. One leased runs per state directory.",
     },
     ConfigKey {
         name: "host_name",
-        default: "the contents of /etc/machine-id",
+        default: "generated once and kept in STATE_DIR/host-name",
         text: "This host's name in every lockspace, up to 48 bytes. It must be unique among the \
                hosts sharing a lockspace and the same at every start of this host: after a \
-               reboot, a host_id last held under this name is taken back at once.",
+               reboot, a host_id last held under this name is taken back at once. Unset, \
+               leased generates a random UUID followed by a dot and the hostname (cut to 48 \
+               bytes) at its first start and keeps it in the state directory; /etc/machine-id \
+               is not used, as clones of one image share it. Copying the state directory to \
+               another host copies the name: remove host-name from a copy.",
     },
     ConfigKey {
         name: "watchdog_fire_timeout",
@@ -209,10 +229,14 @@ pub struct LeasedArgs {
     /// Configuration file (TOML)
     #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
-    /// Run directory: socket, pid lock, state [default: $LEASED_RUN_DIR or /run/leased]
+    /// Run directory: socket, pid lock [default: $LEASED_RUN_DIR or /run/leased]
     #[arg(long, value_name = "DIR")]
     pub run_dir: Option<PathBuf>,
-    /// This host's name in lockspaces [default: /etc/machine-id]
+    /// State directory, kept across reboots: boot record, host name [default:
+    /// $LEASED_STATE_DIR, or /var/lib/leased]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// This host's name in lockspaces [default: generated once, kept in the state directory]
     #[arg(long, value_name = "NAME")]
     pub host_name: Option<String>,
     /// Seconds the watchdog takes to fire (F); the same on every host [default: 60]
@@ -260,6 +284,9 @@ impl Config {
         };
         if let Some(dir) = &args.run_dir {
             config.run_dir = dir.clone();
+        }
+        if args.state_dir.is_some() {
+            config.state_dir = args.state_dir.clone();
         }
         if args.host_name.is_some() {
             config.host_name = args.host_name.clone();
@@ -329,6 +356,11 @@ impl Config {
 }
 
 impl Config {
+    /// The state directory: `state_dir`, else the default for `run_dir`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| crate::host::default_state_dir(&self.run_dir))
+    }
+
     /// The watchdog device named by `watchdog`.
     pub fn watchdog_device(&self) -> Result<DeviceSpec, ConfigError> {
         DeviceSpec::parse(&self.watchdog).map_err(ConfigError::Invalid)
@@ -388,7 +420,7 @@ mod tests {
         documented.sort_unstable();
         assert_eq!(fields, documented);
         // A default written as a TOML value is the real one; the others
-        // (run_dir, host_name, socket_group) are described in words.
+        // (run_dir, state_dir, host_name, socket_group) are described in words.
         let mut checked = 0;
         for key in KEYS {
             if let Ok(table) = toml::from_str::<toml::Table>(&format!("v = {}", key.default)) {
@@ -397,7 +429,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, KEYS.len() - 3);
+        assert_eq!(checked, KEYS.len() - 4);
     }
 
     #[test]

@@ -48,12 +48,16 @@ use leases::{LeaseTable, Owner};
 use lockspace::{Lockspace, LockspaceEvents, Membership};
 use process::{ExitWatcher, Process};
 
-/// Who sent a request, from the socket's peer credentials.
-#[derive(Clone, Copy, Debug)]
+/// Who sent a request, from the socket's peer credentials (pid in leased's
+/// pid namespace), and who it acts for.
+#[derive(Clone, Debug)]
 pub struct Peer {
     pub pid: u32,
     pub uid: u32,
     pub gid: u32,
+    /// The process the request acts for, when the server holds it by
+    /// pidfd (the caller's own, or one whose pidfd the caller sent).
+    pub subject: Option<Arc<Process>>,
 }
 
 /// Why the daemon could not start or run.
@@ -120,19 +124,21 @@ impl Daemon {
             Some(name) => {
                 Name::new(name).map_err(|e| DaemonError::Start(format!("host_name: {e}")))?
             }
-            None => crate::host::default_host_name().map_err(DaemonError::Start)?,
+            None => {
+                crate::host::default_host_name(&config.state_dir()).map_err(DaemonError::Start)?
+            }
         };
         let socket_gid = config.socket_group.as_deref().map(config::group_id).transpose()?;
         let fire = std::time::Duration::from_secs(config.watchdog_fire_timeout);
         let device = config.watchdog_device()?;
         if device != DeviceSpec::None && run_dir.watchdog_left_armed() {
             return Err(DaemonError::Start(format!(
-                "the previous leased of this boot in {} exited with its watchdog armed: the \
+                "the previous leased of this boot ({}) exited with its watchdog armed: the \
                  device resets this host within {} s of its last keepalive, which keeps other \
                  hosts safe from the lease holders that may still run. Keeping it alive now \
                  would call that off, so leased will not start before the host has rebooted. \
                  If that device was never armed, remove {} to start anyway.",
-                run_dir.path().display(),
+                run_dir.state_file().display(),
                 config.watchdog_fire_timeout,
                 run_dir.state_file().display()
             )));
@@ -243,14 +249,27 @@ impl Daemon {
         self.exits.get().expect("the exit watcher starts with the daemon")
     }
 
-    /// The process `pid`, watched from now on.
-    fn process(&self, pid: u32) -> Result<Arc<Process>, ApiError> {
+    /// The process `pid` (the one `peer` holds for it, if any), watched
+    /// from now on.
+    fn process(&self, peer: &Peer, pid: u32) -> Result<Arc<Process>, ApiError> {
+        let held = peer.subject.as_ref().filter(|subject| subject.pid == pid);
         if let Some(process) = self.exits().get(pid) {
-            return Ok(process);
+            return match held {
+                Some(held) if !process.same_as(held) => Err(ApiError::new(
+                    ErrorCode::Retry,
+                    format!(
+                        "process {pid} has exited, or the exit of its pid's last user is still being handled"
+                    ),
+                )),
+                _ => Ok(process),
+            };
         }
-        let process = Process::open(pid)
-            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("process {pid}: {e}")))?;
-        let process = Arc::new(process);
+        let process = match held {
+            Some(held) => Arc::clone(held),
+            None => Arc::new(Process::open(pid).map_err(|e| {
+                ApiError::new(ErrorCode::BadRequest, format!("process {pid}: {e}"))
+            })?),
+        };
         self.exits().watch(Arc::clone(&process));
         Ok(self.exits().get(pid).unwrap_or(process))
     }
@@ -568,7 +587,7 @@ fn init_logging() {
 /// the socket, joins the configured lockspaces, tells systemd it is ready,
 /// and serves.
 pub fn run(config: Config) -> Result<(), DaemonError> {
-    let run_dir = RunDir::take(&config.run_dir)?;
+    let run_dir = RunDir::take(&config.run_dir, &config.state_dir())?;
     let socket = run_dir.path().join(SOCKET_NAME);
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket)

@@ -1,35 +1,40 @@
 //! Processes that hold leases, tracked by pidfd: a pidfd names one process
 //! for good, so a reused pid can never inherit another process's leases,
 //! and it becomes readable the moment the process exits.
+//!
+//! A process comes from a pidfd a client sent ([`Process::from_pidfd`]),
+//! from the socket's peer, or (for a client in leased's own pid namespace
+//! only) from a pid number ([`Process::open`]): a number written by a
+//! client in another pid namespace means another process here, so it is
+//! never opened ([`in_our_pid_namespace`]).
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::pidfd::{self, PidfdError};
+
 /// A process, held by pidfd.
 #[derive(Debug)]
 pub struct Process {
+    /// Its pid in leased's pid namespace.
     pub pid: u32,
     pidfd: OwnedFd,
 }
 
 impl Process {
-    /// Opens `pid`; fails if it does not exist.
+    /// Opens `pid` of leased's namespace; fails if it does not exist.
     pub fn open(pid: u32) -> io::Result<Process> {
-        let raw_pid = libc::pid_t::try_from(pid)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
-        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, raw_pid, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let fd = i32::try_from(fd).expect("file descriptors fit in i32");
-        // SAFETY: fd was just returned by pidfd_open and is owned by no one else.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Process { pid, pidfd })
+        Ok(Process { pid, pidfd: pidfd::open(pid)? })
+    }
+
+    /// The process of `pidfd`, from any pid namespace, under its pid in
+    /// leased's.
+    pub fn from_pidfd(pidfd: OwnedFd) -> Result<Process, PidfdError> {
+        Ok(Process { pid: pidfd::pid_of(pidfd.as_fd())?, pidfd })
     }
 
     /// Whether the process still runs (a zombie counts as exited).
@@ -38,21 +43,33 @@ impl Process {
         !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
     }
 
+    /// Whether `self` and `earlier` (opened before this call) are one
+    /// process: `earlier` runs now, after `self` ran, so both ran at once
+    /// under one pid.
+    pub fn same_as(&self, earlier: &Process) -> bool {
+        self.pid == earlier.pid && self.alive() && earlier.alive()
+    }
+
     /// Sends `signal` to this very process (never to a reused pid).
     pub fn signal(&self, signal: i32) -> io::Result<()> {
-        // SAFETY: pidfd_send_signal with a valid pidfd, a signal number, no
-        // siginfo and no flags.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.pidfd.as_raw_fd(),
-                signal,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
-        if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        pidfd::send_signal(self.pidfd.as_fd(), signal)
     }
+}
+
+/// Whether `process` lives in leased's own pid namespace, so that pid
+/// numbers it writes mean the same processes here. Unknown counts as no.
+pub fn in_our_pid_namespace(process: &Process) -> bool {
+    let ours = std::fs::metadata("/proc/self/ns/pid");
+    let theirs = std::fs::metadata(format!("/proc/{}/ns/pid", process.pid));
+    let same = match (ours, theirs) {
+        (Ok(ours), Ok(theirs)) => {
+            use std::os::unix::fs::MetadataExt;
+            (ours.dev(), ours.ino()) == (theirs.dev(), theirs.ino())
+        }
+        _ => false,
+    };
+    // Still running after the read: /proc spoke of this very process.
+    same && process.alive()
 }
 
 /// The parent of `pid`, from /proc.
@@ -165,5 +182,9 @@ mod tests {
         assert!(!process.alive());
         assert!(rx.try_recv().is_err(), "reported once");
         assert!(Process::open(u32::MAX).is_err());
+        let me = Process::from_pidfd(pidfd::open(std::process::id()).unwrap()).unwrap();
+        assert!(in_our_pid_namespace(&me));
+        assert!(me.same_as(&Process::open(std::process::id()).unwrap()));
+        assert!(!process.same_as(&me));
     }
 }

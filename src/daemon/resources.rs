@@ -150,7 +150,7 @@ impl Daemon {
         }
         let pid = args.pid.unwrap_or(peer.pid);
         self.authorize(peer, pid)?;
-        let process = self.process(pid)?;
+        let process = self.process(peer, pid)?;
         if args.adopt {
             return self.adopt(&process, &named);
         }

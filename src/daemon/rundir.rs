@@ -1,17 +1,30 @@
-//! The run directory: one daemon per directory (a lock on its pid file),
-//! and the little state that decides whether a rejoin may skip the wait.
+//! The run directory and the state directory: one daemon per directory (a
+//! lock in each), and the little state that decides whether a rejoin may
+//! skip the wait.
 //!
 //! After a crash of the daemon, processes that held leases through it may
 //! still run, so taking its host_ids back at once (and letting other hosts
 //! take over their leases) would be unsafe: the rejoin waits like anyone's.
 //! After a reboot nothing of the old daemon survives, so a rejoin under our
-//! own host name may be immediate. The state file records the boot it was
-//! written in; a different boot id now means the host rebooted since.
+//! own host name may be immediate. The state file records the kernel's boot
+//! id of the boot it was written in; a different boot id now means the host
+//! rebooted since. It lives in the state directory (/var/lib/leased, kept
+//! across reboots), never in the run directory: /run is emptied at every
+//! boot, which would make a reboot look like a first start.
 //!
 //! It also records whether the daemon holds a watchdog device armed. A
 //! daemon that died with it armed leaves the host to be reset; a new daemon
 //! in the same boot must not open the device and keep it alive, which would
-//! call that reset off while the old daemon's holders may still run.
+//! call that reset off while the old daemon's holders may still run. The
+//! record counts only in the boot that wrote it. One left in the run
+//! directory by an older leased of this boot counts too.
+//!
+//! A state file that cannot be parsed stops the start: guessing either way
+//! would risk a fast rejoin after a crash or keeping a doomed device alive.
+//! Writes go to a temporary file renamed over the old one, so a power loss
+//! leaves the old record or the new one. Tests give the boot id through
+//! `LEASED_BOOT_ID_FILE` (see [`BOOT_ID_FILE_ENV`]); covered by the tests
+//! below and `tests/daemon.rs` (a restart with a new boot id).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -23,7 +36,13 @@ use serde::{Deserialize, Serialize};
 
 const PID_FILE: &str = "leased.pid";
 const STATE_FILE: &str = "leased.state";
+/// Held by the daemon using a state directory.
+const STATE_LOCK: &str = "leased.lock";
 const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+/// Names a file to read the boot id from instead of the kernel's, so that a
+/// test can restart a daemon "after a reboot". For tests only: a wrong boot
+/// id lets a restart after a crash rejoin at once.
+pub const BOOT_ID_FILE_ENV: &str = "LEASED_BOOT_ID_FILE";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
@@ -33,62 +52,122 @@ struct State {
     watchdog_armed: bool,
 }
 
-/// A run directory held by this daemon.
+/// A run directory and a state directory held by this daemon.
 pub struct RunDir {
     path: PathBuf,
+    state_dir: PathBuf,
     _lock: Flock<File>,
+    _state_lock: Flock<File>,
     boot_id: String,
     fast_reacquire: bool,
     armed_before: bool,
 }
 
-/// Why the run directory cannot be used.
+/// Why the run or state directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {
     #[error("{path}: {source}", path = path.display())]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("another leased (pid {pid}) already uses the run directory {path}", path = path.display())]
-    Busy { path: PathBuf, pid: String },
+    #[error("another leased (pid {pid}) already uses the {what} {path}", path = path.display())]
+    Busy { what: &'static str, path: PathBuf, pid: String },
+    #[error(
+        "{path}: not a leased state file ({reason}); remove it to start anyway, and the next \
+         rejoin waits as after a crash",
+        path = path.display()
+    )]
+    BadState { path: PathBuf, reason: String },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunDirError + '_ {
     move |source| RunDirError::Io { path: path.to_owned(), source }
 }
 
+/// Creates `dir` (the `what`) if missing and locks `name` in it for this
+/// process, which it records there.
+fn lock_in(dir: &Path, what: &'static str, name: &str) -> Result<Flock<File>, RunDirError> {
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let path = dir.join(name);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_error(&path))?;
+    let mut lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        if errno == nix::errno::Errno::EWOULDBLOCK {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default().trim().to_owned();
+            RunDirError::Busy { what, path: dir.to_owned(), pid }
+        } else {
+            RunDirError::Io { path: path.clone(), source: errno.into() }
+        }
+    })?;
+    lock.set_len(0).map_err(io_error(&path))?;
+    writeln!(lock, "{}", std::process::id()).map_err(io_error(&path))?;
+    Ok(lock)
+}
+
+/// The kernel's id of this boot (or the test's, see [`BOOT_ID_FILE_ENV`]);
+/// empty if unknown, which never counts as a reboot.
+fn boot_id() -> String {
+    let source = std::env::var_os(BOOT_ID_FILE_ENV).map_or_else(|| BOOT_ID.into(), PathBuf::from);
+    std::fs::read_to_string(source).unwrap_or_default().trim().to_owned()
+}
+
+/// The state recorded at `path`, if any.
+fn read_state(path: &Path) -> Result<Option<State>, RunDirError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|err| RunDirError::BadState {
+            path: path.to_owned(),
+            reason: err.to_string(),
+        }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(RunDirError::Io { path: path.to_owned(), source }),
+    }
+}
+
+/// Replaces the file at `path` by `text`, durably and all at once.
+fn write_atomically(path: &Path, text: &str) -> Result<(), RunDirError> {
+    let temporary = path.with_extension("new");
+    let mut file = File::create(&temporary).map_err(io_error(&temporary))?;
+    file.write_all(text.as_bytes()).map_err(io_error(&temporary))?;
+    file.sync_all().map_err(io_error(&temporary))?;
+    std::fs::rename(&temporary, path).map_err(io_error(path))?;
+    if let Some(dir) = path.parent() {
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(dir))?;
+    }
+    Ok(())
+}
+
+/// Whether a leased of this boot that kept its record in the run
+/// directory (before the state directory existed) left its watchdog armed:
+/// an upgrade must not call that reset off either.
+fn armed_by_an_older_leased(run_dir: &Path, boot_id: &str) -> bool {
+    let older = read_state(&run_dir.join(STATE_FILE)).ok().flatten();
+    older.is_some_and(|state| state.boot_id == boot_id && state.watchdog_armed)
+}
+
 impl RunDir {
-    /// Takes `path` (created if missing) for this daemon.
-    pub fn take(path: &Path) -> Result<RunDir, RunDirError> {
-        std::fs::create_dir_all(path).map_err(io_error(path))?;
-        let pid_path = path.join(PID_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&pid_path)
-            .map_err(io_error(&pid_path))?;
-        let mut lock =
-            Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
-                if errno == nix::errno::Errno::EWOULDBLOCK {
-                    let pid =
-                        std::fs::read_to_string(&pid_path).unwrap_or_default().trim().to_owned();
-                    RunDirError::Busy { path: path.to_owned(), pid }
-                } else {
-                    RunDirError::Io { path: pid_path.clone(), source: errno.into() }
-                }
-            })?;
-        lock.set_len(0).map_err(io_error(&pid_path))?;
-        writeln!(lock, "{}", std::process::id()).map_err(io_error(&pid_path))?;
-        let boot_id = std::fs::read_to_string(BOOT_ID).unwrap_or_default().trim().to_owned();
-        let state_path = path.join(STATE_FILE);
-        let previous: Option<State> = std::fs::read_to_string(&state_path)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok());
+    /// Takes the run directory `path` and the state directory `state_dir`
+    /// (each created if missing) for this daemon.
+    pub fn take(path: &Path, state_dir: &Path) -> Result<RunDir, RunDirError> {
+        let lock = lock_in(path, "run directory", PID_FILE)?;
+        let state_lock = lock_in(state_dir, "state directory", STATE_LOCK)?;
+        let boot_id = boot_id();
+        let previous = read_state(&state_dir.join(STATE_FILE))?;
         let same_boot = previous.as_ref().is_some_and(|p| p.boot_id == boot_id);
         let fast_reacquire = previous.is_some() && !boot_id.is_empty() && !same_boot;
-        let armed_before = same_boot && previous.is_some_and(|p| p.watchdog_armed);
-        let run_dir =
-            RunDir { path: path.to_owned(), _lock: lock, boot_id, fast_reacquire, armed_before };
+        let armed_before = same_boot && previous.is_some_and(|p| p.watchdog_armed)
+            || armed_by_an_older_leased(path, &boot_id);
+        let run_dir = RunDir {
+            path: path.to_owned(),
+            state_dir: state_dir.to_owned(),
+            _lock: lock,
+            _state_lock: state_lock,
+            boot_id,
+            fast_reacquire,
+            armed_before,
+        };
         // An armed device left by an earlier daemon stays on record until
         // the reboot it causes.
         run_dir.record_watchdog(armed_before)?;
@@ -99,8 +178,7 @@ impl RunDir {
     pub fn record_watchdog(&self, armed: bool) -> Result<(), RunDirError> {
         let state = State { boot_id: self.boot_id.clone(), watchdog_armed: armed };
         let text = serde_json::to_string(&state).expect("state serializes");
-        let state_path = self.path.join(STATE_FILE);
-        std::fs::write(&state_path, text).map_err(io_error(&state_path))
+        write_atomically(&self.state_file(), &text)
     }
 
     /// Whether an earlier daemon of this boot exited with its watchdog
@@ -112,16 +190,16 @@ impl RunDir {
 
     /// The state file, which an operator may remove to start anyway.
     pub fn state_file(&self) -> PathBuf {
-        self.path.join(STATE_FILE)
+        self.state_dir.join(STATE_FILE)
     }
 
-    /// The directory.
+    /// The run directory.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Whether the host rebooted since this directory was last used, so
-    /// that nothing of an earlier daemon can still hold leases.
+    /// Whether the host rebooted since the state directory was last used,
+    /// so that nothing of an earlier daemon can still hold leases.
     pub fn fast_reacquire(&self) -> bool {
         self.fast_reacquire
     }
@@ -145,36 +223,64 @@ mod tests {
     #[test]
     fn one_daemon_per_directory_and_reboots_are_noticed() {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
-        let first = RunDir::take(dir.path()).unwrap();
+        let take = || RunDir::take(&dir.path().join("run"), &dir.path().join("state"));
+        let first = take().unwrap();
         assert!(!first.fast_reacquire(), "first use: no state to trust");
-        let busy = RunDir::take(dir.path()).err().expect("the directory is taken");
+        let busy = take().err().expect("the directory is taken");
         assert!(busy.to_string().contains(&std::process::id().to_string()), "{busy}");
+        let state_busy = RunDir::take(&dir.path().join("run2"), &dir.path().join("state"))
+            .err()
+            .expect("the state directory is taken too");
+        assert!(state_busy.to_string().contains("uses the state directory"), "{state_busy}");
         drop(first);
-        let again = RunDir::take(dir.path()).unwrap();
+        let again = take().unwrap();
         assert!(!again.fast_reacquire(), "same boot: an earlier daemon's holders may run");
         drop(again);
-        std::fs::write(dir.path().join(STATE_FILE), r#"{"boot_id":"another-boot"}"#).unwrap();
-        assert!(RunDir::take(dir.path()).unwrap().fast_reacquire());
+        std::fs::write(dir.path().join("state").join(STATE_FILE), r#"{"boot_id":"another-boot"}"#)
+            .unwrap();
+        assert!(take().unwrap().fast_reacquire());
     }
 
     #[test]
     fn a_watchdog_left_armed_is_remembered_until_a_reboot() {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
-        let first = RunDir::take(dir.path()).unwrap();
+        let take = || RunDir::take(&dir.path().join("run"), &dir.path().join("state"));
+        let first = take().unwrap();
         assert!(!first.watchdog_left_armed());
         first.record_watchdog(true).unwrap();
         drop(first); // as if the daemon died with the device armed
-        let second = RunDir::take(dir.path()).unwrap();
+        let second = take().unwrap();
         assert!(second.watchdog_left_armed());
         drop(second); // refused to start: the record stays
-        let third = RunDir::take(dir.path()).unwrap();
+        let third = take().unwrap();
         assert!(third.watchdog_left_armed(), "kept until the reboot");
         third.record_watchdog(false).unwrap();
         drop(third);
         let armed_elsewhere = r#"{"boot_id":"another-boot","watchdog_armed":true}"#;
-        std::fs::write(dir.path().join(STATE_FILE), armed_elsewhere).unwrap();
-        let after_reboot = RunDir::take(dir.path()).unwrap();
+        std::fs::write(dir.path().join("state").join(STATE_FILE), armed_elsewhere).unwrap();
+        let after_reboot = take().unwrap();
         assert!(!after_reboot.watchdog_left_armed(), "the reset came");
         assert!(after_reboot.fast_reacquire());
+    }
+
+    #[test]
+    fn a_watchdog_left_armed_by_an_older_leased_in_the_run_directory_counts() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        let armed = State { boot_id: boot_id(), watchdog_armed: true };
+        std::fs::write(run.join(STATE_FILE), serde_json::to_string(&armed).unwrap()).unwrap();
+        let taken = RunDir::take(&run, &dir.path().join("state")).unwrap();
+        assert!(taken.watchdog_left_armed());
+    }
+
+    #[test]
+    fn a_damaged_state_file_stops_the_start() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(state.join(STATE_FILE), "{\"boot_id\":").unwrap();
+        let refused = RunDir::take(&dir.path().join("run"), &state).err().expect("refused");
+        assert!(refused.to_string().contains("leased.state"), "{refused}");
     }
 }

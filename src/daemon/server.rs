@@ -4,19 +4,27 @@
 //! request that waits (an acquire with a wait, a join with `wait`) holds up
 //! only its own client. Every malformed, oversized or unauthorised request
 //! gets an error reply and changes nothing.
+//!
+//! Who a request acts for is settled here, before any service sees it: the
+//! caller itself, held by a pidfd the kernel gives for the socket's peer;
+//! a process whose pidfd came with the frame (SCM_RIGHTS), from any pid
+//! namespace; or a pid number, taken only from a caller in leased's own
+//! pid namespace ([`resolve`]). Covered by `tests/pid_namespaces.rs`.
 
-use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::{self, IoSliceMut, Read};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, getsockopt, recvmsg, sockopt::PeerCredentials,
+};
 use serde_json::value::RawValue;
 
 use super::memory;
-use super::process::groups_of;
+use super::process::{Process, groups_of, in_our_pid_namespace};
 use super::watchdog_clients::Registration;
 use super::{Daemon, Peer};
 use crate::api::{
@@ -89,17 +97,47 @@ fn permitted(daemon: &Daemon, peer: &Peer) -> bool {
     daemon.socket_gid.is_some_and(|gid| peer.gid == gid || groups_of(peer.pid).contains(&gid))
 }
 
+/// A client's connection: who is at the other end.
+struct Caller {
+    /// Its credentials; `subject` unset.
+    peer: Peer,
+    /// Its process, by pidfd.
+    process: Arc<Process>,
+    /// Whether it shares leased's pid namespace, so that pid numbers it
+    /// writes mean the same processes here.
+    same_namespace: bool,
+}
+
+/// The caller at the other end of `stream`, whose credentials the kernel
+/// gives with its pid in leased's pid namespace (0 if not visible here).
+fn caller(stream: &UnixStream) -> Result<Caller, String> {
+    let cred = getsockopt(stream, PeerCredentials).map_err(|e| format!("no credentials: {e}"))?;
+    let pid = u32::try_from(cred.pid()).ok().filter(|&pid| pid > 0).ok_or_else(|| {
+        "the client's process is outside leased's pid namespace, so leased cannot tell when \
+         it exits"
+            .to_owned()
+    })?;
+    let process = crate::pidfd::of_socket_peer(stream.as_fd())
+        .ok()
+        .and_then(|pidfd| Process::from_pidfd(pidfd).ok())
+        .map_or_else(|| Process::open(pid), Ok)
+        .map_err(|e| format!("pid {pid}: {e}"))?;
+    let same_namespace = in_our_pid_namespace(&process);
+    let peer = Peer { pid: process.pid, uid: cred.uid(), gid: cred.gid(), subject: None };
+    Ok(Caller { peer, process: Arc::new(process), same_namespace })
+}
+
 fn serve(daemon: &Arc<Daemon>, stream: UnixStream) {
-    let peer = match getsockopt(&stream, PeerCredentials) {
-        Ok(cred) => {
-            Peer { pid: u32::try_from(cred.pid()).unwrap_or(0), uid: cred.uid(), gid: cred.gid() }
-        }
+    let caller = match caller(&stream) {
+        Ok(caller) => caller,
         Err(err) => {
-            tracing::warn!("a client without credentials: {err}");
+            tracing::warn!("connection refused: {err}");
+            reply(&mut &stream, 0, Err(ApiError::new(ErrorCode::BadRequest, err)));
             return;
         }
     };
-    if !permitted(daemon, &peer) {
+    let peer = &caller.peer;
+    if !permitted(daemon, peer) {
         tracing::warn!(pid = peer.pid, uid = peer.uid, "connection refused: not permitted");
         let error = ApiError::new(
             ErrorCode::PermissionDenied,
@@ -109,17 +147,115 @@ fn serve(daemon: &Arc<Daemon>, stream: UnixStream) {
         return;
     }
     let mut registration = Registration::default();
-    serve_requests(daemon, &peer, &stream, &mut registration);
+    serve_requests(daemon, &caller, &stream, &mut registration);
     daemon.watchdog_disconnected(&registration);
+}
+
+/// Reads a connection's frames, and the descriptors that come with them.
+struct FrameReader<'a> {
+    stream: &'a UnixStream,
+    /// Room for as many descriptors as one message can carry, so that the
+    /// kernel never installs some it cannot report.
+    control: Vec<u8>,
+    /// The first descriptor received since the last frame.
+    fd: Option<OwnedFd>,
+    /// More than one came.
+    extra: bool,
+}
+
+/// The most descriptors one message carries (the kernel's SCM_MAX_FD).
+const MAX_FDS: usize = 253;
+
+impl<'a> FrameReader<'a> {
+    fn new(stream: &'a UnixStream) -> FrameReader<'a> {
+        FrameReader { stream, control: nix::cmsg_space!([RawFd; MAX_FDS]), fd: None, extra: false }
+    }
+
+    /// The descriptor that came with the frame just read, if any; an error
+    /// if several did.
+    fn take_fd(&mut self) -> Result<Option<OwnedFd>, ApiError> {
+        let fd = self.fd.take();
+        if std::mem::take(&mut self.extra) {
+            return Err(ApiError::new(ErrorCode::BadRequest, "one request takes one descriptor"));
+        }
+        Ok(fd)
+    }
+}
+
+impl Read for FrameReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = recvmsg::<()>(
+            self.stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut self.control),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )?;
+        let received: Vec<RawFd> = msg
+            .cmsgs()?
+            .flat_map(|cmsg| match cmsg {
+                ControlMessageOwned::ScmRights(fds) => fds,
+                _ => Vec::new(),
+            })
+            .collect();
+        let bytes = msg.bytes;
+        for raw in received {
+            // SAFETY: the kernel has just installed `raw` in this process
+            // for this message; nothing else owns it.
+            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            if self.fd.is_none() {
+                self.fd = Some(fd);
+            } else {
+                self.extra = true;
+            }
+        }
+        Ok(bytes)
+    }
+}
+
+/// Settles who `request` acts for (see the module docs): the process it
+/// binds to, if known here, and `pid` set to its number in leased's
+/// namespace.
+fn resolve(
+    caller: &Caller,
+    request: &mut Request,
+    fd: Option<OwnedFd>,
+) -> Result<Option<Arc<Process>>, ApiError> {
+    let bad = |message: String| Err(ApiError::new(ErrorCode::BadRequest, message));
+    let (pid, pidfd) = match request {
+        Request::Acquire(args) => (&mut args.pid, &mut args.pidfd),
+        Request::Release(args) => (&mut args.pid, &mut args.pidfd),
+        Request::Inquire(args) => (&mut args.pid, &mut args.pidfd),
+        Request::Convert(args) => (&mut args.pid, &mut args.pidfd),
+        _ if fd.is_some() => return bad("a descriptor came with a request that takes none".into()),
+        _ => return Ok(None),
+    };
+    match (std::mem::take(pidfd), fd, *pid) {
+        (true, Some(fd), None) => {
+            let process = Process::from_pidfd(fd)
+                .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("pidfd: {e}")))?;
+            *pid = Some(process.pid);
+            Ok(Some(Arc::new(process)))
+        }
+        (true, None, _) => bad("\"pidfd\": true, but no pidfd came with the request".into()),
+        (true, Some(_), Some(_)) => bad("give \"pid\" or \"pidfd\", not both".into()),
+        (false, Some(_), _) => bad("a descriptor came without \"pidfd\": true".into()),
+        (false, None, Some(number)) if !caller.same_namespace => bad(format!(
+            "pid {number} is numbered in the client's pid namespace, not leased's: send a pidfd \
+             of the process instead (\"pidfd\": true, SCM_RIGHTS)"
+        )),
+        (false, None, Some(_)) => Ok(None),
+        (false, None, None) => Ok(Some(Arc::clone(&caller.process))),
+    }
 }
 
 fn serve_requests(
     daemon: &Arc<Daemon>,
-    peer: &Peer,
+    caller: &Caller,
     stream: &UnixStream,
     registration: &mut Registration,
 ) {
-    let mut reader = stream;
+    let mut reader = FrameReader::new(stream);
     loop {
         let body = match api::read_frame(&mut reader, daemon.config.max_frame) {
             Ok(body) => body,
@@ -136,12 +272,21 @@ fn serve_requests(
             }
             Err(FrameError::Io(_)) => return,
         };
+        let fd = reader.take_fd();
         let (id, outcome) = match parse_request(&body) {
-            Ok(frame) => (frame.id, dispatch(daemon, peer, registration, frame.request)),
+            Ok(mut frame) => {
+                let subject = fd.and_then(|fd| resolve(caller, &mut frame.request, fd));
+                let outcome = subject.and_then(|subject| {
+                    let peer = Peer { subject, ..caller.peer.clone() };
+                    dispatch(daemon, &peer, registration, frame.request)
+                });
+                (frame.id, outcome)
+            }
             Err((id, error)) => (id, Err(error)),
         };
         if let Err(error) = &outcome {
-            tracing::debug!(pid = peer.pid, code = ?error.code, "request failed: {}", error.message);
+            let pid = caller.peer.pid;
+            tracing::debug!(pid, code = ?error.code, "request failed: {}", error.message);
         }
         if !reply(&mut { stream }, id, outcome) {
             return;

@@ -1,0 +1,143 @@
+//! What a `leased` keeps across restarts and reboots, in its state
+//! directory: the boot record that tells a reboot (host_ids taken back at
+//! once) from a crash (a rejoin waits, and a watchdog left armed keeps the
+//! host doomed), and the host name generated once per installation. Real
+//! daemons, a real lease file; a reboot is a new boot id (through
+//! `LEASED_BOOT_ID_FILE`) and an emptied run directory.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{lease_file, scratch, wait_for};
+use lease::client::local_daemon::LocalDaemon;
+use lease::client::{Client, SOCKET_NAME};
+
+/// io_timeout 1 s and fire timeout 3 s: a rejoin that must wait takes at
+/// least 8 + 3 = 11 s.
+const IO_TIMEOUT_S: u8 = 1;
+const HOST_DEAD_S: u64 = 8 * IO_TIMEOUT_S as u64 + 3;
+
+/// A daemon with run directory `dir/run`, the given options and
+/// environment, and no host name unless `args` gives one.
+fn start(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Result<LocalDaemon, String> {
+    let run_dir = dir.join("run");
+    let log = dir.join(format!("leased-{}.log", std::fs::read_dir(dir).unwrap().count()));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_leased"));
+    command
+        .args(["--config", "/dev/null", "--watchdog-fire-timeout", "3", "--run-dir"])
+        .arg(&run_dir)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut daemon = LocalDaemon {
+        host_name: String::new(),
+        socket: run_dir.join(SOCKET_NAME),
+        run_dir,
+        log,
+        child: command.spawn().unwrap(),
+    };
+    let ready = wait_for(Duration::from_secs(10), "leased answers", || {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            return Some(Err(format!("{status}: {}", log_of(&daemon))));
+        }
+        daemon.client().and_then(|mut c| c.version()).ok().map(|v| Ok(v.host_name))
+    })?;
+    daemon.host_name = ready;
+    Ok(daemon)
+}
+
+fn log_of(daemon: &LocalDaemon) -> String {
+    std::fs::read_to_string(&daemon.log).unwrap()
+}
+
+fn client(daemon: &LocalDaemon) -> Client {
+    daemon.client().unwrap()
+}
+
+fn lockspace_state(daemon: &LocalDaemon) -> String {
+    let status = client(daemon).status().unwrap();
+    serde_json::to_value(status.lockspaces[0].state).unwrap().as_str().unwrap().to_owned()
+}
+
+const REBOOTED: &str = "the host rebooted since the last run";
+
+#[test]
+fn a_restart_after_a_reboot_rejoins_at_once_and_one_after_a_crash_waits() {
+    let dir = scratch();
+    let path = lease_file(dir.path(), 0, IO_TIMEOUT_S);
+    let spec = format!("ls:1:{path}:0");
+    let boot_id = dir.path().join("boot_id");
+    let state_dir: PathBuf = dir.path().join("state");
+    let pets = format!("file:{}", dir.path().join("pets").display());
+    let state = state_dir.to_str().unwrap();
+    let env = [("LEASED_BOOT_ID_FILE", boot_id.as_path())];
+    let args = |watchdog: &'static str| -> Vec<String> {
+        let watchdog = if watchdog == "file" { pets.clone() } else { watchdog.to_owned() };
+        ["--host-name", "a", "--state-dir", state, "--watchdog", &watchdog]
+            .map(str::to_owned)
+            .to_vec()
+    };
+    let start_with = |watchdog| {
+        let args = args(watchdog);
+        start(dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>(), &env)
+    };
+
+    std::fs::write(&boot_id, "boot-1\n").unwrap();
+    let mut first = start_with("file").unwrap();
+    client(&first).add_lockspace(&spec, None, true).unwrap();
+    first.kill(); // a crash: the host_id stays held on disk, the device armed
+
+    // The same boot: the armed device is not kept alive, and the rejoin
+    // waits for our own host_id to expire like anyone's.
+    let refused = start_with("file").err().expect("refused: the old daemon's device is armed");
+    assert!(refused.contains("watchdog armed"), "{refused}");
+    let crashed = start_with("none").unwrap();
+    assert!(!log_of(&crashed).contains(REBOOTED), "{}", log_of(&crashed));
+    client(&crashed).add_lockspace(&spec, None, false).unwrap();
+    assert_eq!(lockspace_state(&crashed), "joining");
+    drop(crashed);
+
+    // A reboot: a new boot id, and /run emptied. The record of the armed
+    // device was about the boot that ended, and our host_id comes back at
+    // once, well before the 11 s a stranger's would take.
+    std::fs::remove_dir_all(dir.path().join("run")).unwrap();
+    std::fs::write(&boot_id, "boot-2\n").unwrap();
+    let rebooted = start_with("file").unwrap();
+    assert!(log_of(&rebooted).contains(REBOOTED), "{}", log_of(&rebooted));
+    client(&rebooted).add_lockspace(&spec, None, false).unwrap();
+    let before_host_dead = Duration::from_secs(HOST_DEAD_S - 2);
+    wait_for(before_host_dead, "joined at once after the reboot", || {
+        (lockspace_state(&rebooted) == "joined").then_some(())
+    });
+}
+
+#[test]
+fn two_fresh_state_directories_give_two_host_names_each_kept_across_restarts() {
+    let dir = scratch();
+    let names: Vec<String> = ["one", "two"]
+        .iter()
+        .map(|sub| {
+            let home = dir.path().join(sub);
+            std::fs::create_dir_all(&home).unwrap();
+            let state = home.join("state");
+            let env = [("LEASED_STATE_DIR", state.as_path())];
+            let first = start(&home, &["--watchdog", "none"], &env).unwrap().host_name.clone();
+            let again = start(&home, &["--watchdog", "none"], &env).unwrap().host_name.clone();
+            assert_eq!(first, again, "kept in {}", state.display());
+            let stored = std::fs::read_to_string(state.join("host-name")).unwrap();
+            assert_eq!(stored.trim(), first);
+            first
+        })
+        .collect();
+    assert_ne!(names[0], names[1]);
+    let machine_id = std::fs::read_to_string("/etc/machine-id").unwrap_or_default();
+    assert!(!names.iter().any(|name| name == machine_id.trim()), "{names:?}");
+}
