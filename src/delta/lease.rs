@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::clock::MonoTime;
+use crate::ondisk::RecordProblem;
 use crate::ondisk::bitmap::{HOST_BITMAP_BYTES, HOST_BITMAP_OFFSET, set_host_bit};
 use crate::ondisk::geometry::Geometry;
 use crate::ondisk::leader::{LeaderKind, LeaderRecord};
@@ -10,6 +11,10 @@ use crate::ondisk::name::Name;
 use crate::timeouts::Timeouts;
 
 use super::DeltaError;
+
+/// The largest timestamp a [`MonoTime`] in seconds can be: the most a
+/// renewal ever builds on.
+const MAX_TIMESTAMP: u64 = MonoTime::from_nanos(u64::MAX).as_secs();
 
 /// Which lockspace: its name and the geometry its first sector declares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +94,14 @@ impl HostLease {
         let offset = lockspace.host_offset(host_id);
         leader
             .verify_in(LeaderKind::Delta, &lockspace.name)
+            .and_then(|_| match leader.timestamp {
+                // Renewals write timestamps above this one; no monotonic
+                // clock reaches this far, so the record is not one of ours.
+                t if t > MAX_TIMESTAMP => {
+                    Err(RecordProblem::Exhausted { field: "timestamp", value: t })
+                }
+                _ => Ok(()),
+            })
             .map_err(|problem| DeltaError::Corrupt { offset, problem })?;
         let held = leader.owner_id == host_id
             && leader.timestamp != 0
@@ -126,9 +139,13 @@ impl HostLease {
     }
 
     /// Asks `host_id` to look at our requests: sets its bit in our bitmap
-    /// until `until`.
+    /// until `until`. The id may come from a record on disk (a resource's
+    /// owner): one no host of this lockspace can have is ignored, as no
+    /// host could read the bit.
     pub fn set_bit(&mut self, host_id: u64, until: MonoTime) {
-        self.bits.insert(host_id, until);
+        if (1..=self.lockspace.geometry.max_hosts()).contains(&host_id) {
+            self.bits.insert(host_id, until);
+        }
     }
 
     /// Our sector with a new timestamp, for the renewal issued at `now`.

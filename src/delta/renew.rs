@@ -253,6 +253,39 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_slower_than_our_watchdog_neither_stops_renewals_nor_dies_early() {
+        // Host 2's sector says io_timeout 200 s, above our fire timeout of
+        // 10 s: judged by 8N + max(F, N) = 1800 s, never by a panic.
+        let (mut areas, mut lease, mut hosts) = joined();
+        let mut now = 102;
+        for timestamp in [9, 11] {
+            let mut other = LeaderRecord::decode_prefix(&areas.lockspace[512..]);
+            other.timestamp = timestamp;
+            other.io_timeout = 200;
+            other.encode_into(&mut areas.lockspace[512..1024]);
+            let (_, renewal) =
+                run(DeltaRenew::new(lease, 4), &mut areas, &mut hosts, secs(now), untouched);
+            assert_eq!(renewal.result, Ok(()));
+            let state = hosts.state(2, secs(now));
+            assert!(matches!(state, HostState::Live | HostState::Unknown), "{state}");
+            lease = renewal.lease;
+            now += 2;
+        }
+        // Silent ever since the read at 104 s that first showed timestamp 11.
+        for _ in 0..900 {
+            let (_, renewal) =
+                run(DeltaRenew::new(lease, 4), &mut areas, &mut hosts, secs(now), untouched);
+            assert_eq!(renewal.result, Ok(()));
+            lease = renewal.lease;
+            now += 2;
+        }
+        assert_eq!(hosts.dead_at(2), Some(secs(104 + 1800)));
+        assert_eq!(hosts.state(2, secs(104 + 1601)), HostState::Fail);
+        assert_eq!(hosts.state(2, secs(104 + 1800)), HostState::Fail);
+        assert_eq!(hosts.state(2, secs(104 + 1801)), HostState::Dead);
+    }
+
+    #[test]
     fn an_expired_lease_is_never_renewed() {
         let (mut areas, lease, mut hosts) = joined();
         let (trace, renewal) =

@@ -27,6 +27,7 @@ use super::owner::{OwnerVerdict, judge_owner, shared_holder_may_hold};
 use super::{Held, Mode, PaxosError, ResourceRef, dblock_sector, freed_leader};
 use crate::clock::MonoTime;
 use crate::delta::HostTable;
+use crate::ondisk::RecordProblem;
 use crate::ondisk::dblock::{DBLOCK_FLAG_RELEASED, Dblock, MODE_FLAG_SHARED, ModeBlock};
 use crate::ondisk::leader::{LEADER_FLAG_SHORT_HOLD, LeaderKind, LeaderRecord};
 use crate::rng::Rng;
@@ -272,7 +273,7 @@ impl PaxosAcquire {
             Err(problem) => return corrupt(0, problem),
         };
         if !leader.resource_name.same_as(&self.resource.name) {
-            let problem = crate::ondisk::RecordProblem::WrongResource {
+            let problem = RecordProblem::WrongResource {
                 found: leader.resource_name.to_string(),
                 expected: self.resource.name.to_string(),
             };
@@ -395,12 +396,22 @@ impl PaxosAcquire {
         let seen = blocks.iter().map(|(_, b)| b).chain(self.own.as_ref());
         let (max_mbal, max_lver) =
             seen.fold((0, 0), |(mbal, lver), b| (mbal.max(b.mbal), lver.max(b.lver)));
-        let mbal = next_mbal(max_mbal, self.host_id, leader.max_hosts);
+        // Both come from disk: a checksum-valid area may hold numbers that
+        // cannot advance, refused rather than wrapped.
+        let Some(mbal) = next_mbal(max_mbal, self.host_id, leader.max_hosts) else {
+            let problem = RecordProblem::Exhausted { field: "mbal", value: max_mbal };
+            return State::Finished(Err(PaxosError::Corrupt { offset: 0, problem }));
+        };
         // Normally the next instance; further on if dblocks show a later
         // instance under way, which happens only when a late write put an
         // older leader back. Running that instance's ballot re-decides it
         // consistently, whatever the stale leader says.
-        let next_lver = (leader.lver + 1).max(max_lver);
+        let next_lver = match RecordProblem::next("lver", leader.lver) {
+            Ok(lver) => lver.max(max_lver),
+            Err(problem) => {
+                return State::Finished(Err(PaxosError::Corrupt { offset: 0, problem }));
+            }
+        };
         let current = self.own.unwrap_or_else(|| self.disk_block(&blocks));
         let block = phase1_block(&current, next_lver, mbal);
         let mode = if own_shared { own_mode.expect("checked") } else { ModeBlock::default() };
