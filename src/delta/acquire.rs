@@ -19,7 +19,7 @@ use super::lease::{HostLease, LockspaceRef};
 use super::{DeltaError, HostTable};
 use crate::clock::MonoTime;
 use crate::ondisk::RecordProblem;
-use crate::ondisk::leader::{LeaderKind, LeaderRecord};
+use crate::ondisk::leader::LeaderRecord;
 use crate::ondisk::name::Name;
 use crate::step::{Area, IoRequest, IoResult, Machine, Step};
 use crate::timeouts::Timeouts;
@@ -110,9 +110,9 @@ impl DeltaAcquire {
     /// can still advance, so that [`DeltaAcquire::claim`] can build on it.
     fn check(&self, sector: &[u8]) -> Result<LeaderRecord, DeltaError> {
         let leader = LeaderRecord::decode_prefix(sector);
-        leader
-            .verify_in(LeaderKind::Delta, &self.lockspace.name)
-            .and_then(|_| RecordProblem::next("owner_generation", leader.owner_generation))
+        self.lockspace
+            .verify(&leader)
+            .and_then(|()| RecordProblem::next("owner_generation", leader.owner_generation))
             .map_err(|problem| DeltaError::Corrupt { offset: self.offset(), problem })?;
         Ok(leader)
     }

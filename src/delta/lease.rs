@@ -33,6 +33,17 @@ impl LockspaceRef {
     pub fn host_offset(&self, host_id: u64) -> u64 {
         self.geometry.host_sector_offset(host_id)
     }
+
+    /// Checks that `leader` is an intact delta lease of this lockspace, in
+    /// its geometry: a sector declaring another would give offsets and
+    /// lengths that do not fit this area.
+    pub fn verify(&self, leader: &LeaderRecord) -> Result<(), RecordProblem> {
+        let found = leader.verify_in(LeaderKind::Delta, &self.name)?;
+        if found != self.geometry {
+            return Err(RecordProblem::WrongGeometry { found, expected: self.geometry });
+        }
+        Ok(())
+    }
 }
 
 /// A held host_id: what was last written to its sector and when.
@@ -63,7 +74,7 @@ impl HostLease {
         issued: MonoTime,
     ) -> HostLease {
         let leader = LeaderRecord::decode_prefix(&written);
-        assert_eq!(leader.verify_in(LeaderKind::Delta, &lockspace.name), Ok(lockspace.geometry));
+        assert_eq!(lockspace.verify(&leader), Ok(()), "we wrote or checked this sector");
         assert_eq!(leader.owner_id, host_id);
         assert_ne!(leader.timestamp, 0, "a held host_id has a timestamp");
         HostLease {
@@ -92,9 +103,9 @@ impl HostLease {
     ) -> Result<HostLease, DeltaError> {
         let leader = LeaderRecord::decode_prefix(&sector);
         let offset = lockspace.host_offset(host_id);
-        leader
-            .verify_in(LeaderKind::Delta, &lockspace.name)
-            .and_then(|_| match leader.timestamp {
+        lockspace
+            .verify(&leader)
+            .and_then(|()| match leader.timestamp {
                 // Renewals write timestamps above this one; no monotonic
                 // clock reaches this far, so the record is not one of ours.
                 t if t > MAX_TIMESTAMP => {

@@ -17,7 +17,7 @@ use super::lease::HostLease;
 use super::{DeltaError, HostTable};
 use crate::clock::MonoTime;
 use crate::ondisk::bitmap::host_bit;
-use crate::ondisk::leader::{LeaderKind, LeaderRecord};
+use crate::ondisk::leader::LeaderRecord;
 use crate::step::{Area, IoFailure, IoRequest, IoResult, Machine, Step};
 
 /// Renews `lease` once.
@@ -83,7 +83,7 @@ impl DeltaRenew {
         let lease = self.lease.as_ref().expect("the lease stays until Done");
         let sector_len = lease.lockspace.sector_len();
         let ours = lease.host_id;
-        let space = lease.lockspace.name;
+        let lockspace = lease.lockspace;
         for (index, sector) in area.chunks_exact(sector_len).enumerate() {
             let host_id = index as u64 + 1;
             let leader = LeaderRecord::decode_prefix(sector);
@@ -92,7 +92,7 @@ impl DeltaRenew {
                     continue;
                 }
                 let offset = lease.offset();
-                leader.verify_in(LeaderKind::Delta, &space).map_err(|problem| {
+                lockspace.verify(&leader).map_err(|problem| {
                     cov_mark::hit!(torn_own_sector_detected);
                     DeltaError::Corrupt { offset, problem }
                 })?;
@@ -103,7 +103,7 @@ impl DeltaRenew {
                 });
             }
             // A damaged sector tells nothing: no change is recorded.
-            if leader.verify_in(LeaderKind::Delta, &space).is_ok() {
+            if lockspace.verify(&leader).is_ok() {
                 hosts.observe(host_id, &leader, started, now);
                 if leader.timestamp != 0 && host_bit(sector, ours) {
                     self.requested_by.push(host_id);

@@ -55,6 +55,8 @@ pub enum RecordProblem {
     WrongLockspace { found: String, expected: String },
     #[error("is resource '{found}', not '{expected}'")]
     WrongResource { found: String, expected: String },
+    #[error("declares a {found} area, not {expected}")]
+    WrongGeometry { found: Geometry, expected: Geometry },
     #[error("invalid request mode {found}")]
     BadForceMode { found: u32 },
     #[error(
