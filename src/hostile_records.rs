@@ -156,8 +156,11 @@ fn leader_sector(kind: LeaderKind, resource: &'static str) -> impl Strategy<Valu
     })
 }
 
+/// A sector another host writes: the area, the sector's index, its bytes.
+type Landing = (Area, u64, Vec<u8>);
+
 /// A sector of either area, as another host might write it.
-fn any_sector() -> impl Strategy<Value = (Area, u64, Vec<u8>)> {
+fn any_sector() -> impl Strategy<Value = Landing> {
     prop_oneof![
         (0..HOSTS, leader_sector(LeaderKind::Delta, "other")).prop_map(|(i, s)| (
             Area::Lockspace,
@@ -177,7 +180,7 @@ struct Case {
     lockspace: Vec<Vec<u8>>,
     resource: Vec<Vec<u8>>,
     /// (request index, area, sector, bytes): lands before that request.
-    landing: Vec<(usize, (Area, u64, Vec<u8>))>,
+    landing: Vec<(usize, Landing)>,
     host_id: u64,
     generation: u64,
     io_timeout_s: u8,

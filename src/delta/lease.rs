@@ -103,17 +103,13 @@ impl HostLease {
     ) -> Result<HostLease, DeltaError> {
         let leader = LeaderRecord::decode_prefix(&sector);
         let offset = lockspace.host_offset(host_id);
-        lockspace
-            .verify(&leader)
-            .and_then(|()| match leader.timestamp {
-                // Renewals write timestamps above this one; no monotonic
-                // clock reaches this far, so the record is not one of ours.
-                t if t > MAX_TIMESTAMP => {
-                    Err(RecordProblem::Exhausted { field: "timestamp", value: t })
-                }
-                _ => Ok(()),
-            })
-            .map_err(|problem| DeltaError::Corrupt { offset, problem })?;
+        lockspace.verify(&leader).map_err(|problem| DeltaError::Corrupt { offset, problem })?;
+        if leader.timestamp > MAX_TIMESTAMP {
+            // Renewals write timestamps above this one; no monotonic clock
+            // reaches this far, so the record is not one of ours.
+            let problem = RecordProblem::Exhausted { field: "timestamp", value: leader.timestamp };
+            return Err(DeltaError::Corrupt { offset, problem });
+        }
         let held = leader.owner_id == host_id
             && leader.timestamp != 0
             && leader.resource_name.same_as(name);
