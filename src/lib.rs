@@ -31,6 +31,8 @@ pub mod direct;
 pub mod disk;
 pub mod driver;
 pub mod host;
+#[cfg(test)]
+mod hostile_records;
 pub mod ondisk;
 pub mod paxos;
 pub mod pidfd;

@@ -27,6 +27,16 @@
 //!
 //! Timeouts of other hosts are judged with *their* N, read from their
 //! sectors, and our F: F must be the same everywhere.
+//!
+//! **A peer whose N exceeds our F.** Every value read from a peer's sector
+//! is untrusted, and such a peer breaks the rule above: a host running this
+//! code refuses an N above its own F, so that peer's F is at least its N,
+//! hence above ours. [`Timeouts::for_peer`] therefore judges a peer by
+//! `F' = max(F, N)`: its host_dead `8N + F'` is never shorter than the
+//! `8N + F` the peer's own lease rules give, so such a peer is only ever
+//! believed alive for longer, never dead earlier. Our own N comes from an
+//! operator or a sector and goes through [`Timeouts::try_new`], which
+//! refuses it with [`TimeoutsError`] instead of panicking.
 
 use std::time::Duration;
 
@@ -40,17 +50,49 @@ pub struct Timeouts {
 /// The default watchdog fire timeout, as sanlock's.
 pub const DEFAULT_WATCHDOG_FIRE: Duration = Duration::from_secs(60);
 
+/// An io_timeout this host cannot run a lockspace with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TimeoutsError {
+    #[error("io_timeout must be at least 1 second")]
+    ZeroIoTimeout,
+    #[error(
+        "io_timeout {} s exceeds the watchdog fire timeout {} s: the watchdog \
+         cannot fire before an I/O times out",
+        io_timeout.as_secs_f64(), watchdog_fire.as_secs_f64()
+    )]
+    FireBeforeIo { io_timeout: Duration, watchdog_fire: Duration },
+}
+
 impl Timeouts {
     /// The timing for io_timeout `io_timeout_s` seconds and a watchdog that
-    /// fires `watchdog_fire` after its last keepalive.
+    /// fires `watchdog_fire` after its last keepalive, for values this
+    /// program chose itself. Panics where [`Timeouts::try_new`] would fail.
     pub fn new(io_timeout_s: u8, watchdog_fire: Duration) -> Timeouts {
         Timeouts::from_durations(Duration::from_secs(u64::from(io_timeout_s)), watchdog_fire)
+    }
+
+    /// Like [`Timeouts::new`], for an io_timeout read from a disk or given by
+    /// an operator: one that is zero or above `watchdog_fire` is an error.
+    pub fn try_new(io_timeout_s: u8, watchdog_fire: Duration) -> Result<Timeouts, TimeoutsError> {
+        let io_timeout = Duration::from_secs(u64::from(io_timeout_s));
+        if io_timeout.is_zero() {
+            return Err(TimeoutsError::ZeroIoTimeout);
+        }
+        if watchdog_fire < io_timeout {
+            return Err(TimeoutsError::FireBeforeIo { io_timeout, watchdog_fire });
+        }
+        Ok(Timeouts::checked(io_timeout, watchdog_fire))
     }
 
     /// Like [`Timeouts::new`] with sub-second precision, for the simulator.
     pub fn from_durations(io_timeout: Duration, watchdog_fire: Duration) -> Timeouts {
         assert!(!io_timeout.is_zero(), "io_timeout must be positive");
         assert!(watchdog_fire >= io_timeout, "the watchdog cannot fire before an I/O times out");
+        Timeouts::checked(io_timeout, watchdog_fire)
+    }
+
+    /// The timing of a positive `io_timeout` no longer than `watchdog_fire`.
+    fn checked(io_timeout: Duration, watchdog_fire: Duration) -> Timeouts {
         let timeouts = Timeouts { io_timeout, watchdog_fire };
         // The inequality the whole protocol rests on (see the module docs).
         assert!(timeouts.host_dead() >= timeouts.renewal_fail() + timeouts.watchdog_fire);
@@ -116,9 +158,13 @@ impl Timeouts {
         (Duration::from_millis(10) * 2u32.pow(losses.min(7))).min(cap)
     }
 
-    /// The timing another host is judged by: its io_timeout, our F.
+    /// The timing another host is judged by: its io_timeout (as 1 s if its
+    /// sector says 0) and our F, or its io_timeout where that is longer
+    /// than our F (see the module docs): never a shorter host_dead than
+    /// `8N + F`, whatever its sector holds.
     pub fn for_peer(&self, peer_io_timeout_s: u8) -> Timeouts {
-        Timeouts::new(peer_io_timeout_s.max(1), self.watchdog_fire)
+        let io_timeout = Duration::from_secs(u64::from(peer_io_timeout_s.max(1)));
+        Timeouts::checked(io_timeout, self.watchdog_fire.max(io_timeout))
     }
 }
 
@@ -142,6 +188,29 @@ mod tests {
         assert_eq!(t.ballot_backoff_max(0), Duration::from_millis(10));
         assert_eq!(t.ballot_backoff_max(3), Duration::from_millis(80));
         assert_eq!(t.ballot_backoff_max(30), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn io_timeouts_from_outside_are_checked() {
+        let fire = Duration::from_secs(60);
+        assert_eq!(Timeouts::try_new(0, fire), Err(TimeoutsError::ZeroIoTimeout));
+        let err = Timeouts::try_new(61, fire).unwrap_err();
+        assert!(err.to_string().contains("io_timeout 61 s exceeds"), "{err}");
+        assert_eq!(Timeouts::try_new(60, fire), Ok(Timeouts::new(60, fire)));
+    }
+
+    #[test]
+    fn a_peer_slower_than_our_watchdog_is_judged_by_the_longer_rule() {
+        let ours = Timeouts::new(10, DEFAULT_WATCHDOG_FIRE);
+        let peer = ours.for_peer(200);
+        assert_eq!(peer.renewal_fail(), Duration::from_secs(1600));
+        // Not 8N + F = 1660 s: its own F is at least its N.
+        assert_eq!(peer.host_dead(), Duration::from_secs(1800));
+        for n in 0..=u8::MAX {
+            let peer = ours.for_peer(n);
+            let n = Duration::from_secs(u64::from(n.max(1)));
+            assert!(peer.host_dead() >= 8 * n + DEFAULT_WATCHDOG_FIRE, "{n:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{lease, scratch, zero_file};
+use lease::ondisk::LeaderRecord;
 use std::path::Path;
 
 const MIB: usize = 1 << 20;
@@ -272,4 +273,56 @@ fn a_missing_file() {
     let out = lease(&["direct", "dump", &path]);
     assert_eq!(out.code, 74);
     assert!(out.stderr.contains(&path) && out.stderr.contains("No such file"), "{}", out.stderr);
+}
+
+/// Rewrites the leader at `offset` of `file` through `change`, with a
+/// correct checksum: a record only a bug or a hostile writer would make.
+fn rewrite_leader(file: &Path, offset: usize, change: impl FnOnce(&mut LeaderRecord)) {
+    let mut bytes = std::fs::read(file).unwrap();
+    let mut leader = LeaderRecord::decode_prefix(&bytes[offset..]);
+    change(&mut leader);
+    leader.encode_into(&mut bytes[offset..]);
+    std::fs::write(file, bytes).unwrap();
+}
+
+#[test]
+fn a_lockspace_io_timeout_above_the_watchdog_fire_timeout() {
+    let dir = scratch();
+    let img = zero_file(dir.path(), "leases.img", MIB);
+    lease(&["direct", "init", "-s", &spec("ls:0", &img, "0"), "--io-timeout", "200"]).ok();
+    let path = img.display().to_string();
+    let acquire = ["direct", "acquire-id", "-s", &spec("ls:1", &img, "0"), "--host-name", "h1"];
+    refused(
+        &img,
+        &acquire,
+        2,
+        &[&path, "offset 0", "io_timeout 200 s exceeds the watchdog fire timeout 60 s"],
+    );
+    let out = lease(&acquire);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}
+
+#[test]
+fn a_resource_leader_with_unusable_host_counts() {
+    let dir = scratch();
+    let img = zero_file(dir.path(), "leases.img", 2 * MIB);
+    lease(&["direct", "init", "-s", &spec("ls:0", &img, "0"), "--io-timeout", "1"]).ok();
+    lease(&["direct", "init", "-r", &spec("ls:r", &img, "1M"), "--num-hosts", "4"]).ok();
+    let ls = spec("ls:1", &img, "0");
+    lease(&["direct", "acquire-id", "-s", &ls, "--host-name", "h1"]).ok();
+    let path = img.display().to_string();
+    for (num_hosts, max_hosts) in [(4, 0), (u64::MAX, 2000), (4, 3)] {
+        rewrite_leader(&img, MIB, |leader| {
+            leader.num_hosts = num_hosts;
+            leader.max_hosts = max_hosts;
+        });
+        let acquire =
+            ["direct", "acquire", "-s", &ls, "-r", &spec("ls:r", &img, "1M"), "--host-name", "h1"];
+        let counts = format!("num_hosts {num_hosts}, max_hosts {max_hosts}");
+        refused(&img, &acquire, 65, &[&path, "offset 1048576", &counts]);
+        let dump = lease(&["direct", "dump", &path, "--json"]);
+        assert_eq!(dump.code, 65, "{}", dump.stderr);
+        let problems = dump.json()["problems"].to_string();
+        assert!(problems.contains(&counts), "{problems}");
+    }
 }

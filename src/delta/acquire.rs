@@ -18,7 +18,8 @@
 use super::lease::{HostLease, LockspaceRef};
 use super::{DeltaError, HostTable};
 use crate::clock::MonoTime;
-use crate::ondisk::leader::{LeaderKind, LeaderRecord};
+use crate::ondisk::RecordProblem;
+use crate::ondisk::leader::LeaderRecord;
 use crate::ondisk::name::Name;
 use crate::step::{Area, IoRequest, IoResult, Machine, Step};
 use crate::timeouts::Timeouts;
@@ -105,11 +106,13 @@ impl DeltaAcquire {
         }
     }
 
-    /// Decodes and checks our sector as read.
+    /// Decodes and checks our sector as read, including that its generation
+    /// can still advance, so that [`DeltaAcquire::claim`] can build on it.
     fn check(&self, sector: &[u8]) -> Result<LeaderRecord, DeltaError> {
         let leader = LeaderRecord::decode_prefix(sector);
-        leader
-            .verify_in(LeaderKind::Delta, &self.lockspace.name)
+        self.lockspace
+            .verify(&leader)
+            .and_then(|()| RecordProblem::next("owner_generation", leader.owner_generation))
             .map_err(|problem| DeltaError::Corrupt { offset: self.offset(), problem })?;
         Ok(leader)
     }

@@ -248,4 +248,17 @@ mod tests {
         assert_eq!(t.state(3, secs(50)), HostState::Fail);
         assert_eq!(t.state(3, secs(52)), HostState::Dead);
     }
+
+    #[test]
+    fn a_peer_slower_than_our_watchdog_is_dead_only_after_its_own_rule() {
+        let mut t = table();
+        let mut slow = record(1, 7);
+        slow.io_timeout = 255; // above our F of 10 s: 8N = 2040 s, F' = 255 s
+        t.observe(3, &slow, secs(0), secs(1));
+        t.observe(3, &slow, secs(2041), secs(2041));
+        assert_eq!(t.state(3, secs(1 + 2040 + 10 + 1)), HostState::Fail, "not 8N + our F");
+        assert_eq!(t.state(3, secs(1 + 2040 + 255)), HostState::Fail);
+        assert_eq!(t.state(3, secs(1 + 2040 + 255 + 1)), HostState::Dead);
+        assert_eq!(t.dead_at(3), Some(secs(1 + 2040 + 255)));
+    }
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::clock::MonoTime;
+use crate::ondisk::RecordProblem;
 use crate::ondisk::bitmap::{HOST_BITMAP_BYTES, HOST_BITMAP_OFFSET, set_host_bit};
 use crate::ondisk::geometry::Geometry;
 use crate::ondisk::leader::{LeaderKind, LeaderRecord};
@@ -10,6 +11,10 @@ use crate::ondisk::name::Name;
 use crate::timeouts::Timeouts;
 
 use super::DeltaError;
+
+/// The largest timestamp a [`MonoTime`] in seconds can be: the most a
+/// renewal ever builds on.
+const MAX_TIMESTAMP: u64 = MonoTime::from_nanos(u64::MAX).as_secs();
 
 /// Which lockspace: its name and the geometry its first sector declares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +32,17 @@ impl LockspaceRef {
     /// Offset, within the area, of `host_id`'s sector.
     pub fn host_offset(&self, host_id: u64) -> u64 {
         self.geometry.host_sector_offset(host_id)
+    }
+
+    /// Checks that `leader` is an intact delta lease of this lockspace, in
+    /// its geometry: a sector declaring another would give offsets and
+    /// lengths that do not fit this area.
+    pub fn verify(&self, leader: &LeaderRecord) -> Result<(), RecordProblem> {
+        let found = leader.verify_in(LeaderKind::Delta, &self.name)?;
+        if found != self.geometry {
+            return Err(RecordProblem::WrongGeometry { found, expected: self.geometry });
+        }
+        Ok(())
     }
 }
 
@@ -61,7 +77,7 @@ impl HostLease {
         issued: MonoTime,
     ) -> HostLease {
         let leader = LeaderRecord::decode_prefix(&written);
-        assert_eq!(leader.verify_in(LeaderKind::Delta, &lockspace.name), Ok(lockspace.geometry));
+        assert_eq!(lockspace.verify(&leader), Ok(()), "we wrote or checked this sector");
         assert_eq!(leader.owner_id, host_id);
         assert_ne!(leader.timestamp, 0, "a held host_id has a timestamp");
         HostLease {
@@ -90,9 +106,13 @@ impl HostLease {
     ) -> Result<HostLease, DeltaError> {
         let leader = LeaderRecord::decode_prefix(&sector);
         let offset = lockspace.host_offset(host_id);
-        leader
-            .verify_in(LeaderKind::Delta, &lockspace.name)
-            .map_err(|problem| DeltaError::Corrupt { offset, problem })?;
+        lockspace.verify(&leader).map_err(|problem| DeltaError::Corrupt { offset, problem })?;
+        if leader.timestamp > MAX_TIMESTAMP {
+            // Renewals write timestamps above this one; no monotonic clock
+            // reaches this far, so the record is not one of ours.
+            let problem = RecordProblem::Exhausted { field: "timestamp", value: leader.timestamp };
+            return Err(DeltaError::Corrupt { offset, problem });
+        }
         let held = leader.owner_id == host_id
             && leader.timestamp != 0
             && leader.resource_name.same_as(name);
@@ -130,9 +150,13 @@ impl HostLease {
     }
 
     /// Asks `host_id` to look at our requests: sets its bit in our bitmap
-    /// until `until`.
+    /// until `until`. The id may come from a record on disk (a resource's
+    /// owner): one no host of this lockspace can have is ignored, as no
+    /// host could read the bit.
     pub fn set_bit(&mut self, host_id: u64, until: MonoTime) {
-        self.bits.insert(host_id, until);
+        if (1..=self.lockspace.geometry.max_hosts()).contains(&host_id) {
+            self.bits.insert(host_id, until);
+        }
     }
 
     /// Our sector with a new timestamp, for the renewal issued at `now`.

@@ -17,7 +17,7 @@ use super::lease::HostLease;
 use super::{DeltaError, HostTable};
 use crate::clock::MonoTime;
 use crate::ondisk::bitmap::host_bit;
-use crate::ondisk::leader::{LeaderKind, LeaderRecord};
+use crate::ondisk::leader::LeaderRecord;
 use crate::step::{Area, IoFailure, IoRequest, IoResult, Machine, Step};
 
 /// Renews `lease` once.
@@ -83,7 +83,7 @@ impl DeltaRenew {
         let lease = self.lease.as_ref().expect("the lease stays until Done");
         let sector_len = lease.lockspace.sector_len();
         let ours = lease.host_id;
-        let space = lease.lockspace.name;
+        let lockspace = lease.lockspace;
         for (index, sector) in area.chunks_exact(sector_len).enumerate() {
             let host_id = index as u64 + 1;
             let leader = LeaderRecord::decode_prefix(sector);
@@ -92,7 +92,7 @@ impl DeltaRenew {
                     continue;
                 }
                 let offset = lease.offset();
-                leader.verify_in(LeaderKind::Delta, &space).map_err(|problem| {
+                lockspace.verify(&leader).map_err(|problem| {
                     cov_mark::hit!(torn_own_sector_detected);
                     DeltaError::Corrupt { offset, problem }
                 })?;
@@ -103,7 +103,7 @@ impl DeltaRenew {
                 });
             }
             // A damaged sector tells nothing: no change is recorded.
-            if leader.verify_in(LeaderKind::Delta, &space).is_ok() {
+            if lockspace.verify(&leader).is_ok() {
                 hosts.observe(host_id, &leader, started, now);
                 if leader.timestamp != 0 && host_bit(sector, ours) {
                     self.requested_by.push(host_id);
@@ -250,6 +250,39 @@ mod tests {
         let (_, again) =
             run(DeltaRenew::new(renewal.lease, 4), &mut areas, &mut hosts, secs(103), untouched);
         assert_eq!(again.lease.timestamp(), 104);
+    }
+
+    #[test]
+    fn a_peer_slower_than_our_watchdog_neither_stops_renewals_nor_dies_early() {
+        // Host 2's sector says io_timeout 200 s, above our fire timeout of
+        // 10 s: judged by 8N + max(F, N) = 1800 s, never by a panic.
+        let (mut areas, mut lease, mut hosts) = joined();
+        let mut now = 102;
+        for timestamp in [9, 11] {
+            let mut other = LeaderRecord::decode_prefix(&areas.lockspace[512..]);
+            other.timestamp = timestamp;
+            other.io_timeout = 200;
+            other.encode_into(&mut areas.lockspace[512..1024]);
+            let (_, renewal) =
+                run(DeltaRenew::new(lease, 4), &mut areas, &mut hosts, secs(now), untouched);
+            assert_eq!(renewal.result, Ok(()));
+            let state = hosts.state(2, secs(now));
+            assert!(matches!(state, HostState::Live | HostState::Unknown), "{state}");
+            lease = renewal.lease;
+            now += 2;
+        }
+        // Silent ever since the read at 104 s that first showed timestamp 11.
+        for _ in 0..900 {
+            let (_, renewal) =
+                run(DeltaRenew::new(lease, 4), &mut areas, &mut hosts, secs(now), untouched);
+            assert_eq!(renewal.result, Ok(()));
+            lease = renewal.lease;
+            now += 2;
+        }
+        assert_eq!(hosts.dead_at(2), Some(secs(104 + 1800)));
+        assert_eq!(hosts.state(2, secs(104 + 1601)), HostState::Fail);
+        assert_eq!(hosts.state(2, secs(104 + 1800)), HostState::Fail);
+        assert_eq!(hosts.state(2, secs(104 + 1801)), HostState::Dead);
     }
 
     #[test]

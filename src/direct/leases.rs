@@ -89,8 +89,16 @@ fn open_lockspace(
         )));
     }
     let io_timeout = io_timeout_s.unwrap_or(first.io_timeout_s()).max(1);
+    let timeouts = Timeouts::try_new(io_timeout, DEFAULT_WATCHDOG_FIRE).map_err(|source| {
+        DirectError::Timing {
+            path: host.disk.path().to_owned(),
+            offset: host.offset,
+            lockspace: host.lockspace.to_string(),
+            source,
+        }
+    })?;
     let lockspace = LockspaceRef { name: host.lockspace, geometry };
-    Ok((lockspace, Timeouts::new(io_timeout, DEFAULT_WATCHDOG_FIRE)))
+    Ok((lockspace, timeouts))
 }
 
 fn report(lease: &HostLease) -> HostIdReport {

@@ -27,6 +27,7 @@ use crate::disk::{AlignedBuf, Disk, DiskError};
 use crate::ondisk::RecordProblem;
 use crate::ondisk::geometry::AlignSize;
 use crate::paxos::PaxosError;
+use crate::timeouts::TimeoutsError;
 
 /// Deadline for the reads of direct commands.
 pub const DIRECT_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,6 +77,12 @@ pub enum DirectError {
     Delta { path: PathBuf, offset: u64, lockspace: String, host_id: u64, source: Box<DeltaError> },
     #[error("{path}: resource '{resource}' at offset {offset}: {source}", path = path.display())]
     Paxos { path: PathBuf, offset: u64, resource: String, source: Box<PaxosError> },
+    #[error(
+        "{path}: lockspace '{lockspace}' at offset {offset}: {source} \
+         (pass --io-timeout to use a shorter one)",
+        path = path.display()
+    )]
+    Timing { path: PathBuf, offset: u64, lockspace: String, source: TimeoutsError },
     #[error("{0}")]
     Invalid(String),
 }
@@ -90,7 +97,9 @@ impl DirectError {
             DirectError::Corrupt { .. }
             | DirectError::NotLeaseArea { .. }
             | DirectError::AreaPastEnd { .. } => ErrorClass::Data,
-            DirectError::Unaligned { .. } | DirectError::Invalid(_) => ErrorClass::Usage,
+            DirectError::Unaligned { .. }
+            | DirectError::Timing { .. }
+            | DirectError::Invalid(_) => ErrorClass::Usage,
             DirectError::InUse { .. } => ErrorClass::Refused,
             DirectError::Delta { source, .. } => match **source {
                 DeltaError::Io(_) | DeltaError::Expired => ErrorClass::Retryable,

@@ -314,7 +314,8 @@ impl LeaderRecord {
 
     /// Checks that this is an intact record of `kind`: magic, major version,
     /// checksum and geometry, in that order, so the first problem an operator
-    /// sees is the most basic one.
+    /// sees is the most basic one; then, for a resource leader, that its
+    /// dblocks fit the area and its ballot stride (`max_hosts`) is usable.
     pub fn verify(&self, kind: LeaderKind) -> Result<Geometry, RecordProblem> {
         if self.magic != kind.magic() {
             return Err(RecordProblem::BadMagic { found: self.magic, expected: kind.magic() });
@@ -329,8 +330,20 @@ impl LeaderRecord {
         if self.checksum != computed {
             return Err(RecordProblem::BadChecksum { stored: self.checksum, computed });
         }
-        self.geometry()
-            .ok_or(RecordProblem::BadGeometry { sector_size: self.sector_size, flags: self.flags })
+        let geometry = self.geometry().ok_or(RecordProblem::BadGeometry {
+            sector_size: self.sector_size,
+            flags: self.flags,
+        })?;
+        let limit = geometry.max_hosts();
+        let counts_fit = 1 <= self.num_hosts && self.num_hosts <= self.max_hosts;
+        if kind == LeaderKind::Paxos && !(counts_fit && self.max_hosts <= limit) {
+            return Err(RecordProblem::BadHostCount {
+                num_hosts: self.num_hosts,
+                max_hosts: self.max_hosts,
+                limit,
+            });
+        }
+        Ok(geometry)
     }
 
     /// [`LeaderRecord::verify`], then that the record belongs to lockspace
@@ -419,6 +432,22 @@ mod tests {
             leader.verify_in(LeaderKind::Delta, &Name::new("other").unwrap()),
             Err(RecordProblem::WrongLockspace { .. })
         ));
+    }
+
+    #[test]
+    fn resource_leaders_with_unusable_host_counts_are_refused() {
+        let fresh =
+            LeaderRecord::new_paxos(g512(), Name::new("ls").unwrap(), Name::new("r").unwrap(), 8);
+        for (num_hosts, max_hosts) in [(8, 0), (0, 2000), (9, 8), (8, 2001), (u64::MAX, u64::MAX)] {
+            let leader = LeaderRecord { num_hosts, max_hosts, ..fresh };
+            let decoded = LeaderRecord::decode(&leader.encode());
+            assert_eq!(
+                decoded.verify(LeaderKind::Paxos),
+                Err(RecordProblem::BadHostCount { num_hosts, max_hosts, limit: 2000 })
+            );
+        }
+        let legacy = LeaderRecord { num_hosts: 2000, ..fresh };
+        assert_eq!(LeaderRecord::decode(&legacy.encode()).verify(LeaderKind::Paxos), Ok(g512()));
     }
 
     proptest! {

@@ -55,8 +55,26 @@ pub enum RecordProblem {
     WrongLockspace { found: String, expected: String },
     #[error("is resource '{found}', not '{expected}'")]
     WrongResource { found: String, expected: String },
+    #[error("declares a {found} area, not {expected}")]
+    WrongGeometry { found: Geometry, expected: Geometry },
     #[error("invalid request mode {found}")]
     BadForceMode { found: u32 },
+    #[error(
+        "invalid host counts: num_hosts {num_hosts}, max_hosts {max_hosts} \
+         (need 1 <= num_hosts <= max_hosts <= {limit})"
+    )]
+    BadHostCount { num_hosts: u64, max_hosts: u64, limit: u64 },
+    #[error("{field} {value} is at its limit: it cannot advance")]
+    Exhausted { field: &'static str, value: u64 },
+}
+
+impl RecordProblem {
+    /// `value + 1` of a counter read from disk, or why it cannot advance:
+    /// a checksum-valid record may carry any value, and a wrapped counter
+    /// would go backwards.
+    pub fn next(field: &'static str, value: u64) -> Result<u64, RecordProblem> {
+        value.checked_add(1).ok_or(RecordProblem::Exhausted { field, value })
+    }
 }
 
 pub(crate) fn get_u16(buf: &[u8], off: usize) -> u16 {

@@ -27,6 +27,7 @@ use super::owner::{OwnerVerdict, judge_owner, shared_holder_may_hold};
 use super::{Held, Mode, PaxosError, ResourceRef, dblock_sector, freed_leader};
 use crate::clock::MonoTime;
 use crate::delta::HostTable;
+use crate::ondisk::RecordProblem;
 use crate::ondisk::dblock::{DBLOCK_FLAG_RELEASED, Dblock, MODE_FLAG_SHARED, ModeBlock};
 use crate::ondisk::leader::{LEADER_FLAG_SHORT_HOLD, LeaderKind, LeaderRecord};
 use crate::rng::Rng;
@@ -284,7 +285,7 @@ impl PaxosAcquire {
             Err(problem) => return corrupt(0, problem),
         };
         if !leader.resource_name.same_as(&self.resource.name) {
-            let problem = crate::ondisk::RecordProblem::WrongResource {
+            let problem = RecordProblem::WrongResource {
                 found: leader.resource_name.to_string(),
                 expected: self.resource.name.to_string(),
             };
@@ -407,12 +408,22 @@ impl PaxosAcquire {
         let seen = blocks.iter().map(|(_, b)| b).chain(self.own.as_ref());
         let (max_mbal, max_lver) =
             seen.fold((0, 0), |(mbal, lver), b| (mbal.max(b.mbal), lver.max(b.lver)));
-        let mbal = next_mbal(max_mbal, self.host_id, leader.max_hosts);
+        // Both come from disk: a checksum-valid area may hold numbers that
+        // cannot advance, refused rather than wrapped.
+        let Some(mbal) = next_mbal(max_mbal, self.host_id, leader.max_hosts) else {
+            let problem = RecordProblem::Exhausted { field: "mbal", value: max_mbal };
+            return State::Finished(Err(PaxosError::Corrupt { offset: 0, problem }));
+        };
         // Normally the next instance; further on if dblocks show a later
         // instance under way, which happens only when a late write put an
         // older leader back. Running that instance's ballot re-decides it
         // consistently, whatever the stale leader says.
-        let next_lver = (leader.lver + 1).max(max_lver).max(self.floor_lver);
+        let next_lver = match RecordProblem::next("lver", leader.lver) {
+            Ok(lver) => lver.max(max_lver).max(self.floor_lver),
+            Err(problem) => {
+                return State::Finished(Err(PaxosError::Corrupt { offset: 0, problem }));
+            }
+        };
         let on_disk = self.disk_block(&blocks);
         if on_disk.released() && (on_disk.inp, on_disk.inp2) == (self.host_id, self.generation) {
             self.released = self.released.max(Some(on_disk.lver));
@@ -512,8 +523,16 @@ impl PaxosAcquire {
     /// Starts over from a fresh read, for an instance after `block`'s.
     fn move_past(&mut self, block: &Dblock) -> State {
         cov_mark::hit!(released_instance_not_taken_again);
-        self.floor_lver = block.lver + 1;
-        State::Read
+        match RecordProblem::next("lver", block.lver) {
+            Ok(lver) => {
+                self.floor_lver = lver;
+                State::Read
+            }
+            Err(problem) => {
+                let offset = self.resource.dblock_offset(self.host_id);
+                State::Finished(Err(PaxosError::Corrupt { offset, problem }))
+            }
+        }
     }
 
     /// The leader names us at the ballot's instance.

@@ -17,16 +17,21 @@
 use crate::ondisk::dblock::Dblock;
 
 /// Our first ballot number above every mbal seen: `≡ host_id (mod
-/// max_hosts)`, as sanlock computes it.
-pub fn next_mbal(max_mbal_seen: u64, host_id: u64, max_hosts: u64) -> u64 {
-    assert!(host_id >= 1 && host_id <= max_hosts, "host_id {host_id} of {max_hosts}");
-    if max_mbal_seen == 0 {
-        return host_id;
+/// max_hosts)`, as sanlock computes it. `None` if there is none: both
+/// numbers come from disk, so `host_id` may exceed `max_hosts` (or it be 0)
+/// and the mbal seen may be too close to `u64::MAX` to go above.
+pub fn next_mbal(max_mbal_seen: u64, host_id: u64, max_hosts: u64) -> Option<u64> {
+    if host_id == 0 || host_id > max_hosts {
+        return None;
     }
-    let mbal = max_mbal_seen - max_mbal_seen % max_hosts + max_hosts + host_id;
-    assert!(mbal > max_mbal_seen, "ballots only grow");
-    assert_eq!(mbal % max_hosts, host_id % max_hosts, "ballots stay in our residue class");
-    mbal
+    if max_mbal_seen == 0 {
+        return Some(host_id);
+    }
+    let mbal =
+        (max_mbal_seen - max_mbal_seen % max_hosts).checked_add(max_hosts)?.checked_add(host_id)?;
+    debug_assert!(mbal > max_mbal_seen, "ballots only grow");
+    debug_assert_eq!(mbal % max_hosts, host_id % max_hosts, "ballots stay in our residue class");
+    Some(mbal)
 }
 
 /// Why a ballot must be abandoned.
@@ -116,7 +121,11 @@ mod tests {
             (9, 2, 8, 18),
         ];
         for (seen, host, max_hosts, expected) in cases {
-            assert_eq!(next_mbal(seen, host, max_hosts), expected, "{seen} {host} {max_hosts}");
+            assert_eq!(
+                next_mbal(seen, host, max_hosts),
+                Some(expected),
+                "{seen} {host} {max_hosts}"
+            );
         }
     }
 

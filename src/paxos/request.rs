@@ -9,6 +9,7 @@
 use super::{PaxosError, ResourceRef};
 use crate::clock::MonoTime;
 use crate::delta::HostTable;
+use crate::ondisk::RecordProblem;
 use crate::ondisk::leader::{LeaderKind, LeaderRecord};
 use crate::ondisk::request::{ForceMode, REQUEST_BYTES, RequestRecord};
 use crate::step::{Area, IoRequest, IoResult, Machine, Step};
@@ -59,7 +60,12 @@ impl PaxosRequest {
             .verify()
             .map_err(|problem| PaxosError::Corrupt { offset: request_at as u64, problem })?;
         let clearing = self.mode == ForceMode::None;
-        let lver = if clearing { 0 } else { self.lver.unwrap_or(leader.lver + 1) };
+        let lver = match self.lver {
+            _ if clearing => 0,
+            Some(lver) => lver,
+            None => RecordProblem::next("lver", leader.lver)
+                .map_err(|problem| PaxosError::Corrupt { offset: 0, problem })?,
+        };
         if !clearing {
             if lver <= leader.lver {
                 return Err(PaxosError::RequestLverTooLow { lver, current: leader.lver });
