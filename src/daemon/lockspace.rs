@@ -469,7 +469,9 @@ impl Lockspace {
                 }
                 None => {
                     let name = format!("lockspace {}", self.spec.name);
-                    *client = Some(self.watchdog.register(&name, expiry));
+                    // The keepalives stop an io_timeout before the expiry.
+                    let margin = self.timeouts.io_timeout();
+                    *client = Some(self.watchdog.register(&name, expiry, margin));
                 }
             }
         }

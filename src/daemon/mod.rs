@@ -155,11 +155,12 @@ impl Daemon {
         let watchdog = Arc::new(watchdog);
         // A failed lockspace's holders get SIGKILL kill_grace after its
         // expiry (renewal I/O is due by the expiry, so the loss is seen
-        // then); the last keepalive comes at most LAST_KEEPALIVE_LEAD before
-        // that expiry, so the reset comes no sooner than F less the lead
-        // after it when the keeper tests on time. Defaults: SIGKILL at 40 s,
-        // reset from 59.8 s.
-        let reset = fire.saturating_sub(crate::watchdog::LAST_KEEPALIVE_LEAD);
+        // then); the last keepalive comes at most an io_timeout and a test
+        // before that expiry, so the reset comes no sooner than F less that
+        // lead after it when the keeper tests on time. Judged for sanlock's
+        // default io_timeout, 10 s: SIGKILL at 40 s, reset from 49.9 s.
+        let lead = crate::watchdog::last_keepalive_lead(std::time::Duration::from_secs(10));
+        let reset = fire.saturating_sub(lead);
         if config.fencing == Fencing::Terminate
             && std::time::Duration::from_secs(config.kill_grace) >= reset
         {

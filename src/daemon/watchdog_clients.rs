@@ -58,7 +58,7 @@ impl Daemon {
         }
         let label = format!("{name} (pid {})", peer.pid);
         let at = OsClock.now() + expiry;
-        let client = self.watchdog.register(&label, at);
+        let client = self.watchdog.register(&label, at, crate::watchdog::GUARD);
         clients.insert(client, label.clone());
         registration.client = Some(client);
         Ok(self.watchdog_reply(label, Some(at)))

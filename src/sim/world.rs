@@ -895,7 +895,8 @@ impl World {
             Outcome::Joined(Ok(lease)) => {
                 self.report.joins += 1;
                 let h = &mut self.hosts[host];
-                let client = h.mux.register("lockspace sim", lease.expiry());
+                let margin = self.timeouts.io_timeout();
+                let client = h.mux.register("lockspace sim", lease.expiry(), margin);
                 let schedule = Box::new(RenewalSchedule::new(lease));
                 h.membership = Membership::Joined { schedule, client };
                 self.follow_schedule(host);

@@ -99,9 +99,10 @@ impl Watchdog {
         self.shared.lock().interval
     }
 
-    /// Adds a client that must renew by `expiry`.
-    pub fn register(&self, name: &str, expiry: MonoTime) -> ClientId {
-        let id = self.shared.lock().mux.register(name, expiry);
+    /// Adds a client that must renew by `expiry`; the keepalives stop
+    /// `margin` before it (see [`super::mux`]).
+    pub fn register(&self, name: &str, expiry: MonoTime, margin: Duration) -> ClientId {
+        let id = self.shared.lock().mux.register(name, expiry, margin);
         tracing::info!(client = name, "watchdog client registered");
         self.shared.changed.notify_all();
         id
@@ -286,6 +287,7 @@ fn raise_priority() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::watchdog::GUARD;
     use crate::watchdog::PetLog;
 
     /// Polls `done` until it holds or `limit` passes.
@@ -309,12 +311,12 @@ mod tests {
         let interval = watchdog.test_interval();
         assert_eq!(interval, Duration::from_millis(500));
         let far = OsClock.now() + Duration::from_secs(3600);
-        let _steady = watchdog.register("steady", far);
+        let _steady = watchdog.register("steady", far, GUARD);
         let pets = || PetLog::read(&path).unwrap().pets.len();
         assert!(eventually(Duration::from_secs(5), || pets() >= 3), "petted while all are clear");
 
         let lapse_at = OsClock.now() + Duration::from_secs(1);
-        let lapsing = watchdog.register("lapsing", lapse_at);
+        let lapsing = watchdog.register("lapsing", lapse_at, GUARD);
         assert!(
             eventually(Duration::from_secs(5), || !watchdog.status().petting),
             "a client within one interval of its expiry stops the keepalives"
@@ -341,7 +343,7 @@ mod tests {
         let path = dir.path().join("pets");
         let watchdog =
             Watchdog::start(&DeviceSpec::File(path.clone()), Duration::from_secs(4)).unwrap();
-        let client = watchdog.register("ls", OsClock.now() + Duration::from_secs(60));
+        let client = watchdog.register("ls", OsClock.now() + Duration::from_secs(60), GUARD);
         let petted = || !PetLog::read(&path).unwrap().pets.is_empty();
         assert!(eventually(Duration::from_secs(5), petted));
         watchdog.unregister(client);

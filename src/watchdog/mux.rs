@@ -5,9 +5,15 @@
 //! Safety: the device fires F after the last keepalive, and other hosts
 //! may take a client's leases from its expiry + F on. So the last
 //! keepalive must come before the earliest expiry: [`Multiplexer::check`]
-//! says pet only while every expiry is more than [`GUARD`] ahead, the time
-//! its caller takes from the clock reading to the keepalive. This holds
-//! however late or early the tests run.
+//! says pet only while every client's expiry is more than its margin
+//! ahead. The margin covers the time from the clock reading to the
+//! keepalive's ioctl, which nothing bounds in general (a thread left at
+//! normal priority, a page fault on failing storage, a cgroup freeze): a
+//! lockspace's margin is its io_timeout N (10 s at sanlock's default, as
+//! wdmd's one test interval; 1 s at N = 1, where a renewed lockspace's
+//! expiry is never less than 6N ahead, so healthy clients are still
+//! petted), and never less than [`GUARD`]. This holds however late or
+//! early the tests run.
 //!
 //! Liveness: the keepalives must not stop while every expiry is
 //! comfortably ahead, nor stop long before an expiry (that resets the host
@@ -37,11 +43,14 @@ pub const GUARD: Duration = Duration::from_millis(100);
 /// would otherwise come ever closer.
 pub const CLOSEST_TESTS: Duration = Duration::from_millis(100);
 
-/// How long before a client's expiry the last keepalive comes at most, when
-/// the tests run on time: the test before the cut is at most
-/// [`CLOSEST_TESTS`] before it, and the cut is [`GUARD`] before the expiry.
-/// The device then resets the host no earlier than expiry + F minus this.
-pub const LAST_KEEPALIVE_LEAD: Duration = GUARD.saturating_add(CLOSEST_TESTS);
+/// How long before the expiry of a client with `margin` the last keepalive
+/// comes at most, when the tests run on time: the test before the cut is at
+/// most [`CLOSEST_TESTS`] before it, and the cut is the margin before the
+/// expiry. The device then resets the host no earlier than expiry + F
+/// minus this.
+pub fn last_keepalive_lead(margin: Duration) -> Duration {
+    margin.max(GUARD).saturating_add(CLOSEST_TESTS)
+}
 
 /// A registered client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,6 +60,14 @@ pub struct ClientId(u64);
 struct Client {
     name: String,
     expiry: MonoTime,
+    /// How far ahead of the expiry the keepalives stop.
+    margin: Duration,
+}
+
+impl Client {
+    fn cut(&self) -> MonoTime {
+        self.expiry - self.margin
+    }
 }
 
 /// What to do with the device at one test. Built without allocating, so
@@ -101,10 +118,13 @@ impl Multiplexer {
     }
 
     /// Adds a client that must renew by `expiry`.
-    pub fn register(&mut self, name: &str, expiry: MonoTime) -> ClientId {
+    /// Adds a client that must renew by `expiry`; the keepalives stop
+    /// `margin` (at least [`GUARD`]) before it.
+    pub fn register(&mut self, name: &str, expiry: MonoTime, margin: Duration) -> ClientId {
         let id = ClientId(self.next_id);
         self.next_id += 1;
-        self.clients.insert(id, Client { name: name.to_owned(), expiry });
+        let margin = margin.max(GUARD);
+        self.clients.insert(id, Client { name: name.to_owned(), expiry, margin });
         id
     }
 
@@ -153,11 +173,11 @@ impl Multiplexer {
     /// only a renewal or an unregistration can lift the verdict, and the
     /// keeper is woken for those.
     pub fn check(&self, now: MonoTime) -> Decision {
-        let earliest = self.clients.iter().min_by_key(|(id, c)| (c.expiry, **id));
+        let earliest = self.clients.iter().min_by_key(|(id, c)| (c.cut(), **id));
         let Some((&id, client)) = earliest else {
             return Decision { verdict: Verdict::Pet, next_test: now + self.longest_interval };
         };
-        let cut = client.expiry - GUARD;
+        let cut = client.cut();
         if now >= cut {
             let verdict = Verdict::Withhold { client: id, expiry: client.expiry };
             return Decision { verdict, next_test: now + self.longest_interval };
@@ -183,8 +203,8 @@ mod tests {
     fn pets_only_while_every_client_is_clear_of_its_expiry() {
         let mut mux = Multiplexer::new(Duration::from_secs(10));
         assert_eq!(mux.check(secs(0)), Decision { verdict: Verdict::Pet, next_test: secs(10) });
-        let a = mux.register("ls-a", secs(80));
-        let b = mux.register("ls-b", secs(100));
+        let a = mux.register("ls-a", secs(80), GUARD);
+        let b = mux.register("ls-b", secs(100), Duration::from_secs(10));
         assert_eq!(mux.name(a), Some("ls-a"));
         assert_eq!(verdict(&mux, secs(79)), Verdict::Pet);
         assert_eq!(
@@ -193,7 +213,8 @@ mod tests {
         );
         assert_eq!(mux.renewed(a, secs(120)), secs(120));
         assert_eq!(verdict(&mux, secs(80)), Verdict::Pet);
-        assert_eq!(verdict(&mux, secs(100)), Verdict::Withhold { client: b, expiry: secs(100) });
+        assert_eq!(verdict(&mux, secs(89)), Verdict::Pet);
+        assert_eq!(verdict(&mux, secs(90)), Verdict::Withhold { client: b, expiry: secs(100) });
         mux.unregister(b);
         assert_eq!(mux.name(b), None);
         assert_eq!(verdict(&mux, secs(100)), Verdict::Pet);
@@ -205,9 +226,9 @@ mod tests {
     #[test]
     fn tests_come_halfway_to_the_earliest_cut_within_bounds() {
         let mut mux = Multiplexer::new(Duration::from_secs(10));
-        mux.register("far", secs(3600));
+        mux.register("far", secs(3600), GUARD);
         assert_eq!(mux.check(secs(0)).next_test, secs(10), "never longer than the interval");
-        mux.register("near", secs(9));
+        mux.register("near", secs(9), GUARD);
         let cut = secs(9) - GUARD;
         assert_eq!(mux.check(secs(1)).next_test, secs(1) + cut.saturating_since(secs(1)) / 2);
         let close = cut - Duration::from_millis(50);
@@ -223,7 +244,9 @@ mod tests {
     fn a_short_expiry_renewed_in_time_keeps_the_keepalives_going() {
         let mut mux = Multiplexer::new(test_interval_for(Duration::from_secs(60)));
         let start = secs(100);
-        let client = mux.register("lockspace ls", start + Duration::from_secs(8));
+        // Its margin is its io_timeout.
+        let margin = Duration::from_secs(1);
+        let client = mux.register("lockspace ls", start + Duration::from_secs(8), margin);
         let (mut now, mut renewal, mut pets) = (start, start, Vec::new());
         while now < start + Duration::from_secs(60) {
             if now >= renewal + Duration::from_secs(2) {
@@ -252,8 +275,9 @@ mod tests {
             now = decision.next_test;
         };
         assert!(withheld < expiry, "withheld at {withheld}, expiry {expiry}");
-        assert!(last_pet < expiry - GUARD, "the last keepalive lands before the expiry");
-        assert!(last_pet + LAST_KEEPALIVE_LEAD >= expiry, "last keepalive {last_pet}, {expiry}");
+        assert!(last_pet < expiry - margin, "the last keepalive comes a margin before the expiry");
+        let lead = last_keepalive_lead(margin);
+        assert!(last_pet + lead >= expiry, "last keepalive {last_pet}, {expiry}");
     }
 
     #[test]
