@@ -132,6 +132,11 @@ impl Lease {
 enum Slot {
     Busy,
     Held(Box<Lease>),
+    /// Its release or withdrawal failed in ways that leave nothing in
+    /// flight, and was given up: the disk may still name us at a lease
+    /// version a new acquire of ours could take again, so the resource is
+    /// not acquired again on this host until the lockspace is left.
+    Abandoned,
 }
 
 /// What stands in a resource's slot.
@@ -143,6 +148,8 @@ pub enum Occupant {
     Process(u32),
     /// Held as an orphan.
     Orphan,
+    /// Its release was given up on (see [`Slot::Abandoned`]).
+    Abandoned,
 }
 
 /// Every resource this host holds or is working on.
@@ -156,7 +163,7 @@ impl LeaseTable {
     pub fn held(&self) -> impl Iterator<Item = &Lease> {
         self.slots.values().filter_map(|slot| match slot {
             Slot::Held(lease) => Some(&**lease),
-            Slot::Busy => None,
+            Slot::Busy | Slot::Abandoned => None,
         })
     }
 
@@ -204,6 +211,7 @@ impl LeaseTable {
     pub fn occupant(&self, key: &LeaseKey) -> Option<Occupant> {
         self.slots.get(key).map(|slot| match slot {
             Slot::Busy => Occupant::Busy,
+            Slot::Abandoned => Occupant::Abandoned,
             Slot::Held(lease) => lease.pid().map_or(Occupant::Orphan, Occupant::Process),
         })
     }
@@ -227,9 +235,12 @@ impl LeaseTable {
     /// big holder exits.
     pub fn take(&mut self, key: &LeaseKey) -> Option<Box<Lease>> {
         let slot = self.slots.get_mut(key)?;
+        if !matches!(slot, Slot::Held(_)) {
+            return None;
+        }
         match std::mem::replace(slot, Slot::Busy) {
             Slot::Held(lease) => Some(lease),
-            Slot::Busy => None,
+            Slot::Busy | Slot::Abandoned => unreachable!("checked held"),
         }
     }
 
@@ -243,6 +254,20 @@ impl LeaseTable {
     pub fn free(&mut self, key: &LeaseKey) {
         let previous = self.slots.remove(key);
         assert!(matches!(previous, Some(Slot::Busy)), "only busy slots are freed");
+    }
+
+    /// Marks a busy slot abandoned (see [`Slot::Abandoned`]).
+    pub fn abandon(&mut self, key: &LeaseKey) {
+        let previous = self.slots.insert(key.clone(), Slot::Abandoned);
+        assert!(matches!(previous, Some(Slot::Busy)), "only busy slots are abandoned");
+    }
+
+    /// Forgets the abandoned slots of lockspace `name`, whose host_id lease
+    /// is gone: a new generation's acquires cannot take what the old one
+    /// left.
+    pub fn forget_abandoned_in(&mut self, name: &Name) {
+        self.slots
+            .retain(|key, slot| !(matches!(slot, Slot::Abandoned) && key.lockspace.same_as(name)));
     }
 }
 
@@ -264,5 +289,20 @@ mod tests {
         table.free(&key("a"));
         table.reserve(&[key("a")]).unwrap();
         assert_eq!(table.held().count(), 0, "busy slots are not held leases");
+    }
+
+    #[test]
+    fn an_abandoned_resource_is_refused_until_its_lockspace_is_left() {
+        let mut table = LeaseTable::default();
+        table.reserve(&[key("a")]).unwrap();
+        table.abandon(&key("a"));
+        assert_eq!(table.busy(), 0, "nothing waits for it");
+        let refused = table.reserve(&[key("a")]).unwrap_err();
+        assert_eq!(*refused, (key("a"), Occupant::Abandoned));
+        assert!(table.take(&key("a")).is_none());
+        table.forget_abandoned_in(&Name::new("other").unwrap());
+        assert!(table.reserve(&[key("a")]).is_err(), "another lockspace's leave changes nothing");
+        table.forget_abandoned_in(&Name::new("ls").unwrap());
+        table.reserve(&[key("a")]).unwrap();
     }
 }

@@ -387,6 +387,7 @@ impl Daemon {
             ));
         }
         self.lockspaces.lock().expect("lockspaces lock").remove(&name);
+        self.leases.lock().expect("leases lock").forget_abandoned_in(&name);
         Ok(self.status())
     }
 

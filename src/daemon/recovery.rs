@@ -129,6 +129,7 @@ impl Daemon {
                 holders.push(Arc::clone(process));
             }
         }
+        table.forget_abandoned_in(name);
         let busy = table.busy_in(name);
         drop(table);
         self.slot_freed.notify_all();

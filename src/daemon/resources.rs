@@ -400,12 +400,17 @@ impl Daemon {
             match op.run_until_settled(&lockspace, &disk, offset) {
                 Ok(()) => tracing::info!(resource = %key.name, "{} on retry", op.done()),
                 Err(LetGoError::Gone) => {}
-                Err(err) => tracing::error!(
-                    resource = %key.name,
-                    "{} given up ({err}): nothing of it is in flight, and the disk may name us \
-                     until the lockspace is left",
-                    op.what()
-                ),
+                Err(err) => {
+                    tracing::error!(
+                        resource = %key.name,
+                        "{} given up ({err}): nothing of it is in flight, but the disk may name \
+                         us; the resource is not acquired again here until the lockspace is left",
+                        op.what()
+                    );
+                    daemon.leases.lock().expect("leases lock").abandon(&key);
+                    daemon.slot_freed.notify_all();
+                    return;
+                }
             }
             daemon.free_slots([&key]);
         });
@@ -878,6 +883,9 @@ fn busy_error(key: &LeaseKey, occupant: Occupant) -> ApiError {
         Occupant::Process(pid) => format!("held on this host by pid {pid}"),
         Occupant::Orphan => "held on this host as an orphan (adopt it)".to_owned(),
         Occupant::Busy => "being acquired or released on this host".to_owned(),
+        Occupant::Abandoned => "unusable on this host until the lockspace is left: its last \
+                                release failed on the device"
+            .to_owned(),
     };
     ApiError::new(ErrorCode::Exists, format!("resource '{}' is already {by}", key.name))
 }
