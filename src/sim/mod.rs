@@ -27,9 +27,9 @@
 //!   device F after the last pet;
 //! - configuration: hosts of one lockspace with different io_timeouts (as
 //!   sanlock allows per host), a second machine configured with another's
-//!   host_id (the join must refuse one of them, or one loses its lease before
-//!   both act; the operator retires it before the liveness phase), and two
-//!   hosts sharing one host name.
+//!   host_id (the join must refuse one of them, or one lose its lease before
+//!   both act; the operator retires it before the liveness phase; see the
+//!   known findings in `tests/sim.rs`), and two hosts sharing one host name.
 //!
 //! **Oracle** ([`oracle::Oracle`]): mutual exclusion, the lease version as
 //! a fencing token, and no needless fencing.
