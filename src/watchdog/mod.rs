@@ -32,4 +32,6 @@ pub use device::{
     AUTO_PATHS, Device, DeviceSpec, FileDevice, LinuxDevice, NoDevice, PetLog, WatchdogError,
 };
 pub use keeper::{Stopped, Watchdog};
-pub use mux::{ClientId, Decision, LAST_KEEPALIVE_LEAD, Multiplexer, Verdict, test_interval_for};
+pub use mux::{
+    ClientId, Decision, GUARD, LAST_KEEPALIVE_LEAD, Multiplexer, Verdict, test_interval_for,
+};
