@@ -1218,14 +1218,19 @@ impl World {
     }
 
     /// Whether a damaged record stops `host` from ever getting `resource`:
-    /// its own delta sector, the resource's leader or its own dblock.
+    /// its own delta sector, the resource's leader or its own dblock, or the
+    /// delta sector of the leader's owner (whose liveness nobody can judge
+    /// any more, so its lease is never taken over).
     fn blocked_by_damage(&self, host: usize, resource: usize) -> bool {
         let host_id = self.hosts[host].host_id;
         let base = self.area_base(resource);
         let dblock = base + self.resources[resource].dblock_offset(host_id);
-        self.damaged(self.lockspace.host_offset(host_id), Some(LeaderKind::Delta))
+        let leader = LeaderRecord::decode_prefix(&self.disk.snapshot(base, self.sector_len));
+        let delta = |id: u64| self.damaged(self.lockspace.host_offset(id), Some(LeaderKind::Delta));
+        delta(host_id)
             || self.damaged(base, Some(LeaderKind::Paxos))
             || self.damaged(dblock, None)
+            || (leader.owner_id != 0 && leader.timestamp != 0 && delta(leader.owner_id))
     }
 
     fn area_base(&self, resource: usize) -> u64 {
