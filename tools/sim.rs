@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::{Parser, ValueEnum};
-use lease::sim::{self, Canary, SimConfig, SimReport};
+use lease::sim::{self, Canary, Geometries, SimConfig, SimReport};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Mutant {
@@ -21,6 +21,22 @@ enum Mutant {
     NoDeadWait,
     SkipPhase2,
     KeepPetting,
+    ReuseLver,
+    TwinSameName,
+    FenceEarly,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum GeometryArg {
+    /// Drawn per seed among the others
+    Mixed,
+    #[value(name = "512")]
+    B512,
+    #[value(name = "4096")]
+    B4096,
+    /// 4096-byte sectors, 8M alignment
+    #[value(name = "4096-8m")]
+    B4096M8,
 }
 
 /// Deterministic simulation of many hosts sharing one disk.
@@ -49,6 +65,12 @@ struct Args {
     /// Make every second renewal write of each host time out and land late
     #[arg(long)]
     slow_renewal_writes: bool,
+    /// Leave suspensions (a stopped monotonic clock) out of the faults
+    #[arg(long)]
+    no_suspend: bool,
+    /// Sector size and alignment of the simulated disk
+    #[arg(long, value_enum, default_value_t = GeometryArg::Mixed)]
+    geometry: GeometryArg,
     /// A deliberately broken algorithm the oracle must catch
     #[arg(long, value_enum, default_value_t = Mutant::None)]
     mutant: Mutant,
@@ -99,6 +121,11 @@ fn main() -> ExitCode {
         "steps": reports.iter().map(|r| r.steps).sum::<u64>(),
         "virtual_seconds": reports.iter().map(|r| r.virtual_seconds).sum::<f64>(),
         "violations": violations,
+        "lver_regressions": reports.iter().map(|r| r.lver_regressions).sum::<u64>(),
+        "needless_fences": reports.iter().map(|r| r.needless_fences).sum::<u64>(),
+        "blocked_by_damage": reports.iter().map(|r| r.liveness.blocked_by_damage).sum::<u64>(),
+        "crash_torn_writes": reports.iter().map(|r| r.faults.crash_torn_writes).sum::<u64>(),
+        "corrupt_reports": reports.iter().map(|r| r.faults.corrupt_reports).sum::<u64>(),
         "starved": starved,
         "first_violation": reports.iter().find_map(|r| r.first_violation.clone()),
         "wall_seconds": started.elapsed().as_secs_f64(),
@@ -124,11 +151,21 @@ fn config(args: &Args, seed: u64) -> SimConfig {
         clients_per_host: args.clients,
         faults: !args.no_faults,
         slow_renewal_writes: args.slow_renewal_writes,
+        suspensions: !args.no_suspend,
         canary: match args.mutant {
             Mutant::None => Canary::None,
             Mutant::NoDeadWait => Canary::NoDeadWait,
             Mutant::SkipPhase2 => Canary::SkipPhase2,
             Mutant::KeepPetting => Canary::KeepPetting,
+            Mutant::ReuseLver => Canary::ReuseLver,
+            Mutant::TwinSameName => Canary::TwinSameName,
+            Mutant::FenceEarly => Canary::FenceEarly,
+        },
+        geometries: match args.geometry {
+            GeometryArg::Mixed => Geometries::Mixed,
+            GeometryArg::B512 => Geometries::B512,
+            GeometryArg::B4096 => Geometries::B4096,
+            GeometryArg::B4096M8 => Geometries::B4096M8,
         },
     }
 }

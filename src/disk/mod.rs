@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub use buffer::AlignedBuf;
 pub use direct::{Access, DirectFile, IoFaultHook};
-pub use sim::{SimDisk, SimFaults};
+pub use sim::{Atomicity, SimDisk, SimFaults, WriteFate, WriteFaults};
 
 use crate::clock::MonoTime;
 

@@ -1,28 +1,52 @@
 //! An in-memory disk with a written fault model, for tests and the simulator.
 //!
-//! Fault model (every fault is drawn from the disk's seeded generator, so a
-//! run replays exactly from its seed):
+//! This file holds the one fault model of simulated storage: [`SimDisk`]
+//! applies it request by request as a [`Disk`], and the simulator
+//! (`crate::sim`) draws from the same [`WriteFaults`] and [`Atomicity`] while
+//! it interleaves many hosts' requests in virtual time.
+//!
+//! Fault model (every fault is drawn from a seeded generator, so a run
+//! replays exactly from its seed):
 //!
 //! - **latency**: each request takes a time drawn from `[latency_min,
 //!   latency_max]`; one that would end past its deadline times out.
 //! - **I/O errors**: a read or write fails with EIO; a failed write does not
 //!   land.
-//! - **torn writes**: a multi-sector write fails after only its first
-//!   sectors landed. Each sector is written atomically, as on every real
-//!   device and as Disk Paxos assumes; a single-sector write never tears.
+//! - **torn writes** (EIO): a write of several atomic units fails after only
+//!   its first units landed. A record's bytes lie in its sector's first
+//!   unit, so this never damages a record; it leaves a record whole, old or
+//!   new.
 //! - **lost writes**: the write times out and never lands.
 //! - **late writes**: a write that timed out lands anyway, whole, after the
-//!   caller gave up on it (`late_write_ppm` of timed-out writes).
+//!   caller gave up on it (`late_ppm` of lost writes).
+//! - **writes torn by a crash** (simulator): a host reset while its write is
+//!   in the device leaves that write landed whole, not at all, or cut at a
+//!   point the device's [`Atomicity`] allows. A device whose atomic unit is
+//!   512 bytes cuts a 4096-byte sector between units; a device that promises
+//!   nothing cuts at any byte, so the sector is part old, part new and the
+//!   record in it usually fails its checksum.
 //!
 //! A write that reports success always landed whole: storage never lies about
 //! a completed write, which every lease algorithm relies on. A write that
 //! reports failure may have landed in part or whole, or not at all.
 //!
-//! The simulator uses the parts separately: [`SimDisk::draw_write_fate`]
-//! decides what happens to a write, and [`SimDisk::apply`] and
-//! [`SimDisk::snapshot`] move bytes at the moment it chooses, so several
-//! hosts' requests can be interleaved in any order. The [`Disk`] impl runs
-//! all three at once, advancing the shared [`SimClock`] by the latency.
+//! Why recovery must still work: a record damaged by a crash is never taken
+//! as valid (its checksum fails, and the machines report `Corrupt` naming its
+//! offset, never repairing it). Another host's damaged dblock or delta sector
+//! is skipped as saying nothing, which is safe because its writer was reset
+//! mid-write and so holds nothing; a damaged record a host needs (its own
+//! delta sector or dblock, a resource's leader) stops that host or resource
+//! with the error until an operator re-initialises it, and everything else
+//! goes on. Every other fault is one Disk Paxos and delta leases tolerate by
+//! design: a failed, lost, late or (between units) torn write is a write that
+//! may or may not have happened, and a write that reported success happened.
+//!
+//! The simulator uses the parts separately: [`WriteFaults::draw`] decides
+//! what happens to a write, and [`SimDisk::apply`] and [`SimDisk::snapshot`]
+//! move bytes at the moment it chooses, so several hosts' requests can be
+//! interleaved in any order. The [`Disk`] impl runs all three at once,
+//! advancing the shared [`SimClock`] by the latency. Covered by the tests
+//! below and by `tests/sim.rs`.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -33,17 +57,43 @@ use super::{AlignedBuf, Disk, DiskError, IoOp, check_request};
 use crate::clock::{Clock, MonoTime, SimClock};
 use crate::rng::Rng;
 
+/// How often each write fault happens, in parts per million of writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteFaults {
+    pub error_ppm: u32,
+    /// Of writes of several atomic units: EIO after only some landed.
+    pub torn_ppm: u32,
+    pub lost_ppm: u32,
+    /// Of the lost writes, how many land whole after their deadline.
+    pub late_ppm: u32,
+}
+
+impl WriteFaults {
+    pub const NONE: WriteFaults =
+        WriteFaults { error_ppm: 0, torn_ppm: 0, lost_ppm: 0, late_ppm: 0 };
+
+    /// Draws the fate of a write of `len` bytes to a device that writes
+    /// `unit` bytes atomically.
+    pub fn draw(&self, rng: &mut Rng, len: usize, unit: usize) -> WriteFate {
+        if rng.chance_ppm(self.error_ppm) {
+            WriteFate::Fails
+        } else if len > unit && rng.chance_ppm(self.torn_ppm) {
+            WriteFate::Torn { bytes: Atomicity::Units(unit).cut(rng, len) }
+        } else if rng.chance_ppm(self.lost_ppm) {
+            if rng.chance_ppm(self.late_ppm) { WriteFate::Late } else { WriteFate::Lost }
+        } else {
+            WriteFate::Lands
+        }
+    }
+}
+
 /// How often each fault happens, in parts per million of requests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SimFaults {
     pub latency_min: Duration,
     pub latency_max: Duration,
     pub read_error_ppm: u32,
-    pub write_error_ppm: u32,
-    pub torn_write_ppm: u32,
-    pub lost_write_ppm: u32,
-    /// Of the writes that time out, how many still land later.
-    pub late_write_ppm: u32,
+    pub writes: WriteFaults,
 }
 
 impl SimFaults {
@@ -52,11 +102,31 @@ impl SimFaults {
         latency_min: Duration::ZERO,
         latency_max: Duration::ZERO,
         read_error_ppm: 0,
-        write_error_ppm: 0,
-        torn_write_ppm: 0,
-        lost_write_ppm: 0,
-        late_write_ppm: 0,
+        writes: WriteFaults::NONE,
     };
+}
+
+/// What the device promises about a write cut short by a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Atomicity {
+    /// Each `usize`-byte unit lands whole or not at all.
+    Units(usize),
+    /// Nothing: a write may stop at any byte.
+    Nothing,
+}
+
+impl Atomicity {
+    /// How many leading bytes of a `len`-byte write a cut leaves landed:
+    /// strictly between 0 and `len` where the promise allows a cut, else 0
+    /// (the write does not land).
+    pub fn cut(self, rng: &mut Rng, len: usize) -> usize {
+        let unit = match self {
+            Atomicity::Units(unit) => unit,
+            Atomicity::Nothing => 1,
+        };
+        let units = (len / unit) as u64;
+        if units < 2 { 0 } else { rng.between(1, units - 1) as usize * unit }
+    }
 }
 
 /// What happens to one write.
@@ -66,7 +136,7 @@ pub enum WriteFate {
     Lands,
     /// Fails with EIO and does not land.
     Fails,
-    /// Fails with EIO after its first `bytes` bytes (whole sectors) landed.
+    /// Fails with EIO after its first `bytes` bytes landed.
     Torn { bytes: usize },
     /// Times out and never lands.
     Lost,
@@ -172,21 +242,9 @@ impl SimDisk {
 
     /// Draws the fate of the next write of `len` bytes.
     pub fn draw_write_fate(&self, len: usize) -> WriteFate {
-        let sector = self.sector_size as usize;
         let mut inner = self.lock();
-        let faults = inner.faults;
-        let rng = &mut inner.rng;
-        if rng.chance_ppm(faults.write_error_ppm) {
-            WriteFate::Fails
-        } else if len > sector && rng.chance_ppm(faults.torn_write_ppm) {
-            let sectors = (len / sector) as u64;
-            let cut = rng.between(1, sectors - 1) as usize * sector;
-            WriteFate::Torn { bytes: cut }
-        } else if rng.chance_ppm(faults.lost_write_ppm) {
-            if rng.chance_ppm(faults.late_write_ppm) { WriteFate::Late } else { WriteFate::Lost }
-        } else {
-            WriteFate::Lands
-        }
+        let writes = inner.faults.writes;
+        writes.draw(&mut inner.rng, len, self.sector_size as usize)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -331,10 +389,12 @@ mod tests {
     fn every_fault_kind_happens_and_replays_from_the_seed() {
         let faults = SimFaults {
             read_error_ppm: 100_000,
-            write_error_ppm: 100_000,
-            torn_write_ppm: 100_000,
-            lost_write_ppm: 100_000,
-            late_write_ppm: 500_000,
+            writes: WriteFaults {
+                error_ppm: 100_000,
+                torn_ppm: 100_000,
+                lost_ppm: 100_000,
+                late_ppm: 500_000,
+            },
             ..SimFaults::NONE
         };
         let run = |seed| {
@@ -368,7 +428,8 @@ mod tests {
     fn torn_writes_tear_between_sectors_never_inside_one() {
         let (disk, clock) = disk(3);
         disk.apply(0, &[0xAA; 4096]);
-        disk.set_faults(SimFaults { torn_write_ppm: 1_000_000, ..SimFaults::NONE });
+        let writes = WriteFaults { torn_ppm: 1_000_000, ..WriteFaults::NONE };
+        disk.set_faults(SimFaults { writes, ..SimFaults::NONE });
         let deadline = clock.now() + Duration::from_secs(1);
         let err = disk.write(0, &[0xBB; 4096], deadline).unwrap_err();
         assert!(matches!(err, DiskError::Io { .. }));
@@ -380,5 +441,20 @@ mod tests {
         // A one-sector write is atomic: it lands or fails whole.
         disk.write(8192, &[0xCC; 512], deadline).unwrap();
         assert_eq!(disk.snapshot(8192, 512), vec![0xCC; 512]);
+    }
+
+    #[test]
+    fn crash_cuts_respect_the_promise_and_can_split_a_sector() {
+        let mut rng = Rng::new(4);
+        let mut mid_sector = false;
+        for _ in 0..1000 {
+            let cut = Atomicity::Units(512).cut(&mut rng, 4096);
+            assert!(cut > 0 && cut < 4096 && cut.is_multiple_of(512), "between units: {cut}");
+            assert_eq!(Atomicity::Units(512).cut(&mut rng, 512), 0, "one unit never splits");
+            let cut = Atomicity::Nothing.cut(&mut rng, 512);
+            assert!(cut > 0 && cut < 512);
+            mid_sector |= !cut.is_multiple_of(8);
+        }
+        assert!(mid_sector, "a device that promises nothing cuts at odd bytes");
     }
 }

@@ -48,6 +48,9 @@ pub enum Mutation {
     NoDeadWait,
     /// Commit right after phase 1, skipping phase 2.
     SkipPhase2,
+    /// Commit the new owner under the lease version found, not the next:
+    /// the fencing token is handed out twice.
+    ReuseLver,
 }
 
 /// What to acquire, and how.
@@ -560,8 +563,12 @@ impl PaxosAcquire {
         let block = &ballot.block;
         let short_hold = self.options.mode == Mode::Shared && block.inp == self.host_id;
         let flags = ballot.leader.flags & !LEADER_FLAG_SHORT_HOLD;
+        let lver = match self.options.mutation {
+            Mutation::ReuseLver => ballot.leader.lver.max(1),
+            _ => block.lver,
+        };
         LeaderRecord {
-            lver: block.lver,
+            lver,
             owner_id: block.inp,
             owner_generation: block.inp2,
             timestamp: block.inp3,

@@ -6,8 +6,10 @@ use crate::clock::MonoTime;
 use crate::delta::{
     DeltaAcquire, DeltaError, DeltaRenew, HostLease, HostTable, Renewal, RenewalSchedule, Watch,
 };
+use crate::ondisk::name::Name;
 use crate::paxos::{Held, Mode, PaxosAcquire, PaxosError, PaxosRelease, Released};
 use crate::step::{IoResult, Machine, Step};
+use crate::timeouts::Timeouts;
 use crate::watchdog::{ClientId, Multiplexer};
 
 /// A lease operation in progress on one of a host's slots.
@@ -155,7 +157,12 @@ pub enum Client {
 /// A simulated host.
 #[derive(Debug)]
 pub struct SimHost {
+    /// As configured: two hosts may be given one host_id or one name by
+    /// mistake.
     pub host_id: u64,
+    pub name: Name,
+    /// Its own io_timeout N (peers may differ) and the common F.
+    pub timeouts: Timeouts,
     /// Bumped at every reset: events of an earlier life are ignored.
     pub epoch: u64,
     pub alive: bool,
@@ -182,25 +189,51 @@ pub struct SimHost {
 }
 
 /// A host's monotonic clock: it started at a random value when the host
-/// booted, so no two hosts' clocks agree.
+/// booted, so no two hosts' clocks agree, and like CLOCK_MONOTONIC it stands
+/// still while the host is suspended.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HostClock {
     /// Global time of the last boot.
     pub boot_ns: u64,
     /// The local clock's value then.
     pub boot_local_ns: u64,
+    /// Global time spent suspended since boot, in suspensions that ended.
+    pub stopped_ns: u64,
+    /// When the current suspension began, if the host is suspended.
+    pub stopped_at: Option<u64>,
 }
 
 impl HostClock {
-    /// The local clock at global time `now_ns`.
-    pub fn local(&self, now_ns: u64) -> MonoTime {
-        assert!(now_ns >= self.boot_ns, "a host's clock starts at boot");
-        MonoTime::from_nanos(now_ns - self.boot_ns + self.boot_local_ns)
+    /// A clock that reads `boot_local_ns` at global time `boot_ns`.
+    pub fn booted(boot_ns: u64, boot_local_ns: u64) -> HostClock {
+        HostClock { boot_ns, boot_local_ns, stopped_ns: 0, stopped_at: None }
     }
 
-    /// The global time at which the local clock reads `local`.
+    /// The local clock at global time `now_ns`.
+    pub fn local(&self, now_ns: u64) -> MonoTime {
+        let now_ns = self.stopped_at.map_or(now_ns, |at| at.min(now_ns));
+        assert!(now_ns >= self.boot_ns + self.stopped_ns, "a host's clock starts at boot");
+        MonoTime::from_nanos(now_ns - self.boot_ns - self.stopped_ns + self.boot_local_ns)
+    }
+
+    /// The global time at which the local clock reads `local`, if it runs
+    /// on from now.
     pub fn global(&self, local: MonoTime) -> u64 {
-        (local.as_nanos() + self.boot_ns).saturating_sub(self.boot_local_ns).max(self.boot_ns)
+        (local.as_nanos() + self.boot_ns + self.stopped_ns)
+            .saturating_sub(self.boot_local_ns)
+            .max(self.boot_ns)
+    }
+
+    /// The clock stops at global time `now_ns`.
+    pub fn suspend(&mut self, now_ns: u64) {
+        self.stopped_at.get_or_insert(now_ns);
+    }
+
+    /// The clock runs again from where it stopped.
+    pub fn resume(&mut self, now_ns: u64) {
+        if let Some(at) = self.stopped_at.take() {
+            self.stopped_ns += now_ns - at;
+        }
     }
 }
 
@@ -242,5 +275,21 @@ impl SimHost {
             Membership::Joined { schedule, .. } => self.local(now_ns) < schedule.expiry(),
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_suspended_clock_stands_still_then_runs_on() {
+        let mut clock = HostClock::booted(1_000, 50_000);
+        assert_eq!(clock.local(3_000), MonoTime::from_nanos(52_000));
+        clock.suspend(3_000);
+        assert_eq!(clock.local(9_000), MonoTime::from_nanos(52_000));
+        clock.resume(10_000);
+        assert_eq!(clock.local(10_500), MonoTime::from_nanos(52_500));
+        assert_eq!(clock.global(MonoTime::from_nanos(52_500)), 10_500);
     }
 }

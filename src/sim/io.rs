@@ -4,57 +4,34 @@
 
 use std::time::Duration;
 
+use crate::disk::{WriteFate, WriteFaults};
 use crate::rng::Rng;
 
-/// Fault rates of the simulated device, in parts per million of requests.
+/// Fault rates of the simulated device, in parts per million of requests;
+/// what befalls a write is the disk's one fault model ([`WriteFaults`]).
 #[derive(Clone, Copy, Debug)]
 pub struct IoFaults {
     pub read_error_ppm: u32,
-    pub write_error_ppm: u32,
-    /// Of multi-sector writes: a failure after only some sectors landed.
-    pub torn_ppm: u32,
-    /// Writes that time out and never land.
-    pub lost_ppm: u32,
-    /// Writes that time out and land after the deadline.
-    pub late_ppm: u32,
+    pub writes: WriteFaults,
     /// Requests slower than the io_timeout.
     pub slow_ppm: u32,
 }
 
 impl IoFaults {
-    pub const NONE: IoFaults = IoFaults {
-        read_error_ppm: 0,
-        write_error_ppm: 0,
-        torn_ppm: 0,
-        lost_ppm: 0,
-        late_ppm: 0,
-        slow_ppm: 0,
-    };
+    pub const NONE: IoFaults =
+        IoFaults { read_error_ppm: 0, writes: WriteFaults::NONE, slow_ppm: 0 };
 
     /// The rates used while faults are on.
     pub const ALL: IoFaults = IoFaults {
         read_error_ppm: 2_000,
-        write_error_ppm: 2_000,
-        torn_ppm: 5_000,
-        lost_ppm: 1_000,
-        late_ppm: 1_000,
+        writes: WriteFaults {
+            error_ppm: 2_000,
+            torn_ppm: 5_000,
+            lost_ppm: 2_000,
+            late_ppm: 500_000,
+        },
         slow_ppm: 5_000,
     };
-}
-
-/// What happens to one write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteFate {
-    /// Lands whole at `land_ns`, completes at `finish_ns`.
-    Lands,
-    /// Reports an error; nothing lands.
-    Fails,
-    /// Reports an error after its first `sectors` device sectors landed.
-    Torn { sectors: usize },
-    /// Times out; never lands.
-    Lost,
-    /// Times out; lands whole after its deadline.
-    Late,
 }
 
 /// The plan for one request, in global nanoseconds.
@@ -92,29 +69,21 @@ pub fn plan_read(rng: &mut Rng, faults: &IoFaults, io_timeout: Duration, now_ns:
     }
 }
 
-/// Plans a write of `sectors` device sectors due by `deadline_ns`.
+/// Plans a write of `len` bytes, to a device writing `unit` bytes
+/// atomically, due by `deadline_ns`.
 pub fn plan_write(
     rng: &mut Rng,
     faults: &IoFaults,
     io_timeout: Duration,
     now_ns: u64,
     deadline_ns: u64,
-    sectors: usize,
+    len: usize,
+    unit: usize,
 ) -> Plan {
     let (latency, slow) = latency_ns(rng, faults, io_timeout);
     let finish_ns = now_ns + latency;
     let timeout_ns = io_timeout.as_nanos() as u64;
-    let fate = if rng.chance_ppm(faults.write_error_ppm) {
-        WriteFate::Fails
-    } else if sectors > 1 && rng.chance_ppm(faults.torn_ppm) {
-        WriteFate::Torn { sectors: rng.between(1, sectors as u64 - 1) as usize }
-    } else if rng.chance_ppm(faults.lost_ppm) {
-        WriteFate::Lost
-    } else if rng.chance_ppm(faults.late_ppm) {
-        WriteFate::Late
-    } else {
-        WriteFate::Lands
-    };
+    let fate = faults.writes.draw(rng, len, unit);
     let (finish_ns, land_ns) = match fate {
         WriteFate::Lands => (finish_ns, Some(rng.between(now_ns, finish_ns))),
         WriteFate::Torn { .. } => (finish_ns, Some(rng.between(now_ns, finish_ns))),
@@ -176,7 +145,8 @@ mod tests {
         let mut rng = Rng::new(9);
         let io_timeout = Duration::from_secs(1);
         for _ in 0..10_000 {
-            let plan = plan_write(&mut rng, &IoFaults::ALL, io_timeout, 1_000, 1_000_001_000, 8);
+            let plan =
+                plan_write(&mut rng, &IoFaults::ALL, io_timeout, 1_000, 1_000_001_000, 4096, 512);
             match plan.fate {
                 WriteFate::Lands => {
                     assert!(!plan.failed);
@@ -184,7 +154,9 @@ mod tests {
                 }
                 WriteFate::Late => assert!(plan.land_ns.unwrap() > 1_000_001_000),
                 WriteFate::Lost | WriteFate::Fails => assert!(plan.land_ns.is_none()),
-                WriteFate::Torn { sectors } => assert!((1..8).contains(&sectors)),
+                WriteFate::Torn { bytes } => {
+                    assert!(bytes.is_multiple_of(512) && (1..8).contains(&(bytes / 512)))
+                }
             }
         }
     }

@@ -5,30 +5,41 @@
 //! are simulated. A run is fixed by its seed: the same seed replays the same
 //! run, event for event.
 //!
-//! **Faults** (during the fault phase):
+//! **Faults** (during the fault phase), all from the one simulated-disk
+//! fault model of [`crate::disk::SimDisk`] plus the hosts':
 //! - I/O: latency with a slow tail beyond the io_timeout, read and write
 //!   errors, writes that time out and never land or land late, torn
-//!   multi-sector writes (sector writes themselves are atomic, as Disk Paxos
-//!   and every real device assume), reads that sample their sectors at
-//!   different moments while other hosts' writes land in between;
-//! - hosts: crashes (a reset: processes gone, in-flight writes land at once
-//!   or never), pauses shorter or longer than their lease, after which they
-//!   resume where they stopped, and storage outages of one host, whose I/O
-//!   all times out while it runs on (its lease expires, its holders are
-//!   killed, a quarter of the kills fail);
+//!   multi-unit writes, reads that sample their sectors at different moments
+//!   while other hosts' writes land in between;
+//! - crashes (a reset: processes gone; each write in the device lands whole,
+//!   not at all, or torn where the run's device allows: between 512-byte
+//!   units, or at any byte on a device that promises nothing, which damages
+//!   the record, see `disk/sim.rs`); a record reported corrupt must be one a
+//!   crash tore, and a want it blocks is reported, not starved;
+//! - pauses shorter or longer than a lease (the clock runs on), and
+//!   suspensions (like a paused VM, CLOCK_MONOTONIC stands still; the
+//!   watchdog device counts real time, so a suspension longer than the fire
+//!   timeout after the last keepalive ends in a reset);
+//! - storage outages of one host, whose I/O all times out while it runs on
+//!   (its lease expires, its holders are killed, a quarter of the kills
+//!   fail);
 //! - the watchdog: a host whose multiplexer stops petting is reset by its
-//!   device F after the last pet; a paused host pets nothing.
+//!   device F after the last pet;
+//! - configuration: hosts of one lockspace with different io_timeouts (as
+//!   sanlock allows per host), a second machine configured with another's
+//!   host_id (the join must refuse one of them, or one lose its lease before
+//!   both act; the operator retires it before the liveness phase; see the
+//!   known findings in `tests/sim.rs`), and two hosts sharing one host name.
 //!
-//! **Oracle** ([`oracle::Oracle`]): at every acquisition, no two live hosts
-//! use one resource unless both hold it shared. A host uses a resource from
-//! its acquire's success until it starts releasing, its holder is killed by
-//! lease recovery, or it is reset.
+//! **Oracle** ([`oracle::Oracle`]): mutual exclusion, the lease version as
+//! a fencing token, and no needless fencing.
 //!
 //! **Liveness phase**: after the faults stop, every client wants one
-//! resource; each must get it within a bound.
+//! resource; each must get it within a bound, unless a record it needs was
+//! damaged by a torn write.
 //!
-//! **Canaries**: [`Mutation`]s break the algorithm on purpose; the oracle
-//! must catch them.
+//! **Canaries**: [`Canary`]s break the algorithm or its configuration on
+//! purpose; the oracle must catch each.
 
 mod host;
 mod io;
@@ -52,6 +63,14 @@ pub enum Canary {
     SkipPhase2,
     /// The watchdog multiplexer keeps petting after a lease expired.
     KeepPetting,
+    /// A commit keeps the lease version it found instead of the next one.
+    ReuseLver,
+    /// A machine configured with another's host_id also carries its host
+    /// name, so the join takes the sector as its own: the duplicate goes
+    /// undetected.
+    TwinSameName,
+    /// A host gives its lease up (and kills its holders) after 4N, not 8N.
+    FenceEarly,
 }
 
 impl Canary {
@@ -60,9 +79,24 @@ impl Canary {
         match self {
             Canary::NoDeadWait => Mutation::NoDeadWait,
             Canary::SkipPhase2 => Mutation::SkipPhase2,
-            Canary::None | Canary::KeepPetting => Mutation::None,
+            Canary::ReuseLver => Mutation::ReuseLver,
+            Canary::None | Canary::KeepPetting | Canary::TwinSameName | Canary::FenceEarly => {
+                Mutation::None
+            }
         }
     }
+}
+
+/// Which disk geometries a run may use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Geometries {
+    /// Drawn per seed: 512/1M, 4096/1M or 4096/8M.
+    #[default]
+    Mixed,
+    B512,
+    B4096,
+    /// 4096-byte sectors with sanlock's 8M alignment.
+    B4096M8,
 }
 
 /// What to simulate.
@@ -80,7 +114,10 @@ pub struct SimConfig {
     /// Every second renewal write of each host is slow: it times out and
     /// lands within one io_timeout after its deadline.
     pub slow_renewal_writes: bool,
+    /// Among the faults, suspensions with the monotonic clock stopped.
+    pub suspensions: bool,
     pub canary: Canary,
+    pub geometries: Geometries,
 }
 
 impl SimConfig {
@@ -95,7 +132,9 @@ impl SimConfig {
             clients_per_host: 2,
             faults: true,
             slow_renewal_writes: false,
+            suspensions: true,
             canary: Canary::None,
+            geometries: Geometries::Mixed,
         }
     }
 }
@@ -105,6 +144,8 @@ impl SimConfig {
 pub struct FaultCounts {
     pub crashes: u64,
     pub pauses: u64,
+    /// Pauses with the monotonic clock stopped.
+    pub suspensions: u64,
     /// Periods in which one host's I/O all timed out.
     pub outages: u64,
     pub watchdog_resets: u64,
@@ -117,6 +158,14 @@ pub struct FaultCounts {
     pub late_writes: u64,
     pub slow_ios: u64,
     pub torn_reads: u64,
+    /// Writes a crash cut short mid-write.
+    pub crash_torn_writes: u64,
+    /// Errors naming a record a crash had torn.
+    pub corrupt_reports: u64,
+    /// Joins refused because another host wrote the host_id sector.
+    pub joins_refused: u64,
+    /// Renewals that found another host had taken the host_id.
+    pub leases_lost: u64,
     pub writes_refused_in_flight: u64,
 }
 
@@ -127,6 +176,8 @@ pub struct Liveness {
     pub granted: u64,
     /// Wants not granted within the bound, each described.
     pub starved: Vec<String>,
+    /// Wants a record damaged by a torn write made impossible.
+    pub blocked_by_damage: u64,
     pub seconds: f64,
 }
 
@@ -138,6 +189,15 @@ pub struct SimReport {
     pub hosts: u64,
     pub resources: u64,
     pub io_timeout_s: u64,
+    /// Each machine's io_timeout, when they differ.
+    pub host_io_timeouts_s: Vec<u64>,
+    /// The machine configured with another's host_id, if any.
+    pub twin_of_host_id: Option<u64>,
+    /// Two hosts configured with one host name, if so: their host_ids.
+    pub shared_name: Option<(u64, u64)>,
+    /// The device's crash tears fall at any byte (else between 512-byte
+    /// units).
+    pub torn_at_any_byte: bool,
     pub watchdog_fire_s: u64,
     pub sector_size: u32,
     pub steps: u64,
@@ -152,7 +212,11 @@ pub struct SimReport {
     pub takeovers: BTreeMap<String, u64>,
     pub faults: FaultCounts,
     pub violations: u64,
+    pub lver_regressions: u64,
+    pub needless_fences: u64,
     pub first_violation: Option<String>,
+    /// The step (event count) at which the first violation was seen.
+    pub first_violation_step: Option<u64>,
     pub liveness: Liveness,
 }
 

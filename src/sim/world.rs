@@ -8,17 +8,19 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::Duration;
 
 use super::host::{Client, HostClock, Job, Membership, Outcome, SimHost, Slot, Wait};
-use super::io::{IoFaults, Plan, WriteFate, plan_late_write, plan_read, plan_write, read_parts};
-use super::oracle::Oracle;
-use super::{Canary, SimConfig, SimReport};
+use super::io::{IoFaults, Plan, plan_late_write, plan_read, plan_write, read_parts};
+use super::oracle::{Holder, Oracle};
+use super::{Canary, Geometries, SimConfig, SimReport};
 use crate::clock::SimClock;
 use crate::delta::{
-    DeltaAcquire, HostTable, JoinOptions, LockspaceRef, RenewalCommand, RenewalSchedule, Watch,
+    DeltaAcquire, DeltaError, HostTable, JoinOptions, LockspaceRef, RenewalCommand,
+    RenewalSchedule, Watch,
 };
-use crate::disk::SimDisk;
+use crate::disk::{Atomicity, SimDisk, WriteFate};
 use crate::ondisk::area::{fill_lockspace, fill_resource};
+use crate::ondisk::dblock::Dblock;
 use crate::ondisk::geometry::{AlignSize, Geometry, SectorSize};
-use crate::ondisk::leader::LeaderRecord;
+use crate::ondisk::leader::{LeaderKind, LeaderRecord};
 use crate::ondisk::name::Name;
 use crate::paxos::{
     AcquireOptions, Held, Mode, PaxosAcquire, PaxosError, PaxosRelease, ResourceRef,
@@ -26,12 +28,12 @@ use crate::paxos::{
 use crate::rng::Rng;
 use crate::step::{Area, IoFailure, IoRequest, IoResult, Step};
 use crate::timeouts::Timeouts;
-use crate::watchdog::{Multiplexer, Verdict, test_interval_for};
+use crate::watchdog::{GUARD, Multiplexer, Verdict, test_interval_for};
 
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
-/// The simulated device's sector: records of a 4096-byte-sector area span
-/// eight of them, so their writes can tear.
+/// The simulated device's sector and, on devices that promise it, its atomic
+/// unit: records of a 4096-byte-sector area span eight of them.
 const DEVICE_SECTOR: usize = 512;
 /// Share of kills of lease holders that fail (a process stuck in the
 /// kernel), leaving the reset to the watchdog.
@@ -45,7 +47,7 @@ enum Event {
     Answer { io: u64 },
     Resolve { io: u64 },
     Tick { host: usize, epoch: u64 },
-    Fire { host: usize, epoch: u64, pets: u64 },
+    Fire { host: usize, epoch: u64, pets: u64, test_ns: u64 },
     Fault,
     Resume { host: usize, epoch: u64 },
     Restart { host: usize },
@@ -122,12 +124,24 @@ pub struct World {
     renewal_writes: Vec<u64>,
     oracle: Oracle,
     report: SimReport,
+    /// The slowest host's timing: the bounds of the whole run.
     timeouts: Timeouts,
+    /// Where a crash may cut a write short.
+    atomicity: Atomicity,
+    /// Sectors (disk offsets) a crash tore: the only ones a machine may
+    /// report corrupt.
+    torn: BTreeSet<u64>,
+    /// The machine configured with another's host_id, if any.
+    twin: Option<usize>,
     faults: IoFaults,
     phase: Phase,
     lockspace: LockspaceRef,
     resources: Vec<ResourceRef>,
-    area_bytes: u64,
+    /// Disk bytes per area: the simulated disk keeps only the sectors its
+    /// hosts use (the leader, request and dblock sectors of a resource, the
+    /// host sectors of the lockspace), so an 8M-aligned geometry costs no
+    /// more memory than a 1M one.
+    area_stride: u64,
     sector_len: usize,
 }
 
@@ -141,23 +155,21 @@ impl World {
         let mut rng = Rng::new(config.seed);
         let io_timeout_s = rng.between(1, 2);
         let fire_s = io_timeout_s * rng.between(3, 10);
-        let timeouts = Timeouts::new(io_timeout_s as u8, Duration::from_secs(fire_s));
-        let sector_size =
-            if rng.chance_ppm(500_000) { SectorSize::B4096 } else { SectorSize::B512 };
-        let geometry = Geometry::new(sector_size, AlignSize::M1).expect("valid geometry");
-        let area_bytes = geometry.area_bytes();
-        let disk_bytes = area_bytes * (1 + config.resources);
+        let geometry = draw_geometry(&mut rng, config.geometries);
+        let sector_len = geometry.sector_bytes() as usize;
+        let area_stride = (2 + config.hosts) * sector_len as u64;
+        let disk_bytes = area_stride * (1 + config.resources);
         let disk = SimDisk::new(disk_bytes, DEVICE_SECTOR as u32, config.seed, SimClock::default());
         let space = Name::new("sim").expect("valid name");
-        let mut area = vec![0u8; area_bytes as usize];
+        let mut area = vec![0u8; geometry.area_bytes() as usize];
         let committed = fill_lockspace(&mut area, geometry, space, io_timeout_s as u8);
         area[..committed.len()].copy_from_slice(&committed);
-        disk.apply(0, &area);
+        disk.apply(0, &area[..area_stride as usize]);
         let mut resources = Vec::new();
         for index in 0..config.resources {
             let name = Name::new(&format!("r{index}")).expect("valid name");
             fill_resource(&mut area, geometry, space, name, config.hosts);
-            disk.apply(area_bytes * (1 + index), &area);
+            disk.apply(area_stride * (1 + index), &area[..area_stride as usize]);
             resources.push(ResourceRef {
                 lockspace: space,
                 name,
@@ -165,35 +177,59 @@ impl World {
                 num_hosts: config.hosts,
             });
         }
+        let setup = HostSetup::draw(&mut rng, config, io_timeout_s);
+        let atomicity = if config.faults && rng.chance_ppm(500_000) {
+            Atomicity::Nothing
+        } else {
+            Atomicity::Units(DEVICE_SECTOR)
+        };
+        let fire = Duration::from_secs(fire_s);
+        let host_timeouts: Vec<Timeouts> =
+            setup.io_timeouts_s.iter().map(|n| Timeouts::new(*n as u8, fire)).collect();
+        let slowest = Timeouts::new(*setup.io_timeouts_s.iter().max().expect("hosts") as u8, fire);
         let report = SimReport {
             seed: config.seed,
             canary: format!("{:?}", config.canary),
             hosts: config.hosts,
             resources: config.resources,
             io_timeout_s,
+            host_io_timeouts_s: if setup.io_timeouts_s.iter().all(|n| *n == io_timeout_s) {
+                Vec::new()
+            } else {
+                setup.io_timeouts_s.clone()
+            },
+            twin_of_host_id: setup.twin.map(|twin| setup.host_ids[twin]),
+            shared_name: setup.shared_name,
+            torn_at_any_byte: atomicity == Atomicity::Nothing,
             watchdog_fire_s: fire_s,
-            sector_size: sector_size.bytes(),
+            sector_size: sector_len as u32,
             ..SimReport::default()
         };
-        let hosts = (0..config.hosts)
-            .map(|index| SimHost {
-                host_id: index + 1,
-                epoch: 0,
-                alive: false,
-                paused: false,
-                clock: HostClock::default(),
-                table: HostTable::new(timeouts),
-                watch: sim_watch(config.hosts, index + 1),
-                membership: Membership::Joining,
-                slots: Vec::new(),
-                clients: Vec::new(),
-                wants: vec![None; config.clients_per_host],
-                mux: Multiplexer::new(test_interval_for(timeouts.watchdog_fire())),
-                pets: 0,
-                deferred: Vec::new(),
-                wakes: BTreeSet::new(),
-                outage_until_ns: 0,
-                last_errors: vec![String::new(); config.clients_per_host],
+        let hosts = (0..setup.host_ids.len())
+            .map(|index| {
+                let timeouts = host_timeouts[index];
+                let host_id = setup.host_ids[index];
+                SimHost {
+                    host_id,
+                    name: setup.names[index],
+                    timeouts,
+                    epoch: 0,
+                    alive: false,
+                    paused: false,
+                    clock: HostClock::default(),
+                    table: HostTable::new(timeouts),
+                    watch: sim_watch(config.hosts, host_id),
+                    membership: Membership::Joining,
+                    slots: Vec::new(),
+                    clients: Vec::new(),
+                    wants: vec![None; config.clients_per_host],
+                    mux: Multiplexer::new(test_interval_for(timeouts.watchdog_fire())),
+                    pets: 0,
+                    deferred: Vec::new(),
+                    wakes: BTreeSet::new(),
+                    outage_until_ns: 0,
+                    last_errors: vec![String::new(); config.clients_per_host],
+                }
             })
             .collect();
         let faults = if config.faults { IoFaults::ALL } else { IoFaults::NONE };
@@ -208,16 +244,19 @@ impl World {
             ios: BTreeMap::new(),
             next_io: 1,
             writes_in_flight: BTreeSet::new(),
-            renewal_writes: vec![0; config.hosts as usize],
+            renewal_writes: vec![0; setup.host_ids.len()],
             oracle: Oracle::default(),
             report,
-            timeouts,
+            timeouts: slowest,
+            atomicity,
+            torn: BTreeSet::new(),
+            twin: setup.twin,
             faults,
             phase: Phase::Faults,
             lockspace: LockspaceRef { name: space, geometry },
             resources,
-            area_bytes,
-            sector_len: geometry.sector_bytes() as usize,
+            area_stride,
+            sector_len,
         }
     }
 
@@ -251,6 +290,9 @@ impl World {
             self.report.steps += 1;
 
             self.handle(event);
+            if self.report.first_violation_step.is_none() && self.oracle.violations > 0 {
+                self.report.first_violation_step = Some(self.report.steps);
+            }
             self.check_phase();
             if self.phase == Phase::Over {
                 break;
@@ -259,6 +301,8 @@ impl World {
         self.report.virtual_seconds = self.now as f64 / 1e9;
         self.report.acquisitions = self.oracle.acquisitions;
         self.report.violations = self.oracle.violations;
+        self.report.lver_regressions = self.oracle.lver_regressions;
+        self.report.needless_fences = self.oracle.needless_fences;
         self.report.first_violation = self.oracle.first_violation.clone();
         self.report
     }
@@ -284,9 +328,16 @@ impl World {
             Event::Resolve { io } => self.resolve(io),
             Event::Tick { host, epoch } if self.current(host, epoch) => self.tick(host),
             Event::Tick { .. } => {}
-            Event::Fire { host, epoch, pets } => {
+            Event::Fire { host, epoch, pets, test_ns } => {
                 let h = &self.hosts[host];
                 if h.alive && h.epoch == epoch && h.pets == pets {
+                    // The last keepalive was F ago; the test after it, at
+                    // `test_ns`, withheld the next, as it may within the
+                    // lockspace's margin (its io_timeout) of the expiry.
+                    let fire = ns(h.timeouts.watchdog_fire());
+                    let window = fire + (test_ns + fire).saturating_sub(self.now);
+                    let due = test_ns + ns(h.timeouts.io_timeout().max(GUARD));
+                    self.oracle.fenced(host, "watchdog reset", self.now, due, window);
                     self.report.faults.watchdog_resets += 1;
                     self.reset(host);
                 }
@@ -299,7 +350,8 @@ impl World {
                 }
             }
             Event::Restart { host } => {
-                if !self.hosts[host].alive {
+                let retired = self.twin == Some(host) && self.phase != Phase::Faults;
+                if !self.hosts[host].alive && !retired {
                     self.boot(host);
                 }
             }
@@ -318,14 +370,14 @@ impl World {
         let slots = self.config.clients_per_host + 1;
         let boot_local_ns = self.rng.between(SEC, 1000 * SEC);
         let lockspace = self.lockspace;
-        let timeouts = self.timeouts;
+        let timeouts = self.hosts[host].timeouts;
         let now = self.now;
         let h = &mut self.hosts[host];
         h.alive = true;
         h.paused = false;
         h.outage_until_ns = 0;
         h.epoch += 1;
-        h.clock = HostClock { boot_ns: now, boot_local_ns };
+        h.clock = HostClock::booted(now, boot_local_ns);
         h.table = HostTable::new(timeouts);
         h.watch = sim_watch(self.config.hosts, h.host_id);
         h.mux = Multiplexer::new(test_interval_for(timeouts.watchdog_fire()));
@@ -335,13 +387,12 @@ impl World {
         h.slots = (0..slots).map(|_| Slot::idle()).collect();
         h.clients = (1..slots).map(|_| Client::Idle { until_ns: now }).collect();
         h.membership = Membership::Joining;
-        let name = Name::new(&format!("host-{}", h.host_id)).expect("valid name");
         // A reset host's holders are gone: taking its host_id back at once
         // is safe.
         let join = DeltaAcquire::new(
             lockspace,
             h.host_id,
-            name,
+            h.name,
             timeouts,
             JoinOptions { fast_reacquire: true },
         );
@@ -354,15 +405,14 @@ impl World {
     /// The host is reset: its processes are gone at once, and each of its
     /// writes still in the device lands now or never.
     fn reset(&mut self, host: usize) {
-        let host_id = self.hosts[host].host_id;
-        self.oracle.reset(host_id);
+        self.oracle.reset(host);
         let ids: Vec<u64> =
             self.ios.iter().filter(|(_, p)| p.host == host).map(|(id, _)| *id).collect();
         for id in ids {
             let pending = self.ios.remove(&id).expect("listed");
             if pending.write {
-                if !pending.landed && self.rng.chance_ppm(500_000) {
-                    self.disk.apply(pending.offset, &pending.data[..pending.land_len]);
+                if !pending.landed {
+                    self.land_at_crash(&pending);
                 }
                 self.writes_in_flight.remove(&(host, pending.offset));
             }
@@ -374,7 +424,7 @@ impl World {
         h.slots.clear();
         h.clients.clear();
         h.deferred.clear();
-        let down = self.rng.between(10 * MS, 2 * ns(self.timeouts.host_dead()));
+        let down = self.rng.between(10 * MS, 2 * ns(self.hosts[host].timeouts.host_dead()));
         let at = if matches!(self.phase, Phase::Faults) { self.now + down } else { self.now };
         self.schedule(at, Event::Restart { host });
     }
@@ -382,6 +432,7 @@ impl World {
     fn resume(&mut self, host: usize) {
         let h = &mut self.hosts[host];
         h.paused = false;
+        h.clock.resume(self.now);
         let epoch = h.epoch;
         let deferred = std::mem::take(&mut h.deferred);
         for io in deferred {
@@ -392,18 +443,18 @@ impl World {
     }
 
     fn tick(&mut self, host: usize) {
-        let fire = ns(self.timeouts.watchdog_fire());
         let h = &mut self.hosts[host];
+        let fire = ns(h.timeouts.watchdog_fire());
         let local = h.local(self.now);
         let decision = h.mux.check(local);
         let keep_petting = self.config.canary == Canary::KeepPetting;
+        let next = self.now + ns(decision.next_test.saturating_since(local));
         if keep_petting || decision.verdict == Verdict::Pet {
             h.pets += 1;
             let (epoch, pets) = (h.epoch, h.pets);
-            self.schedule(self.now + fire, Event::Fire { host, epoch, pets });
+            self.schedule(self.now + fire, Event::Fire { host, epoch, pets, test_ns: next });
         }
         let epoch = self.hosts[host].epoch;
-        let next = self.now + ns(decision.next_test.saturating_since(local));
         self.schedule(next, Event::Tick { host, epoch });
     }
 
@@ -429,12 +480,11 @@ impl World {
                     return;
                 }
                 let h = &mut self.hosts[host];
-                let name = Name::new(&format!("host-{}", h.host_id)).expect("valid name");
                 let join = DeltaAcquire::new(
                     self.lockspace,
                     h.host_id,
-                    name,
-                    self.timeouts,
+                    h.name,
+                    h.timeouts,
                     JoinOptions { fast_reacquire: true },
                 );
                 h.slots[0].job = Some(Job::Join(join));
@@ -449,28 +499,53 @@ impl World {
     fn follow_schedule(&mut self, host: usize) {
         loop {
             let in_flight = self.lockspace_write_in_flight(host);
+            let now = self.now;
+            let early = match self.config.canary {
+                Canary::FenceEarly => 4 * self.hosts[host].timeouts.io_timeout(),
+                _ => Duration::ZERO,
+            };
             let h = &mut self.hosts[host];
             let clock = h.clock;
+            let local = clock.local(now);
             let Membership::Joined { schedule, client } = &mut h.membership else {
                 unreachable!("a schedule is followed while joined")
             };
-            match schedule.next(clock.local(self.now)) {
+            // The lockspace fails where the schedule says; the FenceEarly
+            // canary declares it failed `early` before.
+            let fail_at = schedule.expiry() - early;
+            let command = match schedule.next(local) {
+                _ if local >= fail_at => RenewalCommand::Fail(DeltaError::Expired),
+                command => command,
+            };
+            match command {
                 RenewalCommand::Renew => {
                     let read = h.watch.next_read();
                     h.slots[0].job = Some(Job::Renew(schedule.renewal(read)));
                     return;
                 }
-                RenewalCommand::WaitUntil(until) => return self.wake(host, clock.global(until)),
+                RenewalCommand::WaitUntil(until) => {
+                    return self.wake(host, clock.global(until.min(fail_at)));
+                }
                 // The write's resolution wakes the host.
                 RenewalCommand::AwaitWrite { until } if in_flight => {
-                    return self.wake(host, clock.global(until));
+                    return self.wake(host, clock.global(until.min(fail_at)));
                 }
                 RenewalCommand::AwaitWrite { .. } => schedule.write_settled(),
                 RenewalCommand::Renewed { expiry } => {
                     h.mux.renewed(*client, expiry);
+                    self.oracle.renewed(host, clock.global(expiry));
                 }
                 RenewalCommand::Retry { .. } | RenewalCommand::Warn { .. } => {}
-                RenewalCommand::Fail(_) => return self.recover(host),
+                // Expired: the host fences itself, on time unless a canary
+                // runs; the oracle judges whether it had to.
+                RenewalCommand::Fail(DeltaError::Expired) => {
+                    self.oracle.fenced(host, "lease recovery", now, now, 0);
+                    return self.recover(host);
+                }
+                RenewalCommand::Fail(_) => {
+                    self.oracle.lost(host);
+                    return self.recover(host);
+                }
             }
         }
     }
@@ -478,14 +553,13 @@ impl World {
     /// Whether a write of `host`'s to the lockspace area is still in the
     /// device.
     fn lockspace_write_in_flight(&self, host: usize) -> bool {
-        self.writes_in_flight.range((host, 0)..(host, self.area_bytes)).next().is_some()
+        self.writes_in_flight.range((host, 0)..(host, self.area_stride)).next().is_some()
     }
 
     /// The lease was lost: kill the lease holders; if all die, the host
     /// lives on and rejoins; if one does not, the watchdog resets the host.
     fn recover(&mut self, host: usize) {
         self.report.faults.recoveries += 1;
-        let host_id = self.hosts[host].host_id;
         let mut hung = false;
         for client in 0..self.hosts[host].clients.len() {
             let slot = client + 1;
@@ -500,7 +574,7 @@ impl World {
                         self.hosts[host].clients[client] = Client::Hung { resource };
                         hung = true;
                     } else {
-                        self.oracle.end(resource, host_id, client);
+                        self.oracle.end(resource, host, client);
                     }
                 }
                 Client::Hung { resource } => {
@@ -521,7 +595,7 @@ impl World {
             h.mux.unregister(client);
         }
         if !hung {
-            let delay = self.rng.between(0, 2 * ns(self.timeouts.io_timeout()));
+            let delay = self.rng.between(0, 2 * ns(self.hosts[host].timeouts.io_timeout()));
             self.hosts[host].membership = Membership::Lost { rejoin_ns: self.now + delay };
             self.wake(host, self.now + delay);
         }
@@ -584,13 +658,8 @@ impl World {
             mutation: self.config.canary.mutation(),
         };
         let h = &mut self.hosts[host];
-        let machine = PaxosAcquire::new(
-            self.resources[resource],
-            h.host_id,
-            generation,
-            self.timeouts,
-            options,
-        );
+        let machine =
+            PaxosAcquire::new(self.resources[resource], h.host_id, generation, h.timeouts, options);
         h.slots[client + 1].job = Some(Job::Acquire { machine, resource, mode });
         h.clients[client] = Client::Acquiring { resource };
         self.report.attempts += 1;
@@ -604,8 +673,7 @@ impl World {
         else {
             unreachable!("stop_holding of a holder")
         };
-        let host_id = self.hosts[host].host_id;
-        self.oracle.end(resource, host_id, client);
+        self.oracle.end(resource, host, client);
         self.start_release(host, client, resource, *held);
     }
 
@@ -629,7 +697,7 @@ impl World {
             self.after_release(host, client);
             return;
         }
-        let machine = PaxosRelease::new(held.clone(), self.timeouts, None);
+        let machine = PaxosRelease::new(held.clone(), self.hosts[host].timeouts, None);
         let h = &mut self.hosts[host];
         h.clients[client] = Client::Releasing { resource };
         h.slots[client + 1].job = Some(Job::Release { machine, resource, held });
@@ -677,7 +745,7 @@ impl World {
             Area::Lockspace => 0,
             Area::Resource => match &self.hosts[host].slots[slot].job {
                 Some(Job::Acquire { resource, .. } | Job::Release { resource, .. }) => {
-                    self.area_bytes * (1 + *resource as u64)
+                    self.area_base(*resource)
                 }
                 other => unreachable!("a resource I/O from {other:?}"),
             },
@@ -687,6 +755,8 @@ impl World {
     fn submit(&mut self, host: usize, slot: usize, request: IoRequest) -> u64 {
         let id = self.next_io;
         self.next_io += 1;
+        let in_area = request.offset() + request.len() as u64;
+        assert!(in_area <= self.area_stride, "the simulated disk keeps the sectors hosts use");
         let offset = self.area_offset(host, slot, request.area()) + request.offset();
         let h = &self.hosts[host];
         let deadline_ns = h.global(request.deadline()).max(self.now);
@@ -702,10 +772,10 @@ impl World {
         let refused = write && !self.writes_in_flight.insert((host, offset));
         let plan = if write && !refused && !outage && self.slow_renewal_write(host, slot) {
             self.report.faults.late_writes += 1;
-            let io_timeout = self.timeouts.io_timeout();
+            let io_timeout = self.hosts[host].timeouts.io_timeout();
             plan_late_write(&mut self.rng, io_timeout, self.now, deadline_ns)
         } else {
-            self.plan(write, data.len(), deadline_ns, outage, refused)
+            self.plan(host, write, data.len(), deadline_ns, outage, refused)
         };
         let timed_out = plan.finish_ns > deadline_ns;
         let answer = match (write, plan.fate, plan.failed) {
@@ -716,7 +786,7 @@ impl World {
             (true, _, false) => Answer::Written,
         };
         let land_len = match plan.fate {
-            WriteFate::Torn { sectors } => sectors * DEVICE_SECTOR,
+            WriteFate::Torn { bytes } => bytes,
             _ => data.len(),
         };
         let len = data.len();
@@ -771,6 +841,7 @@ impl World {
     /// Draws what happens to a request, and counts the faults drawn.
     fn plan(
         &mut self,
+        host: usize,
         write: bool,
         len: usize,
         deadline_ns: u64,
@@ -793,10 +864,17 @@ impl World {
                 slow: false,
             };
         }
-        let io_timeout = self.timeouts.io_timeout();
+        let io_timeout = self.hosts[host].timeouts.io_timeout();
         let plan = if write {
-            let sectors = len / DEVICE_SECTOR;
-            plan_write(&mut self.rng, &self.faults, io_timeout, now, deadline_ns, sectors)
+            plan_write(
+                &mut self.rng,
+                &self.faults,
+                io_timeout,
+                now,
+                deadline_ns,
+                len,
+                DEVICE_SECTOR,
+            )
         } else {
             plan_read(&mut self.rng, &self.faults, io_timeout, now)
         };
@@ -833,7 +911,7 @@ impl World {
             self.writes_in_flight.remove(&key);
             self.forget_if_done(io);
             // A renewal schedule may be awaiting this write.
-            if key.1 < self.area_bytes {
+            if key.1 < self.area_stride {
                 self.wake(key.0, self.now);
             }
         }
@@ -895,7 +973,8 @@ impl World {
             Outcome::Joined(Ok(lease)) => {
                 self.report.joins += 1;
                 let h = &mut self.hosts[host];
-                let margin = self.timeouts.io_timeout();
+                self.oracle.renewed(host, h.global(lease.expiry()));
+                let margin = h.timeouts.io_timeout();
                 let client = h.mux.register("lockspace sim", lease.expiry(), margin);
                 let schedule = Box::new(RenewalSchedule::new(lease));
                 h.membership = Membership::Joined { schedule, client };
@@ -904,8 +983,13 @@ impl World {
                     self.client_wake(host, client);
                 }
             }
-            Outcome::Joined(Err(_)) => {
-                let retry = now + ns(self.timeouts.io_timeout());
+            Outcome::Joined(Err(err)) => {
+                match err {
+                    DeltaError::Busy { .. } => self.report.faults.joins_refused += 1,
+                    DeltaError::Corrupt { offset, .. } => self.reported_corrupt(offset),
+                    _ => {}
+                }
+                let retry = now + ns(self.hosts[host].timeouts.io_timeout());
                 self.hosts[host].membership = Membership::Lost { rejoin_ns: retry };
                 self.wake(host, retry);
             }
@@ -915,6 +999,9 @@ impl World {
             }
             Outcome::Released { resource, held, result } => {
                 let client = slot - 1;
+                if let Err(PaxosError::Corrupt { offset, .. }) = result {
+                    self.reported_corrupt(self.area_base(resource) + offset);
+                }
                 match result {
                     Ok(_) => self.after_release(host, client),
                     Err(_) => {
@@ -933,6 +1020,11 @@ impl World {
     fn renewed(&mut self, host: usize, renewal: crate::delta::Renewal) {
         self.report.renewals += 1;
         let in_flight = self.lockspace_write_in_flight(host);
+        match &renewal.result {
+            Err(DeltaError::Lost { .. }) => self.report.faults.leases_lost += 1,
+            Err(DeltaError::Corrupt { offset, .. }) => self.reported_corrupt(*offset),
+            _ => {}
+        }
         let h = &mut self.hosts[host];
         let local = h.local(self.now);
         h.watch.settle(&mut h.table);
@@ -964,7 +1056,8 @@ impl World {
                     return;
                 }
                 let host_id = self.hosts[host].host_id;
-                self.oracle.start(resource, host_id, client, mode, now);
+                let who = Holder { machine: host, host_id, slot: client };
+                self.oracle.start(resource, who, mode, held.lver, now);
                 if let Some(how) = held.takeover {
                     *self.report.takeovers.entry(how.as_str().to_owned()).or_default() += 1;
                 }
@@ -978,7 +1071,7 @@ impl World {
                 // Mostly short holds; some as long as a VM's, outlasting
                 // whatever fault comes along.
                 let hold = if self.rng.chance_ppm(100_000) {
-                    self.rng.between(SEC, 4 * ns(self.timeouts.renewal_fail()))
+                    self.rng.between(SEC, 4 * ns(self.hosts[host].timeouts.renewal_fail()))
                 } else {
                     self.rng.between(5 * MS, 200 * MS)
                 };
@@ -988,6 +1081,9 @@ impl World {
             }
             Err(err) => {
                 *self.report.refusals.entry(refusal_kind(&err).to_owned()).or_default() += 1;
+                if let PaxosError::Corrupt { offset, .. } = err {
+                    self.reported_corrupt(self.area_base(resource) + offset);
+                }
                 if let PaxosError::OwnerAlive { owner_id: id, .. }
                 | PaxosError::ShortHold { owner_id: id }
                 | PaxosError::SharedHeld { holder_id: id } = err
@@ -1021,34 +1117,125 @@ impl World {
         if self.phase != Phase::Faults {
             return;
         }
-        let host = self.rng.below(self.config.hosts) as usize;
+        let host = self.rng.below(self.hosts.len() as u64) as usize;
         if self.hosts[host].alive && !self.hosts[host].paused {
-            let kind = self.rng.below(3);
-            if kind == 0 {
-                self.report.faults.crashes += 1;
-                self.reset(host);
-            } else if kind == 1 {
-                // The host loses its path to the storage while it runs on.
-                self.report.faults.outages += 1;
-                let lease = ns(self.timeouts.renewal_fail());
-                let length = self.rng.between(lease / 2, 2 * ns(self.timeouts.host_dead()));
-                self.hosts[host].outage_until_ns = self.now + length;
-            } else {
-                self.report.faults.pauses += 1;
-                let lease = ns(self.timeouts.renewal_fail());
-                let reset = ns(self.timeouts.host_dead());
-                let pause = match self.rng.below(3) {
-                    0 => self.rng.between(MS, lease * 3 / 4),
-                    1 => self.rng.between(lease * 3 / 4, reset),
-                    _ => self.rng.between(reset, 2 * reset),
-                };
-                self.hosts[host].paused = true;
-                let epoch = self.hosts[host].epoch;
-                self.schedule(self.now + pause, Event::Resume { host, epoch });
+            let timeouts = self.hosts[host].timeouts;
+            let lease = ns(timeouts.renewal_fail());
+            let reset = ns(timeouts.host_dead());
+            let fire = ns(timeouts.watchdog_fire());
+            let kinds = if self.config.suspensions { 4 } else { 3 };
+            match self.rng.below(kinds) {
+                0 => {
+                    self.report.faults.crashes += 1;
+                    self.reset(host);
+                }
+                1 => {
+                    // The host loses its path to the storage while it runs on.
+                    self.report.faults.outages += 1;
+                    let length = self.rng.between(lease / 2, 2 * reset);
+                    self.hosts[host].outage_until_ns = self.now + length;
+                }
+                2 => {
+                    self.report.faults.pauses += 1;
+                    let pause = match self.rng.below(3) {
+                        0 => self.rng.between(MS, lease * 3 / 4),
+                        1 => self.rng.between(lease * 3 / 4, reset),
+                        _ => self.rng.between(reset, 2 * reset),
+                    };
+                    self.stall(host, pause);
+                }
+                _ => {
+                    // Around the fire timeout: below it the host resumes
+                    // with a clock that missed the suspension; above it the
+                    // watchdog, counting real time, has reset it.
+                    self.report.faults.suspensions += 1;
+                    let length = match self.rng.below(3) {
+                        0 => self.rng.between(MS, fire / 2),
+                        1 => self.rng.between(fire / 2, fire * 3 / 2),
+                        _ => self.rng.between(fire, 2 * reset),
+                    };
+                    self.hosts[host].clock.suspend(self.now);
+                    self.stall(host, length);
+                }
             }
         }
         let at = self.next_fault_delay();
         self.schedule(at, Event::Fault);
+    }
+
+    /// The host stops for `length`: it runs nothing and pets nothing.
+    fn stall(&mut self, host: usize, length: u64) {
+        self.hosts[host].paused = true;
+        self.oracle.stalled(host, self.now + length);
+        let epoch = self.hosts[host].epoch;
+        self.schedule(self.now + length, Event::Resume { host, epoch });
+    }
+
+    /// A crash caught `pending` in the device: it lands whole, not at all,
+    /// or cut where the device allows.
+    fn land_at_crash(&mut self, pending: &Pending) {
+        let data = &pending.data[..pending.land_len];
+        match self.rng.below(3) {
+            0 => self.disk.apply(pending.offset, data),
+            1 => {}
+            _ => {
+                let cut = self.atomicity.cut(&mut self.rng, data.len());
+                if cut > 0 {
+                    self.report.faults.crash_torn_writes += 1;
+                    self.disk.apply(pending.offset, &data[..cut]);
+                    let sector = self.sector_len as u64;
+                    self.torn.insert((pending.offset + cut as u64) / sector * sector);
+                }
+            }
+        }
+    }
+
+    /// A machine reported the record at disk offset `at` corrupt: only a
+    /// crash can have damaged it.
+    fn reported_corrupt(&mut self, at: u64) {
+        self.report.faults.corrupt_reports += 1;
+        if !self.torn.contains(&at) {
+            self.oracle.violation(format!(
+                "t={:.6}s the record at disk offset {at} was reported corrupt, but no crash \
+                 tore it",
+                self.now as f64 / 1e9
+            ));
+        }
+    }
+
+    /// Whether the record at disk offset `at`, of `kind`, was torn by a
+    /// crash and fails its checks now.
+    fn damaged(&self, at: u64, kind: Option<LeaderKind>) -> bool {
+        if !self.torn.contains(&at) {
+            return false;
+        }
+        let sector = self.disk.snapshot(at, self.sector_len);
+        match kind {
+            Some(kind) => {
+                LeaderRecord::decode_prefix(&sector).verify_in(kind, &self.lockspace.name).is_err()
+            }
+            None => Dblock::decode_prefix(&sector).verify().is_err(),
+        }
+    }
+
+    /// Whether a damaged record stops `host` from ever getting `resource`:
+    /// its own delta sector, the resource's leader or its own dblock, or the
+    /// delta sector of the leader's owner (whose liveness nobody can judge
+    /// any more, so its lease is never taken over).
+    fn blocked_by_damage(&self, host: usize, resource: usize) -> bool {
+        let host_id = self.hosts[host].host_id;
+        let base = self.area_base(resource);
+        let dblock = base + self.resources[resource].dblock_offset(host_id);
+        let leader = LeaderRecord::decode_prefix(&self.disk.snapshot(base, self.sector_len));
+        let delta = |id: u64| self.damaged(self.lockspace.host_offset(id), Some(LeaderKind::Delta));
+        delta(host_id)
+            || self.damaged(base, Some(LeaderKind::Paxos))
+            || self.damaged(dblock, None)
+            || (leader.owner_id != 0 && leader.timestamp != 0 && delta(leader.owner_id))
+    }
+
+    fn area_base(&self, resource: usize) -> u64 {
+        self.area_stride * (1 + resource as u64)
     }
 
     fn check_phase(&mut self) {
@@ -1071,10 +1258,14 @@ impl World {
     /// Describes every want not granted: the client, and the leader of the
     /// resource it waits for.
     fn report_starved(&mut self) {
-        for h in &self.hosts {
+        for (host, h) in self.hosts.iter().enumerate() {
             for (client, want) in h.wants.iter().enumerate() {
                 let Some((resource, since)) = want else { continue };
-                let at = self.area_bytes * (1 + *resource as u64);
+                if self.blocked_by_damage(host, *resource) {
+                    self.report.liveness.blocked_by_damage += 1;
+                    continue;
+                }
+                let at = self.area_base(*resource);
                 let leader = LeaderRecord::decode_prefix(&self.disk.snapshot(at, DEVICE_SECTOR));
                 self.report.liveness.starved.push(format!(
                     "host {} client {client}: resource {resource} wanted since t={:.3}s, not \
@@ -1100,7 +1291,16 @@ impl World {
         self.phase = Phase::Liveness { since_ns: self.now };
         self.faults = IoFaults::NONE;
         let now = self.now;
+        if let Some(twin) = self.twin {
+            // The operator found the duplicate host_id and retired it.
+            if self.hosts[twin].alive {
+                self.reset(twin);
+            }
+        }
         for host in 0..self.hosts.len() {
+            if self.twin == Some(host) {
+                continue;
+            }
             for client in 0..self.config.clients_per_host {
                 let resource = self.rng.below(self.config.resources) as usize;
                 self.hosts[host].wants[client] = Some((resource, now));
@@ -1143,4 +1343,62 @@ fn refusal_kind(err: &PaxosError) -> &'static str {
         PaxosError::Io(IoFailure::Timeout) => "io_timeout",
         PaxosError::Io(IoFailure::Error) => "io_error",
     }
+}
+
+/// How each machine is configured: host_id, name and io_timeout.
+struct HostSetup {
+    host_ids: Vec<u64>,
+    names: Vec<Name>,
+    io_timeouts_s: Vec<u64>,
+    /// The machine given another's host_id.
+    twin: Option<usize>,
+    /// Two host_ids whose hosts were given one name.
+    shared_name: Option<(u64, u64)>,
+}
+
+impl HostSetup {
+    /// Host `i` is host_id `i + 1` named `host-<id>`, all with io_timeout
+    /// `io_timeout_s`, except where the seed (with faults on) draws peers
+    /// with their own io_timeout, a twin of one host_id, or a shared name.
+    fn draw(rng: &mut Rng, config: &SimConfig, io_timeout_s: u64) -> HostSetup {
+        let name = |text: String| Name::new(&text).expect("valid name");
+        let mut host_ids: Vec<u64> = (1..=config.hosts).collect();
+        let mut names: Vec<Name> = host_ids.iter().map(|id| name(format!("host-{id}"))).collect();
+        let twin_wanted =
+            config.canary == Canary::TwinSameName || (config.faults && rng.chance_ppm(500_000));
+        let twin = twin_wanted.then(|| {
+            let partner = rng.below(config.hosts) as usize;
+            host_ids.push(host_ids[partner]);
+            names.push(match config.canary {
+                Canary::TwinSameName => names[partner],
+                _ => name(format!("host-{}-twin", host_ids[partner])),
+            });
+            host_ids.len() - 1
+        });
+        let shared_name = (config.faults && rng.chance_ppm(500_000)).then(|| {
+            let (a, b) = (rng.below(config.hosts), rng.below(config.hosts - 1));
+            let b = if b >= a { b + 1 } else { b };
+            names[b as usize] = names[a as usize];
+            (a + 1, b + 1)
+        });
+        let mixed = rng.chance_ppm(500_000);
+        let io_timeouts_s =
+            host_ids.iter().map(|_| if mixed { rng.between(1, 2) } else { io_timeout_s }).collect();
+        HostSetup { host_ids, names, io_timeouts_s, twin, shared_name }
+    }
+}
+
+/// The geometry of a run: 512/1M, 4096/1M or 4096/8M.
+fn draw_geometry(rng: &mut Rng, geometries: Geometries) -> Geometry {
+    let (sector, align) = match geometries {
+        Geometries::B512 => (SectorSize::B512, AlignSize::M1),
+        Geometries::B4096 => (SectorSize::B4096, AlignSize::M1),
+        Geometries::B4096M8 => (SectorSize::B4096, AlignSize::M8),
+        Geometries::Mixed => match rng.below(4) {
+            0 | 1 => (SectorSize::B512, AlignSize::M1),
+            2 => (SectorSize::B4096, AlignSize::M1),
+            _ => (SectorSize::B4096, AlignSize::M8),
+        },
+    };
+    Geometry::new(sector, align).expect("valid geometry")
 }
