@@ -1,10 +1,14 @@
 //! Monotonic time, behind a trait so the simulator can drive it.
 //!
 //! Lease logic never reads the real clock: it is handed `MonoTime` values by a
-//! driver that owns a [`Clock`]. [`OsClock`] reads `CLOCK_MONOTONIC`, the same
-//! clock sanlock uses for on-disk timestamps, so timestamps written by both on
-//! one host are in the same units. [`SimClock`] is virtual time that only moves
-//! when the simulator advances it.
+//! driver that owns a [`Clock`]. [`OsClock`] reads `CLOCK_BOOTTIME`: monotonic
+//! like the `CLOCK_MONOTONIC` sanlock uses, in the same units from the same
+//! origin (boot), but it also counts the time the system was suspended. A
+//! host resumed from a suspension sees how long its renewals really stopped,
+//! so it stops its keepalives for a lease that expired meanwhile instead of
+//! carrying on as if no time had passed, while other hosts, whose clocks ran,
+//! take that lease over. [`SimClock`] is virtual time that only moves when
+//! the simulator advances it.
 //!
 //! Clocks are never compared across hosts: a timestamp read from another
 //! host's sector is only ever compared with the same host's earlier timestamps.
@@ -82,15 +86,15 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> MonoTime;
 }
 
-/// The host's `CLOCK_MONOTONIC`.
+/// The host's `CLOCK_BOOTTIME` (see the module header).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OsClock;
 
 impl Clock for OsClock {
     fn now(&self) -> MonoTime {
-        let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-            .expect("CLOCK_MONOTONIC is always available on Linux");
-        let secs = u64::try_from(ts.tv_sec()).expect("CLOCK_MONOTONIC is never negative");
+        let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+            .expect("CLOCK_BOOTTIME is always available on Linux");
+        let secs = u64::try_from(ts.tv_sec()).expect("CLOCK_BOOTTIME is never negative");
         let nanos = u64::try_from(ts.tv_nsec()).expect("tv_nsec is in [0, 1e9)");
         MonoTime::from_nanos(secs * 1_000_000_000 + nanos)
     }
@@ -150,7 +154,7 @@ mod tests {
         let first = clock.now();
         let second = clock.now();
         assert!(second >= first);
-        assert!(first.as_secs() > 0, "CLOCK_MONOTONIC counts from boot");
+        assert!(first.as_secs() > 0, "CLOCK_BOOTTIME counts from boot");
     }
 
     #[test]

@@ -24,6 +24,7 @@ enum Mutant {
     ReuseLver,
     TwinSameName,
     FenceEarly,
+    MonotonicClock,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -160,6 +161,7 @@ fn config(args: &Args, seed: u64) -> SimConfig {
             Mutant::ReuseLver => Canary::ReuseLver,
             Mutant::TwinSameName => Canary::TwinSameName,
             Mutant::FenceEarly => Canary::FenceEarly,
+            Mutant::MonotonicClock => Canary::MonotonicClock,
         },
         geometries: match args.geometry {
             GeometryArg::Mixed => Geometries::Mixed,

@@ -263,7 +263,7 @@ struct Ended {
     host: usize,
     serial: usize,
     log: PathBuf,
-    /// When the parent saw it dead (CLOCK_MONOTONIC ns).
+    /// When the parent saw it dead (CLOCK_BOOTTIME ns).
     died: u64,
 }
 

@@ -228,7 +228,7 @@ path,
 (logged as UNSAFE at start: the host is never reset), and
 .BI file: PATH ,
 a test device that appends "arm NANOS FIRE_MS", "pet NANOS" and "disarm
-NANOS" lines (CLOCK_MONOTONIC) to PATH and resets nothing: a test harness
+NANOS" lines (CLOCK_BOOTTIME) to PATH and resets nothing: a test harness
 treats a gap longer than F as the reset.
 .SH FENCING
 When a lockspace's host_id lease is lost, every process holding a lease in

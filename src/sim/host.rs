@@ -188,9 +188,10 @@ pub struct SimHost {
     pub last_errors: Vec<String>,
 }
 
-/// A host's monotonic clock: it started at a random value when the host
-/// booted, so no two hosts' clocks agree, and like CLOCK_MONOTONIC it stands
-/// still while the host is suspended.
+/// A host's clock: it started at a random value when the host booted, so no
+/// two hosts' clocks agree. Hosts read CLOCK_BOOTTIME, which runs on while
+/// the host is suspended; [`HostClock::suspend`] stops it as CLOCK_MONOTONIC
+/// would, for the canary that shows why.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HostClock {
     /// Global time of the last boot.

@@ -17,9 +17,10 @@
 //!   the record, see `disk/sim.rs`); a record reported corrupt must be one a
 //!   crash tore, and a want it blocks is reported, not starved;
 //! - pauses shorter or longer than a lease (the clock runs on), and
-//!   suspensions (like a paused VM, CLOCK_MONOTONIC stands still; the
-//!   watchdog device counts real time, so a suspension longer than the fire
-//!   timeout after the last keepalive ends in a reset);
+//!   suspensions of the whole host (CLOCK_BOOTTIME, which hosts read, runs
+//!   on through them, as CLOCK_MONOTONIC would not: the `monotonic-clock`
+//!   canary; the watchdog device counts real time, so a suspension longer
+//!   than the fire timeout after the last keepalive ends in a reset);
 //! - storage outages of one host, whose I/O all times out while it runs on
 //!   (its lease expires, its holders are killed, a quarter of the kills
 //!   fail);
@@ -71,6 +72,9 @@ pub enum Canary {
     TwinSameName,
     /// A host gives its lease up (and kills its holders) after 4N, not 8N.
     FenceEarly,
+    /// Hosts read `CLOCK_MONOTONIC`, which stands still while the host is
+    /// suspended, instead of `CLOCK_BOOTTIME`.
+    MonotonicClock,
 }
 
 impl Canary {
@@ -80,9 +84,11 @@ impl Canary {
             Canary::NoDeadWait => Mutation::NoDeadWait,
             Canary::SkipPhase2 => Mutation::SkipPhase2,
             Canary::ReuseLver => Mutation::ReuseLver,
-            Canary::None | Canary::KeepPetting | Canary::TwinSameName | Canary::FenceEarly => {
-                Mutation::None
-            }
+            Canary::None
+            | Canary::KeepPetting
+            | Canary::TwinSameName
+            | Canary::FenceEarly
+            | Canary::MonotonicClock => Mutation::None,
         }
     }
 }

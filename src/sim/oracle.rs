@@ -12,9 +12,11 @@
 //! 2. **The lease version is a fencing token.** Per resource, in the order
 //!    acquisitions succeed: an EX acquisition's lver is above the lver of
 //!    every earlier acquisition, EX or SH; an SH acquisition's lver is above
-//!    every earlier EX one's and at least every earlier SH one's (a host that
-//!    still has its SHARED mode block joins the shared holders at the
-//!    current lver without a ballot, so SH holders may share one).
+//!    every earlier EX one's. Shared holders are not ordered among
+//!    themselves: each SH acquire runs its own ballot and then writes its
+//!    mode block and frees the leader, so one whose last writes are slow
+//!    returns after another host's later SH ballot; no exclusive holder can
+//!    come between them, and the token fences exclusive writers only.
 //! 3. **No needless fencing.** A machine is fenced when lease recovery
 //!    kills its holders because its lease expired, or when its watchdog
 //!    resets it. Its lease, as its successful renewals prove, lasts until
@@ -110,7 +112,7 @@ impl Oracle {
         let seen = self.versions.entry(resource).or_default();
         let stale = match mode {
             Mode::Exclusive => lver <= seen.any,
-            Mode::Shared => lver <= seen.exclusive || lver < seen.any,
+            Mode::Shared => lver <= seen.exclusive,
         };
         let before = *seen;
         if lver >= seen.any {
@@ -256,11 +258,16 @@ mod tests {
         oracle.start(7, who(1, 0), Mode::Shared, 6, 20);
         // A second shared holder at the same version is fine.
         oracle.start(7, who(2, 0), Mode::Shared, 6, 30);
+        // And one whose ballot came first but whose acquire ended later.
+        oracle.start(7, who(3, 0), Mode::Shared, 7, 31);
+        oracle.start(7, who(4, 0), Mode::Shared, 6, 32);
         assert_eq!(oracle.violations, 0);
+        oracle.reset(3);
+        oracle.reset(4);
         oracle.reset(1);
         oracle.reset(2);
         // An exclusive holder must be above every earlier one.
-        oracle.start(7, who(0, 0), Mode::Exclusive, 6, 40);
+        oracle.start(7, who(0, 0), Mode::Exclusive, 7, 40);
         assert_eq!((oracle.violations, oracle.lver_regressions), (1, 1));
         oracle.end(7, 0, 0);
         oracle.start(7, who(1, 0), Mode::Shared, 6, 50);

@@ -1154,7 +1154,9 @@ impl World {
                         1 => self.rng.between(fire / 2, fire * 3 / 2),
                         _ => self.rng.between(fire, 2 * reset),
                     };
-                    self.hosts[host].clock.suspend(self.now);
+                    if self.config.canary == Canary::MonotonicClock {
+                        self.hosts[host].clock.suspend(self.now);
+                    }
                     self.stall(host, length);
                 }
             }

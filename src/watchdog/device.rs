@@ -203,7 +203,7 @@ impl Device for LinuxDevice {
 }
 
 /// The test device: each arm, keepalive and disarm is appended to a file
-/// as `EVENT NANOS` (`CLOCK_MONOTONIC`), the arm line with the fire timeout
+/// as `EVENT NANOS` (`CLOCK_BOOTTIME`, the clock leased reads), the arm line with the fire timeout
 /// in milliseconds. A harness reads it with [`PetLog`] and treats a gap
 /// longer than the fire timeout as the reset a real device would do.
 pub struct FileDevice {

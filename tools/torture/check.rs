@@ -46,7 +46,7 @@ pub struct ClientRun {
     pub host: usize,
     pub client: usize,
     pub events: Vec<Event>,
-    /// When the parent saw the process dead (CLOCK_MONOTONIC ns).
+    /// When the parent saw the process dead (CLOCK_BOOTTIME ns).
     pub died: u64,
 }
 

@@ -52,7 +52,7 @@ pub struct ClientArgs {
     log: PathBuf,
     #[arg(long)]
     seed: u64,
-    /// Stop (after the current hold) at this CLOCK_MONOTONIC time, in ns
+    /// Stop (after the current hold) at this CLOCK_BOOTTIME time, in ns
     #[arg(long)]
     until: u64,
     /// The host's test watchdog log: once it shows the host reset, the

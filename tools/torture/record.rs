@@ -3,7 +3,7 @@
 //! log is complete up to its death) and the identity record it writes into
 //! its resource's sector of the witness file.
 //!
-//! Times are `CLOCK_MONOTONIC` nanoseconds, the same clock in every process
+//! Times are `CLOCK_BOOTTIME` nanoseconds (leased's clock), the same clock in every process
 //! of the machine, so the parent can order events of different clients.
 
 use serde::{Deserialize, Serialize};
