@@ -244,11 +244,17 @@ fn watch_until_taken(
                 ))?;
             }
         }
-        match taken.try_recv() {
-            Ok(result) => lease = Some(result.map_err(|err| cluster.failure(watchers[0], &err))?),
-            Err(mpsc::TryRecvError::Empty) => {}
-            Err(mpsc::TryRecvError::Disconnected) => {
-                return Err(stuck("the waiting acquire ended without an answer"));
+        // Once answered, the acquire's thread is gone: its channel is
+        // looked at no more while the watchers catch up.
+        if lease.is_none() {
+            match taken.try_recv() {
+                Ok(result) => {
+                    lease = Some(result.map_err(|err| cluster.failure(watchers[0], &err))?);
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    return Err(stuck("the waiting acquire ended without an answer"));
+                }
             }
         }
         narrator.pause(POLL)?;
