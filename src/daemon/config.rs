@@ -160,7 +160,8 @@ pub const KEYS: &[ConfigKey] = &[
         default: "40",
         text: "Seconds from the failure of a lockspace until its lease holders still running \
                are sent SIGKILL (fencing \"terminate\"). Keep it below watchdog_fire_timeout \
-               (the watchdog resets the host from F less 0.2 s after a lockspace's expiry), \
+               (the watchdog resets the host from F less the lockspace's io_timeout, at most \
+               wdmd's test interval of 10 s, after a lockspace's expiry), \
                or the watchdog resets the host before SIGKILL is sent.",
     },
     ConfigKey {

@@ -469,8 +469,10 @@ impl Lockspace {
                 }
                 None => {
                     let name = format!("lockspace {}", self.spec.name);
-                    // The keepalives stop an io_timeout before the expiry.
-                    let margin = self.timeouts.io_timeout();
+                    let margin = crate::watchdog::lockspace_margin(
+                        self.timeouts.io_timeout(),
+                        self.timeouts.watchdog_fire(),
+                    );
                     *client = Some(self.watchdog.register(&name, expiry, margin));
                 }
             }

@@ -155,11 +155,14 @@ impl Daemon {
         let watchdog = Arc::new(watchdog);
         // A failed lockspace's holders get SIGKILL kill_grace after its
         // expiry (renewal I/O is due by the expiry, so the loss is seen
-        // then); the last keepalive comes at most an io_timeout and a test
-        // before that expiry, so the reset comes no sooner than F less that
-        // lead after it when the keeper tests on time. Judged for sanlock's
-        // default io_timeout, 10 s: SIGKILL at 40 s, reset from 49.9 s.
-        let lead = crate::watchdog::last_keepalive_lead(std::time::Duration::from_secs(10));
+        // then); the last keepalive comes at most a lockspace's margin (its
+        // io_timeout, capped at the test interval) and a test before that
+        // expiry, so the reset comes no sooner than F less that lead after
+        // it when the keeper tests on time. Judged for the largest margin,
+        // whatever a lockspace's io_timeout: at the defaults SIGKILL at
+        // 40 s, reset from 49.9 s.
+        let margin = crate::watchdog::test_interval_for(fire);
+        let lead = crate::watchdog::last_keepalive_lead(margin);
         let reset = fire.saturating_sub(lead);
         if config.fencing == Fencing::Terminate
             && std::time::Duration::from_secs(config.kill_grace) >= reset

@@ -407,9 +407,17 @@ impl Daemon {
                          us; the resource is not acquired again here until the lockspace is left",
                         op.what()
                     );
-                    daemon.leases.lock().expect("leases lock").abandon(&key);
-                    daemon.slot_freed.notify_all();
-                    return;
+                    // Under the table's lock, as the leave forgets
+                    // abandoned slots under it once the generation ended:
+                    // one that ended already has nothing to guard.
+                    let mut table = daemon.leases.lock().expect("leases lock");
+                    if lockspace.writer(Some(op.held().generation)).is_some() {
+                        table.abandon(&key);
+                        drop(table);
+                        daemon.slot_freed.notify_all();
+                        return;
+                    }
+                    drop(table);
                 }
             }
             daemon.free_slots([&key]);

@@ -28,7 +28,7 @@ use crate::paxos::{
 use crate::rng::Rng;
 use crate::step::{Area, IoFailure, IoRequest, IoResult, Step};
 use crate::timeouts::Timeouts;
-use crate::watchdog::{GUARD, Multiplexer, Verdict, test_interval_for};
+use crate::watchdog::{GUARD, Multiplexer, Verdict, lockspace_margin, test_interval_for};
 
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
@@ -336,7 +336,9 @@ impl World {
                     // lockspace's margin (its io_timeout) of the expiry.
                     let fire = ns(h.timeouts.watchdog_fire());
                     let window = fire + (test_ns + fire).saturating_sub(self.now);
-                    let due = test_ns + ns(h.timeouts.io_timeout().max(GUARD));
+                    let margin =
+                        lockspace_margin(h.timeouts.io_timeout(), h.timeouts.watchdog_fire());
+                    let due = test_ns + ns(margin.max(GUARD));
                     self.oracle.fenced(host, "watchdog reset", self.now, due, window);
                     self.report.faults.watchdog_resets += 1;
                     self.reset(host);
@@ -974,7 +976,7 @@ impl World {
                 self.report.joins += 1;
                 let h = &mut self.hosts[host];
                 self.oracle.renewed(host, h.global(lease.expiry()));
-                let margin = h.timeouts.io_timeout();
+                let margin = lockspace_margin(h.timeouts.io_timeout(), h.timeouts.watchdog_fire());
                 let client = h.mux.register("lockspace sim", lease.expiry(), margin);
                 let schedule = Box::new(RenewalSchedule::new(lease));
                 h.membership = Membership::Joined { schedule, client };

@@ -33,5 +33,6 @@ pub use device::{
 };
 pub use keeper::{Stopped, Watchdog};
 pub use mux::{
-    ClientId, Decision, GUARD, Multiplexer, Verdict, last_keepalive_lead, test_interval_for,
+    ClientId, Decision, GUARD, Multiplexer, Verdict, last_keepalive_lead, lockspace_margin,
+    test_interval_for,
 };

@@ -9,11 +9,11 @@
 //! ahead. The margin covers the time from the clock reading to the
 //! keepalive's ioctl, which nothing bounds in general (a thread left at
 //! normal priority, a page fault on failing storage, a cgroup freeze): a
-//! lockspace's margin is its io_timeout N (10 s at sanlock's default, as
-//! wdmd's one test interval; 1 s at N = 1, where a renewed lockspace's
-//! expiry is never less than 6N ahead, so healthy clients are still
-//! petted), and never less than [`GUARD`]. This holds however late or
-//! early the tests run.
+//! lockspace's margin is its io_timeout N capped at wdmd's test interval
+//! ([`lockspace_margin`]: 10 s at sanlock's defaults; 1 s at N = 1, where a
+//! renewed lockspace's expiry is never less than 6N ahead, so healthy
+//! clients are still petted), and never less than [`GUARD`]. This holds
+//! however late or early the tests run.
 //!
 //! Liveness: the keepalives must not stop while every expiry is
 //! comfortably ahead, nor stop long before an expiry (that resets the host
@@ -21,11 +21,11 @@
 //! interval cannot do both: sanlock's 10 s at F = 60 s withholds at once
 //! against a lockspace with io_timeout 1, whose expiry is never more than
 //! 8 s away. So the next test follows the shortest horizon: halfway to the
-//! earliest cut (expiry − GUARD), never later than the longest interval
+//! earliest cut (expiry − margin), never later than the longest interval
 //! (at most F / 4, so the device is petted well within F) and never sooner
 //! than [`CLOSEST_TESTS`]. A client renewed to now + 8 s every 2 s is then
 //! tested every 3–4 s and always petted; one that stops renewing gets its
-//! last keepalive within [`LAST_KEEPALIVE_LEAD`] of its expiry, when the
+//! last keepalive within [`last_keepalive_lead`] of its expiry, when the
 //! tests run on time.
 
 use std::collections::BTreeMap;
@@ -100,6 +100,15 @@ pub fn test_interval_for(fire_timeout: Duration) -> Duration {
         _ => Duration::from_secs(1),
     };
     interval.min(fire_timeout / 4)
+}
+
+/// How far ahead of a lockspace's expiry its keepalives stop: its
+/// io_timeout, but no more than wdmd's test interval for the fire timeout,
+/// so that the reset (at least F less this after the expiry) still comes
+/// after recovery's SIGKILL at the default kill grace, whatever the
+/// io_timeout.
+pub fn lockspace_margin(io_timeout: Duration, fire_timeout: Duration) -> Duration {
+    io_timeout.min(test_interval_for(fire_timeout))
 }
 
 /// Clients with expiry deadlines over one watchdog device.
@@ -278,6 +287,20 @@ mod tests {
         assert!(last_pet < expiry - margin, "the last keepalive comes a margin before the expiry");
         let lead = last_keepalive_lead(margin);
         assert!(last_pet + lead >= expiry, "last keepalive {last_pet}, {expiry}");
+    }
+
+    /// A lockspace's keepalives stop its io_timeout before its expiry, but
+    /// never more than a test interval: with io_timeout 20 s and F 60 s the
+    /// reset comes from expiry + 49.9 s, after SIGKILL at the default kill
+    /// grace of 40 s, not at expiry + 39.9 s.
+    #[test]
+    fn a_lockspace_margin_is_its_io_timeout_up_to_a_test_interval() {
+        let f = Duration::from_secs(60);
+        assert_eq!(lockspace_margin(Duration::from_secs(1), f), Duration::from_secs(1));
+        assert_eq!(lockspace_margin(Duration::from_secs(10), f), Duration::from_secs(10));
+        assert_eq!(lockspace_margin(Duration::from_secs(20), f), Duration::from_secs(10));
+        let reset_after_expiry = f - last_keepalive_lead(lockspace_margin(f / 3, f));
+        assert!(reset_after_expiry > Duration::from_secs(40), "{reset_after_expiry:?}");
     }
 
     #[test]
