@@ -34,7 +34,7 @@ use crate::clock::MonoTime;
 use crate::ondisk::RecordProblem;
 use crate::ondisk::dblock::{DBLOCK_BYTES, Dblock, ModeBlock};
 use crate::ondisk::geometry::Geometry;
-use crate::ondisk::leader::{LEADER_FLAG_SHORT_HOLD, LeaderRecord};
+use crate::ondisk::leader::{LEADER_FLAG_SHORT_HOLD, LeaderKind, LeaderRecord};
 use crate::ondisk::name::Name;
 use crate::step::IoFailure;
 
@@ -160,6 +160,31 @@ pub(crate) fn dblock_sector(block: &Dblock, mode: &ModeBlock, sector_len: usize)
     sector[..DBLOCK_BYTES].copy_from_slice(&block.encode());
     mode.encode_into_sector(&mut sector);
     sector
+}
+
+/// The resource leader in `sector`, checked to be one of `lockspace`.
+pub(crate) fn checked_leader(sector: &[u8], lockspace: &Name) -> Result<LeaderRecord, PaxosError> {
+    let leader = LeaderRecord::decode_prefix(sector);
+    leader
+        .verify_in(LeaderKind::Paxos, lockspace)
+        .map_err(|problem| PaxosError::Corrupt { offset: 0, problem })?;
+    Ok(leader)
+}
+
+/// Whether `leader` holds `(host_id, generation)` as owner at `lver` and
+/// was written by that host: only then does its release free it. One that
+/// another host wrote is left; the owner's RELEASED dblock frees it.
+pub(crate) fn ours_to_free(
+    leader: &LeaderRecord,
+    host_id: u64,
+    generation: u64,
+    lver: u64,
+) -> bool {
+    leader.timestamp != 0
+        && leader.owner_id == host_id
+        && leader.owner_generation == generation
+        && leader.lver == lver
+        && leader.write_id == host_id
 }
 
 /// `leader` with its owner gone: timestamp 0 and no short hold, written by

@@ -16,11 +16,14 @@
 //! lease has expired does no I/O at all (its caller does not run this): the
 //! lease then ends by time, like any dead owner's.
 
-use super::{Held, Mode, PaxosError, ResourceRef, Withdrawal, dblock_sector, freed_leader};
+use super::{
+    Held, Mode, PaxosError, ResourceRef, Withdrawal, checked_leader, dblock_sector, freed_leader,
+    ours_to_free,
+};
 use crate::clock::MonoTime;
 use crate::delta::HostTable;
 use crate::ondisk::dblock::{DBLOCK_FLAG_RELEASED, Dblock, ModeBlock};
-use crate::ondisk::leader::{LeaderKind, LeaderRecord};
+use crate::ondisk::leader::LeaderRecord;
 use crate::step::{Area, IoRequest, IoResult, Machine, Step};
 use crate::timeouts::Timeouts;
 
@@ -124,11 +127,7 @@ impl PaxosRelease {
     }
 
     fn check_leader(&self, sector: &[u8]) -> Result<LeaderRecord, PaxosError> {
-        let leader = LeaderRecord::decode_prefix(sector);
-        leader
-            .verify_in(LeaderKind::Paxos, &self.resource.lockspace)
-            .map_err(|problem| PaxosError::Corrupt { offset: 0, problem })?;
-        Ok(leader)
+        checked_leader(sector, &self.resource.lockspace)
     }
 
     /// What the probe read shows we have to let go of.
@@ -213,11 +212,7 @@ impl Machine for PaxosRelease {
                 match self.check_leader(sector) {
                     Err(err) => State::Finished(Err(err)),
                     Ok(leader) => {
-                        let names_us = leader.owner_id == self.host_id
-                            && leader.owner_generation == self.generation
-                            && leader.lver == letting.lver
-                            && leader.timestamp != 0;
-                        if names_us && leader.write_id == self.host_id {
+                        if ours_to_free(&leader, self.host_id, self.generation, letting.lver) {
                             State::FreeLeader { letting, leader }
                         } else {
                             State::Finished(Ok(Some((letting.mode, letting.lver))))

@@ -16,11 +16,11 @@
 //! step failing only leaves the disk stricter than shared (others are still
 //! refused as by an exclusive owner) until the release.
 
-use super::{Held, Mode, PaxosError, dblock_sector, freed_leader};
+use super::{Held, Mode, PaxosError, checked_leader, dblock_sector, freed_leader, ours_to_free};
 use crate::clock::MonoTime;
 use crate::delta::HostTable;
 use crate::ondisk::dblock::{DBLOCK_FLAG_RELEASED, MODE_FLAG_SHARED, ModeBlock};
-use crate::ondisk::leader::{LeaderKind, LeaderRecord};
+use crate::ondisk::leader::LeaderRecord;
 use crate::step::{Area, IoRequest, IoResult, Machine, Step};
 use crate::timeouts::Timeouts;
 
@@ -73,14 +73,6 @@ impl PaxosShare {
         }
         held
     }
-
-    fn check_leader(&self, sector: &[u8]) -> Result<LeaderRecord, PaxosError> {
-        let leader = LeaderRecord::decode_prefix(sector);
-        leader
-            .verify_in(LeaderKind::Paxos, &self.held.resource.lockspace)
-            .map_err(|problem| PaxosError::Corrupt { offset: 0, problem })?;
-        Ok(leader)
-    }
 }
 
 impl Machine for PaxosShare {
@@ -113,6 +105,7 @@ impl Machine for PaxosShare {
     }
 
     fn complete(&mut self, _now: MonoTime, _hosts: &mut HostTable, result: IoResult<'_>) {
+        let held = &self.held;
         let state = std::mem::replace(&mut self.state, State::Done);
         self.state = match (state, result) {
             (State::AddingShared, IoResult::Written) => State::Mark,
@@ -122,20 +115,18 @@ impl Machine for PaxosShare {
             (State::Marking, IoResult::Written) => State::ReadLeader,
             // Still exclusive on disk as well: stricter than shared.
             (State::Marking, IoResult::Failed(_)) => State::Finished(Ok(self.shared(false))),
-            (State::ReadingLeader, IoResult::Read(sector)) => match self.check_leader(sector) {
-                Ok(leader)
-                    if leader.timestamp != 0
-                        && leader.owner_id == self.held.host_id
-                        && leader.owner_generation == self.held.generation
-                        && leader.lver == self.held.lver
-                        && leader.write_id == self.held.host_id =>
-                {
-                    State::FreeLeader(leader)
+            (State::ReadingLeader, IoResult::Read(sector)) => {
+                match checked_leader(sector, &self.held.resource.lockspace) {
+                    Ok(leader)
+                        if ours_to_free(&leader, held.host_id, held.generation, held.lver) =>
+                    {
+                        State::FreeLeader(leader)
+                    }
+                    // Someone else wrote it (our RELEASED dblock frees it),
+                    // or it cannot be read: shared all the same.
+                    _ => State::Finished(Ok(self.shared(true))),
                 }
-                // Someone else wrote it (our RELEASED dblock frees it), or
-                // it cannot be read: shared all the same.
-                _ => State::Finished(Ok(self.shared(true))),
-            },
+            }
             (State::ReadingLeader | State::FreeingLeader, _) => {
                 State::Finished(Ok(self.shared(true)))
             }
