@@ -286,6 +286,16 @@ fn a_waiting_acquire_does_not_hold_up_other_requests() {
     assert_eq!(held["leases"][0]["resource"], "r1");
 }
 
+/// A resource "slow" of lockspace "ls" on an ext4 filesystem of its own,
+/// which a test can freeze to make its writes hang; with its spec.
+fn slow_resource(dir: &std::path::Path) -> (common::Mount, String) {
+    let mount = common::Mount::new(dir);
+    let slow_file = common::zero_file(&mount.dir, "slow.img", 1 << 20);
+    let slow = format!("ls:slow:{}:0", slow_file.display());
+    common::lease(&["direct", "init", "-r", &slow, "--num-hosts", "8"]).ok();
+    (mount, slow)
+}
+
 #[test]
 fn a_hung_resource_write_never_delays_renewals() {
     if !common::can_freeze("hanging a resource write") {
@@ -294,10 +304,7 @@ fn a_hung_resource_write_never_delays_renewals() {
     let dir = scratch();
     let path = lease_file(dir.path(), 0, IO_TIMEOUT_S as u8);
     // Declared before the daemons, so unmounted after they are gone.
-    let mount = common::Mount::new(dir.path());
-    let slow_file = common::zero_file(&mount.dir, "slow.img", 1 << 20);
-    let slow = format!("ls:slow:{}:0", slow_file.display());
-    common::lease(&["direct", "init", "-r", &slow, "--num-hosts", "8"]).ok();
+    let (mount, slow) = slow_resource(dir.path());
     let [a, b] = hosts(dir.path(), &path);
     let holder = Holder::start();
     let state_of_a = || {
@@ -497,10 +504,7 @@ fn a_conversion_ending_during_a_removal_lets_the_removal_go_on() {
     }
     let dir = scratch();
     let path = lease_file(dir.path(), 0, IO_TIMEOUT_S as u8);
-    let mount = common::Mount::new(dir.path());
-    let slow_file = common::zero_file(&mount.dir, "slow.img", 1 << 20);
-    let slow = format!("ls:slow:{}:0", slow_file.display());
-    common::lease(&["direct", "init", "-r", &slow, "--num-hosts", "8"]).ok();
+    let (mount, slow) = slow_resource(dir.path());
     let [a]: [Leased; 1] = hosts(dir.path(), &path);
     let holder = Holder::start();
     a.lease(&["acquire", "-r", &slow, "--pid", &holder.pid()]).ok();
