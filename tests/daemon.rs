@@ -462,10 +462,7 @@ fn a_forced_removal_lists_its_holders_only_once_no_lease_can_be_added() {
     let mount = common::Mount::new(dir.path());
     let [a]: [Leased; 1] = hosts(dir.path(), &path);
     let frozen = common::Frozen::new(&mount.dir);
-    // Blocked in the kernel on the frozen filesystem: SIGKILL takes effect
-    // only at the thaw.
-    let script = format!("echo x > {}/stuck", mount.dir.display());
-    let mut slow_to_die = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    let mut slow_to_die = stuck_writer(&mount);
     a.lease(&["acquire", "-r", &res(&path, 1), "--pid", &slow_to_die.id().to_string()]).ok();
     let mut late = Holder::start();
     let (removal, late_acquire) = std::thread::scope(|scope| {
@@ -490,6 +487,32 @@ fn a_forced_removal_lists_its_holders_only_once_no_lease_can_be_added() {
         late_acquire.stderr
     );
     assert_eq!(late_acquire.code, 75, "{}", late_acquire.stderr);
+}
+
+/// A process blocked in the kernel writing to `mount` while it is frozen:
+/// SIGKILL takes effect only at the thaw.
+fn stuck_writer(mount: &common::Mount) -> std::process::Child {
+    let script = format!("echo x > {}/stuck", mount.dir.display());
+    std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap()
+}
+
+/// That `holder`, told by `answer` that it holds `spec`, does not run on
+/// while host `other` takes `spec` EX: it was refused, or it was stopped,
+/// or the lease is still held.
+fn assert_not_released_under(
+    other: &Leased,
+    spec: &str,
+    answer: &common::Run,
+    holder: &mut Holder,
+) {
+    let alive = holder.child.try_wait().unwrap().is_none();
+    let taker = Holder::start();
+    let taken = other.lease(&["acquire", "-r", spec, "--pid", &taker.pid()]);
+    assert!(
+        !(answer.code == 0 && alive && taken.code == 0),
+        "pid {} was told it holds {spec} and runs on, while another host holds it EX",
+        holder.pid()
+    );
 }
 
 /// The number of lines of `a`'s log holding `needle`.
@@ -554,8 +577,7 @@ fn an_orphan_adopted_during_a_forced_removal_is_refused_or_stopped() {
         leases.as_array().unwrap().iter().all(|l| l["pid"].is_null()).then_some(())
     });
     let frozen = common::Frozen::new(&mount.dir);
-    let script = format!("echo x > {}/stuck", mount.dir.display());
-    let mut slow_to_die = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    let mut slow_to_die = stuck_writer(&mount);
     a.lease(&["acquire", "-r", &r1, "--pid", &slow_to_die.id().to_string()]).ok();
     let mut adopter = Holder::start();
     let adopt = std::thread::scope(|scope| {
@@ -569,14 +591,7 @@ fn an_orphan_adopted_during_a_forced_removal_is_refused_or_stopped() {
         adopt
     });
     slow_to_die.wait().unwrap();
-    let adopter_alive = adopter.child.try_wait().unwrap().is_none();
-    let other = Holder::start();
-    let taken = b.lease(&["acquire", "-r", &r2, "--pid", &other.pid()]);
-    assert!(
-        !(adopt.code == 0 && adopter_alive && taken.code == 0),
-        "pid {} was told it adopted r2 and runs on, while host b holds r2 EX",
-        adopter.pid()
-    );
+    assert_not_released_under(&b, &r2, &adopt, &mut adopter);
 }
 
 #[test]
@@ -590,8 +605,7 @@ fn a_removal_giving_up_does_not_reopen_what_another_removal_closed() {
     let [a, b]: [Leased; 2] = hosts(dir.path(), &path);
     let (r1, r2) = (res(&path, 1), res(&path, 2));
     let frozen = common::Frozen::new(&mount.dir);
-    let script = format!("echo x > {}/stuck", mount.dir.display());
-    let mut slow_to_die = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    let mut slow_to_die = stuck_writer(&mount);
     a.lease(&["acquire", "-r", &r1, "--pid", &slow_to_die.id().to_string()]).ok();
     let mut late = Holder::start();
     let (first, late_acquire) = std::thread::scope(|scope| {
@@ -612,12 +626,5 @@ fn a_removal_giving_up_does_not_reopen_what_another_removal_closed() {
     });
     slow_to_die.wait().unwrap();
     assert_ne!(first.code, 0, "the first removal gives up: {}", first.stdout);
-    let late_alive = late.child.try_wait().unwrap().is_none();
-    let other = Holder::start();
-    let taken = b.lease(&["acquire", "-r", &r2, "--pid", &other.pid()]);
-    assert!(
-        !(late_acquire.code == 0 && late_alive && taken.code == 0),
-        "pid {} was told it acquired r2 and runs on, while host b holds r2 EX",
-        late.pid()
-    );
+    assert_not_released_under(&b, &r2, &late_acquire, &mut late);
 }
