@@ -106,6 +106,10 @@ pub struct PaxosAcquire {
     floor_lver: u64,
     /// False once a write was issued that a failure may leave behind.
     clean: bool,
+    /// A leader write of ours failed and no later write of ours to the
+    /// leader sector landed: it may still be in flight, so retracting our
+    /// dblock alone does not leave the area clean.
+    leader_unsettled: bool,
     /// Why the current ballot may take the lease from another host.
     takeover: Option<OwnerVerdict>,
     state: State,
@@ -245,6 +249,7 @@ impl PaxosAcquire {
             released: None,
             floor_lver: 0,
             clean: true,
+            leader_unsettled: false,
             takeover: None,
             state: State::Read,
         }
@@ -768,6 +773,7 @@ impl Machine for PaxosAcquire {
                 }
             }
             (State::Committing { ballot, leader }, IoResult::Failed(f)) => {
+                self.leader_unsettled = true;
                 let ours = leader.owner_id == self.host_id;
                 self.retract(&ballot.block, ours.then_some(leader), PaxosError::Io(f))
             }
@@ -781,6 +787,7 @@ impl Machine for PaxosAcquire {
                 self.finish_held(self.held(leader.lver, block))
             }
             (State::ShareFreeing { leader, block }, IoResult::Failed(f)) => {
+                self.leader_unsettled = true;
                 // Our mode block says SHARED but the leader still names us
                 // with SHORT_HOLD: withdraw both.
                 self.retract(&block, Some(leader), PaxosError::Io(f))
@@ -796,10 +803,14 @@ impl Machine for PaxosAcquire {
             (State::Retracting { leader: Some(leader), error }, IoResult::Written) => {
                 State::FreeLeader { leader, error }
             }
-            (
-                State::Retracting { leader: None, error } | State::FreeingLeader { error },
-                IoResult::Written,
-            ) => {
+            (State::Retracting { leader: None, error }, IoResult::Written) => {
+                // Our dblock's writes are ordered by the disk layer: this
+                // one landing means none before it is still in flight. A
+                // failed leader write is another sector, and is not.
+                self.clean = !self.leader_unsettled;
+                State::Finished(Err(error))
+            }
+            (State::FreeingLeader { error }, IoResult::Written) => {
                 self.clean = true;
                 State::Finished(Err(error))
             }

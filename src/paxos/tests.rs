@@ -591,3 +591,28 @@ fn an_instance_won_and_released_is_not_won_again_behind_a_stale_leader() {
     assert_eq!(third.lver, 3, "lver 2 was handed out already");
     assert_eq!((leader(&a).lver, leader(&a).owner_id), (3, 1));
 }
+
+#[test]
+fn a_failed_leader_write_for_another_owner_is_left_to_withdraw() {
+    // Host 2's accepted value is carried on, so our commit writes a leader
+    // naming host 2; that write times out and may still land.
+    let mut a = areas();
+    let accepted =
+        Dblock { mbal: 2, bal: 2, inp: 2, inp2: 3, inp3: 77, lver: 1, ..Dblock::default() };
+    set_dblock(&mut a, 2, accepted, ModeBlock::default());
+    let mut hosts = HostTable::new(timeouts());
+    let hook = |_: usize, request: &IoRequest, _: &mut Areas| match request {
+        IoRequest::Write { offset: 0, .. } => Fate::Fail(IoFailure::Timeout),
+        _ => Fate::Complete,
+    };
+    let mut machine = acquire(exclusive());
+    let (trace, result) = run(&mut machine, &mut a, &mut hosts, secs(500), hook);
+    assert_eq!(trace[5], "write res 0+512 failed");
+    assert_eq!(trace[6], OUR_DBLOCK_WRITE, "our proposal is retracted");
+    assert_eq!(result.unwrap_err(), PaxosError::Io(IoFailure::Timeout));
+    // The dblock retraction does not cover the leader sector: until a
+    // withdrawal finds nothing of ours in flight there, the resource is
+    // not ours to acquire again.
+    let left = machine.withdrawal().expect("the leader write may still be in flight");
+    assert_eq!(left.held.lver, 1);
+}
