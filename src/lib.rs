@@ -13,6 +13,9 @@
 //! - [`delta`], [`paxos`]: the lease algorithms as sans-I/O state machines,
 //!   with [`timeouts`] deriving every delay; [`driver`] runs them on real
 //!   disks and [`sim`] in the deterministic simulator;
+//! - [`lease_table`]: the resources a host holds or is working on, and
+//!   when each may be used again (sans-I/O: the daemon and [`sim`] both
+//!   execute it);
 //! - [`daemon`], [`api`]: `leased` and its socket protocol;
 //! - [`spec`]: sanlock's `LOCKSPACE` and `RESOURCE` strings;
 //! - [`cli`]: the `lease` command line.
@@ -33,6 +36,7 @@ pub mod driver;
 pub mod host;
 #[cfg(test)]
 mod hostile_records;
+pub mod lease_table;
 pub mod ondisk;
 pub mod paxos;
 pub mod pidfd;

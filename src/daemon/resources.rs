@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::leases::{DeviceId, Lease, LeaseKey, LeaseTable, Occupant, Owner, Place};
+use super::leases::{DeviceId, Lease, LeaseKey, LeaseTable, Occupant, Owner, Place, key_of};
 use super::lockspace::{Lockspace, Membership, Writer, direct_error};
 use super::memory;
 use super::process::{Process, parent_of};
@@ -15,12 +15,13 @@ use crate::clock::{Clock, MonoTime, OsClock};
 use crate::direct::probe_area;
 use crate::disk::{Access, DirectFile, DiskError};
 use crate::driver::{Driver, Target};
+use crate::lease_table::{Conversion, LetGo, LetGoError, Settle, Settling};
 use crate::ondisk::RecordProblem;
 use crate::ondisk::leader::LeaderKind;
 use crate::ondisk::request::ForceMode;
 use crate::paxos::{
-    AcquireOptions, Held, Mode, Mutation, PaxosAcquire, PaxosError, PaxosExamine, PaxosRelease,
-    PaxosRequest, PaxosShare, ResourceRef, Withdrawal,
+    AcquireOptions, Held, Mode, Mutation, PaxosAcquire, PaxosError, PaxosExamine, PaxosRequest,
+    ResourceRef, Withdrawal,
 };
 use crate::rng::Rng;
 use crate::spec::ResourceSpec;
@@ -181,10 +182,18 @@ impl Daemon {
                 Err(failed) => {
                     // All or nothing: give back what this request took.
                     // Each slot is freed once what stands on disk for it is
-                    // let go of; the failed one's by its withdrawal, if it
-                    // had to be handed on.
-                    let untouched = named[at..].iter().skip(usize::from(failed.handed_off));
-                    self.free_slots(untouched.map(|other| &other.key));
+                    // let go of; the failed one's once what its ballot left
+                    // is withdrawn.
+                    self.free_slots(named[at + 1..].iter().map(|other| &other.key));
+                    let op = self
+                        .leases
+                        .lock()
+                        .expect("leases lock")
+                        .acquire_failed(&one.key, failed.left.map(|left| *left));
+                    match op {
+                        Some(op) => self.let_go_later(&one.key, &one.place, op),
+                        None => self.slot_freed.notify_all(),
+                    }
                     for lease in acquired {
                         self.let_go(&lease.key, &lease.place, LetGo::Release(lease.held));
                     }
@@ -239,14 +248,15 @@ impl Daemon {
     /// Runs the acquire of one resource, whose slot is reserved, retrying
     /// busy ones until `deadline` if given. What a failed ballot left on
     /// disk is withdrawn before anything else of ours touches the resource:
-    /// here if it can be, else by a retry that then frees the slot.
+    /// here if it can be, else it is returned, and the slot stays busy
+    /// until it is withdrawn.
     fn acquire_one(
         self: &Arc<Self>,
         named: &Named,
         deadline: Option<MonoTime>,
     ) -> Result<Held, AcquireFailed> {
         let spec = &named.spec;
-        let failed = |error| AcquireFailed { error, handed_off: false };
+        let failed = |error| AcquireFailed { error, left: None };
         let lockspace = self.lockspace(&spec.lockspace).map_err(failed)?;
         let disk = self.resource_disk(&named.place).map_err(failed)?;
         let mut rng = Rng::new(OsClock.now().as_nanos() ^ u64::from(std::process::id()));
@@ -273,17 +283,17 @@ impl Daemon {
                 Ok(Ok(_)) => None,
                 _ => machine.withdrawal(),
             };
-            let withdrawn = match left {
+            let left = match left {
                 Some(withdrawal) => {
-                    self.withdraw_now(named, &lockspace, &disk, withdrawal, deadline)
+                    self.withdraw_now(named, &lockspace, &disk, withdrawal, deadline).map(Box::new)
                 }
-                None => true,
+                None => None,
             };
             let shutting_down =
                 || ApiError::new(ErrorCode::ShuttingDown, "leased is shutting down");
             let err = match outcome {
                 Err(_) => {
-                    return Err(AcquireFailed { error: shutting_down(), handed_off: !withdrawn });
+                    return Err(AcquireFailed { error: shutting_down(), left });
                 }
                 Ok(Ok(held)) => return Ok(held),
                 Ok(Err(err)) => err,
@@ -297,8 +307,8 @@ impl Daemon {
                 lockspace.watch_host(host_id);
             }
             let mut error = || paxos_error(&err, spec, driver.cause());
-            if !withdrawn {
-                return Err(AcquireFailed { error: error(), handed_off: true });
+            if left.is_some() {
+                return Err(AcquireFailed { error: error(), left });
             }
             let pause = match (&err, deadline) {
                 (_, None) => None,
@@ -324,38 +334,61 @@ impl Daemon {
     }
 
     /// Withdraws what a failed acquire left, here, retrying until
-    /// `deadline` if given. False if that failed: a retry then owns the
-    /// resource's slot and frees it.
+    /// `deadline` if given. What could not be withdrawn by then is
+    /// returned.
     fn withdraw_now(
-        self: &Arc<Self>,
+        &self,
         named: &Named,
-        lockspace: &Arc<Lockspace>,
-        disk: &Arc<DirectFile>,
+        lockspace: &Lockspace,
+        disk: &DirectFile,
         withdrawal: Withdrawal,
         deadline: Option<MonoTime>,
-    ) -> bool {
+    ) -> Option<Withdrawal> {
         let op = LetGo::Withdraw(withdrawal);
-        loop {
-            match op.run(lockspace, disk, named.place.offset) {
-                Ok(()) | Err(LetGoError::Gone) => return true,
-                Err(LetGoError::Paxos(_) | LetGoError::InFlight) => {}
-            }
-            let now = OsClock.now();
-            let Some(deadline) = deadline.filter(|&d| now < d) else { break };
-            let retry = (now + lockspace.timeouts.renewal_retry()).min(deadline);
-            if !self.cancel.sleep_until(retry) {
-                break;
+        let until = deadline.map_or(Until::Once, Until::Deadline);
+        let offset = named.place.offset;
+        match self.settle_until(&op, &mut Settling::default(), lockspace, disk, offset, until) {
+            Settle::Done | Settle::Gone => None,
+            Settle::RetryAt(_) | Settle::GiveUp(_) => {
+                cov_mark::hit!(withdrawal_handed_to_a_retry);
+                let LetGo::Withdraw(withdrawal) = op else { unreachable!("made above") };
+                Some(withdrawal)
             }
         }
-        cov_mark::hit!(withdrawal_handed_to_a_retry);
-        self.retry_later(
-            named.key.clone(),
-            Arc::clone(lockspace),
-            Arc::clone(disk),
-            named.place.offset,
-            op,
-        );
-        false
+    }
+
+    /// Attempts `op` until it is settled, or until `until` says stop.
+    fn settle_until(
+        &self,
+        op: &LetGo,
+        settling: &mut Settling,
+        lockspace: &Lockspace,
+        disk: &DirectFile,
+        offset: u64,
+        until: Until,
+    ) -> Settle {
+        loop {
+            let attempt = attempt(op, lockspace, disk, offset);
+            let settle = settling.after(attempt, OsClock.now(), &lockspace.timeouts);
+            let Settle::RetryAt(at) = settle else { return settle };
+            let at = match until {
+                Until::Once => return settle,
+                Until::Deadline(deadline) if OsClock.now() >= deadline => return settle,
+                Until::Deadline(deadline) => at.min(deadline),
+                Until::Settled => at,
+            };
+            let woken = match until {
+                // Nothing may cut short what the holder waits for.
+                Until::Settled => {
+                    OsClock.sleep_until(at);
+                    true
+                }
+                _ => self.cancel.sleep_until(at),
+            };
+            if !woken {
+                return settle;
+            }
+        }
     }
 
     /// Lets go on disk of what stands in a busy slot (a lease, or what a
@@ -366,26 +399,33 @@ impl Daemon {
     /// but no new acquire of ours may run on the resource while a write of
     /// the old one may still land.
     fn let_go(self: &Arc<Self>, key: &LeaseKey, place: &Place, op: LetGo) {
-        let done = op.done();
-        let settled = match (self.lockspace(&key.lockspace), self.resource_disk(place)) {
-            (Ok(lockspace), Ok(disk)) => match op.run(&lockspace, &disk, place.offset) {
-                Ok(()) => true,
-                Err(err) => {
-                    tracing::warn!(resource = %key.name, "{} failed ({err}); retrying", op.what());
-                    self.retry_later(key.clone(), lockspace, disk, place.offset, op);
-                    false
-                }
-            },
-            _ => true,
+        let (Ok(lockspace), Ok(disk)) = (self.lockspace(&key.lockspace), self.resource_disk(place))
+        else {
+            return self.settled(key, &op, &Settle::Gone, None);
         };
-        if settled {
-            tracing::info!(resource = %key.name, lockspace = %key.lockspace, "{done}");
-            self.free_slots([key]);
+        let mut settling = Settling::default();
+        match self.settle_until(&op, &mut settling, &lockspace, &disk, place.offset, Until::Once) {
+            Settle::RetryAt(at) => {
+                tracing::warn!(resource = %key.name, "{} failed; retrying", op.what());
+                self.retry_later(key.clone(), lockspace, disk, place.offset, op, settling, at);
+            }
+            settle => self.settled(key, &op, &settle, Some(&lockspace)),
         }
     }
 
-    /// Retries `op` until it succeeds or the host_id lease it was made
-    /// under is gone, then frees `key`'s slot.
+    /// [`Daemon::let_go`], with every attempt in the background.
+    fn let_go_later(self: &Arc<Self>, key: &LeaseKey, place: &Place, op: LetGo) {
+        let (Ok(lockspace), Ok(disk)) = (self.lockspace(&key.lockspace), self.resource_disk(place))
+        else {
+            return self.settled(key, &op, &Settle::Gone, None);
+        };
+        let at = OsClock.now();
+        self.retry_later(key.clone(), lockspace, disk, place.offset, op, Settling::default(), at);
+    }
+
+    /// Retries `op` from `at` until it is settled, then frees `key`'s slot
+    /// (or keeps it abandoned).
+    #[allow(clippy::too_many_arguments)]
     fn retry_later(
         self: &Arc<Self>,
         key: LeaseKey,
@@ -393,35 +433,41 @@ impl Daemon {
         disk: Arc<DirectFile>,
         offset: u64,
         op: LetGo,
+        mut settling: Settling,
+        at: MonoTime,
     ) {
         let daemon = Arc::clone(self);
         background("leased-release", move || {
-            OsClock.sleep_until(OsClock.now() + lockspace.timeouts.renewal_retry());
-            match op.run_until_settled(&lockspace, &disk, offset) {
-                Ok(()) => tracing::info!(resource = %key.name, "{} on retry", op.done()),
-                Err(LetGoError::Gone) => {}
-                Err(err) => {
-                    tracing::error!(
-                        resource = %key.name,
-                        "{} given up ({err}): nothing of it is in flight, but the disk may name \
-                         us; the resource is not acquired again here until the lockspace is left",
-                        op.what()
-                    );
-                    // Under the table's lock, as the leave forgets
-                    // abandoned slots under it once the generation ended:
-                    // one that ended already has nothing to guard.
-                    let mut table = daemon.leases.lock().expect("leases lock");
-                    if lockspace.writer(Some(op.held().generation)).is_some() {
-                        table.abandon(&key);
-                        drop(table);
-                        daemon.slot_freed.notify_all();
-                        return;
-                    }
-                    drop(table);
-                }
-            }
-            daemon.free_slots([&key]);
+            OsClock.sleep_until(at);
+            let settle =
+                daemon.settle_until(&op, &mut settling, &lockspace, &disk, offset, Until::Settled);
+            daemon.settled(&key, &op, &settle, Some(&lockspace));
         });
+    }
+
+    /// Letting go of `op` in `key`'s slot ended as `settle` says: the slot
+    /// is freed, or kept abandoned (see [`crate::lease_table`]).
+    fn settled(&self, key: &LeaseKey, op: &LetGo, settle: &Settle, lockspace: Option<&Lockspace>) {
+        match settle {
+            Settle::Done => {
+                tracing::info!(resource = %key.name, lockspace = %key.lockspace, "{}", op.done());
+            }
+            Settle::GiveUp(err) => tracing::error!(
+                resource = %key.name,
+                "{} given up ({err}): nothing of it is in flight, but the disk may name us; the \
+                 resource is not acquired again here until the lockspace is left",
+                op.what()
+            ),
+            Settle::Gone | Settle::RetryAt(_) => {}
+        }
+        // Under the table's lock, as the leave forgets abandoned slots
+        // under it once the generation ended: one that ended already has
+        // nothing to guard.
+        let mut table = self.leases.lock().expect("leases lock");
+        let lives = lockspace.is_some_and(|ls| ls.writer(Some(op.held().generation)).is_some());
+        table.settled(key, settle, lives);
+        drop(table);
+        self.slot_freed.notify_all();
     }
 
     /// Gives an exited process's persistent leases to `process`.
@@ -554,14 +600,12 @@ impl Daemon {
         // from now on waits for this conversion, and one that closed it
         // before may have listed the holders already.
         let closing = self.lockspace(&named.key.lockspace).map_or(true, |ls| ls.is_closing());
-        let converted = match (lease.held.mode, args.mode) {
-            _ if closing => Err(ApiError::new(
+        let converted = match () {
+            () if closing => Err(ApiError::new(
                 ErrorCode::Retry,
                 format!("lockspace '{}' is being left", named.key.lockspace),
             )),
-            (from, to) if from == to => Ok(()),
-            (Mode::Exclusive, _) => self.share(&mut lease),
-            (Mode::Shared, _) => self.make_exclusive(&named, &mut lease),
+            _ => self.convert_held(&mut lease, args.mode),
         };
         let status = lease.status();
         let holder = match &lease.owner {
@@ -579,75 +623,41 @@ impl Daemon {
         converted.map(|()| LeasesReply { leases: vec![status] })
     }
 
-    /// EX → SH on `lease`, which is left as it stands on disk.
-    fn share(&self, lease: &mut Lease) -> Result<(), ApiError> {
-        let lockspace = self.lockspace(&lease.key.lockspace)?;
-        let disk = self.resource_disk(&lease.place)?;
-        let Some(_writer) = lockspace.writer(Some(lease.held.generation)) else {
-            return Err(lost_error(&lease.key));
-        };
-        let target = Target { disk: &*disk, offset: lease.place.offset };
-        let mut driver = Driver::for_resource(target);
-        match driver.run(PaxosShare::new(lease.held.clone(), lockspace.timeouts), &lockspace.hosts)
-        {
-            Ok(Ok(shared)) => {
-                lease.held = shared;
-                Ok(())
-            }
-            Ok(Err(err)) => Err(convert_error(&err, lease, driver.cause())),
-            Err(_) => unreachable!("a conversion without a Cancel runs to the end"),
-        }
-    }
-
-    /// SH → EX on `lease`. A ballot that fails is withdrawn here, keeping
-    /// our SHARED mode block, before the shared lease is handed back: its
-    /// writes stand for it on disk. While the withdrawal cannot be written
-    /// the caller waits: the shared lease is not ours to hand back before.
-    fn make_exclusive(&self, named: &Named, lease: &mut Lease) -> Result<(), ApiError> {
+    /// Converts `lease` to `to`. A conversion that fails leaves the lease
+    /// as it stands on disk: what a failed SH → EX ballot left is withdrawn
+    /// here, keeping our SHARED mode block, before the shared lease is
+    /// handed back; while the withdrawal cannot be written the caller
+    /// waits, as the shared lease is not ours to hand back before.
+    fn convert_held(&self, lease: &mut Lease, to: Mode) -> Result<(), ApiError> {
         let lockspace = self.lockspace(&lease.key.lockspace)?;
         let disk = self.resource_disk(&lease.place)?;
         let Some(writer) = lockspace.writer(Some(lease.held.generation)) else {
             return Err(lost_error(&lease.key));
         };
-        let options = AcquireOptions {
-            mode: Mode::Exclusive,
-            expected_lver: None,
-            wait_for_dead_owner: false,
-            read_lvb: false,
-            seed: OsClock.now().as_nanos(),
-            mutation: Mutation::None,
+        let seed = OsClock.now().as_nanos();
+        let Some(mut conversion) =
+            Conversion::new(&lease.held, to, lockspace.timeouts, seed, Mutation::None)
+        else {
+            return Ok(());
         };
-        let held = &lease.held;
-        let mut machine = PaxosAcquire::new(
-            held.resource,
-            held.host_id,
-            held.generation,
-            lockspace.timeouts,
-            options,
-        );
         let target = Target { disk: &*disk, offset: lease.place.offset };
         let mut driver = Driver::for_resource(target);
-        let outcome = driver.run(&mut machine, &lockspace.hosts);
+        let outcome = driver.run(&mut conversion, &lockspace.hosts);
         drop(writer);
         let err = match outcome {
-            Ok(Ok(exclusive)) => {
-                lease.held = exclusive;
+            Ok(Ok(converted)) => {
+                lease.held = converted;
                 return Ok(());
             }
             Ok(Err(err)) => err,
             Err(_) => unreachable!("a conversion without a Cancel runs to the end"),
         };
-        if let Some(block) = machine.last_written() {
-            lease.held.block = block;
-        }
-        if let Some(withdrawal) = machine.withdrawal() {
+        if let Some(op) = conversion.failed(&mut lease.held) {
             // Whatever the outcome, the writes that stood for the shared
             // lease are what the disk shows.
-            let _ = LetGo::Withdraw(withdrawal).run_until_settled(
-                &lockspace,
-                &disk,
-                named.place.offset,
-            );
+            let offset = lease.place.offset;
+            let mut settling = Settling::default();
+            self.settle_until(&op, &mut settling, &lockspace, &disk, offset, Until::Settled);
         }
         Err(convert_error(&err, lease, driver.cause()))
     }
@@ -928,7 +938,7 @@ impl Named {
             ApiError::new(code, format!("{}: {e}", path.display()))
         })?;
         let place = Place { path: path.clone(), device, offset: spec.disk.offset };
-        Ok(Named { key: LeaseKey::of(&spec), place, spec })
+        Ok(Named { key: key_of(&spec), place, spec })
     }
 }
 
@@ -956,103 +966,39 @@ fn held_at<'t>(table: &'t LeaseTable, named: &Named) -> Result<&'t Lease, ApiErr
 /// How an acquire of one resource failed.
 struct AcquireFailed {
     error: ApiError,
-    /// What the ballot left on disk is still to be withdrawn: a retry owns
-    /// the resource's slot and frees it then.
-    handed_off: bool,
+    /// What the ballot left on disk and is still to be withdrawn.
+    left: Option<Box<Withdrawal>>,
 }
 
-/// Failures in a row, none of which can leave a write in flight, after
-/// which a release or withdrawal is given up.
-const GIVE_UP_AFTER: u32 = 3;
-
-/// What to let go of on disk before a slot is freed.
-enum LetGo {
-    /// A held lease.
-    Release(Held),
-    /// What a failed acquire left.
-    Withdraw(Withdrawal),
+/// How long [`Daemon::settle_until`] keeps at it.
+#[derive(Clone, Copy)]
+enum Until {
+    /// One attempt.
+    Once,
+    /// Retries until then, unless a shutdown cuts the wait short.
+    Deadline(MonoTime),
+    /// Retries until it is settled.
+    Settled,
 }
 
-/// Why letting go did not happen.
-#[derive(Debug, thiserror::Error)]
-enum LetGoError {
-    /// The host_id lease it was made under is gone, and the lease with it.
-    #[error("the host_id lease is gone")]
-    Gone,
-    #[error(transparent)]
-    Paxos(PaxosError),
-    /// Done, but an earlier write of ours to the resource's area is still
-    /// in the kernel: a new operation on it would be refused, or raced.
-    #[error("an earlier write to the resource area is still in flight")]
-    InFlight,
-}
-
-impl LetGo {
-    fn held(&self) -> &Held {
-        match self {
-            LetGo::Release(held) => held,
-            LetGo::Withdraw(withdrawal) => &withdrawal.held,
-        }
-    }
-
-    fn what(&self) -> &'static str {
-        match self {
-            LetGo::Release(_) => "release",
-            LetGo::Withdraw(_) => "withdrawal",
-        }
-    }
-
-    fn done(&self) -> &'static str {
-        match self {
-            LetGo::Release(_) => "released",
-            LetGo::Withdraw(_) => "withdrawn",
-        }
-    }
-
-    /// Runs it until it succeeds or the host_id lease is gone. A failure
-    /// that may leave a write of ours in flight (a timeout, or a write
-    /// refused because an earlier one is still in the kernel) is retried
-    /// for as long as it lasts; other failures, which leave nothing in
-    /// flight, only [`GIVE_UP_AFTER`] times in a row, so that a failed
-    /// device does not hold up leaving the lockspace for ever.
-    fn run_until_settled(
-        &self,
-        lockspace: &Lockspace,
-        disk: &DirectFile,
-        offset: u64,
-    ) -> Result<(), LetGoError> {
-        let mut failures = 0;
-        loop {
-            match self.run(lockspace, disk, offset) {
-                Err(
-                    LetGoError::Paxos(PaxosError::Io(IoFailure::Timeout)) | LetGoError::InFlight,
-                ) => failures = 0,
-                Err(LetGoError::Paxos(_)) if failures + 1 < GIVE_UP_AFTER => failures += 1,
-                settled => return settled,
-            }
-            OsClock.sleep_until(OsClock.now() + lockspace.timeouts.renewal_retry());
-        }
-    }
-
-    /// Writes it, once, under its generation.
-    fn run(&self, lockspace: &Lockspace, disk: &DirectFile, offset: u64) -> Result<(), LetGoError> {
-        let held = self.held();
-        let Some(_writer) = lockspace.writer(Some(held.generation)) else {
-            return Err(LetGoError::Gone);
-        };
-        let machine = match self {
-            LetGo::Release(held) => PaxosRelease::new(held.clone(), lockspace.timeouts, None),
-            LetGo::Withdraw(w) => PaxosRelease::withdraw(w.clone(), lockspace.timeouts),
-        };
-        let area_bytes = held.resource.geometry.area_bytes();
-        match Driver::for_resource(Target { disk, offset }).run(machine, &lockspace.hosts) {
-            Ok(Ok(_)) if disk.writes_in_flight_within(offset, area_bytes) => {
-                Err(LetGoError::InFlight)
-            }
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) => Err(LetGoError::Paxos(err)),
-            Err(_) => unreachable!("a release without a Cancel runs to the end"),
-        }
+/// Writes `op` once, under its generation.
+fn attempt(
+    op: &LetGo,
+    lockspace: &Lockspace,
+    disk: &DirectFile,
+    offset: u64,
+) -> Result<(), LetGoError> {
+    let held = op.held();
+    let Some(_writer) = lockspace.writer(Some(held.generation)) else {
+        return Err(LetGoError::Gone);
+    };
+    let area_bytes = held.resource.geometry.area_bytes();
+    let machine = op.machine(lockspace.timeouts);
+    match Driver::for_resource(Target { disk, offset }).run(machine, &lockspace.hosts) {
+        Ok(Ok(_)) if disk.writes_in_flight_within(offset, area_bytes) => Err(LetGoError::InFlight),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(LetGoError::Paxos(err)),
+        Err(_) => unreachable!("a release without a Cancel runs to the end"),
     }
 }
 

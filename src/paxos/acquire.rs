@@ -51,6 +51,10 @@ pub enum Mutation {
     /// Commit the new owner under the lease version found, not the next:
     /// the fencing token is handed out twice.
     ReuseLver,
+    /// A shared lease converted to exclusive drops its SHARED mode block
+    /// with the ballot's first write: a conversion that fails leaves the
+    /// disk saying we hold nothing while we still hold it shared.
+    ConvertDropsShared,
 }
 
 /// What to acquire, and how.
@@ -438,7 +442,8 @@ impl PaxosAcquire {
         }
         let current = self.own.unwrap_or_else(|| self.disk_block(&blocks));
         let block = phase1_block(&current, next_lver, mbal);
-        let mode = if own_shared { own_mode.expect("checked") } else { ModeBlock::default() };
+        let keep_shared = own_shared && self.options.mutation != Mutation::ConvertDropsShared;
+        let mode = if keep_shared { own_mode.expect("checked") } else { ModeBlock::default() };
         self.keep = mode;
         State::Phase1 { ballot: Ballot { leader, block, mode } }
     }
