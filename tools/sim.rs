@@ -25,6 +25,8 @@ enum Mutant {
     TwinSameName,
     FenceEarly,
     MonotonicClock,
+    LateWithdrawal,
+    ConvertDropsShared,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -125,6 +127,7 @@ fn main() -> ExitCode {
         "lver_regressions": reports.iter().map(|r| r.lver_regressions).sum::<u64>(),
         "needless_fences": reports.iter().map(|r| r.needless_fences).sum::<u64>(),
         "blocked_by_damage": reports.iter().map(|r| r.liveness.blocked_by_damage).sum::<u64>(),
+        "blocked_by_abandoned": reports.iter().map(|r| r.liveness.blocked_by_abandoned).sum::<u64>(),
         "crash_torn_writes": reports.iter().map(|r| r.faults.crash_torn_writes).sum::<u64>(),
         "corrupt_reports": reports.iter().map(|r| r.faults.corrupt_reports).sum::<u64>(),
         "starved": starved,
@@ -162,6 +165,8 @@ fn config(args: &Args, seed: u64) -> SimConfig {
             Mutant::TwinSameName => Canary::TwinSameName,
             Mutant::FenceEarly => Canary::FenceEarly,
             Mutant::MonotonicClock => Canary::MonotonicClock,
+            Mutant::LateWithdrawal => Canary::LateWithdrawal,
+            Mutant::ConvertDropsShared => Canary::ConvertDropsShared,
         },
         geometries: match args.geometry {
             GeometryArg::Mixed => Geometries::Mixed,

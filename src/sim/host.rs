@@ -6,8 +6,9 @@ use crate::clock::MonoTime;
 use crate::delta::{
     DeltaAcquire, DeltaError, DeltaRenew, HostLease, HostTable, Renewal, RenewalSchedule, Watch,
 };
+use crate::lease_table::{Conversion, Entry, LeaseKey, LeaseTable, LetGo, Settling};
 use crate::ondisk::name::Name;
-use crate::paxos::{Held, Mode, PaxosAcquire, PaxosError, PaxosRelease, Released};
+use crate::paxos::{Held, Mode, PaxosAcquire, PaxosError, PaxosRelease, Released, Withdrawal};
 use crate::step::{IoResult, Machine, Step};
 use crate::timeouts::Timeouts;
 use crate::watchdog::{ClientId, Multiplexer};
@@ -17,8 +18,22 @@ use crate::watchdog::{ClientId, Multiplexer};
 pub enum Job {
     Join(DeltaAcquire),
     Renew(DeltaRenew),
-    Acquire { machine: PaxosAcquire, resource: usize, mode: Mode },
-    Release { machine: PaxosRelease, resource: usize, held: Held },
+    Acquire {
+        machine: Box<PaxosAcquire>,
+        resource: usize,
+        mode: Mode,
+    },
+    /// One attempt at a release or withdrawal.
+    LetGo {
+        machine: PaxosRelease,
+        resource: usize,
+    },
+    /// A conversion of `held`, as its holder uses it meanwhile.
+    Convert {
+        machine: Conversion,
+        resource: usize,
+        held: Box<Held>,
+    },
 }
 
 /// What a finished job yields.
@@ -30,13 +45,20 @@ pub enum Outcome {
         resource: usize,
         mode: Mode,
         result: Result<Held, PaxosError>,
-        /// What to release after a failure, if anything.
-        withdrawal: Option<Held>,
+        /// What to withdraw after a failure, if anything.
+        withdrawal: Option<Withdrawal>,
     },
-    Released {
+    LetGo {
         resource: usize,
-        held: Held,
         result: Result<Released, PaxosError>,
+    },
+    Converted {
+        resource: usize,
+        result: Result<Held, PaxosError>,
+        /// After a failure: the lease as the disk shows it, and what must
+        /// be withdrawn before its holder goes on with it.
+        kept: Box<Held>,
+        withdraw: Option<LetGo>,
     },
 }
 
@@ -61,13 +83,22 @@ impl Job {
                     resource,
                     mode,
                     result,
-                    withdrawal: withdrawal.flatten().map(|w| w.held),
+                    withdrawal: withdrawal.flatten(),
                 })
             }
-            Job::Release { machine, resource, held } => {
+            Job::LetGo { machine, resource } => {
                 let resource = *resource;
-                let held = held.clone();
-                map(machine.next(now, hosts), |result| Outcome::Released { resource, held, result })
+                map(machine.next(now, hosts), |result| Outcome::LetGo { resource, result })
+            }
+            Job::Convert { machine, resource, held } => {
+                let resource = *resource;
+                let step = machine.next(now, hosts);
+                let mut kept = held.clone();
+                let withdraw = match step {
+                    Step::Done(Err(_)) => machine.failed(&mut kept),
+                    _ => None,
+                };
+                map(step, |result| Outcome::Converted { resource, result, kept, withdraw })
             }
         }
     }
@@ -77,7 +108,8 @@ impl Job {
             Job::Join(machine) => machine.complete(now, hosts, result),
             Job::Renew(machine) => machine.complete(now, hosts, result),
             Job::Acquire { machine, .. } => machine.complete(now, hosts, result),
-            Job::Release { machine, .. } => machine.complete(now, hosts, result),
+            Job::LetGo { machine, .. } => machine.complete(now, hosts, result),
+            Job::Convert { machine, .. } => machine.complete(now, hosts, result),
         }
     }
 }
@@ -128,11 +160,15 @@ pub enum Client {
     Idle {
         until_ns: u64,
     },
-    Acquiring {
-        resource: usize,
-    },
+    Acquiring,
+    /// Holding the lease that stands in the host's table for it.
     Holding {
-        held: Box<Held>,
+        resource: usize,
+        until_ns: u64,
+    },
+    /// Holding, while its lease is converted; it goes on holding until
+    /// `until_ns`.
+    Converting {
         resource: usize,
         until_ns: u64,
     },
@@ -140,18 +176,38 @@ pub enum Client {
     Hung {
         resource: usize,
     },
-    /// Releasing, or cleaning up after a failed acquire or release.
-    Releasing {
+    /// Letting go of `op` on disk (a release, or what a failed acquire or
+    /// conversion left), by the table's retry rule: an attempt is running,
+    /// or the next one is due at `retry_ns`.
+    LettingGo {
         resource: usize,
-    },
-    /// Releasing `held` failed; try again at `until_ns`.
-    Cleanup {
-        resource: usize,
-        held: Box<Held>,
-        until_ns: u64,
+        op: Box<LetGo>,
+        settling: Settling,
+        retry_ns: Option<u64>,
+        /// After a failed conversion: the lease its holder goes on with,
+        /// until `until_ns`, once the withdrawal is settled.
+        restore: Option<(Box<Held>, u64)>,
     },
     /// Got what it wanted in the liveness phase; does nothing more.
     Satisfied,
+}
+
+/// A lease in a simulated host's table: the client holding it.
+#[derive(Debug)]
+pub struct SimLease {
+    pub key: LeaseKey,
+    pub held: Held,
+    pub client: usize,
+}
+
+impl Entry for SimLease {
+    fn key(&self) -> &LeaseKey {
+        &self.key
+    }
+
+    fn pid(&self) -> Option<u32> {
+        u32::try_from(self.client).ok()
+    }
 }
 
 /// A simulated host.
@@ -173,6 +229,8 @@ pub struct SimHost {
     pub membership: Membership,
     pub slots: Vec<Slot>,
     pub clients: Vec<Client>,
+    /// The resources the host holds or works on, by the daemon's rules.
+    pub leases: LeaseTable<SimLease>,
     /// Liveness phase: the resource each client wants, and since when.
     pub wants: Vec<Option<(usize, u64)>>,
     pub mux: Multiplexer,
@@ -239,27 +297,19 @@ impl HostClock {
 }
 
 impl Client {
-    /// The resource this client has, or is getting or letting go of.
-    pub fn resource(&self) -> Option<usize> {
+    /// The resource this client's process uses now, if any.
+    pub fn using(&self) -> Option<usize> {
         match self {
-            Client::Acquiring { resource }
-            | Client::Holding { resource, .. }
+            Client::Holding { resource, .. }
+            | Client::Converting { resource, .. }
             | Client::Hung { resource }
-            | Client::Releasing { resource }
-            | Client::Cleanup { resource, .. } => Some(*resource),
-            Client::Idle { .. } | Client::Satisfied => None,
+            | Client::LettingGo { resource, restore: Some(_), .. } => Some(*resource),
+            _ => None,
         }
     }
 }
 
 impl SimHost {
-    /// Whether a client of this host has anything to do with `resource`:
-    /// a host runs one operation per resource at a time, as the daemon's
-    /// resource table ensures.
-    pub fn resource_busy(&self, resource: usize) -> bool {
-        self.clients.iter().any(|c| c.resource() == Some(resource))
-    }
-
     /// This host's clock at global time `now_ns`.
     pub fn local(&self, now_ns: u64) -> MonoTime {
         self.clock.local(now_ns)

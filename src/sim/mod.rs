@@ -51,6 +51,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::lease_table::TableMutation;
 use crate::paxos::Mutation;
 
 /// A deliberately broken variant the oracle must catch.
@@ -75,6 +76,14 @@ pub enum Canary {
     /// Hosts read `CLOCK_MONOTONIC`, which stands still while the host is
     /// suspended, instead of `CLOCK_BOOTTIME`.
     MonotonicClock,
+    /// The lease table frees a failed acquire's slot at once and withdraws
+    /// what its ballot left later, beside the host's next acquire of the
+    /// resource.
+    LateWithdrawal,
+    /// A shared lease converted to exclusive drops its SHARED mode block
+    /// with the ballot's first write: a failed conversion leaves the holder
+    /// holding SH while the disk says it holds nothing.
+    ConvertDropsShared,
 }
 
 impl Canary {
@@ -84,11 +93,23 @@ impl Canary {
             Canary::NoDeadWait => Mutation::NoDeadWait,
             Canary::SkipPhase2 => Mutation::SkipPhase2,
             Canary::ReuseLver => Mutation::ReuseLver,
-            Canary::None
+            Canary::ConvertDropsShared => Mutation::ConvertDropsShared,
+            Canary::LateWithdrawal
+            | Canary::None
             | Canary::KeepPetting
             | Canary::TwinSameName
             | Canary::FenceEarly
             | Canary::MonotonicClock => Mutation::None,
+        }
+    }
+}
+
+impl Canary {
+    /// The broken lease-table policy this canary runs, if any.
+    pub fn table_mutation(self) -> TableMutation {
+        match self {
+            Canary::LateWithdrawal => TableMutation::LateWithdrawal,
+            _ => TableMutation::None,
         }
     }
 }
@@ -173,6 +194,10 @@ pub struct FaultCounts {
     /// Renewals that found another host had taken the host_id.
     pub leases_lost: u64,
     pub writes_refused_in_flight: u64,
+    /// Releases and withdrawals given up after failing in ways that leave
+    /// nothing in flight: their resource stays refused on that host until
+    /// its host_id lease ends.
+    pub let_go_given_up: u64,
 }
 
 /// The liveness phase's outcome.
@@ -184,6 +209,10 @@ pub struct Liveness {
     pub starved: Vec<String>,
     /// Wants a record damaged by a torn write made impossible.
     pub blocked_by_damage: u64,
+    /// Wants refused on their host because a release of the resource there
+    /// was given up (a device error three times in a row): the resource
+    /// stays refused on that host until its host_id lease ends.
+    pub blocked_by_abandoned: u64,
     pub seconds: f64,
 }
 
@@ -210,6 +239,8 @@ pub struct SimReport {
     pub virtual_seconds: f64,
     pub attempts: u64,
     pub acquisitions: u64,
+    /// Conversions between EX and SH started.
+    pub conversions: u64,
     pub joins: u64,
     pub renewals: u64,
     /// Failed acquires by reason.

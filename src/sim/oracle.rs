@@ -108,6 +108,39 @@ impl Oracle {
         self.check_lver(resource, who, mode, lver, now_ns);
     }
 
+    /// `who`, holding `resource`, converted its lease to `mode` under
+    /// `lver` at `now_ns`. An exclusive lease made shared keeps its lver,
+    /// which is the same token; a shared one made exclusive won a new
+    /// ballot, and its lver must be above every earlier one.
+    pub fn convert(&mut self, resource: usize, who: Holder, mode: Mode, lver: u64, now_ns: u64) {
+        let holders = self.holders.get_mut(&resource).expect("a converted resource is held");
+        let index = holders
+            .iter()
+            .position(|h| h.holder.machine == who.machine && h.holder.slot == who.slot)
+            .expect("converting a holding that started");
+        let was = holders.swap_remove(index);
+        let conflict = holders
+            .iter()
+            .find(|other| mode == Mode::Exclusive || other.mode == Mode::Exclusive)
+            .copied();
+        holders.push(Holding { holder: who, mode, lver, since_ns: now_ns });
+        if let Some(other) = conflict {
+            self.violation(format!(
+                "t={:.6}s resource {resource}: {} converted it from {} to {mode} while {} has \
+                 held it {} since t={:.6}s",
+                seconds(now_ns),
+                describe(who),
+                was.mode,
+                describe(other.holder),
+                other.mode,
+                seconds(other.since_ns)
+            ));
+        }
+        if mode == Mode::Exclusive {
+            self.check_lver(resource, who, mode, lver, now_ns);
+        }
+    }
+
     fn check_lver(&mut self, resource: usize, who: Holder, mode: Mode, lver: u64, now_ns: u64) {
         let seen = self.versions.entry(resource).or_default();
         let stale = match mode {
@@ -274,6 +307,21 @@ mod tests {
         assert_eq!(oracle.lver_regressions, 2, "SH must be above the last EX");
         oracle.start(3, who(1, 1), Mode::Exclusive, 1, 60);
         assert_eq!(oracle.lver_regressions, 2, "versions are per resource");
+    }
+
+    #[test]
+    fn a_conversion_must_not_meet_another_holder_and_ex_must_rise() {
+        let mut oracle = Oracle::default();
+        oracle.start(2, who(0, 0), Mode::Exclusive, 3, 10);
+        oracle.convert(2, who(0, 0), Mode::Shared, 3, 20);
+        oracle.start(2, who(1, 0), Mode::Shared, 4, 30);
+        assert_eq!(oracle.violations, 0, "EX made SH keeps its lver; others may share");
+        oracle.convert(2, who(0, 0), Mode::Exclusive, 5, 40);
+        assert_eq!(oracle.violations, 1, "SH made EX beside a shared holder");
+        oracle.end(2, 1, 0);
+        oracle.convert(2, who(0, 0), Mode::Shared, 5, 50);
+        oracle.convert(2, who(0, 0), Mode::Exclusive, 5, 60);
+        assert_eq!(oracle.lver_regressions, 1, "a new exclusive ballot hands out a new lver");
     }
 
     #[test]

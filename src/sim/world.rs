@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::Duration;
 
-use super::host::{Client, HostClock, Job, Membership, Outcome, SimHost, Slot, Wait};
+use super::host::{Client, HostClock, Job, Membership, Outcome, SimHost, SimLease, Slot, Wait};
 use super::io::{IoFaults, Plan, plan_late_write, plan_read, plan_write, read_parts};
 use super::oracle::{Holder, Oracle};
 use super::{Canary, Geometries, SimConfig, SimReport};
@@ -17,14 +17,15 @@ use crate::delta::{
     RenewalSchedule, Watch,
 };
 use crate::disk::{Atomicity, SimDisk, WriteFate};
+use crate::lease_table::{
+    Conversion, LeaseKey, LeaseTable, LetGo, LetGoError, Occupant, Settle, Settling, TableMutation,
+};
 use crate::ondisk::area::{fill_lockspace, fill_resource};
 use crate::ondisk::dblock::Dblock;
 use crate::ondisk::geometry::{AlignSize, Geometry, SectorSize};
 use crate::ondisk::leader::{LeaderKind, LeaderRecord};
 use crate::ondisk::name::Name;
-use crate::paxos::{
-    AcquireOptions, Held, Mode, PaxosAcquire, PaxosError, PaxosRelease, ResourceRef,
-};
+use crate::paxos::{AcquireOptions, Held, Mode, PaxosAcquire, PaxosError, ResourceRef, Withdrawal};
 use crate::rng::Rng;
 use crate::step::{Area, IoFailure, IoRequest, IoResult, Step};
 use crate::timeouts::Timeouts;
@@ -38,6 +39,14 @@ const DEVICE_SECTOR: usize = 512;
 /// Share of kills of lease holders that fail (a process stuck in the
 /// kernel), leaving the reset to the watchdog.
 const KILL_FAIL_PPM: u32 = 250_000;
+
+/// Chance that a holder converts its lease at the end of a hold instead of
+/// releasing it, in parts per million.
+const CONVERT_PPM: u32 = 150_000;
+
+/// Resources half the attempts go to, so that clients of one host contend
+/// for one resource as often as hosts do.
+const HOT_RESOURCES: u64 = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Event {
@@ -222,6 +231,7 @@ impl World {
                     membership: Membership::Joining,
                     slots: Vec::new(),
                     clients: Vec::new(),
+                    leases: LeaseTable::default(),
                     wants: vec![None; config.clients_per_host],
                     mux: Multiplexer::new(test_interval_for(timeouts.watchdog_fire())),
                     pets: 0,
@@ -388,6 +398,7 @@ impl World {
         h.wakes.clear();
         h.slots = (0..slots).map(|_| Slot::idle()).collect();
         h.clients = (1..slots).map(|_| Client::Idle { until_ns: now }).collect();
+        h.leases = LeaseTable::mutated(self.config.canary.table_mutation());
         h.membership = Membership::Joining;
         // A reset host's holders are gone: taking its host_id back at once
         // is safe.
@@ -560,18 +571,25 @@ impl World {
 
     /// The lease was lost: kill the lease holders; if all die, the host
     /// lives on and rejoins; if one does not, the watchdog resets the host.
+    /// The host_id lease's end ends every lease of the table with it: what
+    /// was being acquired, converted or let go of has nothing left to
+    /// write, and abandoned slots are forgotten, as when the lockspace is
+    /// left.
     fn recover(&mut self, host: usize) {
         self.report.faults.recoveries += 1;
         let mut hung = false;
         for client in 0..self.hosts[host].clients.len() {
             let slot = client + 1;
             self.hosts[host].slots[slot] = Slot::idle();
-            match std::mem::replace(
+            let was = std::mem::replace(
                 &mut self.hosts[host].clients[client],
                 Client::Idle { until_ns: self.now },
-            ) {
-                Client::Holding { resource, .. } => {
-                    if self.rng.chance_ppm(KILL_FAIL_PPM) {
+            );
+            match (was.using(), was) {
+                (_, Client::Satisfied) => self.hosts[host].clients[client] = Client::Satisfied,
+                (Some(resource), _) => {
+                    let hangs = self.rng.chance_ppm(KILL_FAIL_PPM);
+                    if hangs {
                         self.report.faults.kills_failed += 1;
                         self.hosts[host].clients[client] = Client::Hung { resource };
                         hung = true;
@@ -579,14 +597,11 @@ impl World {
                         self.oracle.end(resource, host, client);
                     }
                 }
-                Client::Hung { resource } => {
-                    self.hosts[host].clients[client] = Client::Hung { resource };
-                    hung = true;
-                }
-                Client::Satisfied => self.hosts[host].clients[client] = Client::Satisfied,
                 _ => {}
             }
         }
+        let mutation = self.config.canary.table_mutation();
+        self.hosts[host].leases = LeaseTable::mutated(mutation);
         self.hosts[host].slots[0] = Slot::idle();
         let h = &mut self.hosts[host];
         let membership = std::mem::replace(&mut h.membership, Membership::AwaitingReset);
@@ -616,19 +631,26 @@ impl World {
             }
             Client::Idle { until_ns } if now >= until_ns => {}
             Client::Idle { until_ns } => self.wake(host, until_ns),
-            Client::Holding { until_ns, .. } if now >= until_ns => self.stop_holding(host, client),
-            Client::Holding { until_ns, .. } => self.wake(host, until_ns),
-            Client::Cleanup { until_ns, .. } if now >= until_ns => {
-                let Client::Cleanup { resource, held, .. } =
-                    std::mem::replace(&mut self.hosts[host].clients[client], Client::Satisfied)
-                else {
-                    unreachable!("matched just above")
-                };
-                self.start_release(host, client, resource, *held)
+            Client::Holding { until_ns, .. } if now >= until_ns => {
+                if self.rng.chance_ppm(CONVERT_PPM) {
+                    self.start_convert(host, client)
+                } else {
+                    self.stop_holding(host, client)
+                }
             }
-            Client::Cleanup { until_ns, .. } => self.wake(host, until_ns),
+            Client::Holding { until_ns, .. } => self.wake(host, until_ns),
+            Client::LettingGo { retry_ns: Some(at), .. } if now >= at => {
+                self.attempt_let_go(host, client)
+            }
+            Client::LettingGo { retry_ns: Some(at), .. } => self.wake(host, at),
             _ => {}
         }
+    }
+
+    /// The table key of `resource`.
+    fn key(&self, resource: usize) -> LeaseKey {
+        let r = &self.resources[resource];
+        LeaseKey { lockspace: r.lockspace, name: r.name }
     }
 
     fn generation(&self, host: usize) -> Option<u64> {
@@ -642,9 +664,16 @@ impl World {
         let generation = self.generation(host).expect("a valid lease has a generation");
         let resource = match (self.phase, self.hosts[host].wants[client]) {
             (Phase::Liveness { .. }, Some((wanted, _))) => wanted,
+            // Half the attempts go to a few hot resources, which clients
+            // of one host contend for too.
+            _ if self.rng.chance_ppm(500_000) => {
+                self.rng.below(self.config.resources.min(HOT_RESOURCES)) as usize
+            }
             _ => self.rng.below(self.config.resources) as usize,
         };
-        if self.hosts[host].resource_busy(resource) {
+        let key = self.key(resource);
+        if self.hosts[host].leases.reserve(&[key]).is_err() {
+            *self.report.refusals.entry("busy on this host".to_owned()).or_default() += 1;
             let retry = self.now + self.rng.between(MS, 20 * MS);
             self.hosts[host].clients[client] = Client::Idle { until_ns: retry };
             self.wake(host, retry);
@@ -660,23 +689,30 @@ impl World {
             mutation: self.config.canary.mutation(),
         };
         let h = &mut self.hosts[host];
-        let machine =
-            PaxosAcquire::new(self.resources[resource], h.host_id, generation, h.timeouts, options);
+        let machine = Box::new(PaxosAcquire::new(
+            self.resources[resource],
+            h.host_id,
+            generation,
+            h.timeouts,
+            options,
+        ));
         h.slots[client + 1].job = Some(Job::Acquire { machine, resource, mode });
-        h.clients[client] = Client::Acquiring { resource };
+        h.clients[client] = Client::Acquiring;
         self.report.attempts += 1;
     }
 
     /// The holder stops using the resource, then releases it on disk if the
     /// host's lease still allows I/O.
     fn stop_holding(&mut self, host: usize, client: usize) {
-        let Client::Holding { held, resource, .. } =
+        let Client::Holding { resource, .. } =
             std::mem::replace(&mut self.hosts[host].clients[client], Client::Satisfied)
         else {
             unreachable!("stop_holding of a holder")
         };
         self.oracle.end(resource, host, client);
-        self.start_release(host, client, resource, *held);
+        let key = self.key(resource);
+        let lease = self.hosts[host].leases.take(&key).expect("a holder's lease is in the table");
+        self.start_let_go(host, client, resource, LetGo::Release(lease.held), None);
     }
 
     /// A client that let go of its resource: idle again, or done for good
@@ -691,18 +727,168 @@ impl World {
         self.wake(host, self.now + think);
     }
 
-    /// Releases `held` (a lease, or what a failed acquire left behind),
-    /// unless the host's lease no longer allows I/O: then it ends by time.
-    fn start_release(&mut self, host: usize, client: usize, resource: usize, held: Held) {
-        if !self.hosts[host].lease_valid(self.now) || self.generation(host) != Some(held.generation)
-        {
-            self.after_release(host, client);
+    /// Starts letting go of `op` by the table's retry rule.
+    fn start_let_go(
+        &mut self,
+        host: usize,
+        client: usize,
+        resource: usize,
+        op: LetGo,
+        restore: Option<(Box<Held>, u64)>,
+    ) {
+        let op = Box::new(op);
+        let settling = Settling::default();
+        self.hosts[host].clients[client] =
+            Client::LettingGo { resource, op, settling, retry_ns: None, restore };
+        self.attempt_let_go(host, client);
+    }
+
+    /// One attempt at what the client lets go of, unless the host_id lease
+    /// it was made under is gone: then there is nothing to write.
+    fn attempt_let_go(&mut self, host: usize, client: usize) {
+        let Client::LettingGo { resource, op, .. } = &self.hosts[host].clients[client] else {
+            unreachable!("attempting a let-go of a client letting go")
+        };
+        let (resource, generation) = (*resource, op.held().generation);
+        if !self.generation_lives(host, generation) {
+            return self.let_go_attempted(host, client, Err(LetGoError::Gone));
+        }
+        let h = &mut self.hosts[host];
+        let Client::LettingGo { op, retry_ns, .. } = &mut h.clients[client] else {
+            unreachable!("checked above")
+        };
+        *retry_ns = None;
+        let machine = op.machine(h.timeouts);
+        h.slots[client + 1].job = Some(Job::LetGo { machine, resource });
+    }
+
+    /// Whether the host_id lease of `generation` is still ours.
+    fn generation_lives(&self, host: usize, generation: u64) -> bool {
+        self.hosts[host].lease_valid(self.now) && self.generation(host) == Some(generation)
+    }
+
+    /// An attempt at letting go ended: retried, or settled by the table.
+    fn let_go_attempted(&mut self, host: usize, client: usize, attempt: Result<(), LetGoError>) {
+        let local = self.hosts[host].local(self.now);
+        let timeouts = self.hosts[host].timeouts;
+        let Client::LettingGo { settling, retry_ns, .. } = &mut self.hosts[host].clients[client]
+        else {
+            unreachable!("an attempt of a client letting go")
+        };
+        let settle = settling.after(attempt, local, &timeouts);
+        if let Settle::RetryAt(at) = settle {
+            let at = self.hosts[host].global(at);
+            if let Client::LettingGo { retry_ns, .. } = &mut self.hosts[host].clients[client] {
+                *retry_ns = Some(at);
+            }
+            self.wake(host, at);
             return;
         }
-        let machine = PaxosRelease::new(held.clone(), self.hosts[host].timeouts, None);
+        let _ = retry_ns;
+        let Client::LettingGo { resource, op, restore, .. } =
+            std::mem::replace(&mut self.hosts[host].clients[client], Client::Satisfied)
+        else {
+            unreachable!("checked above")
+        };
+        let key = self.key(resource);
+        match restore {
+            // The withdrawal of a failed conversion: the holder goes on
+            // with the lease as it was.
+            Some((held, until_ns)) => {
+                self.hosts[host].leases.put(Box::new(SimLease { key, held: *held, client }));
+                self.hosts[host].clients[client] = Client::Holding { resource, until_ns };
+                self.wake(host, until_ns);
+            }
+            None => {
+                let lives = self.generation_lives(host, op.held().generation);
+                if matches!(settle, Settle::GiveUp(_)) {
+                    self.report.faults.let_go_given_up += 1;
+                }
+                let freed_at_failure = matches!(*op, LetGo::Withdraw(_))
+                    && self.config.canary.table_mutation() == TableMutation::LateWithdrawal;
+                if !freed_at_failure {
+                    self.hosts[host].leases.settled(&key, &settle, lives);
+                }
+                self.after_release(host, client);
+            }
+        }
+    }
+
+    /// The holder converts its lease to the other mode, and goes on holding
+    /// it meanwhile in the mode it has.
+    fn start_convert(&mut self, host: usize, client: usize) {
+        let Client::Holding { resource, .. } = self.hosts[host].clients[client] else {
+            unreachable!("start_convert of a holder")
+        };
+        let key = self.key(resource);
+        let until_ns = self.now + self.rng.between(5 * MS, 200 * MS);
+        let seed = self.rng.next_u64();
         let h = &mut self.hosts[host];
-        h.clients[client] = Client::Releasing { resource };
-        h.slots[client + 1].job = Some(Job::Release { machine, resource, held });
+        let lease = h.leases.take(&key).expect("a holder's lease is in the table");
+        let to = match lease.held.mode {
+            Mode::Exclusive => Mode::Shared,
+            Mode::Shared => Mode::Exclusive,
+        };
+        let mutation = self.config.canary.mutation();
+        let machine =
+            Conversion::new(&lease.held, to, h.timeouts, seed, mutation).expect("the other mode");
+        let (host_id, lver) = (h.host_id, lease.held.lver);
+        let held = Box::new(lease.held);
+        h.slots[client + 1].job = Some(Job::Convert { machine, resource, held });
+        h.clients[client] = Client::Converting { resource, until_ns };
+        self.report.conversions += 1;
+        if to == Mode::Shared {
+            // A holder that asks for its lease shared has stopped using it
+            // exclusively, whatever the answer: others may share it as
+            // soon as our SHARED mode block is on disk.
+            let who = Holder { machine: host, host_id, slot: client };
+            self.oracle.convert(resource, who, Mode::Shared, lver, self.now);
+        }
+    }
+
+    /// A conversion ended: the holder goes on in the new mode, or in the
+    /// old one once what the failed conversion left is withdrawn.
+    fn converted(
+        &mut self,
+        host: usize,
+        client: usize,
+        resource: usize,
+        result: Result<Held, PaxosError>,
+        kept: Box<Held>,
+        withdraw: Option<LetGo>,
+    ) {
+        let Client::Converting { until_ns, .. } = self.hosts[host].clients[client] else {
+            unreachable!("a conversion of a converting client")
+        };
+        let key = self.key(resource);
+        let held = match result {
+            Ok(converted) => {
+                if converted.mode == Mode::Exclusive {
+                    let host_id = self.hosts[host].host_id;
+                    let who = Holder { machine: host, host_id, slot: client };
+                    self.oracle.convert(resource, who, Mode::Exclusive, converted.lver, self.now);
+                }
+                converted
+            }
+            Err(err) => {
+                if let PaxosError::Corrupt { offset, .. } = err {
+                    self.reported_corrupt(self.area_base(resource) + offset);
+                }
+                *self
+                    .report
+                    .refusals
+                    .entry(format!("convert: {}", refusal_kind(&err)))
+                    .or_default() += 1;
+                if let Some(op) = withdraw {
+                    let restore = Some((kept, until_ns));
+                    return self.start_let_go(host, client, resource, op, restore);
+                }
+                *kept
+            }
+        };
+        self.hosts[host].leases.put(Box::new(SimLease { key, held, client }));
+        self.hosts[host].clients[client] = Client::Holding { resource, until_ns };
+        self.wake(host, until_ns);
     }
 
     // ---- slots and their I/O ---------------------------------------------
@@ -746,9 +932,11 @@ impl World {
         match area {
             Area::Lockspace => 0,
             Area::Resource => match &self.hosts[host].slots[slot].job {
-                Some(Job::Acquire { resource, .. } | Job::Release { resource, .. }) => {
-                    self.area_base(*resource)
-                }
+                Some(
+                    Job::Acquire { resource, .. }
+                    | Job::LetGo { resource, .. }
+                    | Job::Convert { resource, .. },
+                ) => self.area_base(*resource),
                 other => unreachable!("a resource I/O from {other:?}"),
             },
         }
@@ -999,24 +1187,31 @@ impl World {
             Outcome::Acquired { resource, mode, result, withdrawal } => {
                 self.acquired(host, slot - 1, resource, mode, result, withdrawal)
             }
-            Outcome::Released { resource, held, result } => {
-                let client = slot - 1;
+            Outcome::LetGo { resource, result } => {
                 if let Err(PaxosError::Corrupt { offset, .. }) = result {
                     self.reported_corrupt(self.area_base(resource) + offset);
                 }
-                match result {
-                    Ok(_) => self.after_release(host, client),
-                    Err(_) => {
-                        // Try again until nothing of ours is left on disk.
-                        let until_ns = now + self.rng.between(MS, 50 * MS);
-                        let held = Box::new(held);
-                        self.hosts[host].clients[client] =
-                            Client::Cleanup { resource, held, until_ns };
-                        self.wake(host, until_ns);
+                let attempt = match result {
+                    // Done, but a write of ours to the area may still land.
+                    Ok(_) if self.resource_write_in_flight(host, resource) => {
+                        Err(LetGoError::InFlight)
                     }
-                }
+                    Ok(_) => Ok(()),
+                    Err(err) => Err(LetGoError::Paxos(err)),
+                };
+                self.let_go_attempted(host, slot - 1, attempt);
+            }
+            Outcome::Converted { resource, result, kept, withdraw } => {
+                self.converted(host, slot - 1, resource, result, kept, withdraw)
             }
         }
+    }
+
+    /// Whether a write of `host`'s to `resource`'s area is still in the
+    /// device.
+    fn resource_write_in_flight(&self, host: usize, resource: usize) -> bool {
+        let base = self.area_base(resource);
+        self.writes_in_flight.range((host, base)..(host, base + self.area_stride)).next().is_some()
     }
 
     fn renewed(&mut self, host: usize, renewal: crate::delta::Renewal) {
@@ -1044,7 +1239,7 @@ impl World {
         resource: usize,
         mode: Mode,
         result: Result<Held, PaxosError>,
-        withdrawal: Option<Held>,
+        withdrawal: Option<Withdrawal>,
     ) {
         let now = self.now;
         match result {
@@ -1052,7 +1247,10 @@ impl World {
                 if !self.hosts[host].lease_valid(now)
                     || self.generation(host) != Some(held.generation)
                 {
-                    // The lease ended while acquiring: nobody may use it.
+                    // The lease ended while acquiring: nobody may use it,
+                    // and it ended with the host_id lease.
+                    let key = self.key(resource);
+                    self.hosts[host].leases.settled(&key, &Settle::Gone, false);
                     self.hosts[host].clients[client] = Client::Idle { until_ns: now };
                     self.wake(host, now);
                     return;
@@ -1077,8 +1275,10 @@ impl World {
                 } else {
                     self.rng.between(5 * MS, 200 * MS)
                 };
+                let key = self.key(resource);
+                self.hosts[host].leases.put(Box::new(SimLease { key, held, client }));
                 self.hosts[host].clients[client] =
-                    Client::Holding { held: Box::new(held), resource, until_ns: now + hold };
+                    Client::Holding { resource, until_ns: now + hold };
                 self.wake(host, now + hold);
             }
             Err(err) => {
@@ -1093,9 +1293,9 @@ impl World {
                     self.hosts[host].watch.cover(id);
                 }
                 self.hosts[host].last_errors[client] = err.to_string();
-                if let Some(held) = withdrawal {
-                    self.start_release(host, client, resource, held);
-                    return;
+                let key = self.key(resource);
+                if let Some(op) = self.hosts[host].leases.acquire_failed(&key, withdrawal) {
+                    return self.start_let_go(host, client, resource, op, None);
                 }
                 let backoff = match err {
                     PaxosError::OwnerFailing { dead_at, .. } => {
@@ -1267,6 +1467,13 @@ impl World {
                 let Some((resource, since)) = want else { continue };
                 if self.blocked_by_damage(host, *resource) {
                     self.report.liveness.blocked_by_damage += 1;
+                    continue;
+                }
+                // Refused on this host by design until its host_id lease
+                // ends: a release there was given up (see lease_table).
+                let key = self.key(*resource);
+                if h.leases.occupant(&key) == Some(Occupant::Abandoned) {
+                    self.report.liveness.blocked_by_abandoned += 1;
                     continue;
                 }
                 let at = self.area_base(*resource);
