@@ -18,6 +18,7 @@ use proptest::prelude::*;
 use crate::clock::MonoTime;
 use crate::delta::{
     DeltaAcquire, DeltaRelease, DeltaRenew, HostLease, HostTable, JoinOptions, LockspaceRef,
+    Reacquire,
 };
 use crate::ondisk::dblock::{DBLOCK_BYTES, Dblock, ModeBlock};
 use crate::ondisk::geometry::{Geometry, SectorSize};
@@ -335,7 +336,7 @@ fn delta(case: &Case) {
         case.host_id,
         us,
         timeouts,
-        JoinOptions { fast_reacquire: case.wait },
+        JoinOptions { reacquire: if case.wait { Reacquire::Any } else { Reacquire::Wait } },
     );
     let (_, joined) = run(join, &mut areas, &mut hosts, now(), case.hook());
     let at = (case.host_id as usize - 1) * SECTOR;

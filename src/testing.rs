@@ -4,7 +4,7 @@
 //! request, standing for another host's writes landing at that moment.
 
 use crate::clock::MonoTime;
-use crate::delta::{DeltaAcquire, HostLease, HostTable, JoinOptions, LockspaceRef};
+use crate::delta::{DeltaAcquire, HostLease, HostTable, JoinOptions, LockspaceRef, Reacquire};
 use crate::ondisk::area::fill_lockspace;
 use crate::ondisk::geometry::{Geometry, SectorSize};
 use crate::ondisk::name::Name;
@@ -118,7 +118,7 @@ pub fn join_as(
         host_id,
         name,
         timeouts,
-        JoinOptions { fast_reacquire: false },
+        JoinOptions { reacquire: Reacquire::Wait },
     );
     run(join, areas, hosts, at, untouched).1.expect("the host_id is free")
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use common::{lease_file, scratch, wait_for};
 use lease::client::local_daemon::LocalDaemon;
 use lease::client::{Client, SOCKET_NAME};
+use lease::clock::{Clock, OsClock};
 
 /// io_timeout 1 s and fire timeout 3 s: a rejoin that must wait takes at
 /// least 8 + 3 = 11 s.
@@ -117,6 +118,39 @@ fn a_restart_after_a_reboot_rejoins_at_once_and_one_after_a_crash_waits() {
     wait_for(before_host_dead, "joined at once after the reboot", || {
         (lockspace_state(&rebooted) == "joined").then_some(())
     });
+}
+
+#[test]
+fn after_a_reboot_our_name_at_a_generation_we_did_not_hold_is_waited_out() {
+    let dir = scratch();
+    let path = lease_file(dir.path(), 0, IO_TIMEOUT_S);
+    let spec = format!("ls:1:{path}:0");
+    let boot_id = dir.path().join("boot_id");
+    let state_dir: PathBuf = dir.path().join("state");
+    let env = [("LEASED_BOOT_ID_FILE", boot_id.as_path())];
+    let args = ["--host-name", "a", "--state-dir", state_dir.to_str().unwrap()];
+    let args = [&args[..], &["--watchdog", "none"]].concat();
+
+    std::fs::write(&boot_id, "boot-1\n").unwrap();
+    let mut first = start(dir.path(), &args, &env).unwrap();
+    client(&first).add_lockspace(&spec, None, true).unwrap();
+    first.kill();
+    // A machine given our host name by mistake takes the host_id under it
+    // at a generation this host never held, and may hold leases under it.
+    common::lease(&["direct", "acquire-id", "-s", &spec, "--host-name", "a", "--fast-reacquire"])
+        .ok();
+
+    // After our reboot, the sector under our name is not ours to take back
+    // at once: its writer is waited out like a stranger.
+    std::fs::remove_dir_all(dir.path().join("run")).unwrap();
+    std::fs::write(&boot_id, "boot-2\n").unwrap();
+    let rebooted = start(dir.path(), &args, &env).unwrap();
+    assert!(log_of(&rebooted).contains(REBOOTED), "{}", log_of(&rebooted));
+    let started = OsClock.now();
+    client(&rebooted).add_lockspace(&spec, None, true).unwrap();
+    let took = OsClock.now().saturating_since(started);
+    // The join can complete no sooner than HOST_DEAD_S after its first read.
+    assert!(took >= Duration::from_secs(HOST_DEAD_S - 1), "joined after {took:?}");
 }
 
 #[test]

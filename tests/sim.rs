@@ -1,21 +1,18 @@
 //! Short seeded runs of the deterministic simulator, in the suite. The long
 //! runs (a million acquire attempts) are `lease-sim`'s job; these prove on
-//! every build that the oracle finds nothing in the real algorithm beyond the
-//! two known findings below, finds the canaries' bugs, and that a run replays
-//! from its seed.
+//! every build that the oracle finds nothing in the real algorithm, finds the
+//! canaries' bugs, and that a run replays from its seed.
 //!
-//! The runs are strict: every violation counts, suspensions included. One
-//! finding of the full fault model stays open, visible rather than hidden:
-//! - a duplicate host_id: a join whose write times out but lands late puts
-//!   its own name back in the sector after the twin joined; the twin loses
-//!   the lease at its next renewal (a kill may fail), the first machine
-//!   rejoins at once by name, and its new generation lets others take the
-//!   twin's leases as "owner restarted" while the twin's hung holder runs.
-//!   No seed of 1..=128 at 20000 attempts meets it now; these runs use seeds
-//!   where no twin meets that race.
+//! The runs are strict: every violation counts, suspensions included.
 //!
-//! Fixed since they were found here: an instance this host won and released
-//! won again behind a stale leader (one EX lver handed out twice), and a
+//! Fixed since they were found here: a duplicate host_id whose join write
+//! timed out but landed late put its own name back in the sector after the
+//! twin joined, rejoined at once by name, and its new generation let others
+//! take the twin's leases as "owner restarted" while the twin's hung holder
+//! ran (a sector under our name is now taken back at once only at the
+//! generation this host last joined with); an instance this host won and
+//! released won again behind a stale leader (one EX lver handed out twice),
+//! and a
 //! host resumed from a suspension petting its watchdog as if no time had
 //! passed (hosts now read CLOCK_BOOTTIME; the `monotonic-clock` canary keeps
 //! the old clock). Shared holders are not ordered by lver among themselves
@@ -165,8 +162,9 @@ fn canary_fence_early_is_caught() {
 }
 
 /// Canaries whose bug needs a rare interleaving are checked at seeds
-/// known to meet it (found by `lease-sim --seeds 128 --mutant ...`): the
-/// same seed without the canary must find nothing.
+/// known to meet it (found by `lease-sim --seeds 128 --attempts 5000
+/// --mutant ...`; a change to what a run draws moves them): the same seed
+/// without the canary must find nothing.
 fn caught_at(canary: Canary, seeds: &[u64]) {
     for &seed in seeds {
         let clean = sim::run(&config(seed, 5_000));
@@ -178,12 +176,12 @@ fn caught_at(canary: Canary, seeds: &[u64]) {
 
 #[test]
 fn canary_monotonic_clock_is_caught() {
-    caught_at(Canary::MonotonicClock, &[93, 95]);
+    caught_at(Canary::MonotonicClock, &[95]);
 }
 
 #[test]
 fn canary_late_withdrawal_is_caught() {
-    caught_at(Canary::LateWithdrawal, &[45, 123]);
+    caught_at(Canary::LateWithdrawal, &[5, 24]);
 }
 
 #[test]

@@ -408,8 +408,9 @@ The socket (mode 0660).
 The pid, locked: one leased per run directory.
 .TP
 .I /var/lib/leased/leased.state
-The boot record: the kernel's boot id of the last start, and whether that
-leased left its watchdog armed. It must survive reboots.
+The boot record: the kernel's boot id of the last start, whether that
+leased left its watchdog armed, and the host_id and generation each
+lockspace was last joined with. It must survive reboots.
 .TP
 .I /var/lib/leased/host-name
 The host name generated at the first start (a random UUID, a dot, the

@@ -97,18 +97,21 @@ pub const KEYS: &[ConfigKey] = &[
         default: "\"/var/lib/leased\" ($LEASED_STATE_DIR if set; RUN_DIR/state for a run_dir \
                   other than /run/leased)",
         text: "Directory of what must survive a reboot: the boot record (leased.state: the \
-               kernel's boot id of the last start, and whether that daemon left its watchdog \
-               armed) and the generated host name (host-name). It must not be emptied at boot \
-               (never under /run): only the boot record tells a restart after a reboot, \
-               whose host_ids may be taken back at once, from one after a crash, which must \
-               wait. One leased runs per state directory.",
+               kernel's boot id of the last start, whether that daemon left its watchdog \
+               armed, and the host_id and generation each lockspace was last joined with) and \
+               the generated host name (host-name). It must not be emptied at boot (never \
+               under /run): only the boot record tells a restart after a reboot, whose \
+               host_ids may be taken back at once (when their sector still shows the \
+               generation recorded), from one after a crash, which must wait. One leased \
+               runs per state directory.",
     },
     ConfigKey {
         name: "host_name",
         default: "generated once and kept in STATE_DIR/host-name",
         text: "This host's name in every lockspace, up to 48 bytes. It must be unique among the \
                hosts sharing a lockspace and the same at every start of this host: after a \
-               reboot, a host_id last held under this name is taken back at once. Unset, \
+               reboot, a host_id last held under this name is taken back at once if its \
+               sector shows the generation this host last joined with. Unset, \
                leased generates a random UUID followed by a dot and the hostname (cut to 48 \
                bytes) at its first start and keeps it in the state directory; /etc/machine-id \
                is not used, as clones of one image share it. Copying the state directory to \

@@ -15,7 +15,7 @@ use crate::api::{ApiError, ErrorCode};
 use crate::clock::{Clock, MonoTime, OsClock};
 use crate::delta::{
     DeltaAcquire, DeltaError, DeltaRelease, HostState, HostTable, JoinOptions, LockspaceRef,
-    RenewalCommand, RenewalSchedule, Watch,
+    Reacquire, RenewalCommand, RenewalSchedule, Watch,
 };
 use crate::direct::{DirectError, probe_area};
 use crate::disk::{Access, DirectFile};
@@ -79,6 +79,8 @@ pub trait LockspaceEvents: Send + Sync {
     fn failed(&self, lockspace: &Arc<Lockspace>);
     /// Hosts set our bit: look at the requests against our resources.
     fn requested(&self, lockspace: &Arc<Lockspace>, by: &[u64]);
+    /// The host_id lease was taken at `generation`.
+    fn joined(&self, lockspace: &Arc<Lockspace>, generation: u64);
 }
 
 /// A lockspace this host is in.
@@ -138,7 +140,7 @@ impl Lockspace {
         io_timeout: Option<u8>,
         host_name: Name,
         watchdog: Arc<Watchdog>,
-        fast_reacquire: bool,
+        reacquire: Reacquire,
         events: Arc<dyn LockspaceEvents>,
     ) -> Result<Arc<Lockspace>, ApiError> {
         let disk = DirectFile::open(&spec.disk.path, Access::ReadWrite)
@@ -191,7 +193,7 @@ impl Lockspace {
         let keeper = Arc::clone(&lockspace);
         std::thread::Builder::new()
             .name(format!("leased-ls-{}", lockspace.spec.name))
-            .spawn(move || keeper.keep(fast_reacquire, &*events))
+            .spawn(move || keeper.keep(reacquire, &*events))
             .map_err(|err| {
                 ApiError::new(ErrorCode::Internal, format!("cannot start a thread: {err}"))
             })?;
@@ -327,7 +329,7 @@ impl Lockspace {
     }
 
     /// The thread's body: join, then renew until told to leave or lost.
-    fn keep(self: Arc<Self>, fast_reacquire: bool, events: &dyn LockspaceEvents) {
+    fn keep(self: Arc<Self>, reacquire: Reacquire, events: &dyn LockspaceEvents) {
         let target = Target { disk: &self.disk, offset: self.spec.disk.offset };
         let mut driver = Driver::new(target).cancelled_by(&self.cancel);
         let join = DeltaAcquire::new(
@@ -335,7 +337,7 @@ impl Lockspace {
             self.spec.host_id,
             self.host_name,
             self.timeouts,
-            JoinOptions { fast_reacquire },
+            JoinOptions { reacquire },
         );
         let lease = match driver.run(join, &self.hosts) {
             Err(_) => return self.set(Membership::Left),
@@ -350,6 +352,7 @@ impl Lockspace {
             lockspace = %self.spec.name, host_id = lease.host_id, generation = lease.generation,
             "joined"
         );
+        events.joined(&self, lease.generation);
         let mut schedule = RenewalSchedule::new(lease);
         self.joined(&schedule);
         if !self.renew(&mut schedule, &mut driver, events) {
@@ -670,6 +673,7 @@ mod tests {
     impl LockspaceEvents for NoEvents {
         fn failed(&self, _: &Arc<Lockspace>) {}
         fn requested(&self, _: &Arc<Lockspace>, _: &[u64]) {}
+        fn joined(&self, _: &Arc<Lockspace>, _: u64) {}
     }
 
     #[test]
@@ -685,9 +689,15 @@ mod tests {
         let pets = dir.path().join("pets");
         let fire = std::time::Duration::from_secs(3);
         let watchdog = Arc::new(Watchdog::start(&DeviceSpec::File(pets), fire).unwrap());
-        let lockspace =
-            Lockspace::start(spec, None, host, Arc::clone(&watchdog), false, Arc::new(NoEvents))
-                .unwrap();
+        let lockspace = Lockspace::start(
+            spec,
+            None,
+            host,
+            Arc::clone(&watchdog),
+            Reacquire::Wait,
+            Arc::new(NoEvents),
+        )
+        .unwrap();
         let Membership::Joined { generation, .. } = lockspace.wait_joined() else {
             panic!("join failed: {:?}", lockspace.membership())
         };

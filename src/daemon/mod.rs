@@ -72,10 +72,19 @@ pub enum DaemonError {
 }
 
 /// The daemon's shared state.
+///
+/// Lock order: `leases` before `lockspaces`, before a [`Lockspace`]'s own
+/// locks (its membership, its writers' count, its host table); `disks`,
+/// `chores`, `term_refused_at` and `watchdog_clients` are taken alone. A
+/// thread never waits for I/O while it holds `leases`: slots marked busy
+/// stand for the operations under way, and `slot_freed` wakes those who
+/// wait for one.
 pub struct Daemon {
     config: Config,
     host_name: Name,
-    fast_reacquire: bool,
+    /// The state directory: when a rejoin may skip the wait, and where
+    /// each join is recorded for the next boot.
+    run_dir: Arc<RunDir>,
     socket_gid: Option<u32>,
     lockspaces: Mutex<BTreeMap<Name, Arc<Lockspace>>>,
     leases: Mutex<LeaseTable>,
@@ -119,7 +128,7 @@ const TERM_CONFIRM_SECS: u64 = 60;
 const KILL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Daemon {
-    fn new(config: Config, run_dir: &RunDir) -> Result<Arc<Daemon>, DaemonError> {
+    fn new(config: Config, run_dir: &Arc<RunDir>) -> Result<Arc<Daemon>, DaemonError> {
         let host_name = match &config.host_name {
             Some(name) => {
                 Name::new(name).map_err(|e| DaemonError::Start(format!("host_name: {e}")))?
@@ -188,14 +197,14 @@ impl Daemon {
         config: Config,
         host_name: Name,
         socket_gid: Option<u32>,
-        run_dir: &RunDir,
+        run_dir: &Arc<RunDir>,
         watchdog: &Arc<Watchdog>,
     ) -> Result<Arc<Daemon>, DaemonError> {
         let (chores, queue) = mpsc::channel();
         let daemon = Arc::new(Daemon {
             config,
             host_name,
-            fast_reacquire: run_dir.fast_reacquire(),
+            run_dir: Arc::clone(run_dir),
             socket_gid,
             lockspaces: Mutex::default(),
             leases: Mutex::default(),
@@ -313,12 +322,13 @@ impl Daemon {
                 ));
             }
             let events: Arc<dyn LockspaceEvents> = Arc::clone(self) as Arc<dyn LockspaceEvents>;
+            let reacquire = self.run_dir.reacquire(&spec.name.to_string(), spec.host_id);
             let lockspace = Lockspace::start(
                 spec,
                 args.io_timeout,
                 self.host_name,
                 Arc::clone(&self.watchdog),
-                self.fast_reacquire,
+                reacquire,
                 events,
             )?;
             lockspaces.insert(lockspace.spec.name, Arc::clone(&lockspace));
@@ -540,6 +550,16 @@ impl LockspaceEvents for Daemon {
         tracing::info!(lockspace = %lockspace.spec.name, hosts = ?by, "hosts request our resources");
         self.chore(Chore::Requested(Arc::clone(lockspace)));
     }
+
+    fn joined(&self, lockspace: &Arc<Lockspace>, generation: u64) {
+        let (name, host_id) = (lockspace.spec.name, lockspace.spec.host_id);
+        if let Err(err) = self.run_dir.record_join(&name.to_string(), host_id, generation) {
+            tracing::warn!(
+                lockspace = %name,
+                "cannot record the join ({err}): after a reboot, rejoining waits as after a crash"
+            );
+        }
+    }
 }
 
 /// `leased`'s whole program: parse `args`, set up logging, load and check
@@ -592,7 +612,7 @@ fn init_logging() {
 /// the socket, joins the configured lockspaces, tells systemd it is ready,
 /// and serves.
 pub fn run(config: Config) -> Result<(), DaemonError> {
-    let run_dir = RunDir::take(&config.run_dir, &config.state_dir())?;
+    let run_dir = Arc::new(RunDir::take(&config.run_dir, &config.state_dir())?);
     let socket = run_dir.path().join(SOCKET_NAME);
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket)
@@ -622,7 +642,7 @@ fn serve(
     socket: &std::path::Path,
 ) -> Result<(), DaemonError> {
     run_dir.secure_socket(socket, daemon.socket_gid)?;
-    if daemon.fast_reacquire {
+    if run_dir.rebooted() {
         tracing::info!(
             "the host rebooted since the last run: our host_ids may be taken back at once"
         );

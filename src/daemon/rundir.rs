@@ -12,6 +12,13 @@
 //! across reboots), never in the run directory: /run is emptied at every
 //! boot, which would make a reboot look like a first start.
 //!
+//! Even then, a sector under our name is taken back at once only at the
+//! generation this host last joined the lockspace with, which the state
+//! file records at every join: a sector under our name at another
+//! generation was written by a clone given our name, or by a join that
+//! failed but landed late after another machine took the host_id, and
+//! whoever held leases under it may still run.
+//!
 //! It also records whether the daemon holds a watchdog device armed. A
 //! daemon that died with it armed leaves the host to be reset; a new daemon
 //! in the same boot must not open the device and keep it alive, which would
@@ -26,13 +33,17 @@
 //! `LEASED_BOOT_ID_FILE` (see [`BOOT_ID_FILE_ENV`]); covered by the tests
 //! below and `tests/daemon.rs` (a restart with a new boot id).
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
+
+use crate::delta::Reacquire;
 
 const PID_FILE: &str = "leased.pid";
 const STATE_FILE: &str = "leased.state";
@@ -44,12 +55,22 @@ const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
 /// id lets a restart after a crash rejoin at once.
 pub const BOOT_ID_FILE_ENV: &str = "LEASED_BOOT_ID_FILE";
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct State {
     boot_id: String,
     /// A watchdog device is armed by the daemon of this boot.
     #[serde(default)]
     watchdog_armed: bool,
+    /// Each lockspace's last join, in whatever boot.
+    #[serde(default)]
+    joined: BTreeMap<String, Joined>,
+}
+
+/// The host_id and generation a lockspace was joined with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Joined {
+    host_id: u64,
+    generation: u64,
 }
 
 /// A run directory and a state directory held by this daemon.
@@ -59,8 +80,14 @@ pub struct RunDir {
     _lock: Flock<File>,
     _state_lock: Flock<File>,
     boot_id: String,
-    fast_reacquire: bool,
+    /// The host rebooted since the state directory was last used.
+    rebooted: bool,
+    /// The joins recorded before this boot, if the host rebooted since:
+    /// their holders are gone.
+    before_boot: BTreeMap<String, Joined>,
     armed_before: bool,
+    /// What the state file says.
+    state: Mutex<State>,
 }
 
 /// Why the run or state directory cannot be used.
@@ -156,17 +183,22 @@ impl RunDir {
         let boot_id = boot_id();
         let previous = read_state(&state_dir.join(STATE_FILE))?;
         let same_boot = previous.as_ref().is_some_and(|p| p.boot_id == boot_id);
-        let fast_reacquire = previous.is_some() && !boot_id.is_empty() && !same_boot;
-        let armed_before = same_boot && previous.is_some_and(|p| p.watchdog_armed)
+        let rebooted = previous.is_some() && !boot_id.is_empty() && !same_boot;
+        let armed_before = same_boot && previous.as_ref().is_some_and(|p| p.watchdog_armed)
             || armed_by_an_older_leased(path, &boot_id);
+        let joined = previous.map(|p| p.joined).unwrap_or_default();
+        let before_boot = if rebooted { joined.clone() } else { BTreeMap::new() };
+        let state = State { boot_id: boot_id.clone(), watchdog_armed: armed_before, joined };
         let run_dir = RunDir {
             path: path.to_owned(),
             state_dir: state_dir.to_owned(),
             _lock: lock,
             _state_lock: state_lock,
             boot_id,
-            fast_reacquire,
+            rebooted,
+            before_boot,
             armed_before,
+            state: Mutex::new(state),
         };
         // An armed device left by an earlier daemon stays on record until
         // the reboot it causes.
@@ -176,9 +208,38 @@ impl RunDir {
 
     /// Records whether this daemon holds a watchdog device armed.
     pub fn record_watchdog(&self, armed: bool) -> Result<(), RunDirError> {
-        let state = State { boot_id: self.boot_id.clone(), watchdog_armed: armed };
-        let text = serde_json::to_string(&state).expect("state serializes");
+        self.record(|state| state.watchdog_armed = armed)
+    }
+
+    /// Records that `lockspace` was joined as `host_id` at `generation`.
+    pub fn record_join(
+        &self,
+        lockspace: &str,
+        host_id: u64,
+        generation: u64,
+    ) -> Result<(), RunDirError> {
+        self.record(|state| {
+            state.joined.insert(lockspace.to_owned(), Joined { host_id, generation });
+        })
+    }
+
+    /// Changes the state and writes it, under the state's lock so that
+    /// concurrent records are written in the order they were made.
+    fn record(&self, change: impl FnOnce(&mut State)) -> Result<(), RunDirError> {
+        let mut state = self.state.lock().expect("state lock");
+        change(&mut state);
+        state.boot_id.clone_from(&self.boot_id);
+        let text = serde_json::to_string(&*state).expect("state serializes");
         write_atomically(&self.state_file(), &text)
+    }
+
+    /// How a join of `lockspace` as `host_id` may take back a sector under
+    /// our name: at once at the generation joined before a reboot.
+    pub fn reacquire(&self, lockspace: &str, host_id: u64) -> Reacquire {
+        match self.before_boot.get(lockspace) {
+            Some(joined) if joined.host_id == host_id => Reacquire::Generation(joined.generation),
+            _ => Reacquire::Wait,
+        }
     }
 
     /// Whether an earlier daemon of this boot exited with its watchdog
@@ -200,8 +261,8 @@ impl RunDir {
 
     /// Whether the host rebooted since the state directory was last used,
     /// so that nothing of an earlier daemon can still hold leases.
-    pub fn fast_reacquire(&self) -> bool {
-        self.fast_reacquire
+    pub fn rebooted(&self) -> bool {
+        self.rebooted
     }
 
     /// Makes the socket usable by root and `group` only (0660).
@@ -225,7 +286,7 @@ mod tests {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
         let take = || RunDir::take(&dir.path().join("run"), &dir.path().join("state"));
         let first = take().unwrap();
-        assert!(!first.fast_reacquire(), "first use: no state to trust");
+        assert!(!first.rebooted(), "first use: no state to trust");
         let busy = take().err().expect("the directory is taken");
         assert!(busy.to_string().contains(&std::process::id().to_string()), "{busy}");
         let state_busy = RunDir::take(&dir.path().join("run2"), &dir.path().join("state"))
@@ -234,11 +295,11 @@ mod tests {
         assert!(state_busy.to_string().contains("uses the state directory"), "{state_busy}");
         drop(first);
         let again = take().unwrap();
-        assert!(!again.fast_reacquire(), "same boot: an earlier daemon's holders may run");
+        assert!(!again.rebooted(), "same boot: an earlier daemon's holders may run");
         drop(again);
         std::fs::write(dir.path().join("state").join(STATE_FILE), r#"{"boot_id":"another-boot"}"#)
             .unwrap();
-        assert!(take().unwrap().fast_reacquire());
+        assert!(take().unwrap().rebooted());
     }
 
     #[test]
@@ -260,7 +321,7 @@ mod tests {
         std::fs::write(dir.path().join("state").join(STATE_FILE), armed_elsewhere).unwrap();
         let after_reboot = take().unwrap();
         assert!(!after_reboot.watchdog_left_armed(), "the reset came");
-        assert!(after_reboot.fast_reacquire());
+        assert!(after_reboot.rebooted());
     }
 
     #[test]
@@ -268,10 +329,38 @@ mod tests {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
         let run = dir.path().join("run");
         std::fs::create_dir_all(&run).unwrap();
-        let armed = State { boot_id: boot_id(), watchdog_armed: true };
+        let armed = State { boot_id: boot_id(), watchdog_armed: true, ..State::default() };
         std::fs::write(run.join(STATE_FILE), serde_json::to_string(&armed).unwrap()).unwrap();
         let taken = RunDir::take(&run, &dir.path().join("state")).unwrap();
         assert!(taken.watchdog_left_armed());
+    }
+
+    #[test]
+    fn only_the_generation_joined_before_a_reboot_is_taken_back_at_once() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let take = || RunDir::take(&dir.path().join("run"), &dir.path().join("state"));
+        let first = take().unwrap();
+        assert_eq!(first.reacquire("ls", 3), Reacquire::Wait);
+        first.record_join("ls", 3, 7).unwrap();
+        first.record_watchdog(true).unwrap();
+        drop(first);
+        let same_boot = take().unwrap();
+        assert_eq!(same_boot.reacquire("ls", 3), Reacquire::Wait, "its holders may run");
+        drop(same_boot);
+        let state_file = dir.path().join("state").join(STATE_FILE);
+        let text = std::fs::read_to_string(&state_file).unwrap();
+        let rebooted = text.replace(&boot_id(), "another-boot");
+        assert_ne!(rebooted, text, "the boot id is recorded");
+        std::fs::write(&state_file, rebooted).unwrap();
+        let after_reboot = take().unwrap();
+        assert_eq!(after_reboot.reacquire("ls", 3), Reacquire::Generation(7));
+        assert_eq!(after_reboot.reacquire("ls", 4), Reacquire::Wait, "another host_id");
+        assert_eq!(after_reboot.reacquire("other", 3), Reacquire::Wait);
+        // A join in this boot is recorded for the next reboot; this boot's
+        // rejoins still compare with the generation before the reboot.
+        after_reboot.record_join("ls", 3, 8).unwrap();
+        assert_eq!(after_reboot.reacquire("ls", 3), Reacquire::Generation(7));
+        assert!(std::fs::read_to_string(&state_file).unwrap().contains("\"generation\":8"));
     }
 
     #[test]

@@ -27,10 +27,28 @@ use crate::timeouts::Timeouts;
 /// How to join.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JoinOptions {
-    /// Take the host_id at once when its sector carries our own host name.
-    /// Safe only when nothing of our previous incarnation can still hold
-    /// leases (it released cleanly, or this host was reset since).
-    pub fast_reacquire: bool,
+    /// When a sector that carries our own host name is taken at once.
+    pub reacquire: Reacquire,
+}
+
+/// When a host_id whose sector carries our own host name may be taken back
+/// at once, without waiting for its last writer to be dead. Others read a
+/// new generation as "the owner restarted" and take the leases of the old
+/// one at once: that is safe only when nothing that held leases under the
+/// old generation can still run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reacquire {
+    /// Never: the last writer is waited out like any holder.
+    Wait,
+    /// When the sector shows this generation: the one this host last held,
+    /// whose holders are known to be gone (the host was reset since). A
+    /// sector under our name at another generation was written by another
+    /// machine given our name, or by a join of ours that failed, landing
+    /// late, after another machine took the host_id: its holders may run.
+    Generation(u64),
+    /// Whatever its generation: the operator vouches that nothing runs
+    /// under our name.
+    Any,
 }
 
 /// Takes host_id `host_id` in a lockspace.
@@ -141,7 +159,13 @@ impl DeltaAcquire {
     /// What to do with the sector as first read.
     fn decide(&self, leader: &LeaderRecord, sector: Vec<u8>, read_at: MonoTime) -> State {
         let ours = leader.resource_name.same_as(&self.name);
-        if leader.timestamp == 0 || (ours && self.options.fast_reacquire) {
+        let at_once = ours
+            && match self.options.reacquire {
+                Reacquire::Wait => false,
+                Reacquire::Generation(generation) => leader.owner_generation == generation,
+                Reacquire::Any => true,
+            };
+        if leader.timestamp == 0 || at_once {
             return State::Write { previous: sector };
         }
         // Judge the previous holder by its own io_timeout, from the moment
@@ -298,7 +322,7 @@ mod tests {
         let (ls, mut area, timeouts) = setup();
         let name = Name::new("host-a").unwrap();
         let mut join =
-            DeltaAcquire::new(ls, 3, name, timeouts, JoinOptions { fast_reacquire: false });
+            DeltaAcquire::new(ls, 3, name, timeouts, JoinOptions { reacquire: Reacquire::Wait });
         let (trace, result) = run(&mut join, &mut area, secs(100));
         assert_eq!(
             trace,
@@ -322,10 +346,10 @@ mod tests {
         ls: LockspaceRef,
         host_id: u64,
         timeouts: Timeouts,
-        fast_reacquire: bool,
+        reacquire: Reacquire,
     ) -> DeltaAcquire {
         let name = Name::new("host-a").unwrap();
-        DeltaAcquire::new(ls, host_id, name, timeouts, JoinOptions { fast_reacquire })
+        DeltaAcquire::new(ls, host_id, name, timeouts, JoinOptions { reacquire })
     }
 
     fn held_by(area: &mut [u8], host_id: u64, name: &str, generation: u64) {
@@ -340,14 +364,27 @@ mod tests {
 
     #[test]
     fn own_name_is_taken_back_at_once_when_allowed() {
+        for reacquire in [Reacquire::Generation(4), Reacquire::Any] {
+            let (ls, mut area, timeouts) = setup();
+            held_by(&mut area, 2, "host-a", 4);
+            let mut join = host_a_joining(ls, 2, timeouts, reacquire);
+            let (trace, result) = run(&mut join, &mut area, secs(100));
+            assert_eq!(trace.len(), 4, "{reacquire:?}: {trace:?}");
+            assert_eq!(result.unwrap().generation, 5);
+        }
+    }
+
+    #[test]
+    fn own_name_at_a_generation_we_did_not_hold_is_waited_out() {
+        // Generation 5 under our name was written by a join of ours that
+        // failed but landed late, or by a clone given our name: whoever
+        // held the host_id under it may still run.
         let (ls, mut area, timeouts) = setup();
-        held_by(&mut area, 2, "host-a", 4);
-        let name = Name::new("host-a").unwrap();
-        let mut join =
-            DeltaAcquire::new(ls, 2, name, timeouts, JoinOptions { fast_reacquire: true });
+        held_by(&mut area, 2, "host-a", 5);
+        let mut join = host_a_joining(ls, 2, timeouts, Reacquire::Generation(4));
         let (trace, result) = run(&mut join, &mut area, secs(100));
-        assert_eq!(trace.len(), 4, "{trace:?}");
-        assert_eq!(result.unwrap().generation, 5);
+        assert_eq!(trace[1], "wait until 118", "{trace:?}");
+        assert_eq!(result.unwrap().generation, 6);
     }
 
     #[test]
@@ -358,7 +395,7 @@ mod tests {
         // Without fast reacquire even our own name waits; here the name
         // differs anyway. host_dead = 8N + F = 18 s.
         let mut join =
-            DeltaAcquire::new(ls, 2, name, timeouts, JoinOptions { fast_reacquire: true });
+            DeltaAcquire::new(ls, 2, name, timeouts, JoinOptions { reacquire: Reacquire::Any });
         let (trace, result) = run(&mut join, &mut area, secs(100));
         assert_eq!(
             trace,
@@ -378,7 +415,7 @@ mod tests {
     fn a_holder_that_renews_meanwhile_keeps_its_host_id() {
         let (ls, mut area, timeouts) = setup();
         held_by(&mut area, 2, "host-b", 4);
-        let mut join = host_a_joining(ls, 2, timeouts, false);
+        let mut join = host_a_joining(ls, 2, timeouts, Reacquire::Wait);
         let mut hosts = HostTable::new(timeouts);
         let Step::Io(IoRequest::Read { .. }) = join.next(secs(100), &mut hosts) else { panic!() };
         join.complete(secs(100), &mut hosts, IoResult::Read(&sector(&area, 2)));
@@ -397,7 +434,7 @@ mod tests {
     #[test]
     fn a_racing_writer_makes_the_verify_fail() {
         let (ls, mut area, timeouts) = setup();
-        let mut join = host_a_joining(ls, 1, timeouts, false);
+        let mut join = host_a_joining(ls, 1, timeouts, Reacquire::Wait);
         let mut hosts = HostTable::new(timeouts);
         let Step::Io(IoRequest::Read { .. }) = join.next(secs(10), &mut hosts) else { panic!() };
         join.complete(secs(10), &mut hosts, IoResult::Read(&sector(&area, 1)));
@@ -420,7 +457,7 @@ mod tests {
     fn corrupt_sector_is_an_error_not_a_takeover() {
         let (ls, mut area, timeouts) = setup();
         area[600] ^= 0xff; // inside host 2's space name
-        let mut join = host_a_joining(ls, 2, timeouts, true);
+        let mut join = host_a_joining(ls, 2, timeouts, Reacquire::Any);
         let (trace, result) = run(&mut join, &mut area, secs(100));
         assert_eq!(trace.len(), 1);
         assert!(matches!(result, Err(DeltaError::Corrupt { offset: 512, .. })), "{result:?}");

@@ -24,7 +24,7 @@ mod renew;
 mod schedule;
 mod watch;
 
-pub use acquire::{DeltaAcquire, JoinOptions};
+pub use acquire::{DeltaAcquire, JoinOptions, Reacquire};
 pub use hosts::{HostEntry, HostState, HostTable};
 pub use lease::{HostLease, LockspaceRef};
 pub use release::DeltaRelease;

@@ -15,7 +15,7 @@ use super::{DirectError, read};
 use crate::clock::{Clock, OsClock};
 use crate::delta::{
     DeltaAcquire, DeltaError, DeltaRelease, DeltaRenew, HostLease, HostTable, JoinOptions,
-    LockspaceRef,
+    LockspaceRef, Reacquire,
 };
 use crate::disk::Disk;
 use crate::driver::{Driver, Target};
@@ -168,7 +168,7 @@ pub fn acquire_id(
         host.host_id,
         host.host_name,
         timeouts,
-        JoinOptions { fast_reacquire },
+        JoinOptions { reacquire: if fast_reacquire { Reacquire::Any } else { Reacquire::Wait } },
     );
     let hosts = Mutex::new(HostTable::new(timeouts));
     match uncancelled(driver.run(join, &hosts)) {

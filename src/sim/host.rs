@@ -2,9 +2,11 @@
 
 use std::collections::BTreeSet;
 
+use super::Canary;
 use crate::clock::MonoTime;
 use crate::delta::{
-    DeltaAcquire, DeltaError, DeltaRenew, HostLease, HostTable, Renewal, RenewalSchedule, Watch,
+    DeltaAcquire, DeltaError, DeltaRenew, HostLease, HostTable, Reacquire, Renewal,
+    RenewalSchedule, Watch,
 };
 use crate::lease_table::{Conversion, Entry, LeaseKey, LeaseTable, LetGo, Settling};
 use crate::ondisk::name::Name;
@@ -217,6 +219,9 @@ pub struct SimHost {
     /// mistake.
     pub host_id: u64,
     pub name: Name,
+    /// The generation this machine last joined with, kept through resets
+    /// as the daemon keeps it in its state directory.
+    pub joined_generation: Option<u64>,
     /// Its own io_timeout N (peers may differ) and the common F.
     pub timeouts: Timeouts,
     /// Bumped at every reset: events of an earlier life are ignored.
@@ -310,6 +315,18 @@ impl Client {
 }
 
 impl SimHost {
+    /// How a join of this host may take back a sector under its name: at
+    /// once if it shows the generation it last held, as its holders are
+    /// gone (it was reset, or every holder was killed, before a join).
+    pub fn reacquire(&self, canary: Canary) -> Reacquire {
+        match (canary, self.joined_generation) {
+            // As joins did before they checked the generation.
+            (Canary::TwinSameName, _) => Reacquire::Any,
+            (_, Some(generation)) => Reacquire::Generation(generation),
+            (_, None) => Reacquire::Wait,
+        }
+    }
+
     /// This host's clock at global time `now_ns`.
     pub fn local(&self, now_ns: u64) -> MonoTime {
         self.clock.local(now_ns)

@@ -29,8 +29,8 @@
 //! - configuration: hosts of one lockspace with different io_timeouts (as
 //!   sanlock allows per host), a second machine configured with another's
 //!   host_id (the join must refuse one of them, or one lose its lease before
-//!   both act; the operator retires it before the liveness phase; see the
-//!   known findings in `tests/sim.rs`), and two hosts sharing one host name.
+//!   both act; the operator retires it before the liveness phase), and two
+//!   hosts sharing one host name.
 //!
 //! **Oracle** ([`oracle::Oracle`]): mutual exclusion, the lease version as
 //! a fencing token, and no needless fencing.
@@ -68,8 +68,8 @@ pub enum Canary {
     /// A commit keeps the lease version it found instead of the next one.
     ReuseLver,
     /// A machine configured with another's host_id also carries its host
-    /// name, so the join takes the sector as its own: the duplicate goes
-    /// undetected.
+    /// name, and joins take back any sector under their name whatever its
+    /// generation: the duplicate goes undetected.
     TwinSameName,
     /// A host gives its lease up (and kills its holders) after 4N, not 8N.
     FenceEarly,

@@ -221,6 +221,7 @@ impl World {
                 SimHost {
                     host_id,
                     name: setup.names[index],
+                    joined_generation: None,
                     timeouts,
                     epoch: 0,
                     alive: false,
@@ -407,7 +408,7 @@ impl World {
             h.host_id,
             h.name,
             timeouts,
-            JoinOptions { fast_reacquire: true },
+            JoinOptions { reacquire: h.reacquire(self.config.canary) },
         );
         h.slots[0].job = Some(Job::Join(join));
         let epoch = h.epoch;
@@ -498,7 +499,7 @@ impl World {
                     h.host_id,
                     h.name,
                     h.timeouts,
-                    JoinOptions { fast_reacquire: true },
+                    JoinOptions { reacquire: h.reacquire(self.config.canary) },
                 );
                 h.slots[0].job = Some(Job::Join(join));
                 h.membership = Membership::Joining;
@@ -1163,6 +1164,7 @@ impl World {
             Outcome::Joined(Ok(lease)) => {
                 self.report.joins += 1;
                 let h = &mut self.hosts[host];
+                h.joined_generation = Some(lease.generation);
                 self.oracle.renewed(host, h.global(lease.expiry()));
                 let margin = lockspace_margin(h.timeouts.io_timeout(), h.timeouts.watchdog_fire());
                 let client = h.mux.register("lockspace sim", lease.expiry(), margin);

@@ -110,7 +110,16 @@ pub fn holds(run: &ClientRun, tally: &mut Tally) -> Vec<Hold> {
             }
             Event::Busy { .. } => tally.busy += 1,
             Event::Failed { kind, msg, .. } => {
-                let entry = tally.errors.entry(kind.clone()).or_insert((0, msg.clone()));
+                // A failure on an earlier write of our own host to the
+                // resource is counted apart: under contention none may
+                // happen (the lease table keeps a slot until its writes
+                // have left the kernel).
+                let kind = if msg.contains("has not left the kernel") {
+                    format!("{kind}:own_write_in_flight")
+                } else {
+                    kind.clone()
+                };
+                let entry = tally.errors.entry(kind).or_insert((0, msg.clone()));
                 entry.0 += 1;
             }
         }
