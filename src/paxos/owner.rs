@@ -97,15 +97,18 @@ pub fn judge_owner(
     }
     let alive = OwnerVerdict::OwnerAlive { owner_id, generation: owner_generation };
     let Some(entry) = hosts.get(owner_id) else { return alive };
+    if entry.generation < owner_generation {
+        // Our table is behind the disk: the owner joined again since we
+        // last read its sector (released, it may have said, by the
+        // incarnation before), and we know nothing of this one yet.
+        cov_mark::hit!(owner_newer_than_our_table);
+        return alive;
+    }
     if entry.timestamp == 0 {
         return OwnerVerdict::OwnerLeft;
     }
     if entry.generation > owner_generation {
         return OwnerVerdict::OwnerRestarted;
-    }
-    if entry.generation < owner_generation {
-        // Our table is behind the disk: we know nothing yet.
-        return alive;
     }
     match hosts.state(owner_id, now) {
         HostState::Dead => OwnerVerdict::OwnerDead,
@@ -132,6 +135,10 @@ pub fn shared_holder_may_hold(
     now: MonoTime,
 ) -> bool {
     let Some(entry) = hosts.get(holder_id) else { return true };
+    if entry.generation < generation {
+        // Joined again since we last read its sector: not known to be gone.
+        return true;
+    }
     if entry.timestamp == 0 || entry.generation > generation {
         return false;
     }
@@ -234,5 +241,20 @@ mod tests {
         t.observe(2, &delta(2, 3, 0), secs(122), secs(122));
         assert!(!shared_holder_may_hold(2, 3, &t, secs(123)), "left the lockspace");
         assert_eq!(judge_owner(&leader(2, 3, 9), None, us, &t, secs(123)), OwnerVerdict::OwnerLeft);
+    }
+
+    #[test]
+    fn an_owner_that_left_and_joined_again_since_our_last_read_is_not_gone() {
+        cov_mark::check!(owner_newer_than_our_table);
+        // Our last read of host 2's sector showed generation 3 released;
+        // it has joined again since (generation 4) and taken the resource.
+        let mut t = table();
+        t.observe(2, &delta(2, 3, 0), secs(122), secs(122));
+        let us = (1, 5);
+        assert_eq!(
+            judge_owner(&leader(2, 4, 130), None, us, &t, secs(123)),
+            OwnerVerdict::OwnerAlive { owner_id: 2, generation: 4 }
+        );
+        assert!(shared_holder_may_hold(2, 4, &t, secs(123)), "shared under generation 4");
     }
 }
