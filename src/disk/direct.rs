@@ -637,7 +637,9 @@ mod tests {
         let before = disk.read(8192, 4096, soon()).unwrap();
         assert_eq!(completed_rx.recv().unwrap(), IoOp::Read);
         assert!(before.iter().all(|&b| b == 0));
-        assert_eq!(disk.io_threads(), 2);
+        // One worker is hung; the read ran on the one that wrote 12288, or
+        // on a third if that one had not yet gone back to wait for work.
+        assert!((2..=3).contains(&disk.io_threads()), "{} I/O threads", disk.io_threads());
 
         // The caller's data is gone; the worker still owns the request's
         // buffer and, once the kernel returns, completes the write from it.
