@@ -27,6 +27,7 @@ enum Mutant {
     MonotonicClock,
     LateWithdrawal,
     ConvertDropsShared,
+    LeaveUnsettled,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -167,6 +168,7 @@ fn config(args: &Args, seed: u64) -> SimConfig {
             Mutant::MonotonicClock => Canary::MonotonicClock,
             Mutant::LateWithdrawal => Canary::LateWithdrawal,
             Mutant::ConvertDropsShared => Canary::ConvertDropsShared,
+            Mutant::LeaveUnsettled => Canary::LeaveUnsettled,
         },
         geometries: match args.geometry {
             GeometryArg::Mixed => Geometries::Mixed,

@@ -6,7 +6,6 @@
 //! slow, can delay a renewal. Acquires only read the host table and the
 //! membership, each under a lock held for a step.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::recovery::RecoveryProgress;
@@ -96,11 +95,6 @@ pub struct Lockspace {
     cancel: Cancel,
     /// The host sectors renewals read.
     watch: Mutex<Watch>,
-    /// How many removals or shutdowns are leaving the lockspace: while
-    /// any is, no lease acquired is handed out, so that the release of
-    /// every lease misses none. A count, so that one removal giving up
-    /// cannot reopen what another still relies on being closed.
-    closing: AtomicUsize,
     /// Host bits to set at the next renewal, each until a time.
     bits: Mutex<Vec<(u64, MonoTime)>>,
     /// Resource operations under way under the host_id lease: it is not
@@ -154,18 +148,12 @@ impl Lockspace {
                 format!("host_id {} is out of range: 1 to {}", spec.host_id, geometry.max_hosts()),
             ));
         }
+        // The leader's io_timeout comes from disk: zero means sanlock's
+        // default of 1 s there, and one above the fire timeout is refused.
         let io_timeout = io_timeout.unwrap_or(first.io_timeout_s()).max(1);
-        let fire = watchdog.fire_timeout();
-        if fire < std::time::Duration::from_secs(u64::from(io_timeout)) {
-            return Err(ApiError::new(
-                ErrorCode::BadRequest,
-                format!(
-                    "io_timeout {io_timeout} s exceeds the watchdog fire timeout {} s",
-                    fire.as_secs()
-                ),
-            ));
-        }
-        let timeouts = Timeouts::new(io_timeout, fire);
+        let timeouts = Timeouts::try_new(io_timeout, watchdog.fire_timeout()).map_err(|err| {
+            ApiError::new(ErrorCode::BadRequest, format!("lockspace '{}': {err}", spec.name))
+        })?;
         let lockspace = Arc::new(Lockspace {
             area: LockspaceRef { name: spec.name, geometry },
             timeouts,
@@ -184,7 +172,6 @@ impl Lockspace {
             )),
             writers: Mutex::new(0),
             drained: Condvar::new(),
-            closing: AtomicUsize::new(0),
             watchdog,
             watchdog_client: Mutex::new(None),
             recovery: Mutex::new(None),
@@ -224,29 +211,13 @@ impl Lockspace {
         Some(Writer { lockspace: self, generation: ours })
     }
 
-    /// Whether a lease acquired under host_id generation `generation` may
-    /// be handed to its process: the lockspace is joined in that
-    /// generation and not being left. Checked under the lease table's lock
-    /// as the lease goes in, so that a recovery or a leave that takes the
-    /// table's leases afterwards finds it, and one before refuses it.
-    pub fn accepts(&self, generation: u64) -> bool {
-        !self.is_closing() && valid_generation(&self.membership(), Some(generation)).is_some()
-    }
-
-    /// Refuses leases from now on (see [`Lockspace::accepts`]).
-    pub fn close(&self) {
-        self.closing.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// Takes back one [`Lockspace::close`] that came to nothing (a removal
-    /// refused): leases are accepted again once no one else has it closed.
-    pub fn reopen(&self) {
-        let before = self.closing.fetch_sub(1, Ordering::SeqCst);
-        assert!(before > 0, "a reopen follows a close");
-    }
-
-    pub fn is_closing(&self) -> bool {
-        self.closing.load(Ordering::SeqCst) > 0
+    /// Whether the host_id lease of `generation` is held and valid now: a
+    /// lease acquired under it may be handed to its process. Checked under
+    /// the lease table's lock as the lease goes in, so that a recovery that
+    /// takes the table's leases afterwards finds it, and one before refuses
+    /// it.
+    pub fn lives(&self, generation: u64) -> bool {
+        valid_generation(&self.membership(), Some(generation)).is_some()
     }
 
     /// Waits until the join is over (joined, failed or left).

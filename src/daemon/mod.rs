@@ -25,6 +25,7 @@ mod resources;
 mod rundir;
 mod server;
 mod watchdog_clients;
+mod workers;
 
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixListener;
@@ -108,6 +109,8 @@ pub struct Daemon {
     /// by name. One that disconnects without unregistering stays: its
     /// expiry passes and the host is reset, as it asked.
     watchdog_clients: Mutex<BTreeMap<ClientId, String>>,
+    /// Background disk work: releases after an exit, retries.
+    workers: workers::Workers,
 }
 
 /// Background work, done on the chores thread in order.
@@ -123,6 +126,10 @@ enum Chore {
 /// How long a refused SIGTERM counts: a second one within this releases
 /// everything regardless.
 const TERM_CONFIRM_SECS: u64 = 60;
+
+/// Threads for background disk work (releases after a holder's exit,
+/// retries): enough that one slow device does not hold up the others.
+const WORKERS: usize = 4;
 
 /// How long a forced release waits for SIGKILLed holders to exit.
 const KILL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -201,6 +208,8 @@ impl Daemon {
         watchdog: &Arc<Watchdog>,
     ) -> Result<Arc<Daemon>, DaemonError> {
         let (chores, queue) = mpsc::channel();
+        let workers = workers::Workers::start("leased-worker", WORKERS)
+            .map_err(|e| DaemonError::Start(format!("cannot start a thread: {e}")))?;
         let daemon = Arc::new(Daemon {
             config,
             host_name,
@@ -218,6 +227,7 @@ impl Daemon {
             cancel: Cancel::default(),
             watchdog: Arc::clone(watchdog),
             watchdog_clients: Mutex::default(),
+            workers,
         });
         let weak = Arc::downgrade(&daemon);
         let watcher = ExitWatcher::start(move |process| {
@@ -251,9 +261,10 @@ impl Daemon {
                 // Resource I/O, maybe slow: not on this thread, where it
                 // would hold up noticing exits.
                 let daemon = Arc::clone(self);
-                resources::background("leased-requests", move || {
+                self.workers.run(Box::new(move || {
                     daemon.examine_requests(&lockspace);
-                });
+                    None
+                }));
             }
         }
     }
@@ -376,12 +387,12 @@ impl Daemon {
         self.close_and_settle(&lockspace);
         let live = self.live_holders(Some(&name));
         if !live.is_empty() && !args.force {
-            lockspace.reopen();
+            self.reopen(&lockspace);
             return Err(refuse_live(live));
         }
         let stuck = self.kill_holders(Some(&name));
         if !stuck.is_empty() {
-            lockspace.reopen();
+            self.reopen(&lockspace);
             return Err(ApiError::new(
                 ErrorCode::Refused,
                 format!(

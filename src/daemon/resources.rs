@@ -120,7 +120,7 @@ impl Daemon {
     /// Leave to write for a new acquire or request: none once the
     /// lockspace is being left (releases take theirs from the lockspace).
     fn writer<'a>(&self, lockspace: &'a Lockspace) -> Result<Writer<'a>, ApiError> {
-        if lockspace.is_closing() {
+        if self.leases.lock().expect("leases lock").is_closed(&lockspace.spec.name) {
             return Err(ApiError::new(
                 ErrorCode::Retry,
                 format!("lockspace '{}' is being left", lockspace.spec.name),
@@ -208,33 +208,24 @@ impl Daemon {
             );
         }
         let reply = LeasesReply { leases: acquired.iter().map(Lease::status).collect() };
-        let void = {
-            let mut table = self.leases.lock().expect("leases lock");
-            let void = acquired.iter().find(|lease| {
-                self.lockspace(&lease.key.lockspace)
-                    .map_or(true, |ls| !ls.accepts(lease.held.generation))
-            });
-            match void {
-                Some(lease) => Some(lease.key.lockspace.to_string()),
-                None => {
-                    for lease in acquired.drain(..) {
-                        table.put(Box::new(lease));
-                    }
-                    None
-                }
-            }
+        let lives = |lease: &Lease| {
+            self.lockspace(&lease.key.lockspace).is_ok_and(|ls| ls.lives(lease.held.generation))
         };
-        if let Some(name) = void {
+        let acquired: Vec<Box<Lease>> = acquired.into_iter().map(Box::new).collect();
+        let admitted = self.leases.lock().expect("leases lock").admit(acquired, lives);
+        if let Err(void) = admitted {
             // The lockspace failed or is being left meanwhile, and whoever
             // lists its leases to stop their holders has listed them
             // already, without these: they are let go of here, while their
             // slots keep the resources from being taken again meanwhile.
-            for lease in acquired {
-                self.let_go(&lease.key, &lease.place, LetGo::Release(lease.held));
-            }
+            let name = void.first().map(|lease| lease.key.lockspace.to_string());
+            self.release_and_free(void);
             return Err(ApiError::new(
                 ErrorCode::Retry,
-                format!("lockspace '{name}' failed or is being left; nothing was acquired"),
+                format!(
+                    "lockspace '{}' failed or is being left; nothing was acquired",
+                    name.unwrap_or_default()
+                ),
             ));
         }
         // The holder may have exited while we acquired, before its leases
@@ -369,7 +360,8 @@ impl Daemon {
     ) -> Settle {
         loop {
             let attempt = attempt(op, lockspace, disk, offset);
-            let settle = settling.after(attempt, OsClock.now(), &lockspace.timeouts);
+            let leaving = self.leases.lock().expect("leases lock").is_closed(&lockspace.spec.name);
+            let settle = settling.after(attempt, OsClock.now(), &lockspace.timeouts, leaving);
             let Settle::RetryAt(at) = settle else { return settle };
             let at = match until {
                 Until::Once => return settle,
@@ -423,8 +415,8 @@ impl Daemon {
         self.retry_later(key.clone(), lockspace, disk, place.offset, op, Settling::default(), at);
     }
 
-    /// Retries `op` from `at` until it is settled, then frees `key`'s slot
-    /// (or keeps it abandoned).
+    /// Retries `op` from `at` on the workers, one attempt at a time, until
+    /// it is settled; then frees `key`'s slot (or keeps it abandoned).
     #[allow(clippy::too_many_arguments)]
     fn retry_later(
         self: &Arc<Self>,
@@ -437,12 +429,16 @@ impl Daemon {
         at: MonoTime,
     ) {
         let daemon = Arc::clone(self);
-        background("leased-release", move || {
-            OsClock.sleep_until(at);
+        let task = move || {
             let settle =
-                daemon.settle_until(&op, &mut settling, &lockspace, &disk, offset, Until::Settled);
+                daemon.settle_until(&op, &mut settling, &lockspace, &disk, offset, Until::Once);
+            if let Settle::RetryAt(at) = settle {
+                return Some(at);
+            }
             daemon.settled(&key, &op, &settle, Some(&lockspace));
-        });
+            None
+        };
+        self.workers.run_at(at, Box::new(task));
     }
 
     /// Letting go of `op` in `key`'s slot ended as `settle` says: the slot
@@ -480,9 +476,10 @@ impl Daemon {
             }
             // Under the table's lock, as an acquired lease goes in: a
             // removal lists the holders to stop only after closing.
-            let accepted = self
-                .lockspace(&one.key.lockspace)
-                .is_ok_and(|ls| ls.accepts(lease.held.generation));
+            let accepted = !table.is_closed(&one.key.lockspace)
+                && self
+                    .lockspace(&one.key.lockspace)
+                    .is_ok_and(|ls| ls.lives(lease.held.generation));
             if !accepted {
                 return Err(ApiError::new(
                     ErrorCode::Retry,
@@ -586,7 +583,7 @@ impl Daemon {
         let spec = ResourceSpec::parse(&args.resource)
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
         let named = Named::new(spec)?;
-        let mut lease = {
+        let (mut lease, closing) = {
             let mut table = self.leases.lock().expect("leases lock");
             held_at(&table, &named)?;
             match table.occupant(&named.key) {
@@ -594,12 +591,12 @@ impl Daemon {
                 Some(occupant) => return Err(busy_error(&named.key, occupant)),
                 None => return Err(not_held(&named.key)),
             }
-            table.take(&named.key).expect("checked above")
+            // Checked as the slot turns busy: a removal that closes the
+            // lockspace from now on waits for this conversion, and one
+            // that closed it before may have listed the holders already.
+            let closing = table.is_closed(&named.key.lockspace);
+            (table.take(&named.key).expect("checked above"), closing)
         };
-        // Checked with the slot busy: a removal that closes the lockspace
-        // from now on waits for this conversion, and one that closed it
-        // before may have listed the holders already.
-        let closing = self.lockspace(&named.key.lockspace).map_or(true, |ls| ls.is_closing());
         let converted = match () {
             () if closing => Err(ApiError::new(
                 ErrorCode::Retry,
@@ -724,16 +721,19 @@ impl Daemon {
         if leases.is_empty() {
             return;
         }
-        // On a thread of its own: a process that held thousands of leases
-        // must not delay noticing the next exit.
+        // On a worker: a process that held thousands of leases must not
+        // delay noticing the next exit.
         let daemon = Arc::clone(self);
-        background("leased-release", move || {
+        let mut leases = Some(leases);
+        self.workers.run(Box::new(move || {
+            let leases = leases.take().unwrap_or_default();
             let bulk = leases.len() >= memory::BULK_LEASES;
             daemon.release_and_free(leases);
             if bulk {
                 memory::trim();
             }
-        });
+            None
+        }));
     }
 
     /// Releases `leases` (whose slots are busy) on disk one by one; each
@@ -752,7 +752,6 @@ impl Daemon {
     /// their holders; operations still under way are waited for, so that
     /// none is left out.
     pub(super) fn release_lockspace_leases(self: &Arc<Self>, lockspace: &Lockspace) {
-        assert!(lockspace.is_closing(), "leases are released only from a closed lockspace");
         self.settle(lockspace);
         let leases = self.leases.lock().expect("leases lock").take_in(&lockspace.spec.name);
         self.release_and_free(leases);
@@ -763,14 +762,22 @@ impl Daemon {
     /// table lists every lease of the lockspace that a process was told it
     /// holds, and no other will be added.
     pub(super) fn close_and_settle(&self, lockspace: &Lockspace) {
-        lockspace.close();
+        self.leases.lock().expect("leases lock").close(&lockspace.spec.name);
         self.settle(lockspace);
     }
 
-    /// Waits for the operations under way in `lockspace` to end.
+    /// Takes back a [`Daemon::close_and_settle`] that came to nothing.
+    pub(super) fn reopen(&self, lockspace: &Lockspace) {
+        self.leases.lock().expect("leases lock").reopen(&lockspace.spec.name);
+    }
+
+    /// Waits until `lockspace`, which is closed, is settled (see
+    /// [`LeaseTable::settled_in`]).
     fn settle(&self, lockspace: &Lockspace) {
+        let name = &lockspace.spec.name;
         let mut table = self.leases.lock().expect("leases lock");
-        while table.busy_in(&lockspace.spec.name) > 0 {
+        assert!(table.is_closed(name), "only a closed lockspace settles");
+        while !table.settled_in(name) {
             table = self.slot_freed.wait(table).expect("leases lock");
         }
     }
@@ -994,8 +1001,9 @@ fn attempt(
     };
     let area_bytes = held.resource.geometry.area_bytes();
     let machine = op.machine(lockspace.timeouts);
+    // Whatever the outcome, a write of ours still in the kernel may land.
     match Driver::for_resource(Target { disk, offset }).run(machine, &lockspace.hosts) {
-        Ok(Ok(_)) if disk.writes_in_flight_within(offset, area_bytes) => Err(LetGoError::InFlight),
+        Ok(_) if disk.writes_in_flight_within(offset, area_bytes) => Err(LetGoError::InFlight),
         Ok(Ok(_)) => Ok(()),
         Ok(Err(err)) => Err(LetGoError::Paxos(err)),
         Err(_) => unreachable!("a release without a Cancel runs to the end"),

@@ -1,13 +1,19 @@
 //! Letting go of what stands on disk for a slot: a held lease, or what a
 //! failed acquire left, and the rule for retrying until that is done.
 //!
-//! A failure that may leave a write of ours in flight (a timeout, or a
-//! write refused because an earlier one is still in the kernel, or one
-//! still in flight when the machine ends) is retried for as long as it
-//! lasts: the slot must not be freed while a late write could land. Other
-//! failures, which leave nothing in flight, are retried only
-//! [`GIVE_UP_AFTER`] times in a row, so that a failed device does not hold
-//! up leaving the lockspace for ever.
+//! Letting go is retried for as long as the host_id lease it was made under
+//! lives: what it failed to write may leave the disk naming us as the
+//! resource's owner, which no other host can take from a live host, so
+//! giving up would lock the resource for the whole cluster. The slot stays
+//! busy meanwhile: a failure that may leave a write of ours in flight (a
+//! timeout, a write refused because an earlier one is still in the kernel,
+//! or one still in flight when the machine ends) must not let a new
+//! operation of ours race it.
+//!
+//! Only while the lockspace is being left, failures that leave nothing in
+//! flight are given up after [`GIVE_UP_AFTER`] in a row, so that a failed
+//! device does not hold up the leave for ever: once our host_id is
+//! released, other hosts may take what the disk still says we hold.
 
 use crate::clock::MonoTime;
 use crate::paxos::{Held, PaxosError, PaxosRelease, Withdrawal};
@@ -101,12 +107,14 @@ pub struct Settling {
 }
 
 impl Settling {
-    /// What follows `attempt`, which ended at `now`.
+    /// What follows `attempt`, which ended at `now`; `leaving` if the
+    /// lockspace is being left.
     pub fn after(
         &mut self,
         attempt: Result<(), LetGoError>,
         now: MonoTime,
         timeouts: &Timeouts,
+        leaving: bool,
     ) -> Settle {
         let retry = Settle::RetryAt(now + timeouts.renewal_retry());
         match attempt {
@@ -118,7 +126,7 @@ impl Settling {
             }
             Err(err) => {
                 self.failures += 1;
-                if self.failures < GIVE_UP_AFTER { retry } else { Settle::GiveUp(err) }
+                if leaving && self.failures >= GIVE_UP_AFTER { Settle::GiveUp(err) } else { retry }
             }
         }
     }
@@ -153,26 +161,31 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn what_may_be_in_flight_is_retried_for_ever_and_the_rest_given_up() {
+    fn retried_while_the_lockspace_lives_and_given_up_only_by_a_leave() {
         let timeouts = Timeouts::new(1, Duration::from_secs(10));
         let now = MonoTime::from_secs(100);
         let retry = Settle::RetryAt(now + timeouts.renewal_retry());
         let error = || Err(LetGoError::Paxos(PaxosError::Io(IoFailure::Error)));
         let timeout = || Err(LetGoError::Paxos(PaxosError::Io(IoFailure::Timeout)));
         let mut settling = Settling::default();
-        assert_eq!(settling.after(error(), now, &timeouts), retry);
-        assert_eq!(settling.after(error(), now, &timeouts), retry);
-        // A timeout between them starts the count again.
-        assert_eq!(settling.after(timeout(), now, &timeouts), retry);
         for _ in 0..100 {
-            assert_eq!(settling.after(Err(LetGoError::InFlight), now, &timeouts), retry);
+            assert_eq!(settling.after(error(), now, &timeouts, false), retry);
         }
-        assert_eq!(settling.after(error(), now, &timeouts), retry);
-        assert_eq!(settling.after(error(), now, &timeouts), retry);
-        let given_up = settling.after(error(), now, &timeouts);
+        let mut settling = Settling::default();
+        assert_eq!(settling.after(error(), now, &timeouts, true), retry);
+        assert_eq!(settling.after(error(), now, &timeouts, true), retry);
+        // What may leave a write in flight starts the count again.
+        assert_eq!(settling.after(timeout(), now, &timeouts, true), retry);
+        for _ in 0..100 {
+            assert_eq!(settling.after(Err(LetGoError::InFlight), now, &timeouts, true), retry);
+        }
+        assert_eq!(settling.after(error(), now, &timeouts, true), retry);
+        assert_eq!(settling.after(error(), now, &timeouts, true), retry);
+        let given_up = settling.after(error(), now, &timeouts, true);
         assert!(matches!(given_up, Settle::GiveUp(LetGoError::Paxos(_))), "{given_up:?}");
         assert!(given_up.is_final());
-        assert_eq!(Settling::default().after(Err(LetGoError::Gone), now, &timeouts), Settle::Gone);
-        assert_eq!(Settling::default().after(Ok(()), now, &timeouts), Settle::Done);
+        let gone = Settling::default().after(Err(LetGoError::Gone), now, &timeouts, false);
+        assert_eq!(gone, Settle::Gone);
+        assert_eq!(Settling::default().after(Ok(()), now, &timeouts, false), Settle::Done);
     }
 }

@@ -20,6 +20,11 @@
 //!   lease version.
 //! - A resource is known by its lockspace and name, never by the spelling
 //!   of its path.
+//! - Leaving a lockspace (or shutting down) closes it in the table first:
+//!   no new acquire starts there, and one that ends while it is closed is
+//!   not handed to its process ([`LeaseTable::admit`]) but let go of. The
+//!   holders to stop are listed only once its busy slots are settled, so
+//!   none is missed; its leases are released after they are stopped.
 //!
 //! - [`let_go`]: releases and withdrawals, and when to retry or give up;
 //! - [`convert`]: EX↔SH conversions, and what a failed one leaves held.
@@ -60,6 +65,9 @@ pub enum TableMutation {
     /// on disk is still to be withdrawn: another acquire of this host may
     /// run on the resource beside the late withdrawal.
     LateWithdrawal,
+    /// A lockspace being left still admits the leases of acquires that end
+    /// meanwhile, and its holders are listed without waiting for them.
+    LeaveUnsettled,
 }
 
 #[derive(Debug)]
@@ -67,9 +75,10 @@ enum Slot<L> {
     Busy,
     Held(Box<L>),
     /// Its release or withdrawal failed in ways that leave nothing in
-    /// flight, and was given up: the disk may still name us at a lease
-    /// version a new acquire of ours could take again, so the resource is
-    /// not acquired again on this host until the lockspace is left.
+    /// flight, and was given up by a leave of its lockspace: the disk may
+    /// still name us at a lease version a new acquire of ours could take
+    /// again, so the resource is not acquired again on this host until the
+    /// leave is over.
     Abandoned,
 }
 
@@ -90,19 +99,78 @@ pub enum Occupant {
 #[derive(Debug)]
 pub struct LeaseTable<L> {
     slots: BTreeMap<LeaseKey, Slot<L>>,
+    /// Lockspaces being left, with how many leaves or shutdowns have each
+    /// closed.
+    closed: BTreeMap<Name, usize>,
     mutation: TableMutation,
 }
 
 impl<L> Default for LeaseTable<L> {
     fn default() -> Self {
-        LeaseTable { slots: BTreeMap::new(), mutation: TableMutation::None }
+        LeaseTable {
+            slots: BTreeMap::new(),
+            closed: BTreeMap::new(),
+            mutation: TableMutation::None,
+        }
     }
 }
 
 impl<L: Entry> LeaseTable<L> {
     /// A table running a broken policy, for the simulator's canaries.
     pub fn mutated(mutation: TableMutation) -> Self {
-        LeaseTable { slots: BTreeMap::new(), mutation }
+        LeaseTable { mutation, ..LeaseTable::default() }
+    }
+
+    /// Closes lockspace `name` to new leases, for a leave or a shutdown.
+    pub fn close(&mut self, name: &Name) {
+        *self.closed.entry(*name).or_default() += 1;
+    }
+
+    /// Takes back one [`LeaseTable::close`] that came to nothing (a
+    /// removal refused): leases are admitted again once no one else has it
+    /// closed.
+    pub fn reopen(&mut self, name: &Name) {
+        let count = self.closed.get_mut(name).expect("a reopen follows a close");
+        *count -= 1;
+        if *count == 0 {
+            self.closed.remove(name);
+        }
+    }
+
+    /// Whether lockspace `name` is being left.
+    pub fn is_closed(&self, name: &Name) -> bool {
+        self.closed.contains_key(name)
+    }
+
+    /// Whether the holders of lockspace `name`, which is closed, may be
+    /// listed: no acquire or conversion there can still add one.
+    pub fn settled_in(&self, name: &Name) -> bool {
+        self.mutation == TableMutation::LeaveUnsettled || self.busy_in(name) == 0
+    }
+
+    /// Puts the leases of an acquire that succeeded in their (busy) slots,
+    /// all of them or none: none if a lockspace of theirs is being left, or
+    /// if one was acquired under a host_id lease that is gone
+    /// (`generation_lives` is false for it). Those are returned, to be let
+    /// go of: whoever lists the lockspace's holders to stop them may have
+    /// listed them already, without these.
+    // Boxed as the slots hold them.
+    #[allow(clippy::vec_box)]
+    pub fn admit(
+        &mut self,
+        leases: Vec<Box<L>>,
+        generation_lives: impl Fn(&L) -> bool,
+    ) -> Result<(), Vec<Box<L>>> {
+        let closed = |lease: &L| {
+            self.mutation != TableMutation::LeaveUnsettled && self.is_closed(&lease.key().lockspace)
+        };
+        if leases.iter().any(|lease| closed(lease) || !generation_lives(lease)) {
+            return Err(leases);
+        }
+        for lease in leases {
+            self.put(lease);
+        }
+        Ok(())
     }
 
     /// Every held lease.
@@ -221,6 +289,7 @@ impl<L: Entry> LeaseTable<L> {
     /// slot is not free. A withdrawal whose slot a mutated policy freed at
     /// once is not settled here: the slot is no longer its own.
     pub fn settled(&mut self, key: &LeaseKey, settle: &Settle, generation_lives: bool) -> bool {
+        assert!(matches!(self.slots.get(key), Some(Slot::Busy)), "only busy slots are settled");
         if matches!(settle, Settle::GiveUp(_)) && generation_lives {
             self.slots.insert(key.clone(), Slot::Abandoned);
             return false;

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use super::Canary;
 use crate::clock::MonoTime;
 use crate::delta::{
-    DeltaAcquire, DeltaError, DeltaRenew, HostLease, HostTable, Reacquire, Renewal,
+    DeltaAcquire, DeltaError, DeltaRelease, DeltaRenew, HostLease, HostTable, Reacquire, Renewal,
     RenewalSchedule, Watch,
 };
 use crate::lease_table::{Conversion, Entry, LeaseKey, LeaseTable, LetGo, Settling};
@@ -36,6 +36,8 @@ pub enum Job {
         resource: usize,
         held: Box<Held>,
     },
+    /// Releasing the host_id, leaving the lockspace.
+    Leave(DeltaRelease),
 }
 
 /// What a finished job yields.
@@ -62,6 +64,7 @@ pub enum Outcome {
         kept: Box<Held>,
         withdraw: Option<LetGo>,
     },
+    Left(Result<(), DeltaError>),
 }
 
 fn map<T>(step: Step<T>, outcome: impl FnOnce(T) -> Outcome) -> Step<Outcome> {
@@ -92,6 +95,7 @@ impl Job {
                 let resource = *resource;
                 map(machine.next(now, hosts), |result| Outcome::LetGo { resource, result })
             }
+            Job::Leave(machine) => map(machine.next(now, hosts), Outcome::Left),
             Job::Convert { machine, resource, held } => {
                 let resource = *resource;
                 let step = machine.next(now, hosts);
@@ -112,6 +116,7 @@ impl Job {
             Job::Acquire { machine, .. } => machine.complete(now, hosts, result),
             Job::LetGo { machine, .. } => machine.complete(now, hosts, result),
             Job::Convert { machine, .. } => machine.complete(now, hosts, result),
+            Job::Leave(machine) => machine.complete(now, hosts, result),
         }
     }
 }
@@ -149,7 +154,10 @@ pub enum Membership {
     /// Joined: the renewal schedule keeps the lease (slot 0 runs the
     /// renewals it asks for).
     Joined { schedule: Box<RenewalSchedule>, client: ClientId },
-    /// The lease was lost and its holders killed; rejoin at this global time.
+    /// Leaving: the host_id is being released (slot 0 runs the release).
+    Leaving { client: ClientId },
+    /// The lease was lost and its holders killed, or the host left; rejoin
+    /// at this global time.
     Lost { rejoin_ns: u64 },
     /// The lease was lost and a holder could not be killed: the watchdog
     /// must reset the host.
@@ -194,10 +202,20 @@ pub enum Client {
     Satisfied,
 }
 
+/// Whether a leave has stopped the lockspace's holders yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// Closed; waiting for the acquires and conversions under way to end.
+    NotYet,
+    /// Holders stopped and their leases being released.
+    Yes,
+}
+
 /// A lease in a simulated host's table: the client holding it.
 #[derive(Debug)]
 pub struct SimLease {
     pub key: LeaseKey,
+    pub resource: usize,
     pub held: Held,
     pub client: usize,
 }
@@ -236,6 +254,9 @@ pub struct SimHost {
     pub clients: Vec<Client>,
     /// The resources the host holds or works on, by the daemon's rules.
     pub leases: LeaseTable<SimLease>,
+    /// Leaving the lockspace (as `rem-lockspace --force` or a shutdown
+    /// does): whether its holders were stopped yet.
+    pub leaving: Option<Stopped>,
     /// Liveness phase: the resource each client wants, and since when.
     pub wants: Vec<Option<(usize, u64)>>,
     pub mux: Multiplexer,

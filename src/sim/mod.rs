@@ -84,6 +84,10 @@ pub enum Canary {
     /// with the ballot's first write: a failed conversion leaves the holder
     /// holding SH while the disk says it holds nothing.
     ConvertDropsShared,
+    /// Leaving a lockspace lists the holders to stop without waiting for
+    /// the acquires under way, which hand their leases out after the host_id
+    /// is released.
+    LeaveUnsettled,
 }
 
 impl Canary {
@@ -95,6 +99,7 @@ impl Canary {
             Canary::ReuseLver => Mutation::ReuseLver,
             Canary::ConvertDropsShared => Mutation::ConvertDropsShared,
             Canary::LateWithdrawal
+            | Canary::LeaveUnsettled
             | Canary::None
             | Canary::KeepPetting
             | Canary::TwinSameName
@@ -109,6 +114,7 @@ impl Canary {
     pub fn table_mutation(self) -> TableMutation {
         match self {
             Canary::LateWithdrawal => TableMutation::LateWithdrawal,
+            Canary::LeaveUnsettled => TableMutation::LeaveUnsettled,
             _ => TableMutation::None,
         }
     }
@@ -194,6 +200,8 @@ pub struct FaultCounts {
     /// Renewals that found another host had taken the host_id.
     pub leases_lost: u64,
     pub writes_refused_in_flight: u64,
+    /// Lockspaces left (as `rem-lockspace --force` does) and rejoined.
+    pub leaves: u64,
     /// Releases and withdrawals given up after failing in ways that leave
     /// nothing in flight: their resource stays refused on that host until
     /// its host_id lease ends.

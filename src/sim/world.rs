@@ -7,13 +7,15 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::Duration;
 
-use super::host::{Client, HostClock, Job, Membership, Outcome, SimHost, SimLease, Slot, Wait};
+use super::host::{
+    Client, HostClock, Job, Membership, Outcome, SimHost, SimLease, Slot, Stopped, Wait,
+};
 use super::io::{IoFaults, Plan, plan_late_write, plan_read, plan_write, read_parts};
 use super::oracle::{Holder, Oracle};
 use super::{Canary, Geometries, SimConfig, SimReport};
 use crate::clock::SimClock;
 use crate::delta::{
-    DeltaAcquire, DeltaError, HostTable, JoinOptions, LockspaceRef, RenewalCommand,
+    DeltaAcquire, DeltaError, DeltaRelease, HostTable, JoinOptions, LockspaceRef, RenewalCommand,
     RenewalSchedule, Watch,
 };
 use crate::disk::{Atomicity, SimDisk, WriteFate};
@@ -233,6 +235,7 @@ impl World {
                     slots: Vec::new(),
                     clients: Vec::new(),
                     leases: LeaseTable::default(),
+                    leaving: None,
                     wants: vec![None; config.clients_per_host],
                     mux: Multiplexer::new(test_interval_for(timeouts.watchdog_fire())),
                     pets: 0,
@@ -400,6 +403,7 @@ impl World {
         h.slots = (0..slots).map(|_| Slot::idle()).collect();
         h.clients = (1..slots).map(|_| Client::Idle { until_ns: now }).collect();
         h.leases = LeaseTable::mutated(self.config.canary.table_mutation());
+        h.leaving = None;
         h.membership = Membership::Joining;
         // A reset host's holders are gone: taking its host_id back at once
         // is safe.
@@ -473,6 +477,7 @@ impl World {
     }
 
     fn host_wake(&mut self, host: usize) {
+        self.leave_progress(host);
         self.membership_wake(host);
         for client in 0..self.hosts[host].clients.len() {
             self.client_wake(host, client);
@@ -603,10 +608,11 @@ impl World {
         }
         let mutation = self.config.canary.table_mutation();
         self.hosts[host].leases = LeaseTable::mutated(mutation);
+        self.hosts[host].leaving = None;
         self.hosts[host].slots[0] = Slot::idle();
         let h = &mut self.hosts[host];
         let membership = std::mem::replace(&mut h.membership, Membership::AwaitingReset);
-        if let Membership::Joined { client, .. } = membership {
+        if let Membership::Joined { client, .. } | Membership::Leaving { client } = membership {
             if hung {
                 return;
             }
@@ -633,7 +639,8 @@ impl World {
             Client::Idle { until_ns } if now >= until_ns => {}
             Client::Idle { until_ns } => self.wake(host, until_ns),
             Client::Holding { until_ns, .. } if now >= until_ns => {
-                if self.rng.chance_ppm(CONVERT_PPM) {
+                let closed = self.hosts[host].leases.is_closed(&self.lockspace.name);
+                if !closed && self.rng.chance_ppm(CONVERT_PPM) {
                     self.start_convert(host, client)
                 } else {
                     self.stop_holding(host, client)
@@ -673,6 +680,13 @@ impl World {
             _ => self.rng.below(self.config.resources) as usize,
         };
         let key = self.key(resource);
+        if self.hosts[host].leases.is_closed(&key.lockspace) {
+            *self.report.refusals.entry("lockspace being left".to_owned()).or_default() += 1;
+            let retry = self.now + self.rng.between(10 * MS, 100 * MS);
+            self.hosts[host].clients[client] = Client::Idle { until_ns: retry };
+            self.wake(host, retry);
+            return;
+        }
         if self.hosts[host].leases.reserve(&[key]).is_err() {
             *self.report.refusals.entry("busy on this host".to_owned()).or_default() += 1;
             let retry = self.now + self.rng.between(MS, 20 * MS);
@@ -770,22 +784,20 @@ impl World {
 
     /// An attempt at letting go ended: retried, or settled by the table.
     fn let_go_attempted(&mut self, host: usize, client: usize, attempt: Result<(), LetGoError>) {
-        let local = self.hosts[host].local(self.now);
-        let timeouts = self.hosts[host].timeouts;
-        let Client::LettingGo { settling, retry_ns, .. } = &mut self.hosts[host].clients[client]
-        else {
+        let leaving = self.hosts[host].leases.is_closed(&self.lockspace.name);
+        let h = &mut self.hosts[host];
+        let local = h.local(self.now);
+        let timeouts = h.timeouts;
+        let Client::LettingGo { settling, retry_ns, .. } = &mut h.clients[client] else {
             unreachable!("an attempt of a client letting go")
         };
-        let settle = settling.after(attempt, local, &timeouts);
+        let settle = settling.after(attempt, local, &timeouts, leaving);
         if let Settle::RetryAt(at) = settle {
-            let at = self.hosts[host].global(at);
-            if let Client::LettingGo { retry_ns, .. } = &mut self.hosts[host].clients[client] {
-                *retry_ns = Some(at);
-            }
+            let at = h.clock.global(at);
+            *retry_ns = Some(at);
             self.wake(host, at);
             return;
         }
-        let _ = retry_ns;
         let Client::LettingGo { resource, op, restore, .. } =
             std::mem::replace(&mut self.hosts[host].clients[client], Client::Satisfied)
         else {
@@ -796,7 +808,12 @@ impl World {
             // The withdrawal of a failed conversion: the holder goes on
             // with the lease as it was.
             Some((held, until_ns)) => {
-                self.hosts[host].leases.put(Box::new(SimLease { key, held: *held, client }));
+                self.hosts[host].leases.put(Box::new(SimLease {
+                    key,
+                    resource,
+                    held: *held,
+                    client,
+                }));
                 self.hosts[host].clients[client] = Client::Holding { resource, until_ns };
                 self.wake(host, until_ns);
             }
@@ -887,7 +904,7 @@ impl World {
                 *kept
             }
         };
-        self.hosts[host].leases.put(Box::new(SimLease { key, held, client }));
+        self.hosts[host].leases.put(Box::new(SimLease { key, resource, held, client }));
         self.hosts[host].clients[client] = Client::Holding { resource, until_ns };
         self.wake(host, until_ns);
     }
@@ -970,6 +987,9 @@ impl World {
         };
         let timed_out = plan.finish_ns > deadline_ns;
         let answer = match (write, plan.fate, plan.failed) {
+            // As the daemon's driver answers it: a device that has not
+            // answered the earlier write yet.
+            _ if refused => Answer::Failed(IoFailure::Timeout),
             (_, WriteFate::Lost | WriteFate::Late, _) => Answer::Failed(IoFailure::Timeout),
             _ if timed_out => Answer::Failed(IoFailure::Timeout),
             (_, _, true) => Answer::Failed(IoFailure::Error),
@@ -1206,7 +1226,101 @@ impl World {
             Outcome::Converted { resource, result, kept, withdraw } => {
                 self.converted(host, slot - 1, resource, result, kept, withdraw)
             }
+            Outcome::Left(result) => {
+                if let Err(DeltaError::Corrupt { offset, .. }) = result {
+                    self.reported_corrupt(offset);
+                }
+                self.left(host)
+            }
         }
+        // A slot may have settled that a leave waits for.
+        self.leave_progress(host);
+    }
+
+    /// Starts leaving the lockspace, as `rem-lockspace --force` (or a
+    /// shutdown) does: it is closed in the table at once.
+    fn start_leave(&mut self, host: usize) {
+        let h = &mut self.hosts[host];
+        if h.leaving.is_some() || !matches!(h.membership, Membership::Joined { .. }) {
+            return;
+        }
+        self.report.faults.leaves += 1;
+        h.leases.close(&self.lockspace.name);
+        h.leaving = Some(Stopped::NotYet);
+        self.leave_progress(host);
+    }
+
+    /// Takes a leave as far as it can go now: once the acquires and
+    /// conversions under way have ended (the table says when), the
+    /// holders are stopped and their leases released; once those have
+    /// settled and no write to a resource is in flight, the host_id is
+    /// released.
+    fn leave_progress(&mut self, host: usize) {
+        let name = self.lockspace.name;
+        let h = &self.hosts[host];
+        if !h.alive || h.paused || !matches!(h.membership, Membership::Joined { .. }) {
+            return;
+        }
+        match h.leaving {
+            None => {}
+            Some(Stopped::NotYet) if h.leases.settled_in(&name) => {
+                for client in 0..self.hosts[host].clients.len() {
+                    if let Client::Holding { resource, .. } = self.hosts[host].clients[client] {
+                        self.oracle.end(resource, host, client);
+                        self.hosts[host].clients[client] = Client::Idle { until_ns: self.now };
+                    }
+                }
+                self.hosts[host].leaving = Some(Stopped::Yes);
+                let leases = self.hosts[host].leases.take_in(&name);
+                for lease in leases {
+                    let SimLease { resource, held, client, .. } = *lease;
+                    self.start_let_go(host, client, resource, LetGo::Release(held), None);
+                }
+            }
+            Some(Stopped::NotYet) => {}
+            Some(Stopped::Yes) => {
+                let busy = !h.leases.settled_in(&name) || h.slots[0].job.is_some();
+                let writing = self
+                    .writes_in_flight
+                    .range((host, self.area_stride)..(host, u64::MAX))
+                    .next()
+                    .is_some();
+                if busy || writing {
+                    return;
+                }
+                let h = &mut self.hosts[host];
+                let Membership::Joined { schedule, client } =
+                    std::mem::replace(&mut h.membership, Membership::AwaitingReset)
+                else {
+                    unreachable!("checked above")
+                };
+                let Some(lease) = schedule.into_lease() else {
+                    unreachable!("no renewal runs: slot 0 is idle")
+                };
+                h.membership = Membership::Leaving { client };
+                h.slots[0].job = Some(Job::Leave(DeltaRelease::new(lease)));
+                self.step_slot(host, 0);
+            }
+        }
+    }
+
+    /// The host_id is released (or its release failed: it expires): the
+    /// host rejoins later.
+    fn left(&mut self, host: usize) {
+        let name = self.lockspace.name;
+        let delay = self.rng.between(10 * MS, 2 * ns(self.hosts[host].timeouts.io_timeout()));
+        let h = &mut self.hosts[host];
+        let Membership::Leaving { client } =
+            std::mem::replace(&mut h.membership, Membership::Lost { rejoin_ns: self.now + delay })
+        else {
+            unreachable!("a leave ends while leaving")
+        };
+        h.mux.unregister(client);
+        h.leases.reopen(&name);
+        h.leases.forget_abandoned_in(&name);
+        h.leaving = None;
+        self.oracle.lost(host);
+        self.wake(host, self.now + delay);
     }
 
     /// Whether a write of `host`'s to `resource`'s area is still in the
@@ -1246,17 +1360,27 @@ impl World {
         let now = self.now;
         match result {
             Ok(held) => {
-                if !self.hosts[host].lease_valid(now)
-                    || self.generation(host) != Some(held.generation)
-                {
-                    // The lease ended while acquiring: nobody may use it,
-                    // and it ended with the host_id lease.
-                    let key = self.key(resource);
-                    self.hosts[host].leases.settled(&key, &Settle::Gone, false);
-                    self.hosts[host].clients[client] = Client::Idle { until_ns: now };
-                    self.wake(host, now);
-                    return;
+                // Handed to the client only if the host_id lease it was
+                // taken under lives and the lockspace is not being left;
+                // else let go of (with nothing to write if the host_id
+                // lease is gone).
+                let lives = self.generation_lives(host, held.generation);
+                let key = self.key(resource);
+                let lease = Box::new(SimLease { key, resource, held, client });
+                if let Err(mut refused) = self.hosts[host].leases.admit(vec![lease], |_| lives) {
+                    let Some(lease) = refused.pop() else { unreachable!("one was given") };
+                    return self.start_let_go(
+                        host,
+                        client,
+                        resource,
+                        LetGo::Release(lease.held),
+                        None,
+                    );
                 }
+                let key = self.key(resource);
+                let Some(held) = self.hosts[host].leases.get(&key).map(|l| l.held.clone()) else {
+                    unreachable!("admitted just now")
+                };
                 let host_id = self.hosts[host].host_id;
                 let who = Holder { machine: host, host_id, slot: client };
                 self.oracle.start(resource, who, mode, held.lver, now);
@@ -1270,15 +1394,14 @@ impl World {
                     self.report.liveness.granted += 1;
                     self.hosts[host].wants[client] = None;
                 }
-                // Mostly short holds; some as long as a VM's, outlasting
-                // whatever fault comes along.
-                let hold = if self.rng.chance_ppm(100_000) {
+                // Mostly short holds; while faults come, some as long as a
+                // VM's, outlasting whatever fault comes along.
+                let faults = self.phase == Phase::Faults;
+                let hold = if faults && self.rng.chance_ppm(100_000) {
                     self.rng.between(SEC, 4 * ns(self.hosts[host].timeouts.renewal_fail()))
                 } else {
                     self.rng.between(5 * MS, 200 * MS)
                 };
-                let key = self.key(resource);
-                self.hosts[host].leases.put(Box::new(SimLease { key, held, client }));
                 self.hosts[host].clients[client] =
                     Client::Holding { resource, until_ns: now + hold };
                 self.wake(host, now + hold);
@@ -1327,8 +1450,9 @@ impl World {
             let lease = ns(timeouts.renewal_fail());
             let reset = ns(timeouts.host_dead());
             let fire = ns(timeouts.watchdog_fire());
-            let kinds = if self.config.suspensions { 4 } else { 3 };
+            let kinds = if self.config.suspensions { 5 } else { 4 };
             match self.rng.below(kinds) {
+                3 => self.start_leave(host),
                 0 => {
                     self.report.faults.crashes += 1;
                     self.reset(host);
