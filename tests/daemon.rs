@@ -417,6 +417,11 @@ fn a_forced_removal_kills_the_holders_before_releasing_their_leases() {
     let status = a.lease(&["status", "--json"]).ok().json();
     assert!(status["lockspaces"].as_array().unwrap().is_empty(), "{status}");
     assert!(status["watchdog"]["clients"].as_array().unwrap().is_empty(), "{status}");
+    // The removal is over: joined again, the lockspace takes leases again.
+    join(&a, 1, &path);
+    let mut again = Holder::start();
+    a.lease(&["acquire", "-r", &res(&path, 1), "--pid", &again.pid()]).ok();
+    again.kill();
 }
 
 #[test]

@@ -405,14 +405,24 @@ impl Daemon {
         lockspace.leave(&|| self.resource_writes_in_flight());
         if matches!(lockspace.membership(), Membership::Lost { .. }) {
             // Kept listed: status shows the recovery until it is over.
+            self.left(&lockspace);
             return Err(ApiError::new(
                 ErrorCode::Retry,
                 format!("lockspace '{name}' failed while leaving; recovery is under way"),
             ));
         }
         self.lockspaces.lock().expect("lockspaces lock").remove(&name);
-        self.leases.lock().expect("leases lock").forget_abandoned_in(&name);
+        self.left(&lockspace);
         Ok(self.status())
+    }
+
+    /// The leave of `lockspace` is over: a lockspace joined again under
+    /// its name takes leases again, and what the leave gave up on is
+    /// forgotten with the host_id lease it was made under.
+    fn left(&self, lockspace: &Lockspace) {
+        let mut table = self.leases.lock().expect("leases lock");
+        table.reopen(&lockspace.spec.name);
+        table.forget_abandoned_in(&lockspace.spec.name);
     }
 
     /// Pids of running processes holding leases (in lockspace `name`, or
