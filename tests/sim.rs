@@ -198,12 +198,14 @@ fn canary_convert_drops_shared_is_caught() {
 }
 
 #[test]
-fn several_clients_of_a_host_contend_and_holders_convert() {
+fn several_clients_of_a_host_contend_holders_convert_and_requests_stop_them() {
     let report = sim::run(&config(5, 5_000));
     let busy = report.refusals.get("busy on this host").copied().unwrap_or(0);
     assert!(busy > 0, "the host's lease table refused a second client: {report:?}");
     assert!(report.conversions > 100, "{report:?}");
     assert!(report.faults.leaves > 0, "hosts left the lockspace and joined again: {report:?}");
+    assert!(report.requested_releases > 0, "requests stopped holders: {report:?}");
+    assert!(report.refusals.get("lver_mismatch").is_some_and(|n| *n > 0), "{report:?}");
     let converted_failed: u64 =
         report.refusals.iter().filter(|(k, _)| k.starts_with("convert: ")).map(|(_, n)| n).sum();
     assert!(converted_failed < report.conversions, "most conversions succeed");

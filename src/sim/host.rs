@@ -1,6 +1,6 @@
 //! A simulated host: its clock, its lease machines and its clients.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::Canary;
 use crate::clock::MonoTime;
@@ -10,7 +10,11 @@ use crate::delta::{
 };
 use crate::lease_table::{Conversion, Entry, LeaseKey, LeaseTable, LetGo, Settling};
 use crate::ondisk::name::Name;
-use crate::paxos::{Held, Mode, PaxosAcquire, PaxosError, PaxosRelease, Released, Withdrawal};
+use crate::ondisk::request::ForceMode;
+use crate::paxos::{
+    Held, Mode, PaxosAcquire, PaxosError, PaxosExamine, PaxosRelease, PaxosRequest, Released,
+    Withdrawal,
+};
 use crate::step::{IoResult, Machine, Step};
 use crate::timeouts::Timeouts;
 use crate::watchdog::{ClientId, Multiplexer};
@@ -38,6 +42,17 @@ pub enum Job {
     },
     /// Releasing the host_id, leaving the lockspace.
     Leave(DeltaRelease),
+    /// Asking a resource's owner to give it up.
+    Request {
+        machine: PaxosRequest,
+        resource: usize,
+    },
+    /// Looking at a held resource's request record, after a host set our
+    /// bit.
+    Examine {
+        machine: PaxosExamine,
+        resource: usize,
+    },
 }
 
 /// What a finished job yields.
@@ -65,6 +80,14 @@ pub enum Outcome {
         withdraw: Option<LetGo>,
     },
     Left(Result<(), DeltaError>),
+    Requested {
+        resource: usize,
+        result: Result<Option<u64>, PaxosError>,
+    },
+    Examined {
+        resource: usize,
+        result: Result<Option<ForceMode>, PaxosError>,
+    },
 }
 
 fn map<T>(step: Step<T>, outcome: impl FnOnce(T) -> Outcome) -> Step<Outcome> {
@@ -96,6 +119,14 @@ impl Job {
                 map(machine.next(now, hosts), |result| Outcome::LetGo { resource, result })
             }
             Job::Leave(machine) => map(machine.next(now, hosts), Outcome::Left),
+            Job::Request { machine, resource } => {
+                let resource = *resource;
+                map(machine.next(now, hosts), |result| Outcome::Requested { resource, result })
+            }
+            Job::Examine { machine, resource } => {
+                let resource = *resource;
+                map(machine.next(now, hosts), |result| Outcome::Examined { resource, result })
+            }
             Job::Convert { machine, resource, held } => {
                 let resource = *resource;
                 let step = machine.next(now, hosts);
@@ -117,6 +148,8 @@ impl Job {
             Job::LetGo { machine, .. } => machine.complete(now, hosts, result),
             Job::Convert { machine, .. } => machine.complete(now, hosts, result),
             Job::Leave(machine) => machine.complete(now, hosts, result),
+            Job::Request { machine, .. } => machine.complete(now, hosts, result),
+            Job::Examine { machine, .. } => machine.complete(now, hosts, result),
         }
     }
 }
@@ -198,6 +231,8 @@ pub enum Client {
         /// until `until_ns`, once the withdrawal is settled.
         restore: Option<(Box<Held>, u64)>,
     },
+    /// Writing a request against a resource whose owner refused it.
+    Requesting,
     /// Got what it wanted in the liveness phase; does nothing more.
     Satisfied,
 }
@@ -270,6 +305,13 @@ pub struct SimHost {
     pub outage_until_ns: u64,
     /// Each client's last acquire error, for reports.
     pub last_errors: Vec<String>,
+    /// The lver of this host's last acquisition of each resource: some
+    /// acquires ask for the resource only at that version, as a client
+    /// that knows what it last saw does.
+    pub seen_lver: BTreeMap<usize, u64>,
+    /// Host bits to set at the next renewal, each until a local time, as
+    /// the daemon queues them for its renewal thread.
+    pub bits: Vec<(u64, MonoTime)>,
 }
 
 /// A host's clock: it started at a random value when the host booted, so no

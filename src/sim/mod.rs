@@ -1,9 +1,13 @@
 //! The deterministic simulator: many hosts, one simulated disk, virtual time.
 //!
-//! Every host runs the real delta and Paxos state machines and the real
-//! watchdog multiplexer; only the disk, the clock and the watchdog device
-//! are simulated. A run is fixed by its seed: the same seed replays the same
-//! run, event for event.
+//! Every host runs the real delta and Paxos state machines, the daemon's
+//! lease table and its rules ([`crate::lease_table`]: several clients per
+//! host, withdrawals, retried releases, conversions, leaves), requests (an
+//! owner asked through the request record and the host bitmap stops its
+//! holder), acquires at an expected lver, the renewal schedule and the real
+//! watchdog multiplexer; only the disk, the clock and
+//! the watchdog device are simulated. A run is fixed by its seed: the same
+//! seed replays the same run, event for event.
 //!
 //! **Faults** (during the fault phase), all from the one simulated-disk
 //! fault model of [`crate::disk::SimDisk`] plus the hosts':
@@ -26,6 +30,10 @@
 //!   fail);
 //! - the watchdog: a host whose multiplexer stops petting is reset by its
 //!   device F after the last pet;
+//! - leaves: a host leaves the lockspace as `rem-lockspace --force` or a
+//!   shutdown does (the daemon's lease table closes it, its holders are
+//!   stopped once acquires under way have ended, their leases and then
+//!   the host_id are released) and joins again;
 //! - configuration: hosts of one lockspace with different io_timeouts (as
 //!   sanlock allows per host), a second machine configured with another's
 //!   host_id (the join must refuse one of them, or one lose its lease before
@@ -249,6 +257,10 @@ pub struct SimReport {
     pub acquisitions: u64,
     /// Conversions between EX and SH started.
     pub conversions: u64,
+    /// Requests written against a resource a live owner refused.
+    pub requests: u64,
+    /// Holders stopped (and their leases released) for a request.
+    pub requested_releases: u64,
     pub joins: u64,
     pub renewals: u64,
     /// Failed acquires by reason.

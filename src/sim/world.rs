@@ -27,7 +27,11 @@ use crate::ondisk::dblock::Dblock;
 use crate::ondisk::geometry::{AlignSize, Geometry, SectorSize};
 use crate::ondisk::leader::{LeaderKind, LeaderRecord};
 use crate::ondisk::name::Name;
-use crate::paxos::{AcquireOptions, Held, Mode, PaxosAcquire, PaxosError, ResourceRef, Withdrawal};
+use crate::ondisk::request::ForceMode;
+use crate::paxos::{
+    AcquireOptions, Held, Mode, PaxosAcquire, PaxosError, PaxosExamine, PaxosRequest, ResourceRef,
+    Withdrawal,
+};
 use crate::rng::Rng;
 use crate::step::{Area, IoFailure, IoRequest, IoResult, Step};
 use crate::timeouts::Timeouts;
@@ -49,6 +53,14 @@ const CONVERT_PPM: u32 = 150_000;
 /// Resources half the attempts go to, so that clients of one host contend
 /// for one resource as often as hosts do.
 const HOT_RESOURCES: u64 = 4;
+
+/// Chance that an acquire asks for the lease version its host last
+/// acquired, in parts per million.
+const EXPECT_LVER_PPM: u32 = 100_000;
+
+/// Chance that an acquire refused by a live owner asks the owner to give
+/// the resource up, in parts per million.
+const REQUEST_PPM: u32 = 100_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Event {
@@ -243,6 +255,8 @@ impl World {
                     wakes: BTreeSet::new(),
                     outage_until_ns: 0,
                     last_errors: vec![String::new(); config.clients_per_host],
+                    seen_lver: BTreeMap::new(),
+                    bits: Vec::new(),
                 }
             })
             .collect();
@@ -538,6 +552,9 @@ impl World {
             };
             match command {
                 RenewalCommand::Renew => {
+                    for (host_id, until) in h.bits.drain(..) {
+                        schedule.set_bit(host_id, until);
+                    }
                     let read = h.watch.next_read();
                     h.slots[0].job = Some(Job::Renew(schedule.renewal(read)));
                     return;
@@ -695,9 +712,10 @@ impl World {
             return;
         }
         let mode = if self.rng.chance_ppm(250_000) { Mode::Shared } else { Mode::Exclusive };
+        let expect = self.phase == Phase::Faults && self.rng.chance_ppm(EXPECT_LVER_PPM);
         let options = AcquireOptions {
             mode,
-            expected_lver: None,
+            expected_lver: self.hosts[host].seen_lver.get(&resource).copied().filter(|_| expect),
             wait_for_dead_owner: self.rng.chance_ppm(300_000),
             read_lvb: false,
             seed: self.rng.next_u64(),
@@ -953,7 +971,9 @@ impl World {
                 Some(
                     Job::Acquire { resource, .. }
                     | Job::LetGo { resource, .. }
-                    | Job::Convert { resource, .. },
+                    | Job::Convert { resource, .. }
+                    | Job::Request { resource, .. }
+                    | Job::Examine { resource, .. },
                 ) => self.area_base(*resource),
                 other => unreachable!("a resource I/O from {other:?}"),
             },
@@ -1226,6 +1246,12 @@ impl World {
             Outcome::Converted { resource, result, kept, withdraw } => {
                 self.converted(host, slot - 1, resource, result, kept, withdraw)
             }
+            Outcome::Requested { resource, result } => {
+                self.requested(host, slot - 1, resource, result)
+            }
+            Outcome::Examined { resource, result } => {
+                self.examined(host, slot - 1, resource, result)
+            }
             Outcome::Left(result) => {
                 if let Err(DeltaError::Corrupt { offset, .. }) = result {
                     self.reported_corrupt(offset);
@@ -1235,6 +1261,78 @@ impl World {
         }
         // A slot may have settled that a leave waits for.
         self.leave_progress(host);
+    }
+
+    /// A client refused by a live owner asks it to give the resource up.
+    fn start_request(&mut self, host: usize, client: usize, resource: usize) {
+        self.report.requests += 1;
+        let h = &mut self.hosts[host];
+        let machine =
+            PaxosRequest::new(self.resources[resource], None, ForceMode::Force, h.timeouts);
+        h.slots[client + 1].job = Some(Job::Request { machine, resource });
+        h.clients[client] = Client::Requesting;
+    }
+
+    /// The request is written: the owner's bit is set at our next renewal,
+    /// as the daemon does, and the client tries again later.
+    fn requested(
+        &mut self,
+        host: usize,
+        client: usize,
+        resource: usize,
+        result: Result<Option<u64>, PaxosError>,
+    ) {
+        if let Err(PaxosError::Corrupt { offset, .. }) = &result {
+            self.reported_corrupt(self.area_base(resource) + offset);
+        }
+        let h = &mut self.hosts[host];
+        if let Ok(Some(owner_id)) = result {
+            let until = h.local(self.now) + h.timeouts.renewal_warn();
+            h.bits.push((owner_id, until));
+        }
+        let retry = self.now + self.rng.between(10 * MS, 100 * MS);
+        self.hosts[host].clients[client] = Client::Idle { until_ns: retry };
+        self.wake(host, retry);
+    }
+
+    /// Hosts set our bit: each holder's resource is examined for a request
+    /// above the lver it holds, on the holder's slot, as the daemon does on
+    /// a worker.
+    fn examine_requests(&mut self, host: usize) {
+        let h = &mut self.hosts[host];
+        for client in 0..h.clients.len() {
+            let Client::Holding { resource, .. } = h.clients[client] else { continue };
+            if h.slots[client + 1].job.is_some() {
+                continue;
+            }
+            let key =
+                LeaseKey { lockspace: self.lockspace.name, name: self.resources[resource].name };
+            let Some(lease) = h.leases.get(&key) else { continue };
+            let machine = PaxosExamine::new(lease.held.resource, lease.held.lver, h.timeouts);
+            h.slots[client + 1].job = Some(Job::Examine { machine, resource });
+        }
+    }
+
+    /// A holder's resource was examined: a request for it stops the holder,
+    /// whose lease is then released.
+    fn examined(
+        &mut self,
+        host: usize,
+        client: usize,
+        resource: usize,
+        result: Result<Option<ForceMode>, PaxosError>,
+    ) {
+        let holding = matches!(
+            self.hosts[host].clients[client],
+            Client::Holding { resource: held, .. } if held == resource
+        );
+        match result {
+            Ok(Some(_)) if holding => {
+                self.report.requested_releases += 1;
+                self.stop_holding(host, client);
+            }
+            _ => self.wake(host, self.now),
+        }
     }
 
     /// Starts leaving the lockspace, as `rem-lockspace --force` (or a
@@ -1268,6 +1366,8 @@ impl World {
                     if let Client::Holding { resource, .. } = self.hosts[host].clients[client] {
                         self.oracle.end(resource, host, client);
                         self.hosts[host].clients[client] = Client::Idle { until_ns: self.now };
+                        // An examination of its resource has nobody to stop.
+                        self.hosts[host].slots[client + 1] = Slot::idle();
                     }
                 }
                 self.hosts[host].leaving = Some(Stopped::Yes);
@@ -1330,8 +1430,11 @@ impl World {
         self.writes_in_flight.range((host, base)..(host, base + self.area_stride)).next().is_some()
     }
 
-    fn renewed(&mut self, host: usize, renewal: crate::delta::Renewal) {
+    fn renewed(&mut self, host: usize, mut renewal: crate::delta::Renewal) {
         self.report.renewals += 1;
+        if !std::mem::take(&mut renewal.requested_by).is_empty() {
+            self.examine_requests(host);
+        }
         let in_flight = self.lockspace_write_in_flight(host);
         match &renewal.result {
             Err(DeltaError::Lost { .. }) => self.report.faults.leases_lost += 1,
@@ -1384,6 +1487,7 @@ impl World {
                 let host_id = self.hosts[host].host_id;
                 let who = Holder { machine: host, host_id, slot: client };
                 self.oracle.start(resource, who, mode, held.lver, now);
+                self.hosts[host].seen_lver.insert(resource, held.lver);
                 if let Some(how) = held.takeover {
                     *self.report.takeovers.entry(how.as_str().to_owned()).or_default() += 1;
                 }
@@ -1421,6 +1525,12 @@ impl World {
                 let key = self.key(resource);
                 if let Some(op) = self.hosts[host].leases.acquire_failed(&key, withdrawal) {
                     return self.start_let_go(host, client, resource, op, None);
+                }
+                if matches!(err, PaxosError::OwnerAlive { .. })
+                    && self.phase == Phase::Faults
+                    && self.rng.chance_ppm(REQUEST_PPM)
+                {
+                    return self.start_request(host, client, resource);
                 }
                 let backoff = match err {
                     PaxosError::OwnerFailing { dead_at, .. } => {
