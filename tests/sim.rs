@@ -68,7 +68,6 @@ fn every_fault_kind_happens() {
             ("slow_ios", f.slow_ios),
             ("torn_reads", f.torn_reads),
             ("suspensions", f.suspensions),
-            ("crash_torn_writes", f.crash_torn_writes),
             ("joins_refused", f.joins_refused),
             // Lease recovery (an expired host_id lease). A lease lost to
             // another writer needs the duplicate host_id race below, which
@@ -179,17 +178,17 @@ fn caught_at(canary: Canary, seeds: &[u64]) {
 
 #[test]
 fn canary_monotonic_clock_is_caught() {
-    caught_at(Canary::MonotonicClock, &[39, 84]);
+    caught_at(Canary::MonotonicClock, &[27]);
 }
 
 #[test]
 fn canary_late_withdrawal_is_caught() {
-    caught_at(Canary::LateWithdrawal, &[29, 35]);
+    caught_at(Canary::LateWithdrawal, &[6, 41]);
 }
 
 #[test]
 fn canary_leave_unsettled_is_caught() {
-    caught_at(Canary::LeaveUnsettled, &[86]);
+    caught_at(Canary::LeaveUnsettled, &[67, 89]);
 }
 
 #[test]
@@ -215,12 +214,17 @@ fn several_clients_of_a_host_contend_holders_convert_and_requests_stop_them() {
 #[test]
 fn damaged_records_are_reported_only_where_a_crash_tore_them() {
     // Every corrupt report is checked against the sectors crashes tore: an
-    // unexplained one is a violation. Some tears must have happened.
+    // unexplained one is a violation. Some tears must have happened: a
+    // crash must catch a write inside the device, which a run of this
+    // length meets about one seed in three.
     let mut torn = 0;
-    for seed in 1..=6 {
+    for seed in 1..=24 {
         let r = sim::run(&config(seed, 6_000));
         assert_eq!(violations(&r), 0, "seed {seed}: {:?}", r.first_violation);
         torn += r.faults.crash_torn_writes;
+        if seed >= 6 && torn > 0 {
+            break;
+        }
     }
     assert!(torn > 0, "no write was torn by a crash");
 }
