@@ -637,6 +637,13 @@ impl Daemon {
         else {
             return Ok(());
         };
+        // A write of the lease's last operation may still be in the kernel
+        // (a leader write of an EX → SH conversion that timed out, which
+        // leaves the lease shared all the same): the conversion's writes
+        // would be refused beside it. It is given an io_timeout to leave.
+        let area_bytes = lease.held.resource.geometry.area_bytes();
+        let settled_by = OsClock.now() + lockspace.timeouts.io_timeout();
+        disk.wait_writes_left_within(lease.place.offset, area_bytes, settled_by);
         let target = Target { disk: &*disk, offset: lease.place.offset };
         let mut driver = Driver::for_resource(target);
         let outcome = driver.run(&mut conversion, &lockspace.hosts);

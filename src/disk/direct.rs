@@ -203,11 +203,21 @@ impl DirectFile {
     /// Waits until no write is in the kernel any more, or until `deadline`;
     /// returns whether none is.
     pub fn wait_writes_left(&self, deadline: MonoTime) -> bool {
+        self.wait_writes_left_within(0, u64::MAX, deadline)
+    }
+
+    /// Waits until no write to a byte of `offset..offset + len` is in the
+    /// kernel any more, or until `deadline`; returns whether none is.
+    pub fn wait_writes_left_within(&self, offset: u64, len: u64, deadline: MonoTime) -> bool {
+        let end = offset.saturating_add(len);
+        let within = |ranges: &Vec<(u64, u64)>| {
+            ranges.iter().any(|&(start, stop)| start < end && offset < stop)
+        };
         let mut ranges = self.writes_in_flight.ranges.lock().expect("in-flight lock");
         loop {
             let remaining = deadline.saturating_since(self.clock.now());
-            if ranges.is_empty() || remaining.is_zero() {
-                return ranges.is_empty();
+            if !within(&ranges) || remaining.is_zero() {
+                return !within(&ranges);
             }
             let left = &self.writes_in_flight.left;
             ranges = left.wait_timeout(ranges, remaining).expect("in-flight lock").0;
@@ -646,6 +656,8 @@ mod tests {
         drop(data);
         let shortly = OsClock.now() + Duration::from_millis(20);
         assert!(!disk.wait_writes_left(shortly), "the hung write is still in the kernel");
+        assert!(!disk.wait_writes_left_within(8192 + 4000, 512, shortly), "it overlaps");
+        assert!(disk.wait_writes_left_within(12288, 4096, shortly), "nothing in flight there");
         release_tx.send(()).unwrap();
         let later = OsClock.now() + Duration::from_secs(30);
         assert!(disk.wait_writes_left(later), "woken once the write left the kernel");
