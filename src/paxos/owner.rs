@@ -91,8 +91,15 @@ pub fn judge_owner(
     // still name it if someone else wrote that leader. A RELEASED dblock
     // of a later lver counts too: a host writes its dblock for a later
     // instance only when trying to acquire, which it never does while
-    // holding, and RELEASED says that attempt was withdrawn.
-    if owner_dblock.is_some_and(|d| d.released() && d.lver >= leader.lver) {
+    // holding, and RELEASED says that attempt was withdrawn. As in
+    // sanlock, only when another host wrote the leader: an owner that
+    // wrote it frees it itself when it lets go, and its RELEASED dblock
+    // may be an earlier attempt at the same instance, withdrawn before it
+    // won (a read that samples the dblock before the winning ballot's
+    // writes and the leader after them sees exactly that).
+    let written_by_another = leader.write_id != owner_id;
+    if written_by_another && owner_dblock.is_some_and(|d| d.released() && d.lver >= leader.lver)
+    {
         return OwnerVerdict::Released;
     }
     let alive = OwnerVerdict::OwnerAlive { owner_id, generation: owner_generation };
@@ -170,6 +177,8 @@ mod tests {
             owner_generation: generation,
             timestamp,
             lver: 4,
+            // Written by a host that is neither the owner nor us.
+            write_id: 7,
             ..LeaderRecord::new_paxos(g, ls, Name::new("r").unwrap(), 8)
         }
     }
@@ -241,6 +250,24 @@ mod tests {
         t.observe(2, &delta(2, 3, 0), secs(122), secs(122));
         assert!(!shared_holder_may_hold(2, 3, &t, secs(123)), "left the lockspace");
         assert_eq!(judge_owner(&leader(2, 3, 9), None, us, &t, secs(123)), OwnerVerdict::OwnerLeft);
+    }
+
+    #[test]
+    fn a_released_dblock_frees_only_a_leader_another_host_wrote() {
+        let t = table();
+        let us = (1, 5);
+        let released = Dblock { lver: 4, flags: DBLOCK_FLAG_RELEASED, ..Dblock::default() };
+        // The owner wrote the leader itself: its RELEASED dblock at the same
+        // lver may be an attempt it withdrew before it won the instance.
+        let own = LeaderRecord { write_id: 2, ..leader(2, 3, 9) };
+        assert_eq!(
+            judge_owner(&own, Some(&released), us, &t, secs(103)),
+            OwnerVerdict::OwnerAlive { owner_id: 2, generation: 3 }
+        );
+        assert_eq!(
+            judge_owner(&leader(2, 3, 9), Some(&released), us, &t, secs(103)),
+            OwnerVerdict::Released
+        );
     }
 
     #[test]
