@@ -74,12 +74,13 @@ pub enum DaemonError {
 
 /// The daemon's shared state.
 ///
-/// Lock order: `leases` before `lockspaces`, before a [`Lockspace`]'s own
-/// locks (its membership, its writers' count, its host table); `disks`,
-/// `chores`, `term_refused_at` and `watchdog_clients` are taken alone. A
-/// thread never waits for I/O while it holds `leases`: slots marked busy
-/// stand for the operations under way, and `slot_freed` wakes those who
-/// wait for one.
+/// Lock order: `leases` before a [`Lockspace`]'s own locks (its
+/// membership, its writers' count, its host table); `lockspaces` (held
+/// while a lockspace is opened and probed, so never under `leases`),
+/// `disks`, `chores`, `term_refused_at` and `watchdog_clients` are taken
+/// alone. A thread never waits for I/O while it holds `leases`: slots
+/// marked busy stand for the operations under way, and `slot_freed` wakes
+/// those who wait for one.
 pub struct Daemon {
     config: Config,
     host_name: Name,
@@ -111,6 +112,9 @@ pub struct Daemon {
     watchdog_clients: Mutex<BTreeMap<ClientId, String>>,
     /// Background disk work: releases after an exit, retries.
     workers: workers::Workers,
+    /// Lockspaces with a pass over their requests queued: one is enough,
+    /// as it reads every request record of ours.
+    examining: Mutex<std::collections::BTreeSet<Name>>,
 }
 
 /// Background work, done on the chores thread in order.
@@ -228,6 +232,7 @@ impl Daemon {
             watchdog: Arc::clone(watchdog),
             watchdog_clients: Mutex::default(),
             workers,
+            examining: Mutex::default(),
         });
         let weak = Arc::downgrade(&daemon);
         let watcher = ExitWatcher::start(move |process| {
@@ -258,10 +263,17 @@ impl Daemon {
             Chore::Exited(process) => self.holder_exited(&process),
             Chore::LockspaceFailed(lockspace) => self.lockspace_failed(&lockspace),
             Chore::Requested(lockspace) => {
+                let name = lockspace.spec.name;
+                if !self.examining.lock().expect("examining lock").insert(name) {
+                    return;
+                }
                 // Resource I/O, maybe slow: not on this thread, where it
                 // would hold up noticing exits.
                 let daemon = Arc::clone(self);
                 self.workers.run(Box::new(move || {
+                    // Taken off first: a request set after this pass began
+                    // asks for another.
+                    daemon.examining.lock().expect("examining lock").remove(&name);
                     daemon.examine_requests(&lockspace);
                     None
                 }));
@@ -348,7 +360,7 @@ impl Daemon {
         if args.wait
             && let Membership::Failed { reason } = lockspace.wait_joined()
         {
-            self.lockspaces.lock().expect("lockspaces lock").remove(&lockspace.spec.name);
+            self.forget_lockspace(&lockspace);
             return Err(ApiError::new(ErrorCode::Refused, reason));
         }
         Ok(self.status())
@@ -383,8 +395,21 @@ impl Daemon {
         }
         // The holders are listed only once no lease can be added: one
         // acquired after the listing would be released under a process
-        // that was told it holds it and was not stopped.
-        self.close_and_settle(&lockspace);
+        // that was told it holds it and was not stopped. Operations that
+        // keep failing on a resource's device are waited for 8
+        // io_timeouts at most: the removal is refused, and nothing given
+        // up, while the lockspace goes on.
+        let settled_by = OsClock.now() + lockspace.timeouts.renewal_fail();
+        if !self.close_and_settle(&lockspace, Some(settled_by)) {
+            self.reopen(&lockspace);
+            return Err(ApiError::new(
+                ErrorCode::Retry,
+                format!(
+                    "lockspace '{name}' was not removed: operations on its resources are still \
+                     being retried (is a device failing?); try again"
+                ),
+            ));
+        }
         let live = self.live_holders(Some(&name));
         if !live.is_empty() && !args.force {
             self.reopen(&lockspace);
@@ -411,9 +436,18 @@ impl Daemon {
                 format!("lockspace '{name}' failed while leaving; recovery is under way"),
             ));
         }
-        self.lockspaces.lock().expect("lockspaces lock").remove(&name);
+        self.forget_lockspace(&lockspace);
         self.left(&lockspace);
         Ok(self.status())
+    }
+
+    /// Takes `lockspace` out of the list, unless another lockspace of its
+    /// name was added since.
+    fn forget_lockspace(&self, lockspace: &Arc<Lockspace>) {
+        let mut lockspaces = self.lockspaces.lock().expect("lockspaces lock");
+        if lockspaces.get(&lockspace.spec.name).is_some_and(|ls| Arc::ptr_eq(ls, lockspace)) {
+            lockspaces.remove(&lockspace.spec.name);
+        }
     }
 
     /// The leave of `lockspace` is over: a lockspace joined again under
@@ -533,7 +567,7 @@ impl Daemon {
             self.lockspaces.lock().expect("lockspaces lock").values().cloned().collect();
         // No lease may be added once the holders to stop are listed.
         for lockspace in &lockspaces {
-            self.close_and_settle(lockspace);
+            self.close_and_settle(lockspace, None);
         }
         let stuck = self.kill_holders(None);
         for lockspace in &lockspaces {
@@ -573,13 +607,21 @@ impl LockspaceEvents for Daemon {
     }
 
     fn joined(&self, lockspace: &Arc<Lockspace>, generation: u64) {
+        // On a worker: a slow state file system must not delay the first
+        // renewal. A record missing or late only makes a rejoin after a
+        // reboot wait.
         let (name, host_id) = (lockspace.spec.name, lockspace.spec.host_id);
-        if let Err(err) = self.run_dir.record_join(&name.to_string(), host_id, generation) {
-            tracing::warn!(
-                lockspace = %name,
-                "cannot record the join ({err}): after a reboot, rejoining waits as after a crash"
-            );
-        }
+        let run_dir = Arc::clone(&self.run_dir);
+        self.workers.run(Box::new(move || {
+            if let Err(err) = run_dir.record_join(&name.to_string(), host_id, generation) {
+                tracing::warn!(
+                    lockspace = %name,
+                    "cannot record the join ({err}): after a reboot, rejoining waits as after a \
+                     crash"
+                );
+            }
+            None
+        }));
     }
 }
 

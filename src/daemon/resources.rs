@@ -1,6 +1,7 @@
 //! Resource lease operations: acquire, release, inquire, convert, request,
 //! and what follows a holder's exit or a lockspace's failure.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use crate::driver::{Driver, Target};
 use crate::lease_table::{Conversion, LetGo, LetGoError, Settle, Settling};
 use crate::ondisk::RecordProblem;
 use crate::ondisk::leader::LeaderKind;
+use crate::ondisk::name::Name;
 use crate::ondisk::request::ForceMode;
 use crate::paxos::{
     AcquireOptions, Held, Mode, Mutation, PaxosAcquire, PaxosError, PaxosExamine, PaxosRequest,
@@ -191,7 +193,7 @@ impl Daemon {
                         .expect("leases lock")
                         .acquire_failed(&one.key, failed.left.map(|left| *left));
                     match op {
-                        Some(op) => self.let_go_later(&one.key, &one.place, op),
+                        Some(op) => self.let_go_later(&one.key, &one.place, op, Box::new(|| {})),
                         None => self.slot_freed.notify_all(),
                     }
                     for lease in acquired {
@@ -208,8 +210,11 @@ impl Daemon {
             );
         }
         let reply = LeasesReply { leases: acquired.iter().map(Lease::status).collect() };
+        // Looked up before the table's lock is taken: the lockspaces' map
+        // is never locked under it (see the lock order).
+        let spaces = self.lockspaces_of(acquired.iter().map(|lease| &lease.key));
         let lives = |lease: &Lease| {
-            self.lockspace(&lease.key.lockspace).is_ok_and(|ls| ls.lives(lease.held.generation))
+            spaces.get(&lease.key.lockspace).is_some_and(|ls| ls.lives(lease.held.generation))
         };
         let acquired: Vec<Box<Lease>> = acquired.into_iter().map(Box::new).collect();
         let admitted = self.leases.lock().expect("leases lock").admit(acquired, lives);
@@ -360,7 +365,8 @@ impl Daemon {
     ) -> Settle {
         loop {
             let attempt = attempt(op, lockspace, disk, offset);
-            let leaving = self.leases.lock().expect("leases lock").is_closed(&lockspace.spec.name);
+            let leaving =
+                self.leases.lock().expect("leases lock").may_give_up(&lockspace.spec.name);
             let settle = settling.after(attempt, OsClock.now(), &lockspace.timeouts, leaving);
             let Settle::RetryAt(at) = settle else { return settle };
             let at = match until {
@@ -399,24 +405,29 @@ impl Daemon {
         match self.settle_until(&op, &mut settling, &lockspace, &disk, place.offset, Until::Once) {
             Settle::RetryAt(at) => {
                 tracing::warn!(resource = %key.name, "{} failed; retrying", op.what());
-                self.retry_later(key.clone(), lockspace, disk, place.offset, op, settling, at);
+                let (offset, then) = (place.offset, Box::new(|| {}));
+                self.retry_later(key.clone(), lockspace, disk, offset, op, settling, at, then);
             }
             settle => self.settled(key, &op, &settle, Some(&lockspace)),
         }
     }
 
-    /// [`Daemon::let_go`], with every attempt in the background.
-    fn let_go_later(self: &Arc<Self>, key: &LeaseKey, place: &Place, op: LetGo) {
+    /// [`Daemon::let_go`], with every attempt in the background; `then`
+    /// runs once the slot is settled.
+    fn let_go_later(self: &Arc<Self>, key: &LeaseKey, place: &Place, op: LetGo, then: Then) {
         let (Ok(lockspace), Ok(disk)) = (self.lockspace(&key.lockspace), self.resource_disk(place))
         else {
-            return self.settled(key, &op, &Settle::Gone, None);
+            self.settled(key, &op, &Settle::Gone, None);
+            return then();
         };
         let at = OsClock.now();
-        self.retry_later(key.clone(), lockspace, disk, place.offset, op, Settling::default(), at);
+        let (offset, settling) = (place.offset, Settling::default());
+        self.retry_later(key.clone(), lockspace, disk, offset, op, settling, at, then);
     }
 
     /// Retries `op` from `at` on the workers, one attempt at a time, until
-    /// it is settled; then frees `key`'s slot (or keeps it abandoned).
+    /// it is settled; then frees `key`'s slot (or keeps it abandoned) and
+    /// runs `then`.
     #[allow(clippy::too_many_arguments)]
     fn retry_later(
         self: &Arc<Self>,
@@ -427,8 +438,10 @@ impl Daemon {
         op: LetGo,
         mut settling: Settling,
         at: MonoTime,
+        then: Then,
     ) {
         let daemon = Arc::clone(self);
+        let mut then = Some(then);
         let task = move || {
             let settle =
                 daemon.settle_until(&op, &mut settling, &lockspace, &disk, offset, Until::Once);
@@ -436,6 +449,9 @@ impl Daemon {
                 return Some(at);
             }
             daemon.settled(&key, &op, &settle, Some(&lockspace));
+            if let Some(then) = then.take() {
+                then();
+            }
             None
         };
         self.workers.run_at(at, Box::new(task));
@@ -466,8 +482,17 @@ impl Daemon {
         self.slot_freed.notify_all();
     }
 
+    /// The lockspaces of `keys` that are known here, by name.
+    fn lockspaces_of<'k>(
+        &self,
+        keys: impl Iterator<Item = &'k LeaseKey>,
+    ) -> BTreeMap<Name, Arc<Lockspace>> {
+        keys.filter_map(|key| Some((key.lockspace, self.lockspace(&key.lockspace).ok()?))).collect()
+    }
+
     /// Gives an exited process's persistent leases to `process`.
     fn adopt(&self, process: &Arc<Process>, named: &[Named]) -> Result<LeasesReply, ApiError> {
+        let spaces = self.lockspaces_of(named.iter().map(|one| &one.key));
         let mut table = self.leases.lock().expect("leases lock");
         for one in named {
             let lease = held_at(&table, one)?;
@@ -477,9 +502,7 @@ impl Daemon {
             // Under the table's lock, as an acquired lease goes in: a
             // removal lists the holders to stop only after closing.
             let accepted = !table.is_closed(&one.key.lockspace)
-                && self
-                    .lockspace(&one.key.lockspace)
-                    .is_ok_and(|ls| ls.lives(lease.held.generation));
+                && spaces.get(&one.key.lockspace).is_some_and(|ls| ls.lives(lease.held.generation));
             if !accepted {
                 return Err(ApiError::new(
                     ErrorCode::Retry,
@@ -728,19 +751,24 @@ impl Daemon {
         if leases.is_empty() {
             return;
         }
-        // On a worker: a process that held thousands of leases must not
-        // delay noticing the next exit.
-        let daemon = Arc::clone(self);
-        let mut leases = Some(leases);
-        self.workers.run(Box::new(move || {
-            let leases = leases.take().unwrap_or_default();
-            let bulk = leases.len() >= memory::BULK_LEASES;
-            daemon.release_and_free(leases);
-            if bulk {
-                memory::trim();
-            }
-            None
-        }));
+        // On the workers, one task per lease: a process that held
+        // thousands of leases must not delay noticing the next exit, and a
+        // slow device holds up one worker per lease on it, not the rest.
+        // After a big holder, memory goes back to the system once the last
+        // release is settled.
+        let bulk = leases.len() >= memory::BULK_LEASES;
+        let left = Arc::new(std::sync::atomic::AtomicUsize::new(leases.len()));
+        for lease in leases {
+            let Lease { key, place, held, .. } = *lease;
+            let left = Arc::clone(&left);
+            let then = Box::new(move || {
+                let last = left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1;
+                if bulk && last {
+                    memory::trim();
+                }
+            });
+            self.let_go_later(&key, &place, LetGo::Release(held), then);
+        }
     }
 
     /// Releases `leases` (whose slots are busy) on disk one by one; each
@@ -759,7 +787,8 @@ impl Daemon {
     /// their holders; operations still under way are waited for, so that
     /// none is left out.
     pub(super) fn release_lockspace_leases(self: &Arc<Self>, lockspace: &Lockspace) {
-        self.settle(lockspace);
+        self.leases.lock().expect("leases lock").commit_leave(&lockspace.spec.name);
+        self.settle(lockspace, None);
         let leases = self.leases.lock().expect("leases lock").take_in(&lockspace.spec.name);
         self.release_and_free(leases);
     }
@@ -768,9 +797,15 @@ impl Daemon {
     /// conversions and releases under way there to end: from then on the
     /// table lists every lease of the lockspace that a process was told it
     /// holds, and no other will be added.
-    pub(super) fn close_and_settle(&self, lockspace: &Lockspace) {
+    /// With a `deadline`, false if that came first: the lockspace stays
+    /// closed, for the caller to reopen.
+    pub(super) fn close_and_settle(
+        &self,
+        lockspace: &Lockspace,
+        deadline: Option<MonoTime>,
+    ) -> bool {
         self.leases.lock().expect("leases lock").close(&lockspace.spec.name);
-        self.settle(lockspace);
+        self.settle(lockspace, deadline)
     }
 
     /// Takes back a [`Daemon::close_and_settle`] that came to nothing.
@@ -779,14 +814,24 @@ impl Daemon {
     }
 
     /// Waits until `lockspace`, which is closed, is settled (see
-    /// [`LeaseTable::settled_in`]).
-    fn settle(&self, lockspace: &Lockspace) {
+    /// [`LeaseTable::settled_in`]), or until `deadline`; whether it is.
+    fn settle(&self, lockspace: &Lockspace, deadline: Option<MonoTime>) -> bool {
         let name = &lockspace.spec.name;
         let mut table = self.leases.lock().expect("leases lock");
         assert!(table.is_closed(name), "only a closed lockspace settles");
         while !table.settled_in(name) {
-            table = self.slot_freed.wait(table).expect("leases lock");
+            table = match deadline {
+                None => self.slot_freed.wait(table).expect("leases lock"),
+                Some(deadline) => {
+                    let left = deadline.saturating_since(OsClock.now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    self.slot_freed.wait_timeout(table, left).expect("leases lock").0
+                }
+            };
         }
+        true
     }
 
     /// Marks `keys` busy for an operation. A slot busy with another
@@ -983,6 +1028,9 @@ struct AcquireFailed {
     /// What the ballot left on disk and is still to be withdrawn.
     left: Option<Box<Withdrawal>>,
 }
+
+/// What to do once a background let-go is settled.
+type Then = Box<dyn FnOnce() + Send>;
 
 /// How long [`Daemon::settle_until`] keeps at it.
 #[derive(Clone, Copy)]

@@ -3,10 +3,13 @@
 //!
 //! Tasks wait in one queue ordered by when each is due. A task runs one
 //! step (one attempt at a release, say) and either ends or says when it is
-//! due again: no worker sleeps inside a task, so retries on a failed device
-//! hold up nothing else, and the thread count stays fixed however many
-//! leases are being let go of. The queue holds at most one task per busy
-//! slot of the lease table, which is itself bounded.
+//! due again: no worker sleeps between attempts, and the thread count
+//! stays fixed however many leases are being let go of. An attempt still
+//! waits for its I/O (up to its io_timeout per request), so a device that
+//! hangs slows the workers while it is tried. The queue holds one task per
+//! busy slot of the lease table being let go of in the background (a
+//! table bounded by the limits on leases), one request pass per lockspace
+//! and one record per join.
 
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Condvar, Mutex};

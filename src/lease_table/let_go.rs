@@ -10,10 +10,11 @@
 //! or one still in flight when the machine ends) must not let a new
 //! operation of ours race it.
 //!
-//! Only while the lockspace is being left, failures that leave nothing in
-//! flight are given up after [`GIVE_UP_AFTER`] in a row, so that a failed
-//! device does not hold up the leave for ever: once our host_id is
-//! released, other hosts may take what the disk still says we hold.
+//! Only once a leave of the lockspace has stopped its holders and is bound
+//! to release the host_id, failures that leave nothing in flight are given
+//! up after [`GIVE_UP_AFTER`] in a row, so that a failed device does not
+//! hold up the leave for ever: once our host_id is released, other hosts
+//! may take what the disk still says we hold.
 
 use crate::clock::MonoTime;
 use crate::paxos::{Held, PaxosError, PaxosRelease, Withdrawal};
@@ -107,8 +108,8 @@ pub struct Settling {
 }
 
 impl Settling {
-    /// What follows `attempt`, which ended at `now`; `leaving` if the
-    /// lockspace is being left.
+    /// What follows `attempt`, which ended at `now`; `leaving` if a leave
+    /// of the lockspace is committed ([`super::LeaseTable::commit_leave`]).
     pub fn after(
         &mut self,
         attempt: Result<(), LetGoError>,

@@ -32,7 +32,7 @@
 pub mod convert;
 pub mod let_go;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use convert::Conversion;
 pub use let_go::{LetGo, LetGoError, Settle, Settling};
@@ -102,6 +102,9 @@ pub struct LeaseTable<L> {
     /// Lockspaces being left, with how many leaves or shutdowns have each
     /// closed.
     closed: BTreeMap<Name, usize>,
+    /// Lockspaces whose leave stopped their holders and goes on to release
+    /// the host_id: letting go there may be given up.
+    committed: BTreeSet<Name>,
     mutation: TableMutation,
 }
 
@@ -110,6 +113,7 @@ impl<L> Default for LeaseTable<L> {
         LeaseTable {
             slots: BTreeMap::new(),
             closed: BTreeMap::new(),
+            committed: BTreeSet::new(),
             mutation: TableMutation::None,
         }
     }
@@ -134,7 +138,24 @@ impl<L: Entry> LeaseTable<L> {
         *count -= 1;
         if *count == 0 {
             self.closed.remove(name);
+            self.committed.remove(name);
         }
+    }
+
+    /// A leave of lockspace `name` (closed) has stopped its holders and
+    /// goes on to release the host_id: a release there that keeps failing
+    /// may be given up ([`Settling::after`]), as other hosts may take what
+    /// the disk still says we hold once the host_id is released. Until
+    /// then a leave can still be refused, and the lockspace go on.
+    pub fn commit_leave(&mut self, name: &Name) {
+        assert!(self.is_closed(name), "a committed leave closed its lockspace");
+        self.committed.insert(*name);
+    }
+
+    /// Whether letting go in lockspace `name` may be given up (see
+    /// [`LeaseTable::commit_leave`]).
+    pub fn may_give_up(&self, name: &Name) -> bool {
+        self.committed.contains(name)
     }
 
     /// Whether lockspace `name` is being left.
@@ -313,6 +334,7 @@ mod tests {
     use crate::paxos::PaxosError;
     use crate::step::IoFailure;
 
+    #[derive(Debug)]
     struct Lease(LeaseKey, Option<u32>);
 
     impl Entry for Lease {
@@ -361,6 +383,31 @@ mod tests {
         // A release given up after its generation ended guards nothing.
         assert!(table.settled(&key("a"), &given_up, false));
         table.reserve(&[key("a")]).unwrap();
+    }
+
+    #[test]
+    fn a_leave_closes_admits_nothing_and_gives_up_only_once_committed() {
+        let ls = Name::new("ls").unwrap();
+        let mut table = LeaseTable::<Lease>::default();
+        table.reserve(&[key("a")]).unwrap();
+        table.close(&ls);
+        table.close(&ls);
+        assert!(!table.settled_in(&ls), "an acquire is under way");
+        let refused = table.admit(vec![Box::new(Lease(key("a"), Some(7)))], |_| true);
+        let back = refused.expect_err("closed: not handed out");
+        assert_eq!(back.len(), 1);
+        table.free(&key("a"));
+        assert!(table.settled_in(&ls));
+        assert!(!table.may_give_up(&ls), "a leave may still be refused");
+        table.commit_leave(&ls);
+        assert!(table.may_give_up(&ls));
+        table.reopen(&ls);
+        assert!(table.is_closed(&ls), "another leave still has it closed");
+        table.reopen(&ls);
+        assert!(!table.is_closed(&ls) && !table.may_give_up(&ls));
+        table.reserve(&[key("a")]).unwrap();
+        table.admit(vec![Box::new(Lease(key("a"), Some(7)))], |_| true).unwrap();
+        assert_eq!(table.occupant(&key("a")), Some(Occupant::Process(7)));
     }
 
     #[test]

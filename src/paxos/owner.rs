@@ -98,8 +98,7 @@ pub fn judge_owner(
     // won (a read that samples the dblock before the winning ballot's
     // writes and the leader after them sees exactly that).
     let written_by_another = leader.write_id != owner_id;
-    if written_by_another && owner_dblock.is_some_and(|d| d.released() && d.lver >= leader.lver)
-    {
+    if written_by_another && owner_dblock.is_some_and(|d| d.released() && d.lver >= leader.lver) {
         return OwnerVerdict::Released;
     }
     let alive = OwnerVerdict::OwnerAlive { owner_id, generation: owner_generation };

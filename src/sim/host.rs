@@ -378,15 +378,16 @@ impl Client {
 }
 
 impl SimHost {
-    /// How a join of this host may take back a sector under its name: at
-    /// once if it shows the generation it last held, as its holders are
-    /// gone (it was reset, or every holder was killed, before a join).
-    pub fn reacquire(&self, canary: Canary) -> Reacquire {
+    /// How a join of this host may take back a sector under its name, as
+    /// the daemon's state directory allows: after a reset (`rebooted`), at
+    /// once if it shows the generation it last joined with; in the same
+    /// boot, never.
+    pub fn reacquire(&self, canary: Canary, rebooted: bool) -> Reacquire {
         match (canary, self.joined_generation) {
             // As joins did before they checked the generation.
             (Canary::TwinSameName, _) => Reacquire::Any,
-            (_, Some(generation)) => Reacquire::Generation(generation),
-            (_, None) => Reacquire::Wait,
+            (_, Some(generation)) if rebooted => Reacquire::Generation(generation),
+            _ => Reacquire::Wait,
         }
     }
 

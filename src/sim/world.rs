@@ -426,7 +426,7 @@ impl World {
             h.host_id,
             h.name,
             timeouts,
-            JoinOptions { reacquire: h.reacquire(self.config.canary) },
+            JoinOptions { reacquire: h.reacquire(self.config.canary, true) },
         );
         h.slots[0].job = Some(Job::Join(join));
         let epoch = h.epoch;
@@ -518,7 +518,7 @@ impl World {
                     h.host_id,
                     h.name,
                     h.timeouts,
-                    JoinOptions { reacquire: h.reacquire(self.config.canary) },
+                    JoinOptions { reacquire: h.reacquire(self.config.canary, false) },
                 );
                 h.slots[0].job = Some(Job::Join(join));
                 h.membership = Membership::Joining;
@@ -802,7 +802,7 @@ impl World {
 
     /// An attempt at letting go ended: retried, or settled by the table.
     fn let_go_attempted(&mut self, host: usize, client: usize, attempt: Result<(), LetGoError>) {
-        let leaving = self.hosts[host].leases.is_closed(&self.lockspace.name);
+        let leaving = self.hosts[host].leases.may_give_up(&self.lockspace.name);
         let h = &mut self.hosts[host];
         let local = h.local(self.now);
         let timeouts = h.timeouts;
@@ -1234,10 +1234,9 @@ impl World {
                     self.reported_corrupt(self.area_base(resource) + offset);
                 }
                 let attempt = match result {
-                    // Done, but a write of ours to the area may still land.
-                    Ok(_) if self.resource_write_in_flight(host, resource) => {
-                        Err(LetGoError::InFlight)
-                    }
+                    // Whatever the outcome, a write of ours to the area may
+                    // still land.
+                    _ if self.resource_write_in_flight(host, resource) => Err(LetGoError::InFlight),
                     Ok(_) => Ok(()),
                     Err(err) => Err(LetGoError::Paxos(err)),
                 };
@@ -1371,6 +1370,7 @@ impl World {
                     }
                 }
                 self.hosts[host].leaving = Some(Stopped::Yes);
+                self.hosts[host].leases.commit_leave(&name);
                 let leases = self.hosts[host].leases.take_in(&name);
                 for lease in leases {
                     let SimLease { resource, held, client, .. } = *lease;
