@@ -398,9 +398,20 @@ impl Daemon {
         // that was told it holds it and was not stopped. Operations that
         // keep failing on a resource's device are waited for 8
         // io_timeouts at most: the removal is refused, and nothing given
-        // up, while the lockspace goes on.
+        // up, while the lockspace goes on (a forced one gives up failing
+        // releases).
         let settled_by = OsClock.now() + lockspace.timeouts.renewal_fail();
-        if !self.close_and_settle(&lockspace, Some(settled_by)) {
+        let settled = self.close_and_settle(&lockspace, Some(settled_by), args.force);
+        if !self.is_current(&lockspace) {
+            // Removed by another removal meanwhile, and maybe added again:
+            // what its name now stands for is not this removal's.
+            self.reopen(&lockspace);
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("lockspace '{name}' was removed meanwhile"),
+            ));
+        }
+        if !settled {
             self.reopen(&lockspace);
             return Err(ApiError::new(
                 ErrorCode::Retry,
@@ -439,6 +450,13 @@ impl Daemon {
         self.forget_lockspace(&lockspace);
         self.left(&lockspace);
         Ok(self.status())
+    }
+
+    /// Whether `lockspace` is the one listed under its name, and not over.
+    fn is_current(&self, lockspace: &Arc<Lockspace>) -> bool {
+        let lockspaces = self.lockspaces.lock().expect("lockspaces lock");
+        lockspaces.get(&lockspace.spec.name).is_some_and(|ls| Arc::ptr_eq(ls, lockspace))
+            && !lockspace.membership().is_over()
     }
 
     /// Takes `lockspace` out of the list, unless another lockspace of its
@@ -567,7 +585,7 @@ impl Daemon {
             self.lockspaces.lock().expect("lockspaces lock").values().cloned().collect();
         // No lease may be added once the holders to stop are listed.
         for lockspace in &lockspaces {
-            self.close_and_settle(lockspace, None);
+            self.close_and_settle(lockspace, None, true);
         }
         let stuck = self.kill_holders(None);
         for lockspace in &lockspaces {

@@ -798,13 +798,23 @@ impl Daemon {
     /// table lists every lease of the lockspace that a process was told it
     /// holds, and no other will be added.
     /// With a `deadline`, false if that came first: the lockspace stays
-    /// closed, for the caller to reopen.
+    /// closed, for the caller to reopen. A leave that will go on whatever
+    /// it meets (a shutdown, a forced removal) is committed at once
+    /// ([`LeaseTable::commit_leave`]), so that releases failing on a device
+    /// are given up rather than waited for.
     pub(super) fn close_and_settle(
         &self,
         lockspace: &Lockspace,
         deadline: Option<MonoTime>,
+        committed: bool,
     ) -> bool {
-        self.leases.lock().expect("leases lock").close(&lockspace.spec.name);
+        {
+            let mut table = self.leases.lock().expect("leases lock");
+            table.close(&lockspace.spec.name);
+            if committed {
+                table.commit_leave(&lockspace.spec.name);
+            }
+        }
         self.settle(lockspace, deadline)
     }
 
