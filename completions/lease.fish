@@ -110,7 +110,7 @@ complete -c lease -n "__fish_lease_using_subcommand add-lockspace" -s h -l help 
 complete -c lease -n "__fish_lease_using_subcommand add-lockspace" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -l force -d 'Kill (SIGKILL) the processes still holding its leases, then release them'
 complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -l json -d 'Print JSON'
-complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand acquire" -s r -l resource -d 'Resource, as LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH] (repeatable; all or none)' -r
 complete -c lease -n "__fish_lease_using_subcommand acquire" -s p -l pid -d 'The process the leases belong to: they are released when it exits' -r

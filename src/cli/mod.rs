@@ -45,6 +45,15 @@ pub enum Command {
     /// Join a lockspace (the daemon renews the host_id from then on)
     AddLockspace(client::AddLockspaceArgs),
     /// Leave a lockspace, releasing its leases and host_id
+    #[command(
+        long_about = "Leave a lockspace: refuse new leases there, wait for the acquires and \
+                        releases under way, stop or refuse its holders, release its leases and \
+                        then the host_id. Operations that keep failing on a resource's device \
+                        are waited for 8 io_timeouts at most; the removal is then refused \
+                        (exit 75, try again) and the lockspace goes on. With --force, releases \
+                        that keep failing are given up: the host_id release lets other hosts \
+                        take them."
+    )]
     RemLockspace(client::RemLockspaceArgs),
     /// Acquire resources for a process (all or none)
     Acquire(client::AcquireArgs),
