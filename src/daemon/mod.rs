@@ -625,21 +625,16 @@ impl LockspaceEvents for Daemon {
     }
 
     fn joined(&self, lockspace: &Arc<Lockspace>, generation: u64) {
-        // On a worker: a slow state file system must not delay the first
-        // renewal. A record missing or late only makes a rejoin after a
-        // reboot wait.
+        // Recorded before the lockspace counts as joined, so that a crash
+        // once a join was reported is followed, after the reboot, by a
+        // rejoin at once. A record that fails only makes that rejoin wait.
         let (name, host_id) = (lockspace.spec.name, lockspace.spec.host_id);
-        let run_dir = Arc::clone(&self.run_dir);
-        self.workers.run(Box::new(move || {
-            if let Err(err) = run_dir.record_join(&name.to_string(), host_id, generation) {
-                tracing::warn!(
-                    lockspace = %name,
-                    "cannot record the join ({err}): after a reboot, rejoining waits as after a \
-                     crash"
-                );
-            }
-            None
-        }));
+        if let Err(err) = self.run_dir.record_join(&name.to_string(), host_id, generation) {
+            tracing::warn!(
+                lockspace = %name,
+                "cannot record the join ({err}): after a reboot, rejoining waits as after a crash"
+            );
+        }
     }
 }
 

@@ -8,8 +8,8 @@
 //! waits for its I/O (up to its io_timeout per request), so a device that
 //! hangs slows the workers while it is tried. The queue holds one task per
 //! busy slot of the lease table being let go of in the background (a
-//! table bounded by the limits on leases), one request pass per lockspace
-//! and one record per join.
+//! table bounded by the limits on leases) and one request pass per
+//! lockspace.
 
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Condvar, Mutex};
