@@ -16,21 +16,6 @@ use clap::{Parser, ValueEnum};
 use lease::sim::{self, Canary, Geometries, SimConfig, SimReport};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum Mutant {
-    None,
-    NoDeadWait,
-    SkipPhase2,
-    KeepPetting,
-    ReuseLver,
-    TwinSameName,
-    FenceEarly,
-    MonotonicClock,
-    LateWithdrawal,
-    ConvertDropsShared,
-    LeaveUnsettled,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
 enum GeometryArg {
     /// Drawn per seed among the others
     Mixed,
@@ -76,8 +61,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = GeometryArg::Mixed)]
     geometry: GeometryArg,
     /// A deliberately broken algorithm the oracle must catch
-    #[arg(long, value_enum, default_value_t = Mutant::None)]
-    mutant: Mutant,
+    #[arg(long, value_enum, default_value_t = Canary::None)]
+    mutant: Canary,
     /// Succeed only if violations are found (for mutants)
     #[arg(long)]
     expect_violations: bool,
@@ -157,19 +142,7 @@ fn config(args: &Args, seed: u64) -> SimConfig {
         faults: !args.no_faults,
         slow_renewal_writes: args.slow_renewal_writes,
         suspensions: !args.no_suspend,
-        canary: match args.mutant {
-            Mutant::None => Canary::None,
-            Mutant::NoDeadWait => Canary::NoDeadWait,
-            Mutant::SkipPhase2 => Canary::SkipPhase2,
-            Mutant::KeepPetting => Canary::KeepPetting,
-            Mutant::ReuseLver => Canary::ReuseLver,
-            Mutant::TwinSameName => Canary::TwinSameName,
-            Mutant::FenceEarly => Canary::FenceEarly,
-            Mutant::MonotonicClock => Canary::MonotonicClock,
-            Mutant::LateWithdrawal => Canary::LateWithdrawal,
-            Mutant::ConvertDropsShared => Canary::ConvertDropsShared,
-            Mutant::LeaveUnsettled => Canary::LeaveUnsettled,
-        },
+        canary: args.mutant,
         geometries: match args.geometry {
             GeometryArg::Mixed => Geometries::Mixed,
             GeometryArg::B512 => Geometries::B512,

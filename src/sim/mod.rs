@@ -62,8 +62,9 @@ use serde::Serialize;
 use crate::lease_table::TableMutation;
 use crate::paxos::Mutation;
 
-/// A deliberately broken variant the oracle must catch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// A deliberately broken variant the oracle must catch (`lease-sim
+/// --mutant`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Canary {
     #[default]
     None,
@@ -115,9 +116,7 @@ impl Canary {
             | Canary::MonotonicClock => Mutation::None,
         }
     }
-}
 
-impl Canary {
     /// The broken lease-table policy this canary runs, if any.
     pub fn table_mutation(self) -> TableMutation {
         match self {
