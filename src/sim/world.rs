@@ -674,8 +674,7 @@ impl World {
 
     /// The table key of `resource`.
     fn key(&self, resource: usize) -> LeaseKey {
-        let r = &self.resources[resource];
-        LeaseKey { lockspace: r.lockspace, name: r.name }
+        lease_key(&self.resources[resource])
     }
 
     fn generation(&self, host: usize) -> Option<u64> {
@@ -1304,9 +1303,7 @@ impl World {
             if h.slots[client + 1].job.is_some() {
                 continue;
             }
-            let key =
-                LeaseKey { lockspace: self.lockspace.name, name: self.resources[resource].name };
-            let Some(lease) = h.leases.get(&key) else { continue };
+            let Some(lease) = h.leases.get(&lease_key(&self.resources[resource])) else { continue };
             let machine = PaxosExamine::new(lease.held.resource, lease.held.lver, h.timeouts);
             h.slots[client + 1].job = Some(Job::Examine { machine, resource });
         }
@@ -1468,6 +1465,7 @@ impl World {
                 // else let go of (with nothing to write if the host_id
                 // lease is gone).
                 let lives = self.generation_lives(host, held.generation);
+                let (lver, takeover) = (held.lver, held.takeover);
                 let key = self.key(resource);
                 let lease = Box::new(SimLease { key, resource, held, client });
                 if let Err(mut refused) = self.hosts[host].leases.admit(vec![lease], |_| lives) {
@@ -1480,15 +1478,11 @@ impl World {
                         None,
                     );
                 }
-                let key = self.key(resource);
-                let Some(held) = self.hosts[host].leases.get(&key).map(|l| l.held.clone()) else {
-                    unreachable!("admitted just now")
-                };
                 let host_id = self.hosts[host].host_id;
                 let who = Holder { machine: host, host_id, slot: client };
-                self.oracle.start(resource, who, mode, held.lver, now);
-                self.hosts[host].seen_lver.insert(resource, held.lver);
-                if let Some(how) = held.takeover {
+                self.oracle.start(resource, who, mode, lver, now);
+                self.hosts[host].seen_lver.insert(resource, lver);
+                if let Some(how) = takeover {
                     *self.report.takeovers.entry(how.as_str().to_owned()).or_default() += 1;
                 }
                 if let (Phase::Liveness { .. }, Some((wanted, _))) =
@@ -1763,6 +1757,11 @@ impl World {
             }
         }
     }
+}
+
+/// The table key of a resource.
+fn lease_key(resource: &ResourceRef) -> LeaseKey {
+    LeaseKey { lockspace: resource.lockspace, name: resource.name }
 }
 
 /// The renewals' read range of a simulated host: in chunks of 2 with a
