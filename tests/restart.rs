@@ -70,50 +70,66 @@ fn lockspace_state(daemon: &LocalDaemon) -> String {
 
 const REBOOTED: &str = "the host rebooted since the last run";
 
+/// One machine named "a" with a state directory and a lease file, that
+/// can be rebooted: its daemons read the boot id from a file of ours.
+struct Machine {
+    dir: tempfile::TempDir,
+    /// host_id 1 in lockspace "ls" of the lease file.
+    spec: String,
+    boot_id: PathBuf,
+}
+
+impl Machine {
+    fn new() -> Machine {
+        let dir = scratch();
+        let path = lease_file(dir.path(), 0, IO_TIMEOUT_S);
+        let boot_id = dir.path().join("boot_id");
+        std::fs::write(&boot_id, "boot-1\n").unwrap();
+        Machine { spec: format!("ls:1:{path}:0"), boot_id, dir }
+    }
+
+    /// Starts a daemon with the test watchdog device ("file") or `watchdog`.
+    fn start(&self, watchdog: &str) -> Result<LocalDaemon, String> {
+        let pets = format!("file:{}", self.dir.path().join("pets").display());
+        let watchdog = if watchdog == "file" { pets.as_str() } else { watchdog };
+        let state_dir = self.dir.path().join("state");
+        let args = ["--host-name", "a", "--state-dir", state_dir.to_str().unwrap()];
+        let args = [&args[..], &["--watchdog", watchdog]].concat();
+        start(self.dir.path(), &args, &[("LEASED_BOOT_ID_FILE", self.boot_id.as_path())])
+    }
+
+    /// A reboot: a new boot id, and /run emptied.
+    fn reboot(&self, boot_id: &str) {
+        std::fs::remove_dir_all(self.dir.path().join("run")).unwrap();
+        std::fs::write(&self.boot_id, format!("{boot_id}\n")).unwrap();
+    }
+}
+
 #[test]
 fn a_restart_after_a_reboot_rejoins_at_once_and_one_after_a_crash_waits() {
-    let dir = scratch();
-    let path = lease_file(dir.path(), 0, IO_TIMEOUT_S);
-    let spec = format!("ls:1:{path}:0");
-    let boot_id = dir.path().join("boot_id");
-    let state_dir: PathBuf = dir.path().join("state");
-    let pets = format!("file:{}", dir.path().join("pets").display());
-    let state = state_dir.to_str().unwrap();
-    let env = [("LEASED_BOOT_ID_FILE", boot_id.as_path())];
-    let args = |watchdog: &'static str| -> Vec<String> {
-        let watchdog = if watchdog == "file" { pets.clone() } else { watchdog.to_owned() };
-        ["--host-name", "a", "--state-dir", state, "--watchdog", &watchdog]
-            .map(str::to_owned)
-            .to_vec()
-    };
-    let start_with = |watchdog| {
-        let args = args(watchdog);
-        start(dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>(), &env)
-    };
-
-    std::fs::write(&boot_id, "boot-1\n").unwrap();
-    let mut first = start_with("file").unwrap();
-    client(&first).add_lockspace(&spec, None, true).unwrap();
+    let machine = Machine::new();
+    let spec = &machine.spec;
+    let mut first = machine.start("file").unwrap();
+    client(&first).add_lockspace(spec, None, true).unwrap();
     first.kill(); // a crash: the host_id stays held on disk, the device armed
 
     // The same boot: the armed device is not kept alive, and the rejoin
     // waits for our own host_id to expire like anyone's.
-    let refused = start_with("file").err().expect("refused: the old daemon's device is armed");
+    let refused = machine.start("file").err().expect("refused: the old daemon's device is armed");
     assert!(refused.contains("watchdog armed"), "{refused}");
-    let crashed = start_with("none").unwrap();
+    let crashed = machine.start("none").unwrap();
     assert!(!log_of(&crashed).contains(REBOOTED), "{}", log_of(&crashed));
-    client(&crashed).add_lockspace(&spec, None, false).unwrap();
+    client(&crashed).add_lockspace(spec, None, false).unwrap();
     assert_eq!(lockspace_state(&crashed), "joining");
     drop(crashed);
 
-    // A reboot: a new boot id, and /run emptied. The record of the armed
-    // device was about the boot that ended, and our host_id comes back at
-    // once, well before the 11 s a stranger's would take.
-    std::fs::remove_dir_all(dir.path().join("run")).unwrap();
-    std::fs::write(&boot_id, "boot-2\n").unwrap();
-    let rebooted = start_with("file").unwrap();
+    // After a reboot, the record of the armed device was about the boot
+    // that ended, and our host_id comes back at once, well before the 11 s
+    // a stranger's would take.
+    machine.reboot("boot-2");
+    let rebooted = machine.start("file").unwrap();
     assert!(log_of(&rebooted).contains(REBOOTED), "{}", log_of(&rebooted));
-    client(&rebooted).add_lockspace(&spec, None, false).unwrap();
+    client(&rebooted).add_lockspace(spec, None, false).unwrap();
     let before_host_dead = Duration::from_secs(HOST_DEAD_S - 2);
     wait_for(before_host_dead, "joined at once after the reboot", || {
         (lockspace_state(&rebooted) == "joined").then_some(())
@@ -122,32 +138,23 @@ fn a_restart_after_a_reboot_rejoins_at_once_and_one_after_a_crash_waits() {
 
 #[test]
 fn after_a_reboot_our_name_at_a_generation_we_did_not_hold_is_waited_out() {
-    let dir = scratch();
-    let path = lease_file(dir.path(), 0, IO_TIMEOUT_S);
-    let spec = format!("ls:1:{path}:0");
-    let boot_id = dir.path().join("boot_id");
-    let state_dir: PathBuf = dir.path().join("state");
-    let env = [("LEASED_BOOT_ID_FILE", boot_id.as_path())];
-    let args = ["--host-name", "a", "--state-dir", state_dir.to_str().unwrap()];
-    let args = [&args[..], &["--watchdog", "none"]].concat();
-
-    std::fs::write(&boot_id, "boot-1\n").unwrap();
-    let mut first = start(dir.path(), &args, &env).unwrap();
-    client(&first).add_lockspace(&spec, None, true).unwrap();
+    let machine = Machine::new();
+    let spec = &machine.spec;
+    let mut first = machine.start("none").unwrap();
+    client(&first).add_lockspace(spec, None, true).unwrap();
     first.kill();
     // A machine given our host name by mistake takes the host_id under it
     // at a generation this host never held, and may hold leases under it.
-    common::lease(&["direct", "acquire-id", "-s", &spec, "--host-name", "a", "--fast-reacquire"])
+    common::lease(&["direct", "acquire-id", "-s", spec, "--host-name", "a", "--fast-reacquire"])
         .ok();
 
     // After our reboot, the sector under our name is not ours to take back
     // at once: its writer is waited out like a stranger.
-    std::fs::remove_dir_all(dir.path().join("run")).unwrap();
-    std::fs::write(&boot_id, "boot-2\n").unwrap();
-    let rebooted = start(dir.path(), &args, &env).unwrap();
+    machine.reboot("boot-2");
+    let rebooted = machine.start("none").unwrap();
     assert!(log_of(&rebooted).contains(REBOOTED), "{}", log_of(&rebooted));
     let started = OsClock.now();
-    client(&rebooted).add_lockspace(&spec, None, true).unwrap();
+    client(&rebooted).add_lockspace(spec, None, true).unwrap();
     let took = OsClock.now().saturating_since(started);
     // The join can complete no sooner than HOST_DEAD_S after its first read.
     assert!(took >= Duration::from_secs(HOST_DEAD_S - 1), "joined after {took:?}");
