@@ -324,11 +324,46 @@ impl ErrorCode {
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// Why, finer than the code, for front ends whose clients tell these
+    /// cases apart (sanlock's protocol answers each with its own value).
+    /// Not sent on the JSON socket.
+    #[serde(skip)]
+    pub cause: Option<Cause>,
+}
+
+/// Causes of an error that some clients tell apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// Held on this host already (by a process, or as an orphan).
+    HeldHere,
+    /// Held on this host as an orphan.
+    Orphan,
+    /// Being acquired or released on this host.
+    BusyHere,
+    /// Held by a host that is alive.
+    OwnerAlive,
+    /// Held shared by others where exclusive was wanted.
+    SharedHeld,
+    /// Another host took it while we tried.
+    OtherOwner,
+    /// Its lver is not the one asked for.
+    Lver,
+    /// Its lockspace is not joined here, or failed.
+    NoLockspace,
+    /// The lease record on disk is not a valid one.
+    BadRecord,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into() }
+        ApiError { code, message: message.into(), cause: None }
+    }
+
+    /// This error, with its finer cause.
+    #[must_use]
+    pub fn because(mut self, cause: Cause) -> ApiError {
+        self.cause = Some(cause);
+        self
     }
 }
 

@@ -52,6 +52,11 @@ pub struct Config {
     pub max_resources_per_request: usize,
     /// Lockspaces to join at start, as NAME:HOST_ID:PATH:OFFSET.
     pub lockspaces: Vec<String>,
+    /// Serve sanlock's client protocol too.
+    pub sanlock_protocol: bool,
+    /// Directory of sanlock's socket and pid file [default: see
+    /// [`Config::sanlock_run_dir`]].
+    pub sanlock_run_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -71,9 +76,17 @@ impl Default for Config {
             max_leases_per_client: 4096,
             max_resources_per_request: 64,
             lockspaces: Vec::new(),
+            sanlock_protocol: true,
+            sanlock_run_dir: None,
         }
     }
 }
+
+/// The environment variable sanlock and its clients take their run
+/// directory from.
+pub const SANLOCK_RUN_DIR_ENV: &str = "SANLOCK_RUN_DIR";
+/// sanlock's run directory when that variable is unset.
+pub const SANLOCK_DEFAULT_RUN_DIR: &str = "/run/sanlock";
 
 /// One documented setting of leased.conf: name, default, meaning. The
 /// leased.conf(5) man page is written from this table, and a test keeps it
@@ -200,6 +213,23 @@ pub const KEYS: &[ConfigKey] = &[
         default: "[]",
         text: "Lockspaces to join at start, each as \"NAME:HOST_ID:PATH:OFFSET\".",
     },
+    ConfigKey {
+        name: "sanlock_protocol",
+        default: "true",
+        text: "Also serve sanlock 3.8's client protocol on SANLOCK_RUN_DIR/sanlock.sock, so \
+               that programs written for sanlock (libvirt, lvmlockd, vdsm, python3-sanlock, \
+               the sanlock command) use leased unchanged, and hold sanlock.pid there under \
+               an fcntl lock as sanlock does. If another daemon (a real sanlock) holds that \
+               lock, leased logs it and serves only its own socket.",
+    },
+    ConfigKey {
+        name: "sanlock_run_dir",
+        default: "$SANLOCK_RUN_DIR if set; else \"/run/sanlock\" when run_dir is /run/leased, \
+                  and run_dir itself otherwise",
+        text: "Directory of sanlock's socket (sanlock.sock) and pid file (sanlock.pid). A \
+               leased with a run directory of its own (a test, or several hosts on one \
+               machine) serves sanlock's protocol there, beside leased.sock.",
+    },
 ];
 
 /// A configuration that cannot be used.
@@ -270,6 +300,24 @@ pub struct LeasedArgs {
 }
 
 impl Config {
+    /// Where sanlock's socket and pid file go, if its protocol is served.
+    pub fn sanlock_run_dir(&self) -> Option<PathBuf> {
+        if !self.sanlock_protocol {
+            return None;
+        }
+        if let Some(dir) = &self.sanlock_run_dir {
+            return Some(dir.clone());
+        }
+        if let Some(dir) = std::env::var_os(SANLOCK_RUN_DIR_ENV).filter(|d| !d.is_empty()) {
+            return Some(PathBuf::from(dir));
+        }
+        if self.run_dir == Path::new(crate::client::DEFAULT_RUN_DIR) {
+            Some(PathBuf::from(SANLOCK_DEFAULT_RUN_DIR))
+        } else {
+            Some(self.run_dir.clone())
+        }
+    }
+
     /// The file's settings (defaults if the default file is absent), then
     /// the command line's.
     pub fn load(args: &LeasedArgs) -> Result<Config, ConfigError> {

@@ -77,6 +77,9 @@ pub struct Lease {
     pub place: Place,
     pub held: Held,
     pub owner: Owner,
+    /// The registered connection it is tied to (sanlock's protocol): its
+    /// close lets the lease go as its process's exit would.
+    pub client: Option<u64>,
     pub persistent: bool,
 }
 

@@ -108,6 +108,8 @@ pub struct Lockspace {
     watchdog_client: Mutex<Option<ClientId>>,
     /// Where recovery stands, once the host_id lease is lost.
     pub recovery: Mutex<Option<RecoveryProgress>>,
+    /// When the join completed.
+    joined_at: Mutex<Option<MonoTime>>,
 }
 
 /// Leave to write to resource areas under the host_id lease of
@@ -175,6 +177,7 @@ impl Lockspace {
             watchdog,
             watchdog_client: Mutex::new(None),
             recovery: Mutex::new(None),
+            joined_at: Mutex::new(None),
             spec,
         });
         let keeper = Arc::clone(&lockspace);
@@ -448,6 +451,7 @@ impl Lockspace {
                         self.timeouts.watchdog_fire(),
                     );
                     *client = Some(self.watchdog.register(&name, expiry, margin));
+                    *self.joined_at.lock().expect("joined_at lock") = Some(OsClock.now());
                 }
             }
         }
@@ -556,6 +560,11 @@ impl Lockspace {
             holders: progress.holders,
             writes_pending: progress.writes_pending,
         }
+    }
+
+    /// When the join completed, once it has.
+    pub fn joined_at(&self) -> Option<MonoTime> {
+        *self.joined_at.lock().expect("joined_at lock")
     }
 
     /// The hosts of this lockspace as this host sees them, itself included.

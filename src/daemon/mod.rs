@@ -21,6 +21,7 @@ mod lockspace;
 mod memory;
 pub mod process;
 mod recovery;
+mod registered;
 mod resources;
 mod rundir;
 mod server;
@@ -59,6 +60,9 @@ pub struct Peer {
     /// The process the request acts for, when the server holds it by
     /// pidfd (the caller's own, or one whose pidfd the caller sent).
     pub subject: Option<Arc<Process>>,
+    /// The registered connection of sanlock's protocol the request acts
+    /// for: leases it acquires are released when that connection closes.
+    pub client: Option<u64>,
 }
 
 /// Why the daemon could not start or run.
@@ -77,8 +81,8 @@ pub enum DaemonError {
 /// Lock order: `leases` before a [`Lockspace`]'s own locks (its
 /// membership, its writers' count, its host table); `lockspaces` (held
 /// while a lockspace is opened and probed, so never under `leases`),
-/// `disks`, `chores`, `term_refused_at` and `watchdog_clients` are taken
-/// alone. A thread never waits for I/O while it holds `leases`: slots
+/// `disks`, `chores`, `term_refused_at`, `watchdog_clients` and
+/// `registrations` are taken alone. A thread never waits for I/O while it holds `leases`: slots
 /// marked busy stand for the operations under way, and `slot_freed` wakes
 /// those who wait for one.
 pub struct Daemon {
@@ -115,6 +119,8 @@ pub struct Daemon {
     /// Lockspaces with a pass over their requests queued: one is enough,
     /// as it reads every request record of ours.
     examining: Mutex<std::collections::BTreeSet<Name>>,
+    /// Connections registered through sanlock's protocol.
+    registrations: Mutex<registered::Registrations>,
 }
 
 /// Background work, done on the chores thread in order.
@@ -233,6 +239,7 @@ impl Daemon {
             watchdog_clients: Mutex::default(),
             workers,
             examining: Mutex::default(),
+            registrations: Mutex::default(),
         });
         let weak = Arc::downgrade(&daemon);
         let watcher = ExitWatcher::start(move |process| {
@@ -313,6 +320,7 @@ impl Daemon {
     fn lockspace(&self, name: &Name) -> Result<Arc<Lockspace>, ApiError> {
         self.lockspaces.lock().expect("lockspaces lock").get(name).cloned().ok_or_else(|| {
             ApiError::new(ErrorCode::NotFound, format!("lockspace '{name}' is not joined here"))
+                .because(crate::api::Cause::NoLockspace)
         })
     }
 

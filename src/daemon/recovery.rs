@@ -26,6 +26,7 @@ use super::Daemon;
 use super::leases::Owner;
 use super::lockspace::{Lockspace, Membership};
 use super::process::Process;
+use super::registered::{Killpath, Restrict};
 use super::resources::background;
 use crate::api::results::HolderRecovery;
 use crate::clock::{Clock, OsClock};
@@ -94,10 +95,16 @@ pub struct RecoveryProgress {
 /// A holder being stopped.
 struct Holder {
     process: Arc<Process>,
+    /// The steps to take against it, with their times.
+    plan: Vec<(Duration, Step)>,
     /// The next step of the plan.
     next: usize,
     last: Option<(Step, Duration)>,
-    killpath: Option<Child>,
+    killpath: Option<Killpath>,
+    /// Signals it asked not to be sent.
+    restrict: Restrict,
+    /// Its killpath, while that runs.
+    running: Option<Child>,
     exit_logged: bool,
 }
 
@@ -139,11 +146,7 @@ impl Daemon {
     fn recover(&self, lockspace: &Lockspace) {
         let name = lockspace.spec.name;
         let start = OsClock.now();
-        let plan = plan(
-            self.config.fencing,
-            !self.config.killpath.is_empty(),
-            Duration::from_secs(self.config.kill_grace),
-        );
+        let grace = Duration::from_secs(self.config.kill_grace);
         let mut holders: Vec<Holder> = Vec::new();
         let mut reset_logged = false;
         let mut first = true;
@@ -151,7 +154,19 @@ impl Daemon {
             let (void, taken, busy) = self.take_void_leases(lockspace);
             for process in taken {
                 if !holders.iter().any(|h| Arc::ptr_eq(&h.process, &process)) {
-                    holders.push(Holder::new(process));
+                    // A registered holder's own killpath comes before the
+                    // configured one.
+                    let registered = self.registration_of(&process);
+                    let killpath = registered.as_ref().and_then(|r| r.killpath()).or_else(|| {
+                        self.config.killpath.split_first().map(|(program, args)| Killpath {
+                            program: program.into(),
+                            args: args.iter().map(Into::into).collect(),
+                            append_pid: true,
+                        })
+                    });
+                    let restrict = registered.map(|r| r.restrict()).unwrap_or_default();
+                    let plan = plan(self.config.fencing, killpath.is_some(), grace);
+                    holders.push(Holder::new(process, plan, killpath, restrict));
                 }
             }
             if first || void > 0 {
@@ -171,7 +186,7 @@ impl Daemon {
             }
             let elapsed = OsClock.now().saturating_since(start);
             for holder in &mut holders {
-                self.advance(lockspace, holder, &plan, elapsed);
+                self.advance(lockspace, holder, elapsed);
             }
             let alive: Vec<u32> =
                 holders.iter().filter(|h| h.process.alive()).map(|h| h.process.pid).collect();
@@ -184,8 +199,12 @@ impl Daemon {
             if alive.is_empty() && writes == 0 {
                 break;
             }
-            let plan_done = holders.iter().all(|h| h.next == plan.len());
-            let last_step = plan.last().map_or(Duration::ZERO, |&(at, _)| at);
+            let plan_done = holders.iter().all(|h| h.next == h.plan.len());
+            let last_step = holders
+                .iter()
+                .filter_map(|h| h.plan.last().map(|&(at, _)| at))
+                .max()
+                .unwrap_or(Duration::ZERO);
             if !reset_logged && plan_done && elapsed >= last_step + Duration::from_secs(1) {
                 tracing::error!(
                     lockspace = %name, holders = ?alive, writes_pending = writes,
@@ -196,7 +215,7 @@ impl Daemon {
             OsClock.sleep_until(OsClock.now() + POLL);
         }
         for holder in &mut holders {
-            if let Some(mut child) = holder.killpath.take() {
+            if let Some(mut child) = holder.running.take() {
                 // The holder is gone: a killpath still running is moot.
                 let _ = child.kill();
                 let _ = child.wait();
@@ -211,20 +230,14 @@ impl Daemon {
     }
 
     /// Takes the steps of `plan` now due against one holder.
-    fn advance(
-        &self,
-        lockspace: &Lockspace,
-        holder: &mut Holder,
-        plan: &[(Duration, Step)],
-        elapsed: Duration,
-    ) {
+    fn advance(&self, lockspace: &Lockspace, holder: &mut Holder, elapsed: Duration) {
         let pid = holder.process.pid;
         let name = lockspace.spec.name;
-        if let Some(child) = &mut holder.killpath
+        if let Some(child) = &mut holder.running
             && let Ok(Some(status)) = child.try_wait()
         {
             tracing::info!(lockspace = %name, pid, %status, "killpath finished");
-            holder.killpath = None;
+            holder.running = None;
         }
         if !holder.process.alive() {
             if !holder.exit_logged {
@@ -233,41 +246,24 @@ impl Daemon {
             }
             return;
         }
-        while let Some(&(at, step)) = plan.get(holder.next)
+        while let Some(&(at, step)) = holder.plan.get(holder.next)
             && at <= elapsed
         {
             holder.next += 1;
             holder.last = Some((step, elapsed));
-            match step {
-                Step::Killpath => holder.killpath = self.run_killpath(&name.to_string(), pid),
-                Step::Term | Step::Kill => {
-                    let signal = if step == Step::Term { libc::SIGTERM } else { libc::SIGKILL };
+            match (step, &holder.killpath) {
+                (Step::Killpath, Some(killpath)) => {
+                    holder.running = run_killpath(killpath, &name.to_string(), pid);
+                }
+                (Step::Killpath, None) => {}
+                (Step::Term | Step::Kill, _) => {
+                    let wanted = if step == Step::Term { libc::SIGTERM } else { libc::SIGKILL };
+                    let signal = holder.restrict.signal(wanted);
                     tracing::warn!(lockspace = %name, pid, "{} to a holder of void leases", step.as_str());
                     if let Err(err) = holder.process.signal(signal) {
                         tracing::warn!(lockspace = %name, pid, "{}: {err}", step.as_str());
                     }
                 }
-            }
-        }
-    }
-
-    /// Starts the killpath against `pid`.
-    fn run_killpath(&self, lockspace: &str, pid: u32) -> Option<Child> {
-        let (program, args) = self.config.killpath.split_first()?;
-        tracing::warn!(lockspace, pid, killpath = ?self.config.killpath, "running the killpath");
-        let spawned = Command::new(program)
-            .args(args)
-            .arg(pid.to_string())
-            .env("LEASE_LOCKSPACE", lockspace)
-            .env("LEASE_PID", pid.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn();
-        match spawned {
-            Ok(child) => Some(child),
-            Err(err) => {
-                tracing::error!(lockspace, pid, "cannot run the killpath {program}: {err}");
-                None
             }
         }
     }
@@ -289,9 +285,47 @@ impl Daemon {
     }
 }
 
+/// Starts `killpath` against `pid`.
+fn run_killpath(killpath: &Killpath, lockspace: &str, pid: u32) -> Option<Child> {
+    tracing::warn!(lockspace, pid, ?killpath, "running the killpath");
+    let mut command = Command::new(&killpath.program);
+    command.args(&killpath.args);
+    if killpath.append_pid {
+        command.arg(pid.to_string());
+    }
+    let spawned = command
+        .env("LEASE_LOCKSPACE", lockspace)
+        .env("LEASE_PID", pid.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn();
+    match spawned {
+        Ok(child) => Some(child),
+        Err(err) => {
+            let program = killpath.program.to_string_lossy();
+            tracing::error!(lockspace, pid, "cannot run the killpath {program}: {err}");
+            None
+        }
+    }
+}
+
 impl Holder {
-    fn new(process: Arc<Process>) -> Holder {
-        Holder { process, next: 0, last: None, killpath: None, exit_logged: false }
+    fn new(
+        process: Arc<Process>,
+        plan: Vec<(Duration, Step)>,
+        killpath: Option<Killpath>,
+        restrict: Restrict,
+    ) -> Holder {
+        Holder {
+            process,
+            plan,
+            next: 0,
+            last: None,
+            killpath,
+            restrict,
+            running: None,
+            exit_logged: false,
+        }
     }
 
     fn status(&self) -> HolderRecovery {

@@ -11,7 +11,9 @@ use super::memory;
 use super::process::{Process, parent_of};
 use super::{Daemon, Peer};
 use crate::api::results::{LeasesReply, RequestReply};
-use crate::api::{Acquire, ApiError, Convert, ErrorCode, Force, Inquire, LeaseRequest, Release};
+use crate::api::{
+    Acquire, ApiError, Cause, Convert, ErrorCode, Force, Inquire, LeaseRequest, Release,
+};
 use crate::clock::{Clock, MonoTime, OsClock};
 use crate::direct::probe_area;
 use crate::disk::{Access, DirectFile, DiskError};
@@ -155,7 +157,7 @@ impl Daemon {
         self.authorize(peer, pid)?;
         let process = self.process(peer, pid)?;
         if args.adopt {
-            return self.adopt(&process, &named);
+            return self.adopt(&process, peer.client, &named);
         }
         {
             let table = self.leases.lock().expect("leases lock");
@@ -179,6 +181,7 @@ impl Daemon {
                     place: one.place.clone(),
                     held,
                     owner: Owner::Process(Arc::clone(&process)),
+                    client: peer.client,
                     persistent: args.persistent,
                 }),
                 Err(failed) => {
@@ -491,7 +494,12 @@ impl Daemon {
     }
 
     /// Gives an exited process's persistent leases to `process`.
-    fn adopt(&self, process: &Arc<Process>, named: &[Named]) -> Result<LeasesReply, ApiError> {
+    fn adopt(
+        &self,
+        process: &Arc<Process>,
+        client: Option<u64>,
+        named: &[Named],
+    ) -> Result<LeasesReply, ApiError> {
         let spaces = self.lockspaces_of(named.iter().map(|one| &one.key));
         let mut table = self.leases.lock().expect("leases lock");
         for one in named {
@@ -524,6 +532,7 @@ impl Daemon {
         for one in named {
             let mut lease = table.take(&one.key).expect("checked above");
             lease.owner = Owner::Process(Arc::clone(process));
+            lease.client = client;
             adopted.push(lease.status());
             table.put(lease);
         }
@@ -722,6 +731,21 @@ impl Daemon {
     pub(super) fn holder_exited(self: &Arc<Self>, process: &Arc<Process>) {
         let owned =
             |lease: &Lease| matches!(&lease.owner, Owner::Process(p) if Arc::ptr_eq(p, process));
+        self.let_go_of_owned(&owned, &format!("lease holder {} exited", process.pid));
+    }
+
+    /// A registered connection of sanlock's protocol closed: the leases
+    /// tied to it go as its process's exit would take them.
+    pub(super) fn client_closed(self: &Arc<Self>, client: u64) {
+        let owned = |lease: &Lease| {
+            lease.client == Some(client) && matches!(lease.owner, Owner::Process(_))
+        };
+        self.let_go_of_owned(&owned, &format!("registered connection {client} closed"));
+    }
+
+    /// Releases the leases `owned` picks, or keeps them as orphans if
+    /// persistent; `why` is logged.
+    fn let_go_of_owned(self: &Arc<Self>, owned: &dyn Fn(&Lease) -> bool, why: &str) {
         let (orphans, leases) = {
             let mut table = self.leases.lock().expect("leases lock");
             let keys: Vec<(LeaseKey, bool)> =
@@ -732,6 +756,7 @@ impl Daemon {
                 let mut lease = table.take(&key).expect("listed");
                 if persistent {
                     lease.owner = Owner::Orphan;
+                    lease.client = None;
                     table.put(lease);
                     orphans += 1;
                 } else {
@@ -741,12 +766,7 @@ impl Daemon {
             (orphans, leases)
         };
         if orphans + leases.len() > 0 {
-            tracing::info!(
-                pid = process.pid,
-                released = leases.len(),
-                orphans,
-                "lease holder exited"
-            );
+            tracing::info!(released = leases.len(), orphans, "{why}");
         }
         if leases.is_empty() {
             return;
@@ -962,7 +982,25 @@ fn paxos_error(err: &PaxosError, spec: &ResourceSpec, disk_error: Option<DiskErr
         (PaxosError::Io(_), Some(disk_error)) => disk_error.to_string(),
         (err, _) => format!("{place}: {err}"),
     };
-    ApiError::new(code, message)
+    let error = ApiError::new(code, message);
+    match paxos_cause(err) {
+        Some(cause) => error.because(cause),
+        None => error,
+    }
+}
+
+/// What a client that tells refusals apart is told.
+fn paxos_cause(err: &PaxosError) -> Option<Cause> {
+    Some(match err {
+        PaxosError::Corrupt { .. } => Cause::BadRecord,
+        PaxosError::LverMismatch { .. } => Cause::Lver,
+        PaxosError::OwnerAlive { .. }
+        | PaxosError::OwnerFailing { .. }
+        | PaxosError::ShortHold { .. } => Cause::OwnerAlive,
+        PaxosError::SharedHeld { .. } => Cause::SharedHeld,
+        PaxosError::OtherOwner { .. } | PaxosError::Contended { .. } => Cause::OtherOwner,
+        _ => return None,
+    })
 }
 
 fn busy_error(key: &LeaseKey, occupant: Occupant) -> ApiError {
@@ -974,7 +1012,13 @@ fn busy_error(key: &LeaseKey, occupant: Occupant) -> ApiError {
                                 release failed on the device"
             .to_owned(),
     };
+    let cause = match occupant {
+        Occupant::Process(_) => Cause::HeldHere,
+        Occupant::Orphan => Cause::Orphan,
+        Occupant::Busy | Occupant::Abandoned => Cause::BusyHere,
+    };
     ApiError::new(ErrorCode::Exists, format!("resource '{}' is already {by}", key.name))
+        .because(cause)
 }
 
 fn not_held(key: &LeaseKey) -> ApiError {
@@ -1087,13 +1131,17 @@ fn convert_error(err: &PaxosError, lease: &Lease, disk_error: Option<DiskError>)
         err if err.is_retryable() => ErrorCode::Retry,
         _ => ErrorCode::Refused,
     };
-    ApiError::new(
+    let error = ApiError::new(
         code,
         format!(
             "resource '{}' was not converted ({cause}); it is still held {}",
             lease.key.name, lease.held.mode
         ),
-    )
+    );
+    match paxos_cause(err) {
+        Some(cause) => error.because(cause),
+        None => error,
+    }
 }
 
 fn lost_error(key: &LeaseKey) -> ApiError {

@@ -123,7 +123,8 @@ fn caller(stream: &UnixStream) -> Result<Caller, String> {
         .map_or_else(|| Process::open(pid), Ok)
         .map_err(|e| format!("pid {pid}: {e}"))?;
     let same_namespace = in_our_pid_namespace(&process);
-    let peer = Peer { pid: process.pid, uid: cred.uid(), gid: cred.gid(), subject: None };
+    let peer =
+        Peer { pid: process.pid, uid: cred.uid(), gid: cred.gid(), subject: None, client: None };
     Ok(Caller { peer, process: Arc::new(process), same_namespace })
 }
 
