@@ -352,6 +352,8 @@ pub enum Cause {
     NoLockspace,
     /// The lease record on disk is not a valid one.
     BadRecord,
+    /// The sector size or align asked for is invalid, or not the area's.
+    BadGeometry,
 }
 
 impl ApiError {

@@ -99,6 +99,9 @@ pub struct LeaseStatus {
     /// sanlock's inquire form: `LOCKSPACE:NAME:PATH:OFFSET:LVER` (`:SH` for
     /// shared).
     pub spec: String,
+    /// The registered connection of sanlock's protocol it is tied to.
+    #[serde(skip)]
+    pub client: Option<u64>,
 }
 
 /// `status`.

@@ -57,6 +57,9 @@ pub struct Config {
     /// Directory of sanlock's socket and pid file [default: see
     /// [`Config::sanlock_run_dir`]].
     pub sanlock_run_dir: Option<PathBuf>,
+    /// What sanlock's status reports as max_worker_threads (its `-t`):
+    /// leased's workers are not sized by it.
+    pub max_worker_threads: Option<u32>,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
             lockspaces: Vec::new(),
             sanlock_protocol: true,
             sanlock_run_dir: None,
+            max_worker_threads: None,
         }
     }
 }
@@ -229,6 +233,12 @@ pub const KEYS: &[ConfigKey] = &[
         text: "Directory of sanlock's socket (sanlock.sock) and pid file (sanlock.pid). A \
                leased with a run directory of its own (a test, or several hosts on one \
                machine) serves sanlock's protocol there, beside leased.sock.",
+    },
+    ConfigKey {
+        name: "max_worker_threads",
+        default: "none (reported as 8)",
+        text: "What sanlock's status reports as max_worker_threads, for tools that check it \
+               (vdsm); sanlock's -t sets it. leased's own threads are not sized by it.",
     },
 ];
 

@@ -120,6 +120,7 @@ impl Lease {
             persistent: self.persistent,
             takeover: self.held.takeover.map(|how| how.as_str().to_owned()),
             spec,
+            client: self.client,
         }
     }
 }

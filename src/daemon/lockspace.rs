@@ -142,7 +142,7 @@ impl Lockspace {
         let disk = DirectFile::open(&spec.disk.path, Access::ReadWrite)
             .map_err(|err| direct_error(&DirectError::Disk(err)))?;
         let (geometry, first) =
-            probe_area(&disk, &OsClock, spec.disk.offset, LeaderKind::Delta, &spec.name)
+            probe_area(&disk, &OsClock, spec.disk.offset, LeaderKind::Delta, Some(&spec.name))
                 .map_err(|err| direct_error(&err))?;
         if spec.host_id == 0 || spec.host_id > geometry.max_hosts() {
             return Err(ApiError::new(
@@ -560,6 +560,16 @@ impl Lockspace {
             holders: progress.holders,
             writes_pending: progress.writes_pending,
         }
+    }
+
+    /// Waits while the lockspace is being joined or left, and returns what
+    /// it then is.
+    pub fn wait_settled(&self) -> Membership {
+        let mut state = self.state.lock().expect("membership lock");
+        while matches!(*state, Membership::Joining { .. } | Membership::Leaving) {
+            state = self.changed.wait(state).expect("membership lock");
+        }
+        state.clone()
     }
 
     /// When the join completed, once it has.

@@ -20,10 +20,12 @@ mod leases;
 mod lockspace;
 mod memory;
 pub mod process;
+mod areas;
 mod recovery;
 mod registered;
 mod resources;
 mod rundir;
+mod sanlock_front;
 mod server;
 mod watchdog_clients;
 mod workers;
@@ -322,6 +324,24 @@ impl Daemon {
             ApiError::new(ErrorCode::NotFound, format!("lockspace '{name}' is not joined here"))
                 .because(crate::api::Cause::NoLockspace)
         })
+    }
+
+    /// Every lockspace listed, in name order.
+    fn lockspace_list(&self) -> Vec<Arc<Lockspace>> {
+        self.lockspaces.lock().expect("lockspaces lock").values().cloned().collect()
+    }
+
+    /// A shutdown asked for through sanlock's protocol: with `force`, every
+    /// lease and lockspace is let go of at once (holders are killed);
+    /// without, only when no lockspace is joined (the caller checked).
+    /// The daemon then exits as on SIGTERM.
+    fn shut_down_and_exit(self: &Arc<Self>, force: bool) {
+        if force {
+            self.shut_down();
+        }
+        // The signal loop of `serve` ends the process; with nothing left
+        // to release, its SIGTERM handling refuses nothing.
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM);
     }
 
     fn version(&self) -> VersionReply {

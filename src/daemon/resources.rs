@@ -100,7 +100,7 @@ impl Daemon {
         disk: &DirectFile,
     ) -> Result<ResourceRef, ApiError> {
         let (geometry, leader) =
-            probe_area(disk, &OsClock, spec.disk.offset, LeaderKind::Paxos, &spec.lockspace)
+            probe_area(disk, &OsClock, spec.disk.offset, LeaderKind::Paxos, Some(&spec.lockspace))
                 .map_err(|err| direct_error(&err))?;
         if !leader.resource_name.same_as(&spec.name) {
             let problem = RecordProblem::WrongResource {
@@ -491,6 +491,40 @@ impl Daemon {
         keys: impl Iterator<Item = &'k LeaseKey>,
     ) -> BTreeMap<Name, Arc<Lockspace>> {
         keys.filter_map(|key| Some((key.lockspace, self.lockspace(&key.lockspace).ok()?))).collect()
+    }
+
+    /// The spec of the lease held here on `name` in `lockspace`, where it
+    /// was taken: for clients that name a held resource without its disk.
+    pub(super) fn held_spec(&self, lockspace: &Name, name: &Name) -> Option<String> {
+        let key = LeaseKey { lockspace: *lockspace, name: *name };
+        let table = self.leases.lock().expect("leases lock");
+        let lease = table.get(&key)?;
+        let spec = ResourceSpec {
+            lockspace: *lockspace,
+            name: *name,
+            disk: crate::spec::DiskLocation {
+                path: lease.place.path.clone(),
+                offset: lease.place.offset,
+            },
+            lver: None,
+            shared: false,
+        };
+        Some(spec.to_string())
+    }
+
+    /// Whether this host holds a lease at `place` (whatever its name), or
+    /// holds or works on resource `key`.
+    pub(super) fn area_in_use_here(&self, place: &Place, key: &LeaseKey) -> bool {
+        let table = self.leases.lock().expect("leases lock");
+        table.held().any(|lease| lease.place.same_area(place)) || table.occupant(key).is_some()
+    }
+
+    /// Queues a pass over the requests against our resources in
+    /// `lockspace`.
+    pub(super) fn examine(&self, lockspace: &Name) -> Result<(), ApiError> {
+        let lockspace = self.lockspace(lockspace)?;
+        self.chore(super::Chore::Requested(lockspace));
+        Ok(())
     }
 
     /// Gives an exited process's persistent leases to `process`.

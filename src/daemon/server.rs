@@ -90,7 +90,7 @@ fn accept(daemon: &Arc<Daemon>, listener: &UnixListener, stop: &OwnedFd) {
 
 /// Who may use the socket: root, the daemon's own user, and members of the
 /// socket group.
-fn permitted(daemon: &Daemon, peer: &Peer) -> bool {
+pub(super) fn permitted(daemon: &Daemon, peer: &Peer) -> bool {
     if peer.uid == 0 || peer.uid == nix::unistd::geteuid().as_raw() {
         return true;
     }
@@ -98,11 +98,11 @@ fn permitted(daemon: &Daemon, peer: &Peer) -> bool {
 }
 
 /// A client's connection: who is at the other end.
-struct Caller {
+pub(super) struct Caller {
     /// Its credentials; `subject` unset.
-    peer: Peer,
+    pub peer: Peer,
     /// Its process, by pidfd.
-    process: Arc<Process>,
+    pub process: Arc<Process>,
     /// Whether it shares leased's pid namespace, so that pid numbers it
     /// writes mean the same processes here.
     same_namespace: bool,
@@ -110,7 +110,7 @@ struct Caller {
 
 /// The caller at the other end of `stream`, whose credentials the kernel
 /// gives with its pid in leased's pid namespace (0 if not visible here).
-fn caller(stream: &UnixStream) -> Result<Caller, String> {
+pub(super) fn caller(stream: &UnixStream) -> Result<Caller, String> {
     let cred = getsockopt(stream, PeerCredentials).map_err(|e| format!("no credentials: {e}"))?;
     let pid = u32::try_from(cred.pid()).ok().filter(|&pid| pid > 0).ok_or_else(|| {
         "the client's process is outside leased's pid namespace, so leased cannot tell when \

@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::disk::{AlignedBuf, Disk};
 use crate::ondisk::area::{fill_lockspace, fill_resource};
 use crate::ondisk::geometry::{AlignSize, Geometry, SectorSize};
-use crate::ondisk::leader::{LEADER_BYTES, LeaderKind, LeaderRecord};
+use crate::ondisk::leader::{LEADER_BYTES, LeaderKind, LeaderRecord, PAXOS_CLEAR_MAGIC};
 use crate::ondisk::name::Name;
 use crate::ondisk::request::RequestRecord;
 
@@ -78,6 +78,28 @@ pub fn init_resource(
     fill_resource(&mut area, geometry, lockspace, name, num_hosts);
     disk.write(offset, &area, deadline(clock, INIT_WRITE_TIMEOUT))?;
     confirm(disk, clock, offset, LeaderKind::Paxos, &lockspace, geometry)?;
+    Ok(geometry)
+}
+
+/// Clears the resource area at `offset`: a fresh area whose leader carries
+/// the cleared magic, so that nothing takes it for a usable lease (sanlock's
+/// `write_resource` with `clear`). An area in use is overwritten only when
+/// `options.force` is set, as by [`init_resource`].
+pub fn clear_resource(
+    disk: &dyn Disk,
+    clock: &dyn Clock,
+    offset: u64,
+    lockspace: Name,
+    name: Name,
+    options: InitOptions,
+) -> Result<Geometry, DirectError> {
+    let geometry = prepare(disk, clock, offset, options)?;
+    let mut area = AlignedBuf::zeroed(area_len(geometry));
+    fill_resource(&mut area, geometry, lockspace, name, 1);
+    let mut leader = LeaderRecord::decode_prefix(&area);
+    leader.magic = PAXOS_CLEAR_MAGIC;
+    leader.encode_into(&mut area);
+    disk.write(offset, &area, deadline(clock, INIT_WRITE_TIMEOUT))?;
     Ok(geometry)
 }
 

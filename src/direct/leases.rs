@@ -79,7 +79,7 @@ fn open_lockspace(
     io_timeout_s: Option<u8>,
 ) -> Result<(LockspaceRef, Timeouts), DirectError> {
     let (geometry, first) =
-        probe_area(host.disk, &OsClock, host.offset, LeaderKind::Delta, &host.lockspace)?;
+        probe_area(host.disk, &OsClock, host.offset, LeaderKind::Delta, Some(&host.lockspace))?;
     if host.host_id == 0 || host.host_id > geometry.max_hosts() {
         return Err(DirectError::Invalid(format!(
             "host_id {} is out of range: lockspace '{}' ({geometry}) holds 1 to {}",
@@ -222,7 +222,7 @@ pub fn release_id(host: &HostSpec<'_>) -> Result<HostIdReport, DirectError> {
 /// The resource's geometry and dblock count, from its leader.
 fn open_resource(host: &HostSpec<'_>, res: &ResourceSpec<'_>) -> Result<ResourceRef, DirectError> {
     let (geometry, leader) =
-        probe_area(res.disk, &OsClock, res.offset, LeaderKind::Paxos, &host.lockspace)?;
+        probe_area(res.disk, &OsClock, res.offset, LeaderKind::Paxos, Some(&host.lockspace))?;
     if !leader.resource_name.same_as(&res.name) {
         let problem = RecordProblem::WrongResource {
             found: leader.resource_name.to_string(),

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use dump::{DumpArea, DumpDblock, DumpHost, DumpReport, DumpRequest, dump};
-pub use init::{DEFAULT_NUM_HOSTS, InitOptions, init_lockspace, init_resource};
+pub use init::{DEFAULT_NUM_HOSTS, InitOptions, clear_resource, init_lockspace, init_resource};
 pub use leases::{
     HostIdReport, HostSpec, ResourceReport, ResourceSpec, acquire, acquire_id, release, release_id,
     renew_id,

@@ -38,7 +38,7 @@ pub fn read_lockspace_leader(
     name: &Name,
     host_id: u64,
 ) -> Result<LeaderReport, DirectError> {
-    let (geometry, first) = probe_area(disk, clock, area_offset, LeaderKind::Delta, name)?;
+    let (geometry, first) = probe_area(disk, clock, area_offset, LeaderKind::Delta, Some(name))?;
     let host_id = host_id.max(1);
     if host_id > geometry.max_hosts() {
         return Err(DirectError::Invalid(format!(
@@ -69,7 +69,7 @@ pub fn read_resource_leader(
     lockspace: &Name,
     name: &Name,
 ) -> Result<LeaderReport, DirectError> {
-    let (_, leader) = probe_area(disk, clock, offset, LeaderKind::Paxos, lockspace)?;
+    let (_, leader) = probe_area(disk, clock, offset, LeaderKind::Paxos, Some(lockspace))?;
     if !leader.resource_name.same_as(name) {
         let problem = RecordProblem::WrongResource {
             found: leader.resource_name.to_string(),
@@ -81,13 +81,14 @@ pub fn read_resource_leader(
 }
 
 /// Reads and verifies the leader in the first sector of an area: the
-/// area's geometry and the leader.
+/// area's geometry and the leader. With `space_name`, the leader must be of
+/// that lockspace.
 pub fn probe_area(
     disk: &dyn Disk,
     clock: &dyn Clock,
     offset: u64,
     kind: LeaderKind,
-    space_name: &Name,
+    space_name: Option<&Name>,
 ) -> Result<(Geometry, LeaderRecord), DirectError> {
     check_area_offset(disk, offset, AlignSize::M1)?;
     check_area_fits(disk, offset, AlignSize::M1.bytes())?;
@@ -111,9 +112,11 @@ pub fn probe_area(
     if !detail.is_empty() {
         return Err(DirectError::NotLeaseArea { path: disk.path().to_owned(), offset, detail });
     }
-    let geometry = leader
-        .verify_in(kind, space_name)
-        .map_err(|problem| corrupt(disk, offset, what, problem))?;
+    let verified = match space_name {
+        Some(name) => leader.verify_in(kind, name),
+        None => leader.verify(kind),
+    };
+    let geometry = verified.map_err(|problem| corrupt(disk, offset, what, problem))?;
     check_area_offset(disk, offset, geometry.align())?;
     check_area_fits(disk, offset, geometry.area_bytes())?;
     Ok((geometry, leader))

@@ -1,0 +1,230 @@
+//! Lease areas written and read on a client's behalf (sanlock's
+//! write/read lockspace and resource, read owners, align): direct-mode
+//! operations, run by the daemon with one guard of its own: an area this
+//! host uses (a lockspace joined here, a resource held or being worked on
+//! here) or that a host holds on disk is never overwritten.
+
+use std::path::Path;
+
+use super::Daemon;
+use super::leases::{DeviceId, Place};
+use super::lockspace::direct_error;
+use crate::api::{ApiError, Cause, ErrorCode};
+use crate::clock::OsClock;
+use crate::direct::{self, DirectError, InitOptions};
+use crate::disk::{Access, DirectFile, Disk};
+use crate::ondisk::geometry::{AlignSize, Geometry, SectorSize};
+use crate::ondisk::leader::{LeaderKind, LeaderRecord};
+use crate::ondisk::name::Name;
+use crate::sanlock::wire::Host;
+
+/// The sector size and align sanlock's flags ask for, if any: the sector
+/// bits 0x100 (512) and 0x200 (4096), the align bits 0x10 to 0x80.
+fn requested(flags: u32) -> Result<(Option<SectorSize>, Option<AlignSize>), ApiError> {
+    let sector = match flags & 0x300 {
+        0 => None,
+        0x100 => Some(SectorSize::B512),
+        0x200 => Some(SectorSize::B4096),
+        _ => return Err(bad_geometry("both sector sizes asked for")),
+    };
+    let align = AlignSize::from_flags(flags & 0xF0)
+        .map_err(|bits| bad_geometry(&format!("align flags 0x{bits:x}")))?;
+    if let (Some(sector), Some(align)) = (sector, align) {
+        Geometry::new(sector, align).map_err(|e| bad_geometry(&e.to_string()))?;
+    }
+    Ok((sector, align))
+}
+
+fn bad_geometry(what: &str) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, format!("sector size and align: {what}"))
+        .because(Cause::BadGeometry)
+}
+
+/// Fails unless `geometry` is what `flags` ask for, where they ask.
+fn check_requested(geometry: Geometry, flags: u32) -> Result<(), ApiError> {
+    let (sector, align) = requested(flags)?;
+    if sector.is_some_and(|s| s != geometry.sector_size())
+        || align.is_some_and(|a| a != geometry.align())
+    {
+        return Err(bad_geometry(&format!("the area is {geometry}")));
+    }
+    Ok(())
+}
+
+fn open(path: &Path, access: Access) -> Result<DirectFile, ApiError> {
+    DirectFile::open(path, access).map_err(|err| direct_error(&DirectError::Disk(err)))
+}
+
+/// What the area's leader says, or why it cannot be read.
+fn leader_error(err: &DirectError) -> ApiError {
+    match err {
+        DirectError::NotLeaseArea { .. } | DirectError::Corrupt { .. } => {
+            direct_error(err).because(Cause::BadRecord)
+        }
+        other => direct_error(other),
+    }
+}
+
+impl Daemon {
+    /// Whether a lockspace joined here lies at `path` and `offset`.
+    fn lockspace_at(&self, device: DeviceId, offset: u64) -> bool {
+        self.lockspace_list().iter().any(|ls| {
+            ls.spec.disk.offset == offset
+                && DeviceId::of(&ls.spec.disk.path).is_ok_and(|id| id == device)
+        })
+    }
+
+    /// Writes a fresh lockspace area (sanlock's write_lockspace).
+    pub(super) fn write_lockspace(
+        &self,
+        name: &Name,
+        path: &Path,
+        offset: u64,
+        io_timeout: u8,
+        flags: u32,
+    ) -> Result<(), ApiError> {
+        let (sector_size, align) = requested(flags)?;
+        let device = DeviceId::of(path)
+            .map_err(|e| ApiError::new(ErrorCode::NotFound, format!("{}: {e}", path.display())))?;
+        if self.lockspace_at(device, offset) {
+            return Err(ApiError::new(
+                ErrorCode::Exists,
+                format!("{}: offset {offset}: a lockspace joined here lies there", path.display()),
+            )
+            .because(Cause::BusyHere));
+        }
+        let disk = open(path, Access::ReadWrite)?;
+        let options = InitOptions { sector_size, align, force: true };
+        direct::init_lockspace(&disk, &OsClock, offset, *name, io_timeout, options)
+            .map_err(|err| direct_error(&err))?;
+        Ok(())
+    }
+
+    /// The leader of host `host_id`'s delta lease (host 0 reads host 1's)
+    /// and its io_timeout.
+    pub(super) fn read_lockspace(
+        &self,
+        path: &Path,
+        offset: u64,
+        host_id: u64,
+        flags: u32,
+    ) -> Result<(LeaderRecord, u8), ApiError> {
+        let disk = open(path, Access::ReadOnly)?;
+        let (geometry, first) =
+            direct::probe_area(&disk, &OsClock, offset, LeaderKind::Delta, None)
+                .map_err(|err| leader_error(&err))?;
+        check_requested(geometry, flags)?;
+        let report =
+            direct::read_lockspace_leader(&disk, &OsClock, offset, &first.space_name, host_id)
+                .map_err(|err| leader_error(&err))?;
+        let io_timeout = u8::try_from(report.leader.io_timeout).unwrap_or(u8::MAX);
+        Ok((report.leader, io_timeout))
+    }
+
+    /// Writes a fresh (or, with `clear`, a cleared) resource area
+    /// (sanlock's write_resource). Refused where this host holds or works
+    /// on a lease, and where the leader shows a host holding it.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn write_resource(
+        &self,
+        lockspace: &Name,
+        name: &Name,
+        path: &Path,
+        offset: u64,
+        num_hosts: Option<u64>,
+        flags: u32,
+        clear: bool,
+    ) -> Result<(), ApiError> {
+        let (sector_size, align) = requested(flags)?;
+        let device = DeviceId::of(path)
+            .map_err(|e| ApiError::new(ErrorCode::NotFound, format!("{}: {e}", path.display())))?;
+        let place = Place { path: path.to_owned(), device, offset };
+        let key = super::leases::LeaseKey { lockspace: *lockspace, name: *name };
+        if self.area_in_use_here(&place, &key) {
+            return Err(ApiError::new(
+                ErrorCode::Exists,
+                format!("{}: offset {offset}: a lease of this host lies there", path.display()),
+            )
+            .because(Cause::BusyHere));
+        }
+        let disk = open(path, Access::ReadWrite)?;
+        if let Ok((_, leader)) =
+            direct::probe_area(&disk, &OsClock, offset, LeaderKind::Paxos, None)
+            && leader.owner_id != 0
+            && leader.timestamp != 0
+        {
+            return Err(ApiError::new(
+                ErrorCode::Refused,
+                format!(
+                    "{}: offset {offset}: resource '{}' is held by host_id {}; it is not \
+                     overwritten",
+                    path.display(),
+                    leader.resource_name,
+                    leader.owner_id
+                ),
+            )
+            .because(Cause::OwnerAlive));
+        }
+        let options = InitOptions { sector_size, align, force: true };
+        let written = if clear {
+            direct::clear_resource(&disk, &OsClock, offset, *lockspace, *name, options)
+        } else {
+            if lockspace.is_empty() || name.is_empty() {
+                return Err(ApiError::new(ErrorCode::BadRequest, "a resource needs names"));
+            }
+            direct::init_resource(&disk, &OsClock, offset, *lockspace, *name, num_hosts, options)
+        };
+        written.map_err(|err| direct_error(&err))?;
+        Ok(())
+    }
+
+    /// The leader of the resource area at `path` and `offset`.
+    pub(super) fn read_resource(
+        &self,
+        path: &Path,
+        offset: u64,
+        flags: u32,
+    ) -> Result<LeaderRecord, ApiError> {
+        let disk = open(path, Access::ReadOnly)?;
+        let (geometry, leader) =
+            direct::probe_area(&disk, &OsClock, offset, LeaderKind::Paxos, None)
+                .map_err(|err| leader_error(&err))?;
+        check_requested(geometry, flags)?;
+        Ok(leader)
+    }
+
+    /// The leader of a resource area and the host holding it, if one does:
+    /// its leader names an owner and was not released.
+    pub(super) fn read_resource_owners(
+        &self,
+        path: &Path,
+        offset: u64,
+        flags: u32,
+    ) -> Result<(LeaderRecord, Vec<Host>), ApiError> {
+        let leader = self.read_resource(path, offset, flags)?;
+        let mut owners = Vec::new();
+        if leader.owner_id != 0 && leader.timestamp != 0 {
+            owners.push(Host {
+                host_id: leader.owner_id,
+                generation: leader.owner_generation,
+                timestamp: leader.timestamp,
+                io_timeout: 0,
+                flags: 0,
+            });
+        }
+        Ok((leader, owners))
+    }
+
+    /// The area size sanlock would use on `path`: 1 MiB on 512-byte sectors,
+    /// 8 MiB on 4096-byte ones.
+    pub(super) fn align_of(&self, path: &Path) -> Result<u64, ApiError> {
+        let disk = open(path, Access::ReadOnly)?;
+        let sector = SectorSize::from_bytes(u64::from(disk.sector_size())).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("{}: sector size {} is not 512 or 4096", path.display(), disk.sector_size()),
+            )
+        })?;
+        Ok(Geometry::default_for(sector).align().bytes())
+    }
+}

@@ -1,0 +1,990 @@
+//! sanlock's client protocol on `SANLOCK_RUN_DIR/sanlock.sock`: a thin
+//! front end that decodes sanlock 3.8's requests ([`crate::sanlock::wire`]),
+//! calls the daemon's services — the same ones the JSON socket calls — and
+//! encodes their answers as sanlock would, so that a lease taken through
+//! one socket is seen and contended through the other.
+//!
+//! The connection model is sanlock's: one request per connection, except a
+//! REGISTERed connection, which stays open for its process's life and owns
+//! the leases acquired for it (released when it closes, or kept as orphans
+//! if persistent). A command for a registration is refused (-EBUSY) while
+//! another runs. Requests with a bad header, an unknown command, or after
+//! RESTRICT_ALL get no answer, as from sanlock; nothing else is changed.
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use super::lockspace::Membership;
+use super::registered::{Killpath, Registered, Restrict};
+use super::server::{Caller, caller, permitted};
+use super::{Daemon, Peer};
+use crate::api::results::{HostState, LeaseStatus};
+use crate::api::{
+    Acquire, AddLockspace, ApiError, Cause, Convert, ErrorCode, Force, Inquire, LeaseRequest,
+    Release, RemLockspace,
+};
+use crate::clock::{Clock, OsClock};
+use crate::ondisk::name::Name;
+use crate::paxos::Mode;
+use crate::sanlock::strings::{res_to_str, state_text};
+use crate::sanlock::wire::{
+    self, Cmd, Disk, HEADER_BYTES, Header, Host, LOCKSPACE_BYTES, Lockspace, OPTIONS_BYTES,
+    Options, RESOURCE_BYTES, Resource, State, WireError, sanlk,
+};
+use crate::spec::{DiskLocation, LockspaceSpec, ResourceSpec};
+
+/// The largest request payload drained after a request that could not be
+/// decoded: eight resources of four disks and their options.
+const MAX_PAYLOAD: usize =
+    wire::MAX_RESOURCES * (RESOURCE_BYTES + 4 * wire::DISK_BYTES) + OPTIONS_BYTES;
+
+/// How long after a join GET_HOSTS answers -EAGAIN. sanlock answers so
+/// until its first check of the other hosts; leased reads every host at the
+/// join, and keeps the answer for clients (vdsm, sanlock's tests) that
+/// expect to see it once.
+const FIRST_CHECK: Duration = Duration::from_millis(500);
+
+/// The accept loop of the sanlock socket, on its own thread.
+pub struct SanlockServer {
+    stop: std::os::fd::OwnedFd,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl SanlockServer {
+    pub fn start(daemon: Arc<Daemon>, listener: UnixListener) -> io::Result<SanlockServer> {
+        let (stop_read, stop) = nix::unistd::pipe().map_err(io::Error::from)?;
+        let thread = std::thread::Builder::new()
+            .name("leased-sanlock".to_owned())
+            .spawn(move || accept(&daemon, &listener, &stop_read))?;
+        Ok(SanlockServer { stop, thread })
+    }
+
+    /// Stops accepting connections.
+    pub fn stop(self) {
+        let _ = nix::unistd::write(&self.stop, &[1]);
+        let _ = self.thread.join();
+    }
+}
+
+fn accept(daemon: &Arc<Daemon>, listener: &UnixListener, stop: &std::os::fd::OwnedFd) {
+    loop {
+        let mut fds = [
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+        ];
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            return;
+        }
+        let Ok((stream, _)) = listener.accept() else { continue };
+        let count = daemon.clients.fetch_add(1, Ordering::SeqCst) + 1;
+        if count > daemon.config.max_clients {
+            // sanlock's client table is full: it closes the connection.
+            daemon.clients.fetch_sub(1, Ordering::SeqCst);
+            tracing::warn!("sanlock socket: too many clients");
+            continue;
+        }
+        let daemon = Arc::clone(daemon);
+        let spawned =
+            std::thread::Builder::new().name("leased-sanlock-client".to_owned()).spawn(move || {
+                serve(&daemon, &stream);
+                daemon.clients.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(err) = spawned {
+            tracing::error!("cannot start a client thread: {err}");
+        }
+    }
+}
+
+/// One connection's state.
+struct Connection<'a> {
+    daemon: &'a Arc<Daemon>,
+    caller: Caller,
+    stream: &'a UnixStream,
+    /// Its registration, once REGISTER came.
+    registered: Option<Arc<Registered>>,
+    /// RESTRICT_ALL came: nothing more is answered.
+    restricted: bool,
+}
+
+fn serve(daemon: &Arc<Daemon>, stream: &UnixStream) {
+    let caller = match caller(stream) {
+        Ok(caller) => caller,
+        Err(err) => {
+            tracing::warn!("sanlock socket: connection refused: {err}");
+            return;
+        }
+    };
+    if !permitted(daemon, &caller.peer) {
+        tracing::warn!(pid = caller.peer.pid, uid = caller.peer.uid, "sanlock socket: not permitted");
+        return;
+    }
+    let mut connection =
+        Connection { daemon, caller, stream, registered: None, restricted: false };
+    loop {
+        let mut raw = [0u8; HEADER_BYTES];
+        if read_all(stream, &mut raw).is_err() {
+            break;
+        }
+        let Ok(header) = Header::decode(&raw) else { break };
+        if !connection.handle(&header) {
+            break;
+        }
+    }
+    if let Some(registered) = connection.registered.take() {
+        daemon.unregister(registered.token);
+    }
+}
+
+/// Reads exactly `buf.len()` bytes; an error at EOF.
+fn read_all(mut stream: &UnixStream, buf: &mut [u8]) -> io::Result<()> {
+    stream.read_exact(buf)
+}
+
+/// What a command answers.
+enum Answer {
+    /// Nothing (REGISTER, SHUTDOWN, a rejected request).
+    Silent,
+    /// The header alone, with a result and data2.
+    Result(i32, u32),
+    /// The header, then a payload.
+    Payload(i32, u32, Vec<u8>),
+    /// The header, then records; then the connection is closed.
+    Stream(i32, u32, Vec<u8>),
+}
+
+impl Connection<'_> {
+    /// Handles one request; false once the connection is to be closed.
+    fn handle(&mut self, header: &Header) -> bool {
+        let major_newer = header.version & 0xFFFF_0000 > wire::PROTO & 0xFFFF_0000;
+        let cmd = header.command();
+        if header.magic != wire::MAGIC
+            || self.restricted
+            || cmd.is_none()
+            || (major_newer && cmd != Some(Cmd::Version))
+        {
+            // sanlock's daemon logs these and answers nothing.
+            tracing::debug!(
+                pid = self.caller.peer.pid, cmd = header.cmd, magic = header.magic,
+                restricted = self.restricted, "sanlock socket: request ignored"
+            );
+            return true;
+        }
+        let Some(cmd) = cmd else { return true };
+        let answer = match self.answer(cmd, header) {
+            Ok(answer) => answer,
+            Err(Refusal::Wire(err)) => {
+                tracing::debug!(pid = self.caller.peer.pid, ?cmd, "sanlock socket: {err}");
+                Answer::Result(err.result(), 0)
+            }
+            Err(Refusal::Result(result)) => Answer::Result(result, 0),
+            Err(Refusal::Api(err)) => {
+                tracing::debug!(pid = self.caller.peer.pid, ?cmd, "sanlock socket: {err}");
+                Answer::Result(result_of(cmd, &err), 0)
+            }
+            Err(Refusal::Closed) => return false,
+        };
+        let (result, data2, payload, close) = match answer {
+            Answer::Silent => return cmd != Cmd::Shutdown,
+            Answer::Result(result, data2) => (result, data2, Vec::new(), false),
+            Answer::Payload(result, data2, payload) => (result, data2, payload, false),
+            Answer::Stream(result, data2, payload) => (result, data2, payload, true),
+        };
+        // A stream's header says 32 bytes: its records follow until EOF.
+        let length = if close { 0 } else { payload.len() };
+        let mut out = header.reply(result, data2, length).encode().to_vec();
+        out.extend_from_slice(&payload);
+        if (&*self.stream).write_all(&out).is_err() {
+            return false;
+        }
+        !close
+    }
+
+    fn answer(&mut self, cmd: Cmd, header: &Header) -> Result<Answer, Refusal> {
+        let daemon = self.daemon;
+        match cmd {
+            Cmd::Version => Ok(Answer::Result(0, wire::VERSION_HEX)),
+            Cmd::Register => {
+                let registered = daemon.register(Arc::clone(&self.caller.process))?;
+                self.registered = Some(registered);
+                Ok(Answer::Silent)
+            }
+            Cmd::Restrict => {
+                if header.cmd_flags & wire::restrict::ALL != 0 {
+                    self.restricted = true;
+                }
+                if let Some(registered) = &self.registered {
+                    registered.set_restrict(Restrict {
+                        no_sigkill: header.cmd_flags & wire::restrict::SIGKILL != 0,
+                        no_sigterm: header.cmd_flags & wire::restrict::SIGTERM != 0,
+                    });
+                }
+                Ok(Answer::Result(0, 0))
+            }
+            Cmd::Killpath => self.killpath(header),
+            Cmd::Acquire => self.acquire(header),
+            Cmd::Release => self.release(header),
+            Cmd::Inquire => self.inquire(header),
+            Cmd::Convert => self.convert(header),
+            Cmd::Request => self.request(header),
+            Cmd::AddLockspace => self.add_lockspace(header),
+            Cmd::RemLockspace => self.rem_lockspace(header),
+            Cmd::InqLockspace => self.inq_lockspace(header),
+            Cmd::GetLockspaces => Ok(self.get_lockspaces()),
+            Cmd::GetHosts => self.get_hosts(),
+            Cmd::HostStatus => self.host_status(),
+            Cmd::Status => Ok(self.status()),
+            Cmd::LogDump => Ok(Answer::Result(0, 0)),
+            Cmd::Renewal => {
+                // No renewal history is kept: the stream is empty.
+                let lockspace = self.lockspace_payload()?;
+                let ls = daemon.lockspace(&lockspace.name)?;
+                let io = u32::try_from(ls.timeouts.io_timeout().as_secs()).unwrap_or(0);
+                Ok(Answer::Stream(0, io, Vec::new()))
+            }
+            Cmd::WriteLockspace => self.write_lockspace(header),
+            Cmd::ReadLockspace => self.read_lockspace(),
+            Cmd::WriteResource => self.write_resource(header),
+            Cmd::ReadResource => self.read_resource(),
+            Cmd::ReadResourceOwners => self.read_resource_owners(),
+            Cmd::Align => self.align(),
+            Cmd::ExamineLockspace => {
+                let lockspace = self.lockspace_payload()?;
+                daemon.examine(&lockspace.name)?;
+                Ok(Answer::Result(0, 0))
+            }
+            Cmd::ExamineResource => {
+                let resource = Resource::decode(&self.payload(RESOURCE_BYTES)?)?;
+                daemon.examine(&resource.lockspace)?;
+                Ok(Answer::Result(0, 0))
+            }
+            Cmd::SetConfig => {
+                let lockspace = self.lockspace_payload()?;
+                daemon.lockspace(&lockspace.name)?;
+                Ok(Answer::Result(0, 0))
+            }
+            Cmd::Shutdown | Cmd::ShutdownWait => self.shutdown(cmd, header),
+            Cmd::SetLvb | Cmd::GetLvb => self.lvb(cmd, header),
+            Cmd::RegEvent | Cmd::EndEvent | Cmd::SetEvent => {
+                self.drain_fixed(cmd)?;
+                Err(Refusal::Result(-libc::EOPNOTSUPP))
+            }
+            Cmd::FormatRindex
+            | Cmd::UpdateRindex
+            | Cmd::LookupRindex
+            | Cmd::CreateResource
+            | Cmd::DeleteResource
+            | Cmd::RebuildRindex => self.rindex(cmd, header),
+        }
+    }
+
+    /// Reads `len` payload bytes.
+    fn payload(&self, len: usize) -> Result<Vec<u8>, Refusal> {
+        let mut buf = vec![0u8; len];
+        read_all(self.stream, &mut buf).map_err(|_| Refusal::Closed)?;
+        Ok(buf)
+    }
+
+    fn lockspace_payload(&self) -> Result<Lockspace, Refusal> {
+        Ok(Lockspace::decode(&self.payload(LOCKSPACE_BYTES)?)?)
+    }
+
+    /// Reads a resource and its disks.
+    fn resource_payload(&self) -> Result<Resource, Refusal> {
+        let head = self.payload(RESOURCE_BYTES)?;
+        let resource = Resource::decode(&head)?;
+        if !(1..=wire::MAX_DISKS).contains(&resource.num_disks) {
+            return Err(Refusal::Wire(WireError::NumDisks(resource.num_disks)));
+        }
+        let disks = usize::try_from(resource.num_disks).unwrap_or(0) * wire::DISK_BYTES;
+        let mut bytes = head;
+        bytes.extend_from_slice(&self.payload(disks)?);
+        Ok(Resource::decode_with_disks(&bytes)?.0)
+    }
+
+    /// Reads and drops the fixed payload of a command leased does not serve.
+    fn drain_fixed(&self, cmd: Cmd) -> Result<(), Refusal> {
+        let len = match cmd {
+            Cmd::RegEvent | Cmd::SetEvent => LOCKSPACE_BYTES + wire::HOST_EVENT_BYTES,
+            _ => LOCKSPACE_BYTES,
+        };
+        self.payload(len).map(drop)
+    }
+
+    /// The registration a registered command acts for: this connection's
+    /// (data2 -1), or the first of the pid named in data2.
+    fn target(&self, header: &Header) -> Result<Arc<Registered>, Refusal> {
+        let found = if header.data2 == u32::MAX {
+            self.registered.clone()
+        } else {
+            self.daemon.registered(header.data2)
+        };
+        found.ok_or(Refusal::Result(-libc::ESRCH))
+    }
+
+    /// The peer a registered command acts as: the caller, for the target
+    /// registration's process.
+    fn peer_for(&self, target: &Registered) -> Peer {
+        Peer {
+            subject: Some(Arc::clone(&target.process)),
+            client: Some(target.token),
+            ..self.caller.peer.clone()
+        }
+    }
+
+    fn killpath(&self, header: &Header) -> Result<Answer, Refusal> {
+        let payload = self.payload(wire::KILLPATH_BYTES)?;
+        let target = self.target(header)?;
+        let (path, args) = wire::decode_killpath(&payload)?;
+        if path.is_empty() {
+            return Err(Refusal::Result(-libc::EINVAL));
+        }
+        let args = args
+            .split(|&b| b == b' ')
+            .filter(|arg| !arg.is_empty())
+            .map(|arg| OsString::from_vec(arg.to_vec()))
+            .collect();
+        target.set_killpath(Killpath {
+            program: OsString::from_vec(path),
+            args,
+            append_pid: header.cmd_flags & wire::killpath::PID != 0,
+        });
+        Ok(Answer::Result(0, 0))
+    }
+
+    fn acquire(&self, header: &Header) -> Result<Answer, Refusal> {
+        let count = usize::try_from(header.data).unwrap_or(usize::MAX);
+        if count > wire::MAX_RESOURCES {
+            return Err(Refusal::Result(-libc::E2BIG));
+        }
+        let mut resources = Vec::with_capacity(count);
+        for _ in 0..count {
+            resources.push(self.resource_payload()?);
+        }
+        let options = Options::decode(&self.payload(OPTIONS_BYTES)?)?;
+        let _ = options.owner_name;
+        let target = self.target(header)?;
+        let Some(_command) = target.begin() else {
+            return Err(Refusal::Result(-libc::EBUSY));
+        };
+        if count == 0 {
+            return Err(Refusal::Result(-libc::EINVAL));
+        }
+        let flags = header.cmd_flags;
+        let specs = resources.iter().map(spec_of).collect::<Result<Vec<_>, _>>()?;
+        let persistent = resources.iter().any(|r| r.flags & wire::res::PERSISTENT != 0);
+        let adopt = flags & (wire::acquire::ORPHAN | wire::acquire::ORPHAN_ONLY) != 0;
+        let args = Acquire {
+            resources: specs,
+            pid: Some(target.process.pid),
+            pidfd: false,
+            wait_ms: None,
+            persistent,
+            adopt,
+        };
+        let peer = self.peer_for(&target);
+        match self.daemon.acquire(&peer, args) {
+            Ok(_) => Ok(Answer::Result(0, 0)),
+            // Adopting with ORPHAN (not ORPHAN_ONLY) takes the resource
+            // fresh when no orphan holds it.
+            Err(err)
+                if adopt
+                    && flags & wire::acquire::ORPHAN_ONLY == 0
+                    && err.code == ErrorCode::NotFound =>
+            {
+                let args = Acquire {
+                    resources: resources.iter().map(spec_of).collect::<Result<Vec<_>, _>>()?,
+                    pid: Some(target.process.pid),
+                    pidfd: false,
+                    wait_ms: None,
+                    persistent,
+                    adopt: false,
+                };
+                self.daemon.acquire(&peer, args)?;
+                Ok(Answer::Result(0, 0))
+            }
+            Err(err) if adopt && err.code == ErrorCode::NotFound => {
+                Err(Refusal::Result(-libc::ENOENT))
+            }
+            Err(err) if err.cause == Some(Cause::Orphan) => Err(Refusal::Result(-libc::EUCLEAN)),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    fn release(&self, header: &Header) -> Result<Answer, Refusal> {
+        let flags = header.cmd_flags;
+        let count = usize::try_from(header.data).unwrap_or(usize::MAX);
+        if count > wire::MAX_RESOURCES {
+            return Err(Refusal::Result(-libc::E2BIG));
+        }
+        let all = flags & wire::release::ALL != 0;
+        let mut resources = Vec::new();
+        if !all {
+            for _ in 0..count {
+                resources.push(Resource::decode(&self.payload(RESOURCE_BYTES)?)?);
+            }
+        }
+        if flags & wire::release::RENAME != 0 {
+            // Renaming a lease on release is not served.
+            return Err(Refusal::Result(-libc::EOPNOTSUPP));
+        }
+        let orphan = flags & wire::release::ORPHAN != 0;
+        let (peer, pid, _command) = if orphan {
+            (self.caller.peer.clone(), None, None)
+        } else {
+            let target = self.target(header)?;
+            let peer = self.peer_for(&target);
+            let pid = Some(target.process.pid);
+            // A release for a registration with a command under way waits
+            // for nothing: it is refused, as by sanlock.
+            let guard = Arc::clone(&target);
+            if guard.begin().is_none() {
+                return Err(Refusal::Result(-libc::EBUSY));
+            }
+            (peer, pid, Some(target))
+        };
+        let specs = resources
+            .iter()
+            .filter(|r| !orphan || !r.name.is_empty())
+            .map(|r| self.daemon.held_spec(&r.lockspace, &r.name).ok_or_else(|| not_here(r)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let args =
+            Release { resources: specs, pid, pidfd: false, all: all && !orphan, orphan };
+        self.daemon.release(&peer, args)?;
+        Ok(Answer::Result(0, 0))
+    }
+
+    fn inquire(&self, header: &Header) -> Result<Answer, Refusal> {
+        let target = self.target(header)?;
+        let peer = self.peer_for(&target);
+        let held = self.daemon.inquire(&peer, Inquire { pid: Some(target.process.pid), pidfd: false })?;
+        let leases: Vec<&LeaseStatus> =
+            held.leases.iter().filter(|l| l.client.is_none_or(|c| c == target.token)).collect();
+        let text = leases.iter().map(|l| res_to_str(&resource_of(l))).collect::<Vec<_>>().join(" ");
+        let mut payload = text.into_bytes();
+        payload.push(0);
+        let count = u32::try_from(leases.len()).unwrap_or(u32::MAX);
+        Ok(Answer::Payload(0, count, payload))
+    }
+
+    fn convert(&self, header: &Header) -> Result<Answer, Refusal> {
+        let resource = Resource::decode(&self.payload(RESOURCE_BYTES)?)?;
+        let target = self.target(header)?;
+        let Some(_command) = target.begin() else {
+            return Err(Refusal::Result(-libc::EBUSY));
+        };
+        let spec = self
+            .daemon
+            .held_spec(&resource.lockspace, &resource.name)
+            .ok_or_else(|| not_here(&resource))?;
+        let mode = if resource.shared() { Mode::Shared } else { Mode::Exclusive };
+        let args =
+            Convert { resource: spec, mode, pid: Some(target.process.pid), pidfd: false };
+        self.daemon.convert(&self.peer_for(&target), args)?;
+        Ok(Answer::Result(0, 0))
+    }
+
+    fn request(&self, header: &Header) -> Result<Answer, Refusal> {
+        let resource = self.resource_payload()?;
+        let force = match header.data {
+            wire::request::FORCE => Force::Force,
+            wire::request::GRACEFUL => Force::Graceful,
+            _ => Force::Clear,
+        };
+        let lver = (header.cmd_flags & wire::request::NEXT_LVER == 0
+            && resource.flags & wire::res::LVER != 0)
+            .then_some(resource.lver);
+        let args = LeaseRequest { resource: spec_of(&resource)?, force, lver };
+        self.daemon.request(args)?;
+        Ok(Answer::Result(0, 0))
+    }
+
+    fn add_lockspace(&self, header: &Header) -> Result<Answer, Refusal> {
+        let lockspace = self.lockspace_payload()?;
+        if let Ok(existing) = self.daemon.lockspace(&lockspace.name) {
+            return Err(Refusal::Result(match existing.membership() {
+                Membership::Joining { .. } | Membership::Leaving => -libc::EINPROGRESS,
+                _ => -libc::EEXIST,
+            }));
+        }
+        let io_timeout = u8::try_from(header.data).ok().filter(|&io| io > 0);
+        let args = AddLockspace {
+            lockspace: lockspace_spec(&lockspace)?,
+            io_timeout,
+            wait: header.cmd_flags & wire::add::ASYNC == 0,
+        };
+        self.daemon.add_lockspace(args)?;
+        Ok(Answer::Result(0, 0))
+    }
+
+    fn rem_lockspace(&self, header: &Header) -> Result<Answer, Refusal> {
+        let lockspace = self.lockspace_payload()?;
+        let ls = self.daemon.lockspace(&lockspace.name)?;
+        if matches!(ls.membership(), Membership::Joining { .. } | Membership::Leaving) {
+            return Err(Refusal::Result(-libc::EINPROGRESS));
+        }
+        // sanlock stops the lockspace's users unless asked to remove it
+        // only when unused.
+        let args = RemLockspace {
+            lockspace: lockspace.name.to_string(),
+            force: header.cmd_flags & wire::rem::UNUSED == 0,
+        };
+        if header.cmd_flags & wire::rem::ASYNC != 0 {
+            let daemon = Arc::clone(self.daemon);
+            super::resources::background("leased-rem-lockspace", move || {
+                if let Err(err) = daemon.rem_lockspace(args) {
+                    tracing::warn!("rem_lockspace: {err}");
+                }
+            });
+            return Ok(Answer::Result(0, 0));
+        }
+        self.daemon.rem_lockspace(args)?;
+        Ok(Answer::Result(0, 0))
+    }
+
+    fn inq_lockspace(&self, header: &Header) -> Result<Answer, Refusal> {
+        let lockspace = self.lockspace_payload()?;
+        let wait = header.cmd_flags & wire::inq::WAIT != 0;
+        let Ok(ls) = self.daemon.lockspace(&lockspace.name) else {
+            return Err(Refusal::Result(-libc::ENOENT));
+        };
+        let membership = if wait { ls.wait_settled() } else { ls.membership() };
+        match membership {
+            Membership::Joined { .. } if ls.spec.host_id == lockspace.host_id => {
+                Ok(Answer::Result(0, 0))
+            }
+            Membership::Joining { .. } | Membership::Leaving => {
+                Err(Refusal::Result(-libc::EINPROGRESS))
+            }
+            _ => Err(Refusal::Result(-libc::ENOENT)),
+        }
+    }
+
+    fn get_lockspaces(&self) -> Answer {
+        let lockspaces = self.daemon.lockspace_list();
+        let mut payload = Vec::new();
+        let mut count = 0u32;
+        for ls in &lockspaces {
+            let flags = match ls.membership() {
+                Membership::Joining { .. } => wire::lsf::ADD,
+                Membership::Leaving => wire::lsf::REM,
+                Membership::Left => continue,
+                _ => 0,
+            };
+            let record = Lockspace {
+                name: ls.spec.name,
+                host_id: ls.spec.host_id,
+                flags,
+                disk: Disk {
+                    path: ls.spec.disk.path.clone(),
+                    offset: ls.spec.disk.offset,
+                    pad1: 0,
+                    pad2: 0,
+                },
+            };
+            payload.extend_from_slice(&record.encode());
+            count += 1;
+        }
+        Answer::Payload(0, count, payload)
+    }
+
+    fn get_hosts(&self) -> Result<Answer, Refusal> {
+        let lockspace = self.lockspace_payload()?;
+        let ls = self.daemon.lockspace(&lockspace.name)?;
+        let checked = ls
+            .joined_at()
+            .is_some_and(|at| OsClock.now().saturating_since(at) >= FIRST_CHECK);
+        if !checked {
+            return Err(Refusal::Result(-libc::EAGAIN));
+        }
+        let mut payload = Vec::new();
+        let mut count = 0u32;
+        for host in ls.hosts() {
+            if lockspace.host_id != 0 && host.host_id != lockspace.host_id {
+                continue;
+            }
+            let record = Host {
+                host_id: host.host_id,
+                generation: host.generation,
+                timestamp: host.timestamp,
+                io_timeout: u32::from(host.io_timeout),
+                flags: host_flags(host.state),
+            };
+            payload.extend_from_slice(&record.encode());
+            count += 1;
+        }
+        Ok(Answer::Payload(0, count, payload))
+    }
+
+    fn host_status(&self) -> Result<Answer, Refusal> {
+        let lockspace = self.lockspace_payload()?;
+        let Ok(ls) = self.daemon.lockspace(&lockspace.name) else {
+            return Err(Refusal::Result(-libc::ENOSPC));
+        };
+        let mut records = Vec::new();
+        for host in ls.hosts() {
+            let text = state_text(&[
+                ("timestamp", host.timestamp.to_string()),
+                ("last_check", OsClock.now().as_secs().to_string()),
+                ("last_live", host.timestamp.to_string()),
+                ("owner_id", host.host_id.to_string()),
+                ("owner_generation", host.generation.to_string()),
+                ("io_timeout", host.io_timeout.to_string()),
+                ("owner_name", host.name.clone()),
+            ]);
+            let state = State {
+                kind: wire::state::HOST,
+                flags: host_flags(host.state),
+                data32: u32::try_from(host.host_id).unwrap_or(u32::MAX),
+                data64: host.timestamp,
+                name: Name::EMPTY,
+                text,
+            };
+            records.extend_from_slice(&state.encode());
+        }
+        Ok(Answer::Stream(0, 0, records))
+    }
+
+    fn status(&self) -> Answer {
+        let daemon = self.daemon;
+        let status = daemon.status();
+        let config = &daemon.config;
+        let mut records = Vec::new();
+        let version = env!("CARGO_PKG_VERSION");
+        let daemon_text = state_text(&[
+            ("our_host_name", status.host_name.clone()),
+            ("use_watchdog", u8::from(status.watchdog.device != "none").to_string()),
+            ("io_timeout", "10".to_owned()),
+            ("watchdog_fire_timeout", config.watchdog_fire_timeout.to_string()),
+            ("max_worker_threads", config.max_worker_threads.unwrap_or(8).to_string()),
+            ("version_str", format!("3.8.5 (leased {version})")),
+            ("version_hex", format!("{:08x}", wire::VERSION_HEX)),
+            ("smproto_hex", format!("{:08x}", wire::PROTO)),
+            ("monotime", OsClock.now().as_secs().to_string()),
+            ("registered", daemon.registered_count().to_string()),
+        ]);
+        let record = State {
+            kind: wire::state::DAEMON,
+            name: daemon.host_name,
+            text: daemon_text,
+            ..State::default()
+        };
+        records.extend_from_slice(&record.encode());
+        for ls in daemon.lockspace_list() {
+            let text = state_text(&[
+                ("io_timeout", ls.timeouts.io_timeout().as_secs().to_string()),
+                ("host_id", ls.spec.host_id.to_string()),
+            ]);
+            let state = State {
+                kind: wire::state::LOCKSPACE,
+                data32: u32::try_from(ls.spec.host_id).unwrap_or(u32::MAX),
+                name: ls.spec.name,
+                text,
+                ..State::default()
+            };
+            records.extend_from_slice(&state.encode());
+            let record = Lockspace {
+                name: ls.spec.name,
+                host_id: ls.spec.host_id,
+                flags: 0,
+                disk: Disk {
+                    path: ls.spec.disk.path.clone(),
+                    offset: ls.spec.disk.offset,
+                    pad1: 0,
+                    pad2: 0,
+                },
+            };
+            records.extend_from_slice(&record.encode());
+        }
+        for lease in &status.leases {
+            let resource = resource_of(lease);
+            let text = state_text(&[("lver", lease.lver.to_string())]);
+            let state = State {
+                kind: wire::state::RESOURCE,
+                data32: lease.pid.unwrap_or(0),
+                name: resource.name,
+                text,
+                ..State::default()
+            };
+            records.extend_from_slice(&state.encode());
+            records.extend_from_slice(&resource.encode());
+        }
+        Answer::Stream(0, 0, records)
+    }
+
+    fn write_lockspace(&self, header: &Header) -> Result<Answer, Refusal> {
+        let lockspace = self.lockspace_payload()?;
+        let io_timeout = u8::try_from(header.data2).ok().filter(|&io| io > 0).unwrap_or(10);
+        self.daemon.write_lockspace(
+            &lockspace.name,
+            &lockspace.disk.path,
+            lockspace.disk.offset,
+            io_timeout,
+            lockspace.flags,
+        )?;
+        Ok(Answer::Result(0, 0))
+    }
+
+    fn read_lockspace(&self) -> Result<Answer, Refusal> {
+        let mut lockspace = self.lockspace_payload()?;
+        let (leader, io_timeout) =
+            self.daemon.read_lockspace(&lockspace.disk.path, lockspace.disk.offset, lockspace.host_id, lockspace.flags)?;
+        lockspace.name = leader.space_name;
+        lockspace.flags = leader.flags & geometry_flags();
+        Ok(Answer::Payload(0, u32::from(io_timeout), lockspace.encode().to_vec()))
+    }
+
+    fn write_resource(&self, header: &Header) -> Result<Answer, Refusal> {
+        let resource = self.resource_payload()?;
+        let disk = single_disk(&resource)?;
+        let clear = header.cmd_flags & wire::write::CLEAR != 0;
+        let num_hosts = u64::from(header.data);
+        self.daemon.write_resource(
+            &resource.lockspace,
+            &resource.name,
+            &disk.path,
+            disk.offset,
+            (num_hosts > 0).then_some(num_hosts),
+            resource.flags,
+            clear,
+        )?;
+        Ok(Answer::Result(0, 0))
+    }
+
+    fn read_resource(&self) -> Result<Answer, Refusal> {
+        let mut resource = self.resource_payload()?;
+        let disk = single_disk(&resource)?.clone();
+        let leader = self.daemon.read_resource(&disk.path, disk.offset, resource.flags)?;
+        resource.lockspace = leader.space_name;
+        resource.name = leader.resource_name;
+        resource.lver = leader.lver;
+        resource.flags = leader.flags & geometry_flags();
+        resource.disks.clear();
+        Ok(Answer::Payload(0, 0, resource.encode_head().to_vec()))
+    }
+
+    fn read_resource_owners(&self) -> Result<Answer, Refusal> {
+        let mut resource = self.resource_payload()?;
+        let disk = single_disk(&resource)?.clone();
+        let (leader, owners) =
+            self.daemon.read_resource_owners(&disk.path, disk.offset, resource.flags)?;
+        resource.lver = leader.lver;
+        resource.flags = leader.flags & geometry_flags();
+        resource.disks.clear();
+        let mut payload = resource.encode_head().to_vec();
+        for owner in &owners {
+            payload.extend_from_slice(&owner.encode());
+        }
+        let count = u32::try_from(owners.len()).unwrap_or(u32::MAX);
+        Ok(Answer::Payload(0, count, payload))
+    }
+
+    fn align(&self) -> Result<Answer, Refusal> {
+        let disk = Disk::decode(&self.payload(wire::DISK_BYTES)?)?;
+        let align = self.daemon.align_of(&disk.path)?;
+        Ok(Answer::Result(i32::try_from(align).unwrap_or(i32::MAX), 0))
+    }
+
+    fn shutdown(&self, cmd: Cmd, header: &Header) -> Result<Answer, Refusal> {
+        let force = header.data != 0;
+        if !force && !self.daemon.lockspace_list().is_empty() {
+            return match cmd {
+                Cmd::ShutdownWait => Err(Refusal::Result(-libc::EBUSY)),
+                _ => Ok(Answer::Silent),
+            };
+        }
+        self.daemon.shut_down_and_exit(force);
+        match cmd {
+            Cmd::ShutdownWait => Ok(Answer::Result(0, 0)),
+            _ => Ok(Answer::Silent),
+        }
+    }
+
+    /// Lock value blocks are not served: the payload is read and the
+    /// request refused.
+    fn lvb(&self, cmd: Cmd, header: &Header) -> Result<Answer, Refusal> {
+        self.payload(RESOURCE_BYTES)?;
+        if cmd == Cmd::SetLvb {
+            self.payload(wire::set_lvb_len(header.length)?)?;
+        }
+        Err(Refusal::Result(-libc::EOPNOTSUPP))
+    }
+
+    fn rindex(&self, cmd: Cmd, header: &Header) -> Result<Answer, Refusal> {
+        let _ = header;
+        let len = match cmd {
+            Cmd::FormatRindex | Cmd::RebuildRindex => wire::RINDEX_BYTES,
+            _ => wire::RINDEX_BYTES + wire::RENTRY_BYTES,
+        };
+        self.payload(len)?;
+        Err(Refusal::Result(-libc::EOPNOTSUPP))
+    }
+}
+
+/// Why a request is answered with an error, or not at all.
+enum Refusal {
+    /// The payload could not be decoded.
+    Wire(WireError),
+    /// A result decided by the front end.
+    Result(i32),
+    /// A service refused.
+    Api(ApiError),
+    /// The connection broke while its payload was read.
+    Closed,
+}
+
+impl From<WireError> for Refusal {
+    fn from(err: WireError) -> Refusal {
+        Refusal::Wire(err)
+    }
+}
+
+impl From<ApiError> for Refusal {
+    fn from(err: ApiError) -> Refusal {
+        Refusal::Api(err)
+    }
+}
+
+/// The value sanlock answers where a service gave `err`.
+fn result_of(cmd: Cmd, err: &ApiError) -> i32 {
+    if let Some(cause) = err.cause {
+        return match cause {
+            Cause::HeldHere => -libc::EEXIST,
+            Cause::Orphan => -libc::EUCLEAN,
+            Cause::BusyHere => -libc::EBUSY,
+            Cause::OwnerAlive => sanlk::ACQUIRE_IDLIVE,
+            Cause::SharedHeld => sanlk::ACQUIRE_SHRETRY,
+            Cause::OtherOwner => sanlk::ACQUIRE_OTHER,
+            Cause::Lver => sanlk::ACQUIRE_LVER,
+            Cause::NoLockspace => match cmd {
+                Cmd::Acquire | Cmd::Request | Cmd::Convert => -libc::ENOSPC,
+                _ => -libc::ENOENT,
+            },
+            Cause::BadRecord => sanlk::LEADER_MAGIC,
+            Cause::BadGeometry => -libc::EINVAL,
+        };
+    }
+    match err.code {
+        ErrorCode::BadFrame
+        | ErrorCode::FrameTooLarge
+        | ErrorCode::UnsupportedVersion
+        | ErrorCode::UnknownCommand
+        | ErrorCode::BadRequest => -libc::EINVAL,
+        ErrorCode::PermissionDenied => -libc::EPERM,
+        ErrorCode::Limit => -libc::E2BIG,
+        ErrorCode::NotFound => -libc::ENOENT,
+        ErrorCode::Exists => -libc::EEXIST,
+        ErrorCode::Refused | ErrorCode::Retry => -libc::EAGAIN,
+        ErrorCode::Data => sanlk::LEADER_MAGIC,
+        ErrorCode::Io => sanlk::AIO_TIMEOUT,
+        ErrorCode::ShuttingDown => -libc::ESHUTDOWN,
+        ErrorCode::Internal => sanlk::ERROR,
+    }
+}
+
+fn not_here(resource: &Resource) -> Refusal {
+    tracing::debug!(
+        lockspace = %resource.lockspace, resource = %resource.name,
+        "sanlock socket: not held on this host"
+    );
+    Refusal::Result(-libc::ENOENT)
+}
+
+/// The one disk of a resource: leased serves single-disk leases.
+fn single_disk(resource: &Resource) -> Result<&Disk, Refusal> {
+    match resource.disks.as_slice() {
+        [disk] => Ok(disk),
+        _ => Err(Refusal::Result(-libc::EINVAL)),
+    }
+}
+
+/// A name as the services' specs spell it; names that are not UTF-8 are
+/// refused rather than changed.
+fn name_text(name: &Name) -> Result<&str, Refusal> {
+    std::str::from_utf8(name.as_bytes()).map_err(|_| Refusal::Result(-libc::EINVAL))
+}
+
+/// The services' spec of a decoded resource.
+fn spec_of(resource: &Resource) -> Result<String, Refusal> {
+    let disk = single_disk(resource)?;
+    name_text(&resource.lockspace)?;
+    name_text(&resource.name)?;
+    if resource.name.is_empty() || resource.lockspace.is_empty() {
+        return Err(Refusal::Result(-libc::EINVAL));
+    }
+    let spec = ResourceSpec {
+        lockspace: resource.lockspace,
+        name: resource.name,
+        disk: DiskLocation { path: disk.path.clone(), offset: disk.offset },
+        lver: (resource.flags & wire::res::LVER != 0).then_some(resource.lver),
+        shared: resource.shared(),
+    };
+    Ok(spec.to_string())
+}
+
+fn lockspace_spec(lockspace: &Lockspace) -> Result<String, Refusal> {
+    name_text(&lockspace.name)?;
+    if lockspace.name.is_empty() || lockspace.host_id == 0 {
+        return Err(Refusal::Result(-libc::EINVAL));
+    }
+    let spec = LockspaceSpec {
+        name: lockspace.name,
+        host_id: lockspace.host_id,
+        disk: DiskLocation {
+            path: lockspace.disk.path.clone(),
+            offset: lockspace.disk.offset,
+        },
+    };
+    Ok(spec.to_string())
+}
+
+/// A held lease as sanlock's resource struct, with its disk.
+fn resource_of(lease: &LeaseStatus) -> Resource {
+    let shared = lease.mode == Mode::Shared;
+    Resource {
+        lockspace: Name::new_or_empty(&lease.lockspace).unwrap_or(Name::EMPTY),
+        name: Name::new_or_empty(&lease.resource).unwrap_or(Name::EMPTY),
+        lver: lease.lver,
+        data64: 0,
+        data32: 0,
+        flags: if shared { wire::res::SHARED } else { wire::res::LVER },
+        num_disks: 1,
+        disks: vec![Disk {
+            path: std::path::PathBuf::from(std::ffi::OsStr::from_bytes(lease.path.as_bytes())),
+            offset: lease.offset,
+            pad1: 0,
+            pad2: 0,
+        }],
+    }
+}
+
+/// sanlock's host state flags.
+fn host_flags(state: HostState) -> u32 {
+    match state {
+        HostState::Unknown => wire::host::UNKNOWN,
+        HostState::Free => wire::host::FREE,
+        HostState::Live => wire::host::LIVE,
+        HostState::Fail => wire::host::FAIL,
+        HostState::Dead => wire::host::DEAD,
+    }
+}
+
+/// The align and sector bits of leader and struct flags.
+fn geometry_flags() -> u32 {
+    wire::res::ALIGN1M
+        | wire::res::ALIGN2M
+        | wire::res::ALIGN4M
+        | wire::res::ALIGN8M
+        | wire::res::SECTOR512
+        | wire::res::SECTOR4K
+}
