@@ -721,8 +721,23 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket)
         .map_err(|e| DaemonError::Start(format!("{}: cannot bind: {e}", socket.display())))?;
+    let sanlock = match config.sanlock_run_dir() {
+        None => None,
+        Some(dir) => match sanlock_front::SanlockRunDir::take(&dir) {
+            Ok(taken) => Some(taken),
+            // Asked for by name (the sanlock command line does): a start
+            // that cannot serve it fails, as a second sanlock does.
+            Err(err) if config.sanlock_run_dir.is_some() => {
+                return Err(DaemonError::Start(err.to_string()));
+            }
+            Err(err) => {
+                tracing::warn!("sanlock's protocol is not served: {err}");
+                None
+            }
+        },
+    };
     let daemon = Daemon::new(config, &run_dir)?;
-    let served = serve(&daemon, &run_dir, listener, &socket);
+    let served = serve(&daemon, &run_dir, listener, &socket, sanlock);
     if served.is_err() {
         // Lockspaces joined before the failure are left, so that nothing
         // keeps the watchdog armed.
@@ -744,8 +759,12 @@ fn serve(
     run_dir: &RunDir,
     listener: UnixListener,
     socket: &std::path::Path,
+    sanlock: Option<(sanlock_front::SanlockRunDir, UnixListener)>,
 ) -> Result<(), DaemonError> {
     run_dir.secure_socket(socket, daemon.socket_gid)?;
+    if let Some((dir, _)) = &sanlock {
+        run_dir.secure_socket(&dir.socket, daemon.socket_gid)?;
+    }
     if run_dir.rebooted() {
         tracing::info!(
             "the host rebooted since the last run: our host_ids may be taken back at once"
@@ -764,6 +783,15 @@ fn serve(
     .map_err(|e| DaemonError::Start(format!("cannot handle signals: {e}")))?;
     let server = server::Server::start(Arc::clone(daemon), listener)
         .map_err(|e| DaemonError::Start(format!("cannot serve: {e}")))?;
+    let sanlock = match sanlock {
+        Some((dir, listener)) => {
+            let server = sanlock_front::SanlockServer::start(Arc::clone(daemon), listener)
+                .map_err(|e| DaemonError::Start(format!("cannot serve: {e}")))?;
+            tracing::info!(socket = %dir.socket.display(), "serving sanlock's protocol");
+            Some((dir, server))
+        }
+        None => None,
+    };
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(
         host_name = %daemon.host_name, socket = %socket.display(), "leased {} ready",
@@ -778,6 +806,10 @@ fn serve(
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     server.stop();
+    if let Some((dir, server)) = sanlock {
+        server.stop();
+        let _ = std::fs::remove_file(&dir.socket);
+    }
     let _ = std::fs::remove_file(socket);
     tracing::info!("leased stopped");
     Ok(())

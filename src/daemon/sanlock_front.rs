@@ -26,7 +26,8 @@ use super::lockspace::Membership;
 use super::registered::{Killpath, Registered, Restrict};
 use super::server::{Caller, caller, permitted};
 use super::{Daemon, Peer};
-use crate::api::results::{HostState, LeaseStatus};
+use crate::api::results::LeaseStatus;
+use crate::delta::HostState;
 use crate::api::{
     Acquire, AddLockspace, ApiError, Cause, Convert, ErrorCode, Force, Inquire, LeaseRequest,
     Release, RemLockspace,
@@ -987,4 +988,64 @@ fn geometry_flags() -> u32 {
         | wire::res::ALIGN8M
         | wire::res::SECTOR512
         | wire::res::SECTOR4K
+}
+
+/// sanlock's pid file, held under an fcntl lock as sanlock holds it, so
+/// that one daemon (sanlock or leased) serves a sanlock run directory.
+pub struct SanlockRunDir {
+    /// Open for the daemon's life: closing any descriptor of the file would
+    /// drop the lock.
+    _pid_file: std::fs::File,
+    pub socket: std::path::PathBuf,
+}
+
+/// Why sanlock's run directory could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SanlockDirError {
+    #[error("{path}: {source}", path = path.display())]
+    Io { path: std::path::PathBuf, source: io::Error },
+    #[error("{path} is locked by pid {pid}: another sanlock daemon serves that directory", path = path.display())]
+    Taken { path: std::path::PathBuf, pid: String },
+}
+
+impl SanlockRunDir {
+    /// Locks `dir/sanlock.pid`, writes our pid into it, and binds
+    /// `dir/sanlock.sock` (a stale socket is replaced: the lock says no
+    /// daemon serves it).
+    pub fn take(dir: &std::path::Path) -> Result<(SanlockRunDir, UnixListener), SanlockDirError> {
+        use std::os::fd::AsRawFd;
+        fn io_error(path: &std::path::Path) -> impl FnOnce(io::Error) -> SanlockDirError + '_ {
+            move |source| SanlockDirError::Io { path: path.to_owned(), source }
+        }
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let path = dir.join("sanlock.pid");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        let lock = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        // SAFETY: F_SETLK reads the flock struct, which lives across the
+        // call; the descriptor is open.
+        let locked = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) };
+        if locked != 0 {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            return Err(SanlockDirError::Taken { path, pid: pid.trim().to_owned() });
+        }
+        file.set_len(0).map_err(io_error(&path))?;
+        file.write_all(format!("{}\n", std::process::id()).as_bytes()).map_err(io_error(&path))?;
+        let socket = dir.join("sanlock.sock");
+        let _ = std::fs::remove_file(&socket);
+        let listener = UnixListener::bind(&socket).map_err(io_error(&socket))?;
+        Ok((SanlockRunDir { _pid_file: file, socket }, listener))
+    }
 }
