@@ -116,6 +116,12 @@ pub struct Acquire {
     pub persistent: bool,
     /// Take over leases left by an exited process (persistent orphans).
     pub adopt: bool,
+    /// Read each resource's lock value block at acquire; it is written
+    /// back at release, as the holder may have set it (EX only). Served
+    /// through sanlock's protocol only, which has the calls to set and get
+    /// it: not on the JSON socket.
+    #[serde(skip)]
+    pub lvb: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

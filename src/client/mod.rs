@@ -238,6 +238,7 @@ impl Client {
             wait_ms: options.wait.map(|w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX)),
             persistent: options.persistent,
             adopt: options.adopt,
+            lvb: false,
         };
         self.call_with::<LeasesReply>(Request::Acquire(args), pidfd).map(|r| r.leases)
     }

@@ -175,7 +175,7 @@ impl Daemon {
         self.reserve(&keys, deadline)?;
         let mut acquired: Vec<Lease> = Vec::new();
         for (at, one) in named.iter().enumerate() {
-            match self.acquire_one(one, deadline) {
+            match self.acquire_one(one, deadline, args.lvb) {
                 Ok(held) => acquired.push(Lease {
                     key: one.key.clone(),
                     place: one.place.clone(),
@@ -253,6 +253,7 @@ impl Daemon {
         self: &Arc<Self>,
         named: &Named,
         deadline: Option<MonoTime>,
+        read_lvb: bool,
     ) -> Result<Held, AcquireFailed> {
         let spec = &named.spec;
         let failed = |error| AcquireFailed { error, left: None };
@@ -267,7 +268,7 @@ impl Daemon {
                 mode: if spec.shared { Mode::Shared } else { Mode::Exclusive },
                 expected_lver: spec.lver,
                 wait_for_dead_owner: false,
-                read_lvb: false,
+                read_lvb,
                 seed: rng.next_u64(),
                 mutation: Mutation::None,
             };
@@ -517,6 +518,45 @@ impl Daemon {
     pub(super) fn area_in_use_here(&self, place: &Place, key: &LeaseKey) -> bool {
         let table = self.leases.lock().expect("leases lock");
         table.held().any(|lease| lease.place.same_area(place)) || table.occupant(key).is_some()
+    }
+
+    /// Sets the lock value block of a lease held here, acquired with its
+    /// block read: it is written at release.
+    pub(super) fn set_lvb(&self, lockspace: &Name, name: &Name, lvb: Vec<u8>) -> Result<(), ApiError> {
+        let key = LeaseKey { lockspace: *lockspace, name: *name };
+        let mut table = self.leases.lock().expect("leases lock");
+        let mut lease = table.take(&key).ok_or_else(|| not_held(&key))?;
+        let sector = lease.held.resource.sector_len();
+        let refusal = match &lease.held.lvb {
+            None => Some(ApiError::new(
+                ErrorCode::BadRequest,
+                format!("resource '{name}' was not acquired with its lock value block"),
+            )),
+            Some(_) if lvb.len() > sector => Some(ApiError::new(
+                ErrorCode::Limit,
+                format!("a lock value block of {} bytes exceeds the {sector}-byte sector", lvb.len()),
+            )),
+            Some(_) => None,
+        };
+        if refusal.is_none() {
+            lease.held.lvb = Some(lvb);
+        }
+        table.put(lease);
+        refusal.map_or(Ok(()), Err)
+    }
+
+    /// The lock value block of a lease held here, as read at acquire or
+    /// set since.
+    pub(super) fn get_lvb(&self, lockspace: &Name, name: &Name) -> Result<Vec<u8>, ApiError> {
+        let key = LeaseKey { lockspace: *lockspace, name: *name };
+        let table = self.leases.lock().expect("leases lock");
+        let lease = table.get(&key).ok_or_else(|| not_held(&key))?;
+        lease.held.lvb.clone().ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("resource '{name}' was not acquired with its lock value block"),
+            )
+        })
     }
 
     /// Queues a pass over the requests against our resources in

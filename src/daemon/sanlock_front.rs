@@ -392,6 +392,7 @@ impl Connection<'_> {
             wait_ms: None,
             persistent,
             adopt,
+            lvb: flags & wire::acquire::LVB != 0,
         };
         let peer = self.peer_for(&target);
         match self.daemon.acquire(&peer, args) {
@@ -410,6 +411,7 @@ impl Connection<'_> {
                     wait_ms: None,
                     persistent,
                     adopt: false,
+                    lvb: flags & wire::acquire::LVB != 0,
                 };
                 self.daemon.acquire(&peer, args)?;
                 Ok(Answer::Result(0, 0))
@@ -811,14 +813,22 @@ impl Connection<'_> {
         }
     }
 
-    /// Lock value blocks are not served: the payload is read and the
-    /// request refused.
+    /// The lock value block of a lease held here, acquired with
+    /// ACQUIRE_LVB.
     fn lvb(&self, cmd: Cmd, header: &Header) -> Result<Answer, Refusal> {
-        self.payload(RESOURCE_BYTES)?;
+        let resource = Resource::decode(&self.payload(RESOURCE_BYTES)?)?;
         if cmd == Cmd::SetLvb {
-            self.payload(wire::set_lvb_len(header.length)?)?;
+            let lvb = self.payload(wire::set_lvb_len(header.length)?)?;
+            self.daemon.set_lvb(&resource.lockspace, &resource.name, lvb)?;
+            return Ok(Answer::Result(0, 0));
         }
-        Err(Refusal::Result(-libc::EOPNOTSUPP))
+        let mut lvb = self.daemon.get_lvb(&resource.lockspace, &resource.name)?;
+        // data2 is how much the client reads; 0 means one sector.
+        let want = usize::try_from(header.data2).unwrap_or(0);
+        if want > 0 {
+            lvb.resize(want.min(wire::MAX_LVB), 0);
+        }
+        Ok(Answer::Payload(0, 0, lvb))
     }
 
     fn rindex(&self, cmd: Cmd, header: &Header) -> Result<Answer, Refusal> {

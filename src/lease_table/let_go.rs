@@ -46,7 +46,9 @@ impl LetGo {
     /// The machine that writes it, once.
     pub fn machine(&self, timeouts: Timeouts) -> PaxosRelease {
         match self {
-            LetGo::Release(held) => PaxosRelease::new(held.clone(), timeouts, None),
+            // A lock value block read at acquire (and maybe set since) is
+            // written back first, as sanlock does.
+            LetGo::Release(held) => PaxosRelease::new(held.clone(), timeouts, held.lvb.clone()),
             LetGo::Withdraw(withdrawal) => PaxosRelease::withdraw(withdrawal.clone(), timeouts),
         }
     }
