@@ -9,6 +9,8 @@
 //!   one-shot lease steps;
 //! - [`ondisk`]: the records, byte for byte (pure, no I/O);
 //! - [`disk`]: the [`disk::Disk`] trait, O_DIRECT files and a simulated disk;
+//! - [`rindex`]: sanlock's resource index: leases found by name, created
+//!   and deleted on disk (the caller holds the index's lease);
 //! - [`clock`]: monotonic time behind a trait;
 //! - [`delta`], [`paxos`]: the lease algorithms as sans-I/O state machines,
 //!   with [`timeouts`] deriving every delay; [`driver`] runs them on real
@@ -42,6 +44,7 @@ pub mod lease_table;
 pub mod ondisk;
 pub mod paxos;
 pub mod pidfd;
+pub mod rindex;
 pub mod rng;
 pub mod sanlock;
 pub mod sim;

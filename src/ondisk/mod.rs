@@ -20,6 +20,9 @@
 //!  sector 0  sector 1   sector 2    sector 3          max_hosts+1  +2
 //! ```
 //!
+//! A third kind, the resource index ([`rindex`]), is an optional header and
+//! name table that maps resource names to lease slots after it.
+//!
 //! Each module documents its record's byte layout. Integers are little-endian;
 //! records are encoded field by field into zeroed buffers, never transmuted, so
 //! no byte reaches the disk that a field did not set.
@@ -32,6 +35,7 @@ pub mod geometry;
 pub mod leader;
 pub mod name;
 pub mod request;
+pub mod rindex;
 
 pub use dblock::{Dblock, ModeBlock};
 pub use geometry::{AlignSize, Geometry, GeometryError, SectorSize};
