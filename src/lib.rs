@@ -18,6 +18,8 @@
 //!   execute it);
 //! - [`daemon`], [`api`]: `leased` and its socket protocol;
 //! - [`spec`]: sanlock's `LOCKSPACE` and `RESOURCE` strings;
+//! - [`wdmd`]: sanlock's watchdog multiplexer protocol, so that sanlock
+//!   shares `leased`'s watchdog device;
 //! - [`cli`]: the `lease` command line.
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -48,3 +50,4 @@ pub mod step;
 pub(crate) mod testing;
 pub mod timeouts;
 pub mod watchdog;
+pub mod wdmd;

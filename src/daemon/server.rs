@@ -90,7 +90,7 @@ fn accept(daemon: &Arc<Daemon>, listener: &UnixListener, stop: &OwnedFd) {
 
 /// Who may use the socket: root, the daemon's own user, and members of the
 /// socket group.
-fn permitted(daemon: &Daemon, peer: &Peer) -> bool {
+pub(super) fn permitted(daemon: &Daemon, peer: &Peer) -> bool {
     if peer.uid == 0 || peer.uid == nix::unistd::geteuid().as_raw() {
         return true;
     }
