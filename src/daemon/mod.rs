@@ -2,6 +2,7 @@
 //!
 //! ```text
 //!  clients ──socket──▶ server (a thread per connection, limits, auth)
+//!  sanlock ──wdmd.sock──▶ wdmd_server ──▶ watchdog clients (the service)
 //!                         │
 //!                         ▼
 //!                      Daemon ─── lockspaces: a thread each, renewing

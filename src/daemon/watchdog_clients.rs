@@ -306,3 +306,32 @@ fn expiry(expiry_ms: u64) -> Result<Duration, ApiError> {
 fn not_registered() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "this connection is not registered with the watchdog")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watchdog::{DeviceSpec, GUARD, Stopped};
+
+    #[test]
+    fn shutdown_keeps_only_what_must_keep_the_device_armed() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let device = DeviceSpec::File(dir.path().join("pets"));
+        let watchdog = Arc::new(Watchdog::start(&device, Duration::from_secs(60)).unwrap());
+        let clients = WatchdogClients::new(Arc::clone(&watchdog));
+        let far = OsClock.now() + Duration::from_secs(3600);
+        let program = clients.register("program", far, GUARD, AtShutdown::Unregister).unwrap();
+        clients.register("sanlock", far, GUARD, AtShutdown::Keep).unwrap();
+        let hold = clients.hold("held").unwrap();
+        assert_eq!(clients.names(), ["held", "program", "sanlock"]);
+        clients.release(hold);
+        assert_eq!(clients.renew(program, far), Some(far));
+
+        assert_eq!(clients.close(), ["sanlock"]);
+        assert_eq!(clients.names(), ["sanlock"]);
+        assert_eq!(clients.renew(program, far), None, "unregistered at shutdown");
+        let late = clients.register("late", far, GUARD, AtShutdown::Keep);
+        assert_eq!(late, Err(Refused::ShuttingDown));
+        assert_eq!(clients.hold("late"), None);
+        assert_eq!(watchdog.stop(), Stopped::Armed(vec!["sanlock".to_owned()]));
+    }
+}

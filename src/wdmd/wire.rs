@@ -207,6 +207,22 @@ impl Header {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever arrives decodes to a header or an error, and a header
+        /// encodes back to the same bytes.
+        #[test]
+        fn any_input_decodes_or_errs_and_headers_round_trip(
+            bytes in proptest::collection::vec(any::<u8>(), 0..400)
+        ) {
+            if let Ok(header) = Header::decode(&bytes) {
+                prop_assert_eq!(&header.encode()[..], &bytes[..]);
+                let _ = header.request();
+                prop_assert!(header.name().len() <= NAME_SIZE);
+            }
+        }
+    }
 
     /// sanlock's TEST_LIVE as its client library builds it (all zero but
     /// cmd and the two times), byte for byte.
