@@ -22,6 +22,8 @@
 //! - [`sanlock`]: sanlock 3.8's client socket protocol, byte for byte (pure,
 //!   no I/O);
 //! - [`spec`]: sanlock's `LOCKSPACE` and `RESOURCE` strings;
+//! - [`wdmd`]: sanlock's watchdog multiplexer protocol, so that sanlock
+//!   shares `leased`'s watchdog device;
 //! - [`cli`]: the `lease` command line.
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -54,3 +56,4 @@ pub mod step;
 pub(crate) mod testing;
 pub mod timeouts;
 pub mod watchdog;
+pub mod wdmd;

@@ -51,6 +51,8 @@ fn leased_pages_document_signals_protocol_and_every_setting() {
         "watchdog\\-fire\\-timeout",
         ".SH WATCHDOG",
         ".SH FENCING",
+        ".SH WDMD",
+        "/run/wdmd/wdmd.sock",
         ".B watchdog_register",
     ] {
         assert!(leased.contains(needle), "leased.8 lacks {needle}");

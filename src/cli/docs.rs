@@ -230,6 +230,41 @@ path,
 a test device that appends "arm NANOS FIRE_MS", "pet NANOS" and "disarm
 NANOS" lines (CLOCK_BOOTTIME) to PATH and resets nothing: a test harness
 treats a gap longer than F as the reset.
+.SH WDMD
+leased also serves the protocol of sanlock's watchdog multiplexer, wdmd(8),
+so that sanlock run with its watchdog on (\-w 1) shares leased's device in
+wdmd's place: each sanlock lockspace is one more watchdog client, tested
+like the others. sanlock connects only to /run/wdmd/wdmd.sock; leased serves
+it by default when it holds a real watchdog device (see
+.B wdmd_socket
+in leased.conf(5)), and holds wdmd's pid file there, locked, and the marker
+/dev/shm/wdmd, so that
+.B wdmd \-\-probe
+and packaging scripts see a wdmd running, and a wdmd started meanwhile
+refuses. A marker found at start was left by a wdmd or leased that did not
+stop cleanly, whose device may be about to reset the host: leased refuses
+to start, as wdmd does, until it is removed.
+.PP
+A client's TEST_LIVE(renewal, expire) sets its expiry (expire == 0 ends
+its testing); times on the wire are CLOCK_MONOTONIC seconds, which leased
+translates onto its own clock. wdmd counts the last test interval before an
+expiry as a failure, because it tests only once per interval; leased tests
+sooner as an expiry nears, so a client's keepalives stop its io_timeout
+before its expiry (an eighth of expire \- renewal, sanlock's 8
+io_timeouts), at most that test interval: the same margin as leased's own
+lockspaces, wdmd's window at sanlock's default io_timeout of 10 s. STATUS
+reports wdmd's test interval for F, F itself (sanlock 3.8 requires 60) and
+the last keepalive; OPEN_WATCHDOG (sanlock 3.9 and later) is granted only
+for leased's F, as the device has one timeout for all its clients.
+REGISTER names the client (its pid comes from the socket), REFCOUNT_SET
+holds SIGTERM off until REFCOUNT_CLEAR, and DUMP_DEBUG (wdmd \-d) gets a
+short text dump.
+.PP
+As in wdmd, a client that disconnects with an expiry set stays and keeps
+being tested, so the host is reset when it passes; one without is dropped.
+A message cut short closes its connection; an unknown command is ignored.
+At most 64 connections are served at once, from root, leased's user and
+.BR socket_group .
 .SH FENCING
 When a lockspace's host_id lease is lost, every process holding a lease in
 it is stopped according to
@@ -261,13 +296,16 @@ shows each holder's last step.
 .BR SIGTERM ", " SIGINT
 Release every resource lease and host_id, then exit, disarming the
 watchdog. While running processes still hold leases, a lockspace is being
-recovered, or a program is registered with the watchdog, the signal is
-refused (logged) and leased goes on; a second one within 60 seconds kills
-the processes still holding leases (SIGKILL), releases every lease and
-unregisters every program. A holder that does not exit within 5 seconds
-keeps its lockspace's leases, and with a recovery still under way keeps
-the watchdog armed: the host is reset. Stop the holders first (order
-services after leased).
+recovered, or a program is registered with the watchdog (or holds a wdmd
+refcount), the signal is refused (logged) and leased goes on; a second one
+within 60 seconds kills the processes still holding leases (SIGKILL),
+releases every lease and unregisters every program on leased's socket. A
+holder that does not exit within 5 seconds keeps its lockspace's leases,
+and with a recovery still under way keeps the watchdog armed: the host is
+reset. A wdmd client still tested (a sanlock lockspace) is kept too, and
+keeps the watchdog armed and /dev/shm/wdmd in place: nothing else protects
+its leases. Stop the holders first (order services after leased, and
+sanlock before it).
 .SH "SOCKET PROTOCOL"
 Clients connect to leased.sock in the run directory. Root, leased's own
 user and members of
@@ -421,6 +459,16 @@ The pid, locked: one leased per state directory.
 .TP
 .I /dev/watchdog0
 The watchdog device, by default.
+.TP
+.I /run/wdmd/wdmd.sock
+wdmd's socket, served for sanlock (see WDMD).
+.TP
+.I /run/wdmd/wdmd.pid
+leased's pid, fcntl\-locked as wdmd locks it, while it serves wdmd's socket.
+.TP
+.I /dev/shm/wdmd
+wdmd's marker: there while leased serves /run/wdmd/wdmd.sock, removed at a
+clean stop, kept when leased exits with its watchdog armed.
 .SH ENVIRONMENT
 .TP
 .B LEASED_RUN_DIR
@@ -447,7 +495,8 @@ Set by systemd for Type=notify: leased reports READY=1 once serving.
 .SH "SEE ALSO"
 .BR lease (8),
 .BR leased.conf (5),
-.BR sanlock (8)
+.BR sanlock (8),
+.BR wdmd (8)
 "#;
 
 /// clap_mangen starts every rendered part with these two lines, which only

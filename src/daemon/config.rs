@@ -60,6 +60,22 @@ pub struct Config {
     /// What sanlock's status reports as max_worker_threads (its `-t`):
     /// leased's workers are not sized by it.
     pub max_worker_threads: Option<u32>,
+    /// wdmd's socket, served for sanlock: unset for the default (see
+    /// [`WdmdSocket`]), empty for none, or a path.
+    pub wdmd_socket: Option<String>,
+}
+
+/// Whether and where leased serves wdmd's protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WdmdSocket {
+    /// Not served.
+    Off,
+    /// The default: served at [`crate::wdmd::SOCKET`] when leased holds a
+    /// real watchdog device and can take wdmd's place; otherwise not, with
+    /// a warning.
+    Auto(PathBuf),
+    /// Served at this path; leased does not start if it cannot.
+    On(PathBuf),
 }
 
 impl Default for Config {
@@ -82,6 +98,7 @@ impl Default for Config {
             sanlock_protocol: true,
             sanlock_run_dir: None,
             max_worker_threads: None,
+            wdmd_socket: None,
         }
     }
 }
@@ -240,6 +257,22 @@ pub const KEYS: &[ConfigKey] = &[
         text: "What sanlock's status reports as max_worker_threads, for tools that check it \
                (vdsm); sanlock's -t sets it. leased's own threads are not sized by it.",
     },
+    ConfigKey {
+        name: "wdmd_socket",
+        default: "\"/run/wdmd/wdmd.sock\" with a watchdog device, none with \"none\" or \
+                  \"file:PATH\"",
+        text: "Where leased serves the protocol of sanlock's watchdog multiplexer (wdmd), so \
+               that sanlock (run with its watchdog on, -w 1) shares leased's watchdog device \
+               in wdmd's place: each sanlock lockspace becomes one more watchdog client (see \
+               WDMD in leased(8)). sanlock connects only to /run/wdmd/wdmd.sock. Unset, \
+               leased serves that path when it holds a real watchdog device, and goes on \
+               without it (with a warning) if the directory is not writable or a wdmd runs. \
+               A path is served whatever the device, and leased does not start if it cannot \
+               take it; \"\" turns the socket off. leased also holds wdmd.pid beside the \
+               socket (locked, as wdmd does) and, at /run/wdmd/wdmd.sock, the marker \
+               /dev/shm/wdmd, so that \"wdmd --probe\" and packaging scripts see a wdmd \
+               running.",
+    },
 ];
 
 /// A configuration that cannot be used.
@@ -301,6 +334,10 @@ pub struct LeasedArgs {
     /// Most client connections at once [default: 1000]
     #[arg(long, value_name = "N")]
     pub max_clients: Option<usize>,
+    /// wdmd's socket, served for sanlock ("" for none) [default: /run/wdmd/wdmd.sock with a
+    /// watchdog device]
+    #[arg(long, value_name = "PATH")]
+    pub wdmd_socket: Option<String>,
     /// Lockspace to join at start, as NAME:HOST_ID:PATH:OFFSET (repeatable)
     #[arg(long = "lockspace", value_name = "LOCKSPACE")]
     pub lockspaces: Vec<String>,
@@ -371,6 +408,9 @@ impl Config {
         if let Some(max) = args.max_clients {
             config.max_clients = max;
         }
+        if args.wdmd_socket.is_some() {
+            config.wdmd_socket = args.wdmd_socket.clone();
+        }
         config.lockspaces.extend(args.lockspaces.iter().cloned());
         config.validate()?;
         Ok(config)
@@ -413,6 +453,7 @@ impl Config {
         if let Some(group) = &self.socket_group {
             group_id(group)?;
         }
+        self.wdmd_socket()?;
         Ok(())
     }
 }
@@ -421,6 +462,29 @@ impl Config {
     /// The state directory: `state_dir`, else the default for `run_dir`.
     pub fn state_dir(&self) -> PathBuf {
         self.state_dir.clone().unwrap_or_else(|| crate::host::default_state_dir(&self.run_dir))
+    }
+
+    /// Whether and where to serve wdmd's protocol.
+    pub fn wdmd_socket(&self) -> Result<WdmdSocket, ConfigError> {
+        let Some(path) = &self.wdmd_socket else {
+            let device = self.watchdog_device()?;
+            let real = matches!(device, DeviceSpec::Auto | DeviceSpec::Linux(_));
+            return Ok(if real {
+                WdmdSocket::Auto(PathBuf::from(crate::wdmd::SOCKET))
+            } else {
+                WdmdSocket::Off
+            });
+        };
+        if path.is_empty() {
+            return Ok(WdmdSocket::Off);
+        }
+        // sockaddr_un's sun_path holds 108 bytes with the NUL.
+        if !Path::new(path).is_absolute() || path.len() > 107 {
+            return Err(ConfigError::Invalid(format!(
+                "wdmd_socket '{path}': an absolute path of at most 107 bytes, or \"\" for none"
+            )));
+        }
+        Ok(WdmdSocket::On(PathBuf::from(path)))
     }
 
     /// The watchdog device named by `watchdog`.
@@ -474,6 +538,26 @@ mod tests {
     }
 
     #[test]
+    fn the_wdmd_socket_is_served_by_default_only_with_a_real_device() {
+        let auto = WdmdSocket::Auto(PathBuf::from(crate::wdmd::SOCKET));
+        let with = |watchdog: &str, socket: Option<&str>| {
+            let config = Config {
+                watchdog: watchdog.to_owned(),
+                wdmd_socket: socket.map(str::to_owned),
+                ..Config::default()
+            };
+            config.wdmd_socket().unwrap()
+        };
+        assert_eq!(with("auto", None), auto);
+        assert_eq!(with("/dev/watchdog1", None), auto);
+        assert_eq!(with("file:/x/pets", None), WdmdSocket::Off);
+        assert_eq!(with("none", None), WdmdSocket::Off);
+        assert_eq!(with("auto", Some("")), WdmdSocket::Off);
+        let path = "/run/t/wdmd.sock";
+        assert_eq!(with("file:/x/pets", Some(path)), WdmdSocket::On(PathBuf::from(path)));
+    }
+
+    #[test]
     fn every_setting_is_documented_and_every_documented_one_exists() {
         let value = serde_json::to_value(Config::default()).unwrap();
         let mut fields: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
@@ -491,7 +575,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, KEYS.len() - 4);
+        assert_eq!(checked, KEYS.len() - 5);
     }
 
     #[test]
@@ -510,6 +594,7 @@ mod tests {
         assert!(load("watchdog = \"watchdog0\"\n").contains("expected auto, none"));
         assert!(load("fencing = \"gentle\"\n").contains("unknown variant"));
         assert!(load("killpath = [\"stop-vm\"]\n").contains("not an absolute path"));
+        assert!(load("wdmd_socket = \"wdmd.sock\"\n").contains("wdmd_socket 'wdmd.sock'"));
         let missing = Config::load(&args(&["--config", "/nonexistent/leased.conf"])).unwrap_err();
         assert!(missing.to_string().contains("/nonexistent/leased.conf"));
     }

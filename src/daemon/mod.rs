@@ -2,6 +2,7 @@
 //!
 //! ```text
 //!  clients ──socket──▶ server (a thread per connection, limits, auth)
+//!  sanlock ──wdmd.sock──▶ wdmd_server ──▶ watchdog clients (the service)
 //!                         │
 //!                         ▼
 //!                      Daemon ─── lockspaces: a thread each, renewing
@@ -15,12 +16,12 @@
 //! leases are released (or kept as orphans if persistent). Acquires that
 //! wait run on their connection's thread and never hold up other clients.
 
+mod areas;
 pub mod config;
 mod leases;
 mod lockspace;
 mod memory;
 pub mod process;
-mod areas;
 mod recovery;
 mod registered;
 mod resources;
@@ -28,6 +29,7 @@ mod rundir;
 mod sanlock_front;
 mod server;
 mod watchdog_clients;
+mod wdmd_server;
 mod workers;
 
 use std::collections::BTreeMap;
@@ -47,10 +49,11 @@ use crate::disk::DirectFile;
 use crate::driver::Cancel;
 use crate::ondisk::name::Name;
 use crate::spec::LockspaceSpec;
-use crate::watchdog::{ClientId, DeviceSpec, Stopped, Watchdog};
+use crate::watchdog::{DeviceSpec, Stopped, Watchdog};
 use leases::{LeaseTable, Owner};
 use lockspace::{Lockspace, LockspaceEvents, Membership};
 use process::{ExitWatcher, Process};
+use watchdog_clients::WatchdogClients;
 
 /// Who sent a request, from the socket's peer credentials (pid in leased's
 /// pid namespace), and who it acts for.
@@ -83,10 +86,12 @@ pub enum DaemonError {
 /// Lock order: `leases` before a [`Lockspace`]'s own locks (its
 /// membership, its writers' count, its host table); `lockspaces` (held
 /// while a lockspace is opened and probed, so never under `leases`),
-/// `disks`, `chores`, `term_refused_at`, `watchdog_clients` and
-/// `registrations` are taken alone. A thread never waits for I/O while it holds `leases`: slots
-/// marked busy stand for the operations under way, and `slot_freed` wakes
-/// those who wait for one.
+/// `disks`, `chores`, `term_refused_at` and `registrations` are taken
+/// alone, as is `watchdog_clients`' own lock (it takes the [`Watchdog`]'s
+/// under it); the wdmd front end's list of connections is taken alone too.
+/// A thread never waits for I/O while it holds `leases`: slots marked busy
+/// stand for the operations under way, and `slot_freed` wakes those who
+/// wait for one.
 pub struct Daemon {
     config: Config,
     host_name: Name,
@@ -112,10 +117,10 @@ pub struct Daemon {
     /// Kept alive while every lockspace renews in time and every local
     /// program registered with it renews its expiry.
     watchdog: Arc<Watchdog>,
-    /// The local programs registered with the watchdog over the socket,
-    /// by name. One that disconnects without unregistering stays: its
-    /// expiry passes and the host is reset, as it asked.
-    watchdog_clients: Mutex<BTreeMap<ClientId, String>>,
+    /// The local programs registered with the watchdog, over leased's
+    /// socket or wdmd's. One that disconnects without unregistering stays:
+    /// its expiry passes and the host is reset, as it asked.
+    watchdog_clients: WatchdogClients,
     /// Background disk work: releases after an exit, retries.
     workers: workers::Workers,
     /// Lockspaces with a pass over their requests queued: one is enough,
@@ -238,7 +243,7 @@ impl Daemon {
             term_refused_at: Mutex::new(None),
             cancel: Cancel::default(),
             watchdog: Arc::clone(watchdog),
-            watchdog_clients: Mutex::default(),
+            watchdog_clients: WatchdogClients::new(Arc::clone(watchdog)),
             workers,
             examining: Mutex::default(),
             registrations: Mutex::default(),
@@ -558,13 +563,7 @@ impl Daemon {
     fn terminate(self: &Arc<Self>) -> bool {
         let live = self.live_holders(None);
         let recovering = self.recovering();
-        let watchdog_clients: Vec<String> = self
-            .watchdog_clients
-            .lock()
-            .expect("watchdog clients lock")
-            .values()
-            .cloned()
-            .collect();
+        let watchdog_clients = self.watchdog_clients.names();
         let now = OsClock.now();
         let mut refused = self.term_refused_at.lock().expect("term lock");
         let confirmed =
@@ -634,10 +633,7 @@ impl Daemon {
             lockspace.leave(&|| self.resource_writes_in_flight());
         }
         self.lockspaces.lock().expect("lockspaces lock").clear();
-        for (client, name) in std::mem::take(&mut *self.watchdog_clients.lock().expect("lock")) {
-            tracing::warn!(client = name, "watchdog client unregistered at shutdown");
-            self.watchdog.unregister(client);
-        }
+        self.watchdog_clients.close();
         tracing::info!("every lease and host_id released");
     }
 }
@@ -736,14 +732,29 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             }
         },
     };
-    let daemon = Daemon::new(config, &run_dir)?;
-    let served = serve(&daemon, &run_dir, listener, &socket, sanlock);
+    // wdmd's place is taken before the device is opened: a marker left by
+    // an unclean stop must keep it closed.
+    let wdmd = wdmd_server::take(&config)?;
+    let daemon = match Daemon::new(config, &run_dir) {
+        Ok(daemon) => daemon,
+        Err(err) => {
+            if let Some(wdmd) = wdmd {
+                wdmd.close(true);
+            }
+            return Err(err);
+        }
+    };
+    let served = serve(&daemon, &run_dir, listener, &socket, sanlock, wdmd.as_ref());
     if served.is_err() {
         // Lockspaces joined before the failure are left, so that nothing
         // keeps the watchdog armed.
         daemon.shut_down();
     }
-    match daemon.watchdog.stop() {
+    let stopped = daemon.watchdog.stop();
+    if let Some(wdmd) = wdmd {
+        wdmd.close(stopped == Stopped::Disarmed);
+    }
+    match stopped {
         Stopped::Disarmed => run_dir.record_watchdog(run_dir.watchdog_left_armed())?,
         Stopped::Armed(clients) => tracing::error!(
             ?clients,
@@ -760,10 +771,14 @@ fn serve(
     listener: UnixListener,
     socket: &std::path::Path,
     sanlock: Option<(sanlock_front::SanlockRunDir, UnixListener)>,
+    wdmd: Option<&wdmd_server::Endpoint>,
 ) -> Result<(), DaemonError> {
     run_dir.secure_socket(socket, daemon.socket_gid)?;
     if let Some((dir, _)) = &sanlock {
         run_dir.secure_socket(&dir.socket, daemon.socket_gid)?;
+    }
+    if let Some(wdmd) = wdmd {
+        run_dir.secure_socket(wdmd.socket(), daemon.socket_gid)?;
     }
     if run_dir.rebooted() {
         tracing::info!(
@@ -792,6 +807,13 @@ fn serve(
         }
         None => None,
     };
+    let wdmd_server = match wdmd {
+        Some(endpoint) => Some(
+            wdmd_server::WdmdServer::start(Arc::clone(daemon), endpoint)
+                .map_err(|e| DaemonError::Start(format!("cannot serve wdmd's socket: {e}")))?,
+        ),
+        None => None,
+    };
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(
         host_name = %daemon.host_name, socket = %socket.display(), "leased {} ready",
@@ -809,6 +831,9 @@ fn serve(
     if let Some((dir, server)) = sanlock {
         server.stop();
         let _ = std::fs::remove_file(&dir.socket);
+    }
+    if let Some(wdmd_server) = wdmd_server {
+        wdmd_server.stop();
     }
     let _ = std::fs::remove_file(socket);
     tracing::info!("leased stopped");

@@ -522,7 +522,12 @@ impl Daemon {
 
     /// Sets the lock value block of a lease held here, acquired with its
     /// block read: it is written at release.
-    pub(super) fn set_lvb(&self, lockspace: &Name, name: &Name, lvb: Vec<u8>) -> Result<(), ApiError> {
+    pub(super) fn set_lvb(
+        &self,
+        lockspace: &Name,
+        name: &Name,
+        lvb: Vec<u8>,
+    ) -> Result<(), ApiError> {
         let key = LeaseKey { lockspace: *lockspace, name: *name };
         let mut table = self.leases.lock().expect("leases lock");
         let mut lease = table.take(&key).ok_or_else(|| not_held(&key))?;
@@ -534,7 +539,10 @@ impl Daemon {
             )),
             Some(_) if lvb.len() > sector => Some(ApiError::new(
                 ErrorCode::Limit,
-                format!("a lock value block of {} bytes exceeds the {sector}-byte sector", lvb.len()),
+                format!(
+                    "a lock value block of {} bytes exceeds the {sector}-byte sector",
+                    lvb.len()
+                ),
             )),
             Some(_) => None,
         };

@@ -27,12 +27,12 @@ use super::registered::{Killpath, Registered, Restrict};
 use super::server::{Caller, caller, permitted};
 use super::{Daemon, Peer};
 use crate::api::results::LeaseStatus;
-use crate::delta::HostState;
 use crate::api::{
     Acquire, AddLockspace, ApiError, Cause, Convert, ErrorCode, Force, Inquire, LeaseRequest,
     Release, RemLockspace,
 };
 use crate::clock::{Clock, OsClock};
+use crate::delta::HostState;
 use crate::ondisk::name::Name;
 use crate::paxos::Mode;
 use crate::sanlock::strings::{res_to_str, state_text};
@@ -127,11 +127,14 @@ fn serve(daemon: &Arc<Daemon>, stream: &UnixStream) {
         }
     };
     if !permitted(daemon, &caller.peer) {
-        tracing::warn!(pid = caller.peer.pid, uid = caller.peer.uid, "sanlock socket: not permitted");
+        tracing::warn!(
+            pid = caller.peer.pid,
+            uid = caller.peer.uid,
+            "sanlock socket: not permitted"
+        );
         return;
     }
-    let mut connection =
-        Connection { daemon, caller, stream, registered: None, restricted: false };
+    let mut connection = Connection { daemon, caller, stream, registered: None, restricted: false };
     loop {
         let mut raw = [0u8; HEADER_BYTES];
         if read_all(stream, &mut raw).is_err() {
@@ -176,8 +179,11 @@ impl Connection<'_> {
         {
             // sanlock's daemon logs these and answers nothing.
             tracing::debug!(
-                pid = self.caller.peer.pid, cmd = header.cmd, magic = header.magic,
-                restricted = self.restricted, "sanlock socket: request ignored"
+                pid = self.caller.peer.pid,
+                cmd = header.cmd,
+                magic = header.magic,
+                restricted = self.restricted,
+                "sanlock socket: request ignored"
             );
             return true;
         }
@@ -461,8 +467,7 @@ impl Connection<'_> {
             .filter(|r| !orphan || !r.name.is_empty())
             .map(|r| self.daemon.held_spec(&r.lockspace, &r.name).ok_or_else(|| not_here(r)))
             .collect::<Result<Vec<_>, _>>()?;
-        let args =
-            Release { resources: specs, pid, pidfd: false, all: all && !orphan, orphan };
+        let args = Release { resources: specs, pid, pidfd: false, all: all && !orphan, orphan };
         self.daemon.release(&peer, args)?;
         Ok(Answer::Result(0, 0))
     }
@@ -470,7 +475,8 @@ impl Connection<'_> {
     fn inquire(&self, header: &Header) -> Result<Answer, Refusal> {
         let target = self.target(header)?;
         let peer = self.peer_for(&target);
-        let held = self.daemon.inquire(&peer, Inquire { pid: Some(target.process.pid), pidfd: false })?;
+        let held =
+            self.daemon.inquire(&peer, Inquire { pid: Some(target.process.pid), pidfd: false })?;
         let leases: Vec<&LeaseStatus> =
             held.leases.iter().filter(|l| l.client.is_none_or(|c| c == target.token)).collect();
         let text = leases.iter().map(|l| res_to_str(&resource_of(l))).collect::<Vec<_>>().join(" ");
@@ -491,8 +497,7 @@ impl Connection<'_> {
             .held_spec(&resource.lockspace, &resource.name)
             .ok_or_else(|| not_here(&resource))?;
         let mode = if resource.shared() { Mode::Shared } else { Mode::Exclusive };
-        let args =
-            Convert { resource: spec, mode, pid: Some(target.process.pid), pidfd: false };
+        let args = Convert { resource: spec, mode, pid: Some(target.process.pid), pidfd: false };
         self.daemon.convert(&self.peer_for(&target), args)?;
         Ok(Answer::Result(0, 0))
     }
@@ -604,9 +609,8 @@ impl Connection<'_> {
     fn get_hosts(&self) -> Result<Answer, Refusal> {
         let lockspace = self.lockspace_payload()?;
         let ls = self.daemon.lockspace(&lockspace.name)?;
-        let checked = ls
-            .joined_at()
-            .is_some_and(|at| OsClock.now().saturating_since(at) >= FIRST_CHECK);
+        let checked =
+            ls.joined_at().is_some_and(|at| OsClock.now().saturating_since(at) >= FIRST_CHECK);
         if !checked {
             return Err(Refusal::Result(-libc::EAGAIN));
         }
@@ -740,8 +744,12 @@ impl Connection<'_> {
 
     fn read_lockspace(&self) -> Result<Answer, Refusal> {
         let mut lockspace = self.lockspace_payload()?;
-        let (leader, io_timeout) =
-            self.daemon.read_lockspace(&lockspace.disk.path, lockspace.disk.offset, lockspace.host_id, lockspace.flags)?;
+        let (leader, io_timeout) = self.daemon.read_lockspace(
+            &lockspace.disk.path,
+            lockspace.disk.offset,
+            lockspace.host_id,
+            lockspace.flags,
+        )?;
         lockspace.name = leader.space_name;
         lockspace.flags = leader.flags & geometry_flags();
         Ok(Answer::Payload(0, u32::from(io_timeout), lockspace.encode().to_vec()))
@@ -951,10 +959,7 @@ fn lockspace_spec(lockspace: &Lockspace) -> Result<String, Refusal> {
     let spec = LockspaceSpec {
         name: lockspace.name,
         host_id: lockspace.host_id,
-        disk: DiskLocation {
-            path: lockspace.disk.path.clone(),
-            offset: lockspace.disk.offset,
-        },
+        disk: DiskLocation { path: lockspace.disk.path.clone(), offset: lockspace.disk.offset },
     };
     Ok(spec.to_string())
 }

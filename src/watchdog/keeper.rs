@@ -99,6 +99,11 @@ impl Watchdog {
         self.shared.lock().interval
     }
 
+    /// When the device was last kept alive, if it was.
+    pub fn last_keepalive(&self) -> Option<MonoTime> {
+        self.shared.lock().last_pet
+    }
+
     /// Adds a client that must renew by `expiry`; the keepalives stop
     /// `margin` before it (see [`super::mux`]).
     pub fn register(&self, name: &str, expiry: MonoTime, margin: Duration) -> ClientId {
@@ -323,6 +328,10 @@ mod tests {
         );
         let status = watchdog.status();
         assert_eq!(status.withheld_for.as_deref(), Some("lapsing"));
+        let last_keepalive = watchdog.last_keepalive().expect("petted before");
+        // Read just before the device recorded it.
+        let recorded = PetLog::read(&path).unwrap().last_pet();
+        assert!(last_keepalive <= recorded && recorded < last_keepalive + interval);
         assert_eq!(status.clients.len(), 2);
         let last = PetLog::read(&path).unwrap().last_pet();
         assert!(last < lapse_at, "the last keepalive came before the expiry");

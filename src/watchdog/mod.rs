@@ -18,8 +18,9 @@
 //!   thread, which then lets the expiries pass;
 //! - one process less to install, start in order, and watch.
 //!
-//! Other local programs share the device through `leased`'s socket: each
-//! registers with an expiry it keeps renewing, and when one lapses the
+//! Other local programs share the device through `leased`'s socket, or
+//! wdmd's (sanlock among them, [`crate::wdmd`]): each registers with an
+//! expiry it keeps renewing, and when one lapses the
 //! device is no longer petted, for all. The device is held from start to a
 //! clean stop; if `leased` dies, the device is left armed and resets the
 //! host, as it would if wdmd died.

@@ -34,10 +34,21 @@ pub struct SanlockHost {
 }
 
 impl SanlockHost {
+    /// A daemon without a watchdog (`-w 0`).
     pub fn start(host_name: &str) -> SanlockHost {
+        SanlockHost::start_with(host_name, "0")
+    }
+
+    /// A daemon with its watchdog on (`-w 1`): it connects to wdmd's
+    /// socket, /run/wdmd/wdmd.sock, for each lockspace.
+    pub fn start_with_watchdog(host_name: &str) -> SanlockHost {
+        SanlockHost::start_with(host_name, "1")
+    }
+
+    fn start_with(host_name: &str, watchdog: &str) -> SanlockHost {
         let run_dir = super::scratch();
         let daemon = Command::new("sanlock")
-            .args(["daemon", "-D", "-w", "0", "-U", "root", "-G", "root", "-e", host_name])
+            .args(["daemon", "-D", "-w", watchdog, "-U", "root", "-G", "root", "-e", host_name])
             .env("SANLOCK_RUN_DIR", run_dir.path())
             .env("SANLOCK_PRIVILEGED", "0")
             .stdout(Stdio::null())
@@ -52,6 +63,11 @@ impl SanlockHost {
             OsClock.sleep_until(OsClock.now() + Duration::from_millis(20));
         }
         host
+    }
+
+    /// The daemon's pid (`-D`: it does not fork).
+    pub fn pid(&self) -> u32 {
+        self.daemon.id()
     }
 
     pub fn client(&self, args: &[&str]) -> super::Run {
