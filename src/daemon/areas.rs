@@ -16,7 +16,9 @@ use crate::disk::{Access, DirectFile, Disk};
 use crate::ondisk::geometry::{AlignSize, Geometry, SectorSize};
 use crate::ondisk::leader::{LeaderKind, LeaderRecord};
 use crate::ondisk::name::Name;
+use crate::rindex::{Entry, FormatOptions, Rindex, RindexError, UpdateOp};
 use crate::sanlock::wire::Host;
+use crate::spec::{DiskLocation, ResourceSpec};
 
 /// The sector size and align sanlock's flags ask for, if any: the sector
 /// bits 0x100 (512) and 0x200 (4096), the align bits 0x10 to 0x80.
@@ -230,5 +232,101 @@ impl Daemon {
             )
         })?;
         Ok(Geometry::default_for(sector).align().bytes())
+    }
+}
+
+/// What is asked of a resource index.
+pub(super) enum IndexOp {
+    /// Write a new index (and its internal lease).
+    Format { flags: u32, max_resources: Option<u32> },
+    /// Find an entry by name or by offset, or the first free one.
+    Lookup { name: Option<Name>, offset: Option<u64> },
+    Create { name: Name },
+    Delete { name: Name },
+    Update { entry: Entry, op: UpdateOp },
+    Rebuild,
+}
+
+fn index_error(err: &RindexError) -> ApiError {
+    let code = match err {
+        RindexError::Disk(_) => ErrorCode::Io,
+        RindexError::Corrupt { .. } | RindexError::BadLease { .. } => ErrorCode::Data,
+        RindexError::NotFound { .. } => ErrorCode::NotFound,
+        RindexError::Exists { .. } => ErrorCode::Exists,
+        RindexError::Full { .. } => ErrorCode::Limit,
+        RindexError::Held { .. } | RindexError::InUse { .. } => ErrorCode::Refused,
+        _ => ErrorCode::BadRequest,
+    };
+    ApiError::new(code, err.to_string())
+}
+
+impl Daemon {
+    /// Runs `op` on the resource index of `lockspace` at `path` and
+    /// `offset`. Every change is made under the index's own lease, held by
+    /// this host for the change; a lookup reads only, and needs the
+    /// lockspace joined here unless `anywhere`.
+    pub(super) fn resource_index(
+        self: &std::sync::Arc<Self>,
+        lockspace: &Name,
+        path: &Path,
+        offset: u64,
+        op: IndexOp,
+        anywhere: bool,
+    ) -> Result<Option<Entry>, ApiError> {
+        let joined = self.lockspace(lockspace);
+        let io_timeout = joined
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(10), |ls| ls.timeouts.io_timeout());
+        let access = if matches!(op, IndexOp::Lookup { .. }) { Access::ReadOnly } else { Access::ReadWrite };
+        let disk = open(path, access)?;
+        let index = Rindex { disk: &disk, clock: &OsClock, lockspace: *lockspace, offset, io_timeout };
+        let changes = match op {
+            IndexOp::Format { flags, max_resources } => {
+                let (sector, align) = requested(flags)?;
+                let sector = match sector {
+                    Some(sector) => sector,
+                    None => SectorSize::from_bytes(u64::from(disk.sector_size()))
+                        .ok_or_else(|| bad_geometry("the device's sector size"))?,
+                };
+                let geometry = match align {
+                    Some(align) => {
+                        Geometry::new(sector, align).map_err(|e| bad_geometry(&e.to_string()))?
+                    }
+                    None => Geometry::default_for(sector),
+                };
+                let options = FormatOptions { geometry, max_resources, force: false };
+                index.format(options).map_err(|err| index_error(&err))?;
+                return Ok(None);
+            }
+            IndexOp::Lookup { name, offset } => {
+                if !anywhere {
+                    joined?;
+                }
+                return index.lookup(name.as_ref(), offset).map_err(|err| index_error(&err));
+            }
+            other => other,
+        };
+        let lockspace_joined = joined?;
+        let header = index.read_header().map_err(|err| index_error(&err))?;
+        let name = Name::new(crate::rindex::RINDEX_LEASE_NAME).expect("a valid name");
+        let spec = ResourceSpec {
+            lockspace: lockspace_joined.spec.name,
+            name,
+            disk: DiskLocation { path: path.to_owned(), offset: header.lease_offset() },
+            lver: None,
+            shared: false,
+        };
+        let done = self.under_lease(spec, || match changes {
+            IndexOp::Create { name } => index.create(&name).map(Some),
+            IndexOp::Delete { name } => {
+                // Where this host holds the lease, nobody may delete it;
+                // the index checks the disk for other hosts.
+                index.delete(&name).map(Some)
+            }
+            IndexOp::Update { entry, op } => index.update(&entry, op).map(|()| None),
+            IndexOp::Rebuild => index.rebuild().map(|_| None),
+            IndexOp::Format { .. } | IndexOp::Lookup { .. } => Ok(None),
+        })?;
+        done.map_err(|err| index_error(&err))
     }
 }

@@ -244,6 +244,39 @@ impl Daemon {
         Ok(reply)
     }
 
+    /// Runs `work` while this host holds `spec`'s lease for itself (no
+    /// process owns it): the slot stays busy throughout, so that a removal
+    /// or shutdown waits for `work` and the release, and nothing else of
+    /// ours takes the resource meanwhile. For the daemon's own short
+    /// critical sections on disk, such as a resource index's updates.
+    pub(super) fn under_lease<T>(
+        self: &Arc<Self>,
+        spec: ResourceSpec,
+        work: impl FnOnce() -> T,
+    ) -> Result<T, ApiError> {
+        self.refuse_if_shutting_down()?;
+        let named = Named::new(spec)?;
+        self.reserve(std::slice::from_ref(&named.key), None)?;
+        let held = match self.acquire_one(&named, None, false) {
+            Ok(held) => held,
+            Err(failed) => {
+                let op = self
+                    .leases
+                    .lock()
+                    .expect("leases lock")
+                    .acquire_failed(&named.key, failed.left.map(|left| *left));
+                match op {
+                    Some(op) => self.let_go_later(&named.key, &named.place, op, Box::new(|| {})),
+                    None => self.slot_freed.notify_all(),
+                }
+                return Err(failed.error);
+            }
+        };
+        let done = work();
+        self.let_go(&named.key, &named.place, LetGo::Release(held));
+        Ok(done)
+    }
+
     /// Runs the acquire of one resource, whose slot is reserved, retrying
     /// busy ones until `deadline` if given. What a failed ballot left on
     /// disk is withdrawn before anything else of ours touches the resource:

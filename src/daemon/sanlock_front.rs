@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use super::areas::IndexOp;
 use super::lockspace::Membership;
 use super::registered::{Killpath, Registered, Restrict};
 use super::server::{Caller, caller, permitted};
@@ -40,6 +41,7 @@ use crate::sanlock::wire::{
     self, Cmd, Disk, HEADER_BYTES, Header, Host, LOCKSPACE_BYTES, Lockspace, OPTIONS_BYTES,
     Options, RESOURCE_BYTES, Resource, State, WireError, sanlk,
 };
+use crate::rindex::{Entry, UpdateOp};
 use crate::spec::{DiskLocation, LockspaceSpec, ResourceSpec};
 
 /// The largest request payload drained after a request that could not be
@@ -116,6 +118,8 @@ struct Connection<'a> {
     registered: Option<Arc<Registered>>,
     /// RESTRICT_ALL came: nothing more is answered.
     restricted: bool,
+    /// Payload bytes read for the request at hand.
+    consumed: std::cell::Cell<usize>,
 }
 
 fn serve(daemon: &Arc<Daemon>, stream: &UnixStream) {
@@ -134,7 +138,14 @@ fn serve(daemon: &Arc<Daemon>, stream: &UnixStream) {
         );
         return;
     }
-    let mut connection = Connection { daemon, caller, stream, registered: None, restricted: false };
+    let mut connection = Connection {
+        daemon,
+        caller,
+        stream,
+        registered: None,
+        restricted: false,
+        consumed: std::cell::Cell::new(0),
+    };
     loop {
         let mut raw = [0u8; HEADER_BYTES];
         if read_all(stream, &mut raw).is_err() {
@@ -188,10 +199,12 @@ impl Connection<'_> {
             return true;
         }
         let Some(cmd) = cmd else { return true };
+        self.consumed.set(0);
         let answer = match self.answer(cmd, header) {
             Ok(answer) => answer,
             Err(Refusal::Wire(err)) => {
                 tracing::debug!(pid = self.caller.peer.pid, ?cmd, "sanlock socket: {err}");
+                self.drain(header);
                 Answer::Result(err.result(), 0)
             }
             Err(Refusal::Result(result)) => Answer::Result(result, 0),
@@ -299,7 +312,29 @@ impl Connection<'_> {
     fn payload(&self, len: usize) -> Result<Vec<u8>, Refusal> {
         let mut buf = vec![0u8; len];
         read_all(self.stream, &mut buf).map_err(|_| Refusal::Closed)?;
+        self.consumed.set(self.consumed.get() + len);
         Ok(buf)
+    }
+
+    /// Skips what is left of a request that could not be decoded, as far
+    /// as its `length` says (at most [`MAX_PAYLOAD`], and only what
+    /// arrives at once), so that a registered connection's next request
+    /// is read from its start.
+    fn drain(&self, header: &Header) {
+        let length = usize::try_from(header.length).unwrap_or(usize::MAX);
+        let mut left =
+            length.saturating_sub(HEADER_BYTES + self.consumed.get()).min(MAX_PAYLOAD);
+        let mut buf = [0u8; 4096];
+        while left > 0 {
+            let mut fds = [PollFd::new(self.stream.as_fd(), PollFlags::POLLIN)];
+            if !matches!(poll(&mut fds, PollTimeout::from(100u8)), Ok(n) if n > 0) {
+                return;
+            }
+            match (&*self.stream).read(&mut buf[..left.min(4096)]) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left -= n,
+            }
+        }
     }
 
     fn lockspace_payload(&self) -> Result<Lockspace, Refusal> {
@@ -839,14 +874,57 @@ impl Connection<'_> {
         Ok(Answer::Payload(0, 0, lvb))
     }
 
+    /// The resource index commands: the index, and for most an entry.
     fn rindex(&self, cmd: Cmd, header: &Header) -> Result<Answer, Refusal> {
-        let _ = header;
-        let len = match cmd {
-            Cmd::FormatRindex | Cmd::RebuildRindex => wire::RINDEX_BYTES,
-            _ => wire::RINDEX_BYTES + wire::RENTRY_BYTES,
+        let index = wire::Rindex::decode(&self.payload(wire::RINDEX_BYTES)?)?;
+        let entry = match cmd {
+            Cmd::FormatRindex | Cmd::RebuildRindex => None,
+            _ => Some(wire::Rentry::decode(&self.payload(wire::RENTRY_BYTES)?)?),
         };
-        self.payload(len)?;
-        Err(Refusal::Result(-libc::EOPNOTSUPP))
+        let name = entry.as_ref().map(|e| e.name).filter(|n| !n.is_empty());
+        let offset = entry.as_ref().map(|e| e.offset).filter(|&o| o != 0);
+        let op = match cmd {
+            Cmd::FormatRindex => IndexOp::Format {
+                flags: index.flags,
+                max_resources: (index.max_resources > 0).then_some(index.max_resources),
+            },
+            Cmd::LookupRindex => IndexOp::Lookup { name, offset },
+            Cmd::CreateResource => IndexOp::Create { name: name.ok_or(Refusal::Result(-libc::EINVAL))? },
+            Cmd::DeleteResource => IndexOp::Delete { name: name.ok_or(Refusal::Result(-libc::EINVAL))? },
+            Cmd::UpdateRindex => {
+                let (Some(name), Some(offset)) = (name, offset) else {
+                    return Err(Refusal::Result(-libc::EINVAL));
+                };
+                let op = if header.cmd_flags & wire::rindex::RXUP_REM != 0 {
+                    UpdateOp::Remove
+                } else {
+                    UpdateOp::Add
+                };
+                IndexOp::Update { entry: Entry { name, offset }, op }
+            }
+            _ => IndexOp::Rebuild,
+        };
+        let anywhere = header.cmd_flags & wire::rindex::RX_NO_LOCKSPACE != 0;
+        let found = self.daemon.resource_index(
+            &index.lockspace,
+            &index.disk.path,
+            index.disk.offset,
+            op,
+            anywhere,
+        )?;
+        match (cmd, found) {
+            (Cmd::FormatRindex | Cmd::RebuildRindex, _) => Ok(Answer::Result(0, 0)),
+            (Cmd::LookupRindex, None) => Err(Refusal::Result(-libc::ENOENT)),
+            (_, found) => {
+                let found = found.or_else(|| entry.map(|e| Entry { name: e.name, offset: e.offset }));
+                let reply = found.map_or_else(wire::Rentry::default, |e| wire::Rentry {
+                    name: e.name,
+                    offset: e.offset,
+                    flags: 0,
+                });
+                Ok(Answer::Payload(0, 0, reply.encode().to_vec()))
+            }
+        }
     }
 }
 
