@@ -705,11 +705,12 @@ impl Connection<'_> {
         let version = env!("CARGO_PKG_VERSION");
         let daemon_text = state_text(&[
             ("our_host_name", status.host_name.clone()),
-            ("use_watchdog", u8::from(status.watchdog.device != "none").to_string()),
+            ("use_watchdog", u8::from(config.watchdog != "none").to_string()),
             ("io_timeout", "10".to_owned()),
             ("watchdog_fire_timeout", config.watchdog_fire_timeout.to_string()),
             ("max_worker_threads", config.max_worker_threads.unwrap_or(8).to_string()),
-            ("version_str", format!("3.8.5 (leased {version})")),
+            ("version_str", "3.8.5".to_owned()),
+            ("leased_version", version.to_owned()),
             ("version_hex", format!("{:08x}", wire::VERSION_HEX)),
             ("smproto_hex", format!("{:08x}", wire::PROTO)),
             ("monotime", OsClock.now().as_secs().to_string()),
