@@ -17,6 +17,8 @@
 //!   when each may be used again (sans-I/O: the daemon and [`sim`] both
 //!   execute it);
 //! - [`daemon`], [`api`]: `leased` and its socket protocol;
+//! - [`sanlock`]: sanlock 3.8's client socket protocol, byte for byte (pure,
+//!   no I/O);
 //! - [`spec`]: sanlock's `LOCKSPACE` and `RESOURCE` strings;
 //! - [`cli`]: the `lease` command line.
 
@@ -41,6 +43,7 @@ pub mod ondisk;
 pub mod paxos;
 pub mod pidfd;
 pub mod rng;
+pub mod sanlock;
 pub mod sim;
 pub mod spec;
 pub mod step;
