@@ -57,6 +57,10 @@ pub struct Config {
     /// Directory of sanlock's socket and pid file [default: see
     /// [`Config::sanlock_run_dir`]].
     pub sanlock_run_dir: Option<PathBuf>,
+    /// sanlock's `-t`: reported as `max_worker_threads` in sanlock's
+    /// status, which vdsm checks; leased's own thread limits do not
+    /// depend on it.
+    pub max_worker_threads: Option<u32>,
 }
 
 impl Default for Config {
@@ -78,6 +82,7 @@ impl Default for Config {
             lockspaces: Vec::new(),
             sanlock_protocol: true,
             sanlock_run_dir: None,
+            max_worker_threads: None,
         }
     }
 }
@@ -229,6 +234,13 @@ pub const KEYS: &[ConfigKey] = &[
         text: "Directory of sanlock's socket (sanlock.sock) and pid file (sanlock.pid). A \
                leased with a run directory of its own (a test, or several hosts on one \
                machine) serves sanlock's protocol there, beside leased.sock.",
+    },
+    ConfigKey {
+        name: "max_worker_threads",
+        default: "unset (reported as sanlock's 8)",
+        text: "What sanlock's status reports as max_worker_threads (sanlock daemon -t sets \
+               it; vdsm restarts a daemon that does not report the value it configured). \
+               leased's own threads do not depend on it.",
     },
 ];
 
@@ -472,7 +484,8 @@ mod tests {
         documented.sort_unstable();
         assert_eq!(fields, documented);
         // A default written as a TOML value is the real one; the others
-        // (run_dir, state_dir, host_name, socket_group) are described in words.
+        // (run_dir, state_dir, host_name, socket_group, max_worker_threads) are
+        // described in words.
         let mut checked = 0;
         for key in KEYS {
             if let Ok(table) = toml::from_str::<toml::Table>(&format!("v = {}", key.default)) {
@@ -481,7 +494,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, KEYS.len() - 4);
+        assert_eq!(checked, KEYS.len() - 5);
     }
 
     #[test]
