@@ -3,6 +3,7 @@
 //! ```text
 //! LOCKSPACE = <lockspace_name>:<host_id>:<path>:<offset>
 //! RESOURCE  = <lockspace_name>:<resource_name>:<path>:<offset>[:<lver>|:SH]
+//! RINDEX    = <lockspace_name>:<path>:<offset>
 //! ```
 //!
 //! A `:` inside a field is written `\:` and a backslash `\\`, as sanlock
@@ -79,7 +80,41 @@ pub enum SpecProblem {
     BadEscape,
 }
 
+/// `RINDEX = lockspace:path:offset`: where a lockspace's resource index
+/// lives.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RindexSpec {
+    pub lockspace: Name,
+    pub disk: DiskLocation,
+}
+
+impl RindexSpec {
+    /// Parses `lockspace:path:offset`.
+    pub fn parse(spec: &str) -> Result<RindexSpec, SpecError> {
+        let fail = |problem| SpecError {
+            kind: "rindex",
+            spec: spec.to_owned(),
+            expected: RINDEX_FORM,
+            problem,
+        };
+        let mut fields = split_fields(spec).map_err(fail)?.into_iter();
+        let lockspace = name_field(fields.next(), "lockspace_name").map_err(fail)?;
+        let disk = disk_fields(&mut fields).map_err(fail)?;
+        if let Some(extra) = fields.next() {
+            return Err(fail(SpecProblem::Extra(extra)));
+        }
+        Ok(RindexSpec { lockspace, disk })
+    }
+}
+
+impl fmt::Display for RindexSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", escape(&self.lockspace.to_string()), self.disk)
+    }
+}
+
 const LOCKSPACE_FORM: &str = "NAME:HOST_ID:PATH:OFFSET";
+const RINDEX_FORM: &str = "LOCKSPACE:PATH:OFFSET";
 const RESOURCE_FORM: &str = "LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH]";
 
 impl LockspaceSpec {
@@ -170,20 +205,22 @@ pub fn parse_size(text: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(multiplier)
 }
 
-fn split_fields(spec: &str) -> Result<Vec<String>, SpecProblem> {
-    let mut fields = vec![String::new()];
+/// Splits `spec` at each `:` that is not escaped, undoing `\:` and `\\`.
+pub fn split_fields(spec: &str) -> Result<Vec<String>, SpecProblem> {
+    let mut fields = Vec::new();
+    let mut current = String::new();
     let mut chars = spec.chars();
     while let Some(c) = chars.next() {
-        let current = fields.last_mut().expect("at least one field");
         match c {
             '\\' => match chars.next() {
                 Some(escaped @ (':' | '\\')) => current.push(escaped),
                 _ => return Err(SpecProblem::BadEscape),
             },
-            ':' => fields.push(String::new()),
+            ':' => fields.push(std::mem::take(&mut current)),
             other => current.push(other),
         }
     }
+    fields.push(current);
     if fields.len() == 1 && fields[0].is_empty() {
         fields.clear();
     }

@@ -8,6 +8,7 @@ mod direct;
 pub mod docs;
 pub mod exit;
 mod output;
+pub mod sanlock;
 mod watchdog;
 
 use std::process::ExitCode;
@@ -85,6 +86,10 @@ pub enum Command {
 
 /// Runs the `lease` command line and returns its exit status.
 pub fn main() -> ExitCode {
+    let mut args = std::env::args_os();
+    if sanlock::invoked_as_sanlock(args.next().as_ref()) {
+        return sanlock::main(args.collect());
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Direct(command) => direct::run(command),

@@ -668,8 +668,7 @@ impl LockspaceEvents for Daemon {
 /// cluster for the demo.
 pub fn main(args: &LeasedArgs) -> std::process::ExitCode {
     use std::process::ExitCode;
-    memory::limit_arenas();
-    init_logging();
+    prepare_process();
     let config = match Config::load(args) {
         Ok(config) => config,
         Err(err) => {
@@ -689,6 +688,13 @@ pub fn main(args: &LeasedArgs) -> std::process::ExitCode {
             ExitCode::from(crate::cli::exit::SOFTWARE)
         }
     }
+}
+
+/// What a daemon process sets up before [`run`]: a bound on malloc's
+/// arenas and logging to stderr. Called once per process.
+pub fn prepare_process() {
+    memory::limit_arenas();
+    init_logging();
 }
 
 /// Logs to stderr; under systemd (JOURNAL_STREAM set) without timestamps,
