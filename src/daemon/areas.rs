@@ -53,6 +53,24 @@ fn check_requested(geometry: Geometry, flags: u32) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The geometry an area written on `disk` gets: the one asked for, or the
+/// device's sector size with its default align.
+fn geometry_for(
+    disk: &DirectFile,
+    sector: Option<SectorSize>,
+    align: Option<AlignSize>,
+) -> Result<Geometry, ApiError> {
+    let sector = match sector {
+        Some(sector) => sector,
+        None => SectorSize::from_bytes(u64::from(disk.sector_size()))
+            .ok_or_else(|| bad_geometry("the device's sector size"))?,
+    };
+    match align {
+        Some(align) => Geometry::new(sector, align).map_err(|e| bad_geometry(&e.to_string())),
+        None => Ok(Geometry::default_for(sector)),
+    }
+}
+
 fn open(path: &Path, access: Access) -> Result<DirectFile, ApiError> {
     DirectFile::open(path, access).map_err(|err| direct_error(&DirectError::Disk(err)))
 }
@@ -133,7 +151,7 @@ impl Daemon {
         name: &Name,
         path: &Path,
         offset: u64,
-        num_hosts: Option<u64>,
+        num_hosts: u64,
         flags: u32,
         clear: bool,
     ) -> Result<(), ApiError> {
@@ -174,7 +192,20 @@ impl Daemon {
             if lockspace.is_empty() || name.is_empty() {
                 return Err(ApiError::new(ErrorCode::BadRequest, "a resource needs names"));
             }
-            direct::init_resource(&disk, &OsClock, offset, *lockspace, *name, num_hosts, options)
+            // sanlock's default: every host the area holds.
+            let num_hosts = match num_hosts {
+                0 => geometry_for(&disk, sector_size, align)?.max_hosts(),
+                n => n,
+            };
+            direct::init_resource(
+                &disk,
+                &OsClock,
+                offset,
+                *lockspace,
+                *name,
+                Some(num_hosts),
+                options,
+            )
         };
         written.map_err(|err| direct_error(&err))?;
         Ok(())
@@ -283,17 +314,7 @@ impl Daemon {
         let changes = match op {
             IndexOp::Format { flags, max_resources } => {
                 let (sector, align) = requested(flags)?;
-                let sector = match sector {
-                    Some(sector) => sector,
-                    None => SectorSize::from_bytes(u64::from(disk.sector_size()))
-                        .ok_or_else(|| bad_geometry("the device's sector size"))?,
-                };
-                let geometry = match align {
-                    Some(align) => {
-                        Geometry::new(sector, align).map_err(|e| bad_geometry(&e.to_string()))?
-                    }
-                    None => Geometry::default_for(sector),
-                };
+                let geometry = geometry_for(&disk, sector, align)?;
                 let options = FormatOptions { geometry, max_resources, force: false };
                 index.format(options).map_err(|err| index_error(&err))?;
                 return Ok(None);

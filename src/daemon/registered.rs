@@ -73,8 +73,13 @@ impl Registered {
     }
 
     pub fn set_restrict(&self, restrict: Restrict) {
-        let bits = u32::from(restrict.no_sigkill) * NO_SIGKILL
-            | u32::from(restrict.no_sigterm) * NO_SIGTERM;
+        let mut bits = 0;
+        if restrict.no_sigkill {
+            bits |= NO_SIGKILL;
+        }
+        if restrict.no_sigterm {
+            bits |= NO_SIGTERM;
+        }
         self.restrict.store(bits, Ordering::SeqCst);
     }
 

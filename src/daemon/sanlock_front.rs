@@ -795,13 +795,15 @@ impl Connection<'_> {
         let resource = self.resource_payload()?;
         let disk = single_disk(&resource)?;
         let clear = header.cmd_flags & wire::write::CLEAR != 0;
-        let num_hosts = u64::from(header.data);
+        // libsanlock sends num_hosts in data2 (data is max_hosts, which
+        // sanlock ignores); 0 gives every host that fits, as sanlock does.
+        let num_hosts = u64::from(header.data2);
         self.daemon.write_resource(
             &resource.lockspace,
             &resource.name,
             &disk.path,
             disk.offset,
-            (num_hosts > 0).then_some(num_hosts),
+            num_hosts,
             resource.flags,
             clear,
         )?;
