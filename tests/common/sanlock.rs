@@ -70,6 +70,11 @@ impl SanlockHost {
         self.daemon.id()
     }
 
+    /// Its `SANLOCK_RUN_DIR`: where its socket is, for clients.
+    pub fn run_dir(&self) -> &Path {
+        self.run_dir.path()
+    }
+
     pub fn client(&self, args: &[&str]) -> super::Run {
         let mut full = vec!["client"];
         full.extend_from_slice(args);
