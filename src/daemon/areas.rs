@@ -222,7 +222,11 @@ impl Daemon {
         let sector = SectorSize::from_bytes(u64::from(disk.sector_size())).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::BadRequest,
-                format!("{}: sector size {} is not 512 or 4096", path.display(), disk.sector_size()),
+                format!(
+                    "{}: sector size {} is not 512 or 4096",
+                    path.display(),
+                    disk.sector_size()
+                ),
             )
         })?;
         Ok(Geometry::default_for(sector).align().bytes())

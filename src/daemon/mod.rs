@@ -15,12 +15,12 @@
 //! leases are released (or kept as orphans if persistent). Acquires that
 //! wait run on their connection's thread and never hold up other clients.
 
+mod areas;
 pub mod config;
 mod leases;
 mod lockspace;
 mod memory;
 pub mod process;
-mod areas;
 mod recovery;
 mod registered;
 mod resources;

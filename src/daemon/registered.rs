@@ -73,8 +73,8 @@ impl Registered {
     }
 
     pub fn set_restrict(&self, restrict: Restrict) {
-        let bits = u32::from(restrict.no_sigkill) * NO_SIGKILL
-            | u32::from(restrict.no_sigterm) * NO_SIGTERM;
+        let bits = (u32::from(restrict.no_sigkill) * NO_SIGKILL)
+            | (u32::from(restrict.no_sigterm) * NO_SIGTERM);
         self.restrict.store(bits, Ordering::SeqCst);
     }
 

@@ -27,12 +27,12 @@ use super::registered::{Killpath, Registered, Restrict};
 use super::server::{Caller, caller, permitted};
 use super::{Daemon, Peer};
 use crate::api::results::LeaseStatus;
-use crate::delta::HostState;
 use crate::api::{
     Acquire, AddLockspace, ApiError, Cause, Convert, ErrorCode, Force, Inquire, LeaseRequest,
     Release, RemLockspace,
 };
 use crate::clock::{Clock, OsClock};
+use crate::delta::HostState;
 use crate::ondisk::name::Name;
 use crate::paxos::Mode;
 use crate::sanlock::strings::{res_to_str, state_text};
@@ -41,11 +41,6 @@ use crate::sanlock::wire::{
     Options, RESOURCE_BYTES, Resource, State, WireError, sanlk,
 };
 use crate::spec::{DiskLocation, LockspaceSpec, ResourceSpec};
-
-/// The largest request payload drained after a request that could not be
-/// decoded: eight resources of four disks and their options.
-const MAX_PAYLOAD: usize =
-    wire::MAX_RESOURCES * (RESOURCE_BYTES + 4 * wire::DISK_BYTES) + OPTIONS_BYTES;
 
 /// How long after a join GET_HOSTS answers -EAGAIN. sanlock answers so
 /// until its first check of the other hosts; leased reads every host at the
@@ -127,11 +122,14 @@ fn serve(daemon: &Arc<Daemon>, stream: &UnixStream) {
         }
     };
     if !permitted(daemon, &caller.peer) {
-        tracing::warn!(pid = caller.peer.pid, uid = caller.peer.uid, "sanlock socket: not permitted");
+        tracing::warn!(
+            pid = caller.peer.pid,
+            uid = caller.peer.uid,
+            "sanlock socket: not permitted"
+        );
         return;
     }
-    let mut connection =
-        Connection { daemon, caller, stream, registered: None, restricted: false };
+    let mut connection = Connection { daemon, caller, stream, registered: None, restricted: false };
     loop {
         let mut raw = [0u8; HEADER_BYTES];
         if read_all(stream, &mut raw).is_err() {
@@ -176,8 +174,11 @@ impl Connection<'_> {
         {
             // sanlock's daemon logs these and answers nothing.
             tracing::debug!(
-                pid = self.caller.peer.pid, cmd = header.cmd, magic = header.magic,
-                restricted = self.restricted, "sanlock socket: request ignored"
+                pid = self.caller.peer.pid,
+                cmd = header.cmd,
+                magic = header.magic,
+                restricted = self.restricted,
+                "sanlock socket: request ignored"
             );
             return true;
         }
@@ -186,7 +187,7 @@ impl Connection<'_> {
             Ok(answer) => answer,
             Err(Refusal::Wire(err)) => {
                 tracing::debug!(pid = self.caller.peer.pid, ?cmd, "sanlock socket: {err}");
-                Answer::Result(err.result(), 0)
+                Answer::Result(wire_result(&err), 0)
             }
             Err(Refusal::Result(result)) => Answer::Result(result, 0),
             Err(Refusal::Api(err)) => {
@@ -323,14 +324,14 @@ impl Connection<'_> {
     }
 
     /// The registration a registered command acts for: this connection's
-    /// (data2 -1), or the first of the pid named in data2.
+    /// (data2 -1), or the first of the pid named in data2. sanlock answers
+    /// -EBUSY for a connection that never registered (it has no pid), and
+    /// -ESRCH for a pid with no registration.
     fn target(&self, header: &Header) -> Result<Arc<Registered>, Refusal> {
-        let found = if header.data2 == u32::MAX {
-            self.registered.clone()
-        } else {
-            self.daemon.registered(header.data2)
-        };
-        found.ok_or(Refusal::Result(-libc::ESRCH))
+        if header.data2 == u32::MAX {
+            return self.registered.clone().ok_or(Refusal::Result(-libc::EBUSY));
+        }
+        self.daemon.registered(header.data2).ok_or(Refusal::Result(-libc::ESRCH))
     }
 
     /// The peer a registered command acts as: the caller, for the target
@@ -364,17 +365,18 @@ impl Connection<'_> {
     }
 
     fn acquire(&self, header: &Header) -> Result<Answer, Refusal> {
+        // sanlock finds the target before it looks at the payload: a
+        // missing target is the answer whatever the payload holds.
+        let target = self.target(header);
         let count = usize::try_from(header.data).unwrap_or(usize::MAX);
-        if count > wire::MAX_RESOURCES {
-            return Err(Refusal::Result(-libc::E2BIG));
-        }
-        let mut resources = Vec::with_capacity(count);
-        for _ in 0..count {
-            resources.push(self.resource_payload()?);
-        }
-        let options = Options::decode(&self.payload(OPTIONS_BYTES)?)?;
+        let payload = if count > wire::MAX_RESOURCES {
+            Err(Refusal::Result(-libc::E2BIG))
+        } else {
+            self.acquire_payload(count)
+        };
+        let target = target?;
+        let (resources, options) = payload?;
         let _ = options.owner_name;
-        let target = self.target(header)?;
         let Some(_command) = target.begin() else {
             return Err(Refusal::Result(-libc::EBUSY));
         };
@@ -422,6 +424,16 @@ impl Connection<'_> {
         }
     }
 
+    /// ACQUIRE's payload: `count` resources with their disks, then options.
+    fn acquire_payload(&self, count: usize) -> Result<(Vec<Resource>, Options), Refusal> {
+        let mut resources = Vec::with_capacity(count);
+        for _ in 0..count {
+            resources.push(self.resource_payload()?);
+        }
+        let options = Options::decode(&self.payload(OPTIONS_BYTES)?)?;
+        Ok((resources, options))
+    }
+
     fn release(&self, header: &Header) -> Result<Answer, Refusal> {
         let flags = header.cmd_flags;
         let count = usize::try_from(header.data).unwrap_or(usize::MAX);
@@ -459,8 +471,7 @@ impl Connection<'_> {
             .filter(|r| !orphan || !r.name.is_empty())
             .map(|r| self.daemon.held_spec(&r.lockspace, &r.name).ok_or_else(|| not_here(r)))
             .collect::<Result<Vec<_>, _>>()?;
-        let args =
-            Release { resources: specs, pid, pidfd: false, all: all && !orphan, orphan };
+        let args = Release { resources: specs, pid, pidfd: false, all: all && !orphan, orphan };
         self.daemon.release(&peer, args)?;
         Ok(Answer::Result(0, 0))
     }
@@ -468,9 +479,15 @@ impl Connection<'_> {
     fn inquire(&self, header: &Header) -> Result<Answer, Refusal> {
         let target = self.target(header)?;
         let peer = self.peer_for(&target);
-        let held = self.daemon.inquire(&peer, Inquire { pid: Some(target.process.pid), pidfd: false })?;
+        let held =
+            self.daemon.inquire(&peer, Inquire { pid: Some(target.process.pid), pidfd: false })?;
         let leases: Vec<&LeaseStatus> =
             held.leases.iter().filter(|l| l.client.is_none_or(|c| c == target.token)).collect();
+        if leases.is_empty() {
+            // sanlock sends no string when nothing is held, and libsanlock
+            // then hands back a NULL state.
+            return Ok(Answer::Result(0, 0));
+        }
         let text = leases.iter().map(|l| res_to_str(&resource_of(l))).collect::<Vec<_>>().join(" ");
         let mut payload = text.into_bytes();
         payload.push(0);
@@ -489,8 +506,7 @@ impl Connection<'_> {
             .held_spec(&resource.lockspace, &resource.name)
             .ok_or_else(|| not_here(&resource))?;
         let mode = if resource.shared() { Mode::Shared } else { Mode::Exclusive };
-        let args =
-            Convert { resource: spec, mode, pid: Some(target.process.pid), pidfd: false };
+        let args = Convert { resource: spec, mode, pid: Some(target.process.pid), pidfd: false };
         self.daemon.convert(&self.peer_for(&target), args)?;
         Ok(Answer::Result(0, 0))
     }
@@ -602,9 +618,8 @@ impl Connection<'_> {
     fn get_hosts(&self) -> Result<Answer, Refusal> {
         let lockspace = self.lockspace_payload()?;
         let ls = self.daemon.lockspace(&lockspace.name)?;
-        let checked = ls
-            .joined_at()
-            .is_some_and(|at| OsClock.now().saturating_since(at) >= FIRST_CHECK);
+        let checked =
+            ls.joined_at().is_some_and(|at| OsClock.now().saturating_since(at) >= FIRST_CHECK);
         if !checked {
             return Err(Refusal::Result(-libc::EAGAIN));
         }
@@ -738,8 +753,12 @@ impl Connection<'_> {
 
     fn read_lockspace(&self) -> Result<Answer, Refusal> {
         let mut lockspace = self.lockspace_payload()?;
-        let (leader, io_timeout) =
-            self.daemon.read_lockspace(&lockspace.disk.path, lockspace.disk.offset, lockspace.host_id, lockspace.flags)?;
+        let (leader, io_timeout) = self.daemon.read_lockspace(
+            &lockspace.disk.path,
+            lockspace.disk.offset,
+            lockspace.host_id,
+            lockspace.flags,
+        )?;
         lockspace.name = leader.space_name;
         lockspace.flags = leader.flags & geometry_flags();
         Ok(Answer::Payload(0, u32::from(io_timeout), lockspace.encode().to_vec()))
@@ -856,6 +875,15 @@ impl From<ApiError> for Refusal {
     }
 }
 
+/// The value sanlock answers for a payload that could not be decoded: a
+/// disk path that fills its field with no NUL is too long for sanlock.
+fn wire_result(err: &WireError) -> i32 {
+    match err {
+        WireError::NoNul { what: "sanlk_disk path" } => -libc::ENAMETOOLONG,
+        other => other.result(),
+    }
+}
+
 /// The value sanlock answers where a service gave `err`.
 fn result_of(cmd: Cmd, err: &ApiError) -> i32 {
     if let Some(cause) = err.cause {
@@ -941,10 +969,7 @@ fn lockspace_spec(lockspace: &Lockspace) -> Result<String, Refusal> {
     let spec = LockspaceSpec {
         name: lockspace.name,
         host_id: lockspace.host_id,
-        disk: DiskLocation {
-            path: lockspace.disk.path.clone(),
-            offset: lockspace.disk.offset,
-        },
+        disk: DiskLocation { path: lockspace.disk.path.clone(), offset: lockspace.disk.offset },
     };
     Ok(spec.to_string())
 }
