@@ -269,12 +269,25 @@ impl Daemon {
 /// What is asked of a resource index.
 pub(super) enum IndexOp {
     /// Write a new index (and its internal lease).
-    Format { flags: u32, max_resources: Option<u32> },
+    Format {
+        flags: u32,
+        max_resources: Option<u32>,
+    },
     /// Find an entry by name or by offset, or the first free one.
-    Lookup { name: Option<Name>, offset: Option<u64> },
-    Create { name: Name },
-    Delete { name: Name },
-    Update { entry: Entry, op: UpdateOp },
+    Lookup {
+        name: Option<Name>,
+        offset: Option<u64>,
+    },
+    Create {
+        name: Name,
+    },
+    Delete {
+        name: Name,
+    },
+    Update {
+        entry: Entry,
+        op: UpdateOp,
+    },
     Rebuild,
 }
 
@@ -308,9 +321,11 @@ impl Daemon {
         let io_timeout = joined
             .as_ref()
             .map_or(std::time::Duration::from_secs(10), |ls| ls.timeouts.io_timeout());
-        let access = if matches!(op, IndexOp::Lookup { .. }) { Access::ReadOnly } else { Access::ReadWrite };
+        let access =
+            if matches!(op, IndexOp::Lookup { .. }) { Access::ReadOnly } else { Access::ReadWrite };
         let disk = open(path, access)?;
-        let index = Rindex { disk: &disk, clock: &OsClock, lockspace: *lockspace, offset, io_timeout };
+        let index =
+            Rindex { disk: &disk, clock: &OsClock, lockspace: *lockspace, offset, io_timeout };
         let changes = match op {
             IndexOp::Format { flags, max_resources } => {
                 let (sector, align) = requested(flags)?;

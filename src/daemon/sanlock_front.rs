@@ -36,12 +36,12 @@ use crate::clock::{Clock, OsClock};
 use crate::delta::HostState;
 use crate::ondisk::name::Name;
 use crate::paxos::Mode;
+use crate::rindex::{Entry, UpdateOp};
 use crate::sanlock::strings::{res_to_str, state_text};
 use crate::sanlock::wire::{
     self, Cmd, Disk, HEADER_BYTES, Header, Host, LOCKSPACE_BYTES, Lockspace, OPTIONS_BYTES,
     Options, RESOURCE_BYTES, Resource, State, WireError, sanlk,
 };
-use crate::rindex::{Entry, UpdateOp};
 use crate::spec::{DiskLocation, LockspaceSpec, ResourceSpec};
 
 /// The largest request payload drained after a request that could not be
@@ -205,7 +205,7 @@ impl Connection<'_> {
             Err(Refusal::Wire(err)) => {
                 tracing::debug!(pid = self.caller.peer.pid, ?cmd, "sanlock socket: {err}");
                 self.drain(header);
-                Answer::Result(err.result(), 0)
+                Answer::Result(wire_result(&err), 0)
             }
             Err(Refusal::Result(result)) => Answer::Result(result, 0),
             Err(Refusal::Api(err)) => {
@@ -322,8 +322,7 @@ impl Connection<'_> {
     /// is read from its start.
     fn drain(&self, header: &Header) {
         let length = usize::try_from(header.length).unwrap_or(usize::MAX);
-        let mut left =
-            length.saturating_sub(HEADER_BYTES + self.consumed.get()).min(MAX_PAYLOAD);
+        let mut left = length.saturating_sub(HEADER_BYTES + self.consumed.get()).min(MAX_PAYLOAD);
         let mut buf = [0u8; 4096];
         while left > 0 {
             let mut fds = [PollFd::new(self.stream.as_fd(), PollFlags::POLLIN)];
@@ -364,14 +363,14 @@ impl Connection<'_> {
     }
 
     /// The registration a registered command acts for: this connection's
-    /// (data2 -1), or the first of the pid named in data2.
+    /// (data2 -1), or the first of the pid named in data2. sanlock answers
+    /// -EBUSY for a connection that never registered (it has no pid), and
+    /// -ESRCH for a pid with no registration.
     fn target(&self, header: &Header) -> Result<Arc<Registered>, Refusal> {
-        let found = if header.data2 == u32::MAX {
-            self.registered.clone()
-        } else {
-            self.daemon.registered(header.data2)
-        };
-        found.ok_or(Refusal::Result(-libc::ESRCH))
+        if header.data2 == u32::MAX {
+            return self.registered.clone().ok_or(Refusal::Result(-libc::EBUSY));
+        }
+        self.daemon.registered(header.data2).ok_or(Refusal::Result(-libc::ESRCH))
     }
 
     /// The peer a registered command acts as: the caller, for the target
@@ -405,17 +404,18 @@ impl Connection<'_> {
     }
 
     fn acquire(&self, header: &Header) -> Result<Answer, Refusal> {
+        // sanlock finds the target before it looks at the payload: a
+        // missing target is the answer whatever the payload holds.
+        let target = self.target(header);
         let count = usize::try_from(header.data).unwrap_or(usize::MAX);
-        if count > wire::MAX_RESOURCES {
-            return Err(Refusal::Result(-libc::E2BIG));
-        }
-        let mut resources = Vec::with_capacity(count);
-        for _ in 0..count {
-            resources.push(self.resource_payload()?);
-        }
-        let options = Options::decode(&self.payload(OPTIONS_BYTES)?)?;
+        let payload = if count > wire::MAX_RESOURCES {
+            Err(Refusal::Result(-libc::E2BIG))
+        } else {
+            self.acquire_payload(count)
+        };
+        let target = target?;
+        let (resources, options) = payload?;
         let _ = options.owner_name;
-        let target = self.target(header)?;
         let Some(_command) = target.begin() else {
             return Err(Refusal::Result(-libc::EBUSY));
         };
@@ -463,6 +463,16 @@ impl Connection<'_> {
             Err(err) if err.cause == Some(Cause::Orphan) => Err(Refusal::Result(-libc::EUCLEAN)),
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// ACQUIRE's payload: `count` resources with their disks, then options.
+    fn acquire_payload(&self, count: usize) -> Result<(Vec<Resource>, Options), Refusal> {
+        let mut resources = Vec::with_capacity(count);
+        for _ in 0..count {
+            resources.push(self.resource_payload()?);
+        }
+        let options = Options::decode(&self.payload(OPTIONS_BYTES)?)?;
+        Ok((resources, options))
     }
 
     fn release(&self, header: &Header) -> Result<Answer, Refusal> {
@@ -514,6 +524,11 @@ impl Connection<'_> {
             self.daemon.inquire(&peer, Inquire { pid: Some(target.process.pid), pidfd: false })?;
         let leases: Vec<&LeaseStatus> =
             held.leases.iter().filter(|l| l.client.is_none_or(|c| c == target.token)).collect();
+        if leases.is_empty() {
+            // sanlock sends no string when nothing is held, and libsanlock
+            // then hands back a NULL state.
+            return Ok(Answer::Result(0, 0));
+        }
         let text = leases.iter().map(|l| res_to_str(&resource_of(l))).collect::<Vec<_>>().join(" ");
         let mut payload = text.into_bytes();
         payload.push(0);
@@ -780,12 +795,18 @@ impl Connection<'_> {
 
     fn read_lockspace(&self) -> Result<Answer, Refusal> {
         let mut lockspace = self.lockspace_payload()?;
-        let (leader, io_timeout) = self.daemon.read_lockspace(
+        let read = self.daemon.read_lockspace(
             &lockspace.disk.path,
             lockspace.disk.offset,
             lockspace.host_id,
             lockspace.flags,
-        )?;
+        );
+        // libsanlock reads the struct whatever the result: it is always
+        // sent, as by sanlock.
+        let (leader, io_timeout) = match read {
+            Ok(read) => read,
+            Err(err) => return Ok(failed_with(Cmd::ReadLockspace, &err, &lockspace.encode())),
+        };
         lockspace.name = leader.space_name;
         lockspace.flags = leader.flags & geometry_flags();
         Ok(Answer::Payload(0, u32::from(io_timeout), lockspace.encode().to_vec()))
@@ -813,7 +834,12 @@ impl Connection<'_> {
     fn read_resource(&self) -> Result<Answer, Refusal> {
         let mut resource = self.resource_payload()?;
         let disk = single_disk(&resource)?.clone();
-        let leader = self.daemon.read_resource(&disk.path, disk.offset, resource.flags)?;
+        let leader = match self.daemon.read_resource(&disk.path, disk.offset, resource.flags) {
+            Ok(leader) => leader,
+            Err(err) => {
+                return Ok(failed_with(Cmd::ReadResource, &err, &resource.encode_head()));
+            }
+        };
         resource.lockspace = leader.space_name;
         resource.name = leader.resource_name;
         resource.lver = leader.lver;
@@ -825,8 +851,13 @@ impl Connection<'_> {
     fn read_resource_owners(&self) -> Result<Answer, Refusal> {
         let mut resource = self.resource_payload()?;
         let disk = single_disk(&resource)?.clone();
-        let (leader, owners) =
-            self.daemon.read_resource_owners(&disk.path, disk.offset, resource.flags)?;
+        let read = self.daemon.read_resource_owners(&disk.path, disk.offset, resource.flags);
+        let (leader, owners) = match read {
+            Ok(read) => read,
+            Err(err) => {
+                return Ok(failed_with(Cmd::ReadResourceOwners, &err, &resource.encode_head()));
+            }
+        };
         resource.lver = leader.lver;
         resource.flags = leader.flags & geometry_flags();
         resource.disks.clear();
@@ -892,8 +923,12 @@ impl Connection<'_> {
                 max_resources: (index.max_resources > 0).then_some(index.max_resources),
             },
             Cmd::LookupRindex => IndexOp::Lookup { name, offset },
-            Cmd::CreateResource => IndexOp::Create { name: name.ok_or(Refusal::Result(-libc::EINVAL))? },
-            Cmd::DeleteResource => IndexOp::Delete { name: name.ok_or(Refusal::Result(-libc::EINVAL))? },
+            Cmd::CreateResource => {
+                IndexOp::Create { name: name.ok_or(Refusal::Result(-libc::EINVAL))? }
+            }
+            Cmd::DeleteResource => {
+                IndexOp::Delete { name: name.ok_or(Refusal::Result(-libc::EINVAL))? }
+            }
             Cmd::UpdateRindex => {
                 let (Some(name), Some(offset)) = (name, offset) else {
                     return Err(Refusal::Result(-libc::EINVAL));
@@ -919,7 +954,8 @@ impl Connection<'_> {
             (Cmd::FormatRindex | Cmd::RebuildRindex, _) => Ok(Answer::Result(0, 0)),
             (Cmd::LookupRindex, None) => Err(Refusal::Result(-libc::ENOENT)),
             (_, found) => {
-                let found = found.or_else(|| entry.map(|e| Entry { name: e.name, offset: e.offset }));
+                let found =
+                    found.or_else(|| entry.map(|e| Entry { name: e.name, offset: e.offset }));
                 let reply = found.map_or_else(wire::Rentry::default, |e| wire::Rentry {
                     name: e.name,
                     offset: e.offset,
@@ -952,6 +988,15 @@ impl From<WireError> for Refusal {
 impl From<ApiError> for Refusal {
     fn from(err: ApiError) -> Refusal {
         Refusal::Api(err)
+    }
+}
+
+/// The value sanlock answers for a payload that could not be decoded: a
+/// disk path that fills its field with no NUL is too long for sanlock.
+fn wire_result(err: &WireError) -> i32 {
+    match err {
+        WireError::NoNul { what: "sanlk_disk path" } => -libc::ENAMETOOLONG,
+        other => other.result(),
     }
 }
 
@@ -990,6 +1035,13 @@ fn result_of(cmd: Cmd, err: &ApiError) -> i32 {
         ErrorCode::ShuttingDown => -libc::ESHUTDOWN,
         ErrorCode::Internal => sanlk::ERROR,
     }
+}
+
+/// A failure answered with the request's struct after the header: the
+/// reads whose reply libsanlock reads in full whatever its result.
+fn failed_with(cmd: Cmd, err: &ApiError, echo: &[u8]) -> Answer {
+    tracing::debug!(?cmd, "sanlock socket: {err}");
+    Answer::Payload(result_of(cmd, err), 0, echo.to_vec())
 }
 
 fn not_here(resource: &Resource) -> Refusal {
