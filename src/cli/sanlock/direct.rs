@@ -206,7 +206,11 @@ fn dump(options: &Options) -> Result<u8, UsageError> {
         }
     };
     let mut out = String::from(DUMP_HEADER);
-    match direct::dump(&disk, &OsClock, location.offset, location.size, false) {
+    // sanlock reads what there is of the range: one past the end of the
+    // device is cut there, not refused.
+    let room = disk.size_bytes().saturating_sub(location.offset);
+    let size = location.size.map(|size| size.min(room));
+    match direct::dump(&disk, &OsClock, location.offset, size, false) {
         Ok(report) => {
             out.push_str(&dump_rows(&report));
             for problem in &report.problems {
