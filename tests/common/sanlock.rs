@@ -54,6 +54,11 @@ impl SanlockHost {
         host
     }
 
+    /// The daemon's run directory: `SANLOCK_RUN_DIR` for its clients.
+    pub fn run_dir(&self) -> &Path {
+        self.run_dir.path()
+    }
+
     pub fn client(&self, args: &[&str]) -> super::Run {
         let mut full = vec!["client"];
         full.extend_from_slice(args);
