@@ -272,3 +272,26 @@ fn client_verbs_against_debian_sanlock() {
     let gone = client(&["rem_lockspace", "-s", &lockspace]);
     assert_eq!((gone.code, gone.stdout.as_str()), (1, "rem_lockspace\nrem_lockspace done -2\n"));
 }
+
+/// Without -D the daemon goes to the background; the command returns 0
+/// once it serves, and a second one still exits 1.
+#[test]
+fn a_background_daemon_is_ready_when_the_command_returns() {
+    let sanlock = Personality::new();
+    let run_dir = scratch();
+    let args = ["daemon", "-w", "0", "-U", "root", "-G", "root"];
+    let started = sanlock.run(run_dir.path(), &args);
+    let pid_text = std::fs::read_to_string(run_dir.path().join("leased.pid")).unwrap_or_default();
+    let socket_there = run_dir.path().join("leased.sock").exists();
+    let second = sanlock.run(run_dir.path(), &args);
+    if let Ok(pid) = pid_text.trim().parse::<i32>() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert_eq!(started.code, 0, "{}{}", started.stdout, started.stderr);
+    assert!(socket_there, "the daemon serves once the command returns");
+    assert!(pid_text.trim().parse::<i32>().is_ok(), "leased.pid: {pid_text:?}");
+    assert_eq!(second.code, 1);
+}
