@@ -819,3 +819,63 @@ fn lvmlockds_sequence_through_libsanlock() {
     assert_eq!(lvmlockd.step("get-hosts"), ["0", "1", "1:3"], "this host alone, LIVE");
     assert!(lvmlockd.wait().success());
 }
+
+/// sanlock's write_lockspace and write_resource are inits: sanlock writes
+/// them over whatever lies there. leased refuses where another host holds
+/// something on disk (a host_id, a resource EX or SH) or where another kind
+/// of area lies, and the disk is left as it was.
+#[test]
+fn writes_of_lease_areas_never_wipe_what_another_host_holds() {
+    if !have_python_sanlock() {
+        return;
+    }
+    let host = Host::start();
+    let image = zero_file(host.path(), "leases.img", 4 << 20);
+    let image = image.to_str().unwrap();
+    let setup = "\
+import sanlock, sys
+path = sys.argv[1]
+sanlock.write_lockspace(b'ls', path, offset=0, iotimeout=1)
+sanlock.write_resource(b'ls', b'r1', [(path, 1048576)])
+sanlock.write_resource(b'ls', b'r2', [(path, 2097152)])
+";
+    host.python(setup, &[image]).ok();
+    // Another host: host_id 2, holding r1 EX and r2 SH, with no daemon.
+    let other = |args: &[&str]| {
+        let mut all = vec!["direct"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--host-name", "other-host"]);
+        host.lease(&all).ok();
+    };
+    let ls2 = format!("ls:2:{image}:0");
+    other(&["acquire-id", "-s", &ls2]);
+    other(&["acquire", "-s", &ls2, "-r", &format!("ls:r1:{image}:1M")]);
+    other(&["acquire", "-s", &ls2, "-r", &format!("ls:r2:{image}:2M:SH")]);
+    let before = std::fs::read(image).expect("read the image");
+    let attempts = "\
+import sanlock, sys
+path = sys.argv[1]
+def attempt(what, call):
+    try:
+        call()
+        print(what, 'written')
+    except sanlock.SanlockException as e:
+        print(what, 'refused', e.errno)
+attempt('r1 held EX', lambda: sanlock.write_resource(b'ls', b'r1', [(path, 1048576)]))
+attempt('r1 cleared', lambda: sanlock.write_resource(b'ls', b'r1', [(path, 1048576)], clear=True))
+attempt('r2 held SH', lambda: sanlock.write_resource(b'ls', b'r2', [(path, 2097152)]))
+attempt('lockspace as resource', lambda: sanlock.write_resource(b'ls', b'x', [(path, 0)]))
+attempt('lockspace with a host', lambda: sanlock.write_lockspace(b'ls', path, offset=0, iotimeout=1))
+attempt('r1 as lockspace', lambda: sanlock.write_lockspace(b'ls', path, offset=1048576, iotimeout=1))
+attempt('free area', lambda: sanlock.write_resource(b'ls', b'r3', [(path, 3145728)]))
+";
+    let out = host.python(attempts, &[image]).ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    for refused in &lines[..6] {
+        assert!(refused.contains("refused"), "{}", out.stdout);
+    }
+    assert_eq!(lines[6], "free area written", "{}", out.stdout);
+    let after = std::fs::read(image).expect("read the image");
+    assert!(before[..3 << 20] == after[..3 << 20], "the held areas are as they were");
+    assert_eq!(leader(image, 1)["owner_id"], 2, "r1 is still host 2's");
+}

@@ -48,6 +48,7 @@ pub fn man_pages() -> Vec<(String, String)> {
         ("lease.8".to_owned(), lease_man_page()),
         ("leased.8".to_owned(), leased_man_page()),
         ("leased.conf.5".to_owned(), leased_conf_man_page()),
+        ("leased-sanlock.8".to_owned(), super::sanlock::man_page()),
     ]
 }
 

@@ -7,10 +7,10 @@
 use std::path::Path;
 
 use super::Daemon;
-use super::leases::{DeviceId, Place};
+use super::leases::{DeviceId, LeaseKey, Place};
 use super::lockspace::direct_error;
 use crate::api::{ApiError, Cause, ErrorCode};
-use crate::clock::OsClock;
+use crate::clock::{Clock, OsClock};
 use crate::direct::{self, DirectError, InitOptions};
 use crate::disk::{Access, DirectFile, Disk};
 use crate::ondisk::geometry::{AlignSize, Geometry, SectorSize};
@@ -71,6 +71,83 @@ fn geometry_for(
     }
 }
 
+/// Refuses an init of `len` bytes at `offset` that would wipe what a host
+/// may be using: a host_id lease with a timestamp (writing a lockspace),
+/// a lockspace area or another resource's area (writing a resource), or a
+/// resource area that names an owner or a SHARED holder. Free areas of the
+/// kind being written are overwritten, as sanlock's init does. Anything
+/// that cannot be read refuses the write.
+fn refuse_if_used(
+    disk: &DirectFile,
+    offset: u64,
+    len: u64,
+    writing: LeaderKind,
+) -> Result<(), ApiError> {
+    let read_len = usize::try_from(len).map_err(|_| bad_geometry("area too large"))?;
+    let deadline = OsClock.now() + direct::DIRECT_READ_TIMEOUT;
+    let area = disk
+        .read(offset, read_len, deadline)
+        .map_err(|err| direct_error(&DirectError::Disk(err)))?;
+    let refuse = |at: u64, what: String| {
+        Err(ApiError::new(
+            ErrorCode::Refused,
+            format!(
+                "{}: offset {at}: {what}; it is not overwritten (sanlock's init would)",
+                disk.path().display()
+            ),
+        )
+        .because(Cause::OwnerAlive))
+    };
+    // Stepping by 512 finds records of either sector size.
+    for (step, sector) in area.chunks_exact(512).enumerate() {
+        let at = offset + 512 * step as u64;
+        let leader = LeaderRecord::decode_prefix(sector);
+        let Some(kind) = leader.kind() else { continue };
+        let Ok(geometry) = leader.verify(kind) else { continue };
+        match (kind, writing) {
+            (LeaderKind::Delta, LeaderKind::Delta) if leader.timestamp != 0 => {
+                return refuse(
+                    at,
+                    format!(
+                        "host_id {} of lockspace '{}' is held (timestamp {})",
+                        leader.owner_id, leader.space_name, leader.timestamp
+                    ),
+                );
+            }
+            (LeaderKind::Delta, LeaderKind::Delta) => {}
+            (LeaderKind::Delta, LeaderKind::Paxos) => {
+                return refuse(at, format!("lockspace '{}' lies there", leader.space_name));
+            }
+            (LeaderKind::Paxos, LeaderKind::Delta) => {
+                return refuse(at, format!("resource '{}' lies there", leader.resource_name));
+            }
+            (LeaderKind::Paxos, LeaderKind::Paxos) if at != offset => {
+                return refuse(at, format!("resource '{}' lies there", leader.resource_name));
+            }
+            (LeaderKind::Paxos, LeaderKind::Paxos) => {
+                let own = area.get(..usize::try_from(geometry.area_bytes()).unwrap_or(usize::MAX));
+                let holder = own
+                    .and_then(|own| crate::rindex::holder(own, &leader, geometry, OsClock.now()));
+                if let Some(holder) = holder {
+                    return refuse(
+                        at,
+                        format!("resource '{}' is held ({holder:?})", leader.resource_name),
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn in_use_here(path: &Path, offset: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::Exists,
+        format!("{}: offset {offset}: an area this host uses lies there", path.display()),
+    )
+    .because(Cause::BusyHere)
+}
+
 fn open(path: &Path, access: Access) -> Result<DirectFile, ApiError> {
     DirectFile::open(path, access).map_err(|err| direct_error(&DirectError::Disk(err)))
 }
@@ -86,14 +163,6 @@ fn leader_error(err: &DirectError) -> ApiError {
 }
 
 impl Daemon {
-    /// Whether a lockspace joined here lies at `path` and `offset`.
-    fn lockspace_at(&self, device: DeviceId, offset: u64) -> bool {
-        self.lockspace_list().iter().any(|ls| {
-            ls.spec.disk.offset == offset
-                && DeviceId::of(&ls.spec.disk.path).is_ok_and(|id| id == device)
-        })
-    }
-
     /// Writes a fresh lockspace area (sanlock's write_lockspace).
     pub(super) fn write_lockspace(
         &self,
@@ -106,14 +175,12 @@ impl Daemon {
         let (sector_size, align) = requested(flags)?;
         let device = DeviceId::of(path)
             .map_err(|e| ApiError::new(ErrorCode::NotFound, format!("{}: {e}", path.display())))?;
-        if self.lockspace_at(device, offset) {
-            return Err(ApiError::new(
-                ErrorCode::Exists,
-                format!("{}: offset {offset}: a lockspace joined here lies there", path.display()),
-            )
-            .because(Cause::BusyHere));
-        }
         let disk = open(path, Access::ReadWrite)?;
+        let geometry = geometry_for(&disk, sector_size, align)?;
+        if self.used_here(device, offset, geometry.area_bytes()) {
+            return Err(in_use_here(path, offset));
+        }
+        refuse_if_used(&disk, offset, geometry.area_bytes(), LeaderKind::Delta)?;
         let options = InitOptions { sector_size, align, force: true };
         direct::init_lockspace(&disk, &OsClock, offset, *name, io_timeout, options)
             .map_err(|err| direct_error(&err))?;
@@ -158,33 +225,16 @@ impl Daemon {
         let (sector_size, align) = requested(flags)?;
         let device = DeviceId::of(path)
             .map_err(|e| ApiError::new(ErrorCode::NotFound, format!("{}: {e}", path.display())))?;
-        let place = Place { path: path.to_owned(), device, offset };
         let key = super::leases::LeaseKey { lockspace: *lockspace, name: *name };
-        if self.area_in_use_here(&place, &key) {
-            return Err(ApiError::new(
-                ErrorCode::Exists,
-                format!("{}: offset {offset}: a lease of this host lies there", path.display()),
-            )
-            .because(Cause::BusyHere));
-        }
         let disk = open(path, Access::ReadWrite)?;
-        if let Ok((_, leader)) =
-            direct::probe_area(&disk, &OsClock, offset, LeaderKind::Paxos, None)
-            && leader.owner_id != 0
-            && leader.timestamp != 0
-        {
-            return Err(ApiError::new(
-                ErrorCode::Refused,
-                format!(
-                    "{}: offset {offset}: resource '{}' is held by host_id {}; it is not \
-                     overwritten",
-                    path.display(),
-                    leader.resource_name,
-                    leader.owner_id
-                ),
-            )
-            .because(Cause::OwnerAlive));
+        let geometry = geometry_for(&disk, sector_size, align)?;
+        // The name's slot is held busy from the checks to the write, so
+        // that no acquire of ours starts on it meanwhile.
+        let _slot = self.reserve_for_write(&key).map_err(|err| err.because(Cause::BusyHere))?;
+        if self.used_here(device, offset, geometry.area_bytes()) {
+            return Err(in_use_here(path, offset));
         }
+        refuse_if_used(&disk, offset, geometry.area_bytes(), LeaderKind::Paxos)?;
         let options = InitOptions { sector_size, align, force: true };
         let written = if clear {
             direct::clear_resource(&disk, &OsClock, offset, *lockspace, *name, options)
@@ -344,24 +394,47 @@ impl Daemon {
         };
         let lockspace_joined = joined?;
         let header = index.read_header().map_err(|err| index_error(&err))?;
-        let name = Name::new(crate::rindex::RINDEX_LEASE_NAME).expect("a valid name");
+        // The index's writes go through the daemon's handle on the device,
+        // where writes still in the kernel are counted (recovery waits for
+        // them), and are waited for before the index's lease is let go.
+        let device = DeviceId::of(path)
+            .map_err(|e| ApiError::new(ErrorCode::NotFound, format!("{}: {e}", path.display())))?;
+        let shared = self.resource_disk(&Place { path: path.to_owned(), device, offset })?;
+        let index = Rindex { disk: &*shared, ..index };
+        // The name an entry is made or removed for is held busy meanwhile:
+        // no acquire of ours starts on it, and one under way or a lease
+        // held here refuses the change.
+        let _slot = match &changes {
+            IndexOp::Create { name } | IndexOp::Delete { name } => Some(
+                self.reserve_for_write(&LeaseKey { lockspace: *lockspace, name: *name })
+                    .map_err(|err| err.because(Cause::BusyHere))?,
+            ),
+            _ => None,
+        };
+        let lease_name = Name::new(crate::rindex::RINDEX_LEASE_NAME).expect("a valid name");
         let spec = ResourceSpec {
             lockspace: lockspace_joined.spec.name,
-            name,
+            name: lease_name,
             disk: DiskLocation { path: path.to_owned(), offset: header.lease_offset() },
             lver: None,
             shared: false,
         };
-        let done = self.under_lease(spec, || match changes {
-            IndexOp::Create { name } => index.create(&name).map(Some),
-            IndexOp::Delete { name } => {
-                // Where this host holds the lease, nobody may delete it;
-                // the index checks the disk for other hosts.
-                index.delete(&name).map(Some)
+        let done = self.under_lease(spec, || {
+            let done = match changes {
+                IndexOp::Create { name } => index.create(&name).map(Some),
+                IndexOp::Delete { name } => index.delete(&name).map(Some),
+                IndexOp::Update { entry, op } => index.update(&entry, op).map(|()| None),
+                IndexOp::Rebuild => index.rebuild().map(|_| None),
+                IndexOp::Format { .. } | IndexOp::Lookup { .. } => Ok(None),
+            };
+            while !shared.wait_writes_left(OsClock.now() + io_timeout) {
+                tracing::warn!(
+                    path = %path.display(),
+                    "a resource index write is still in the kernel; its lease is kept until it \
+                     leaves"
+                );
             }
-            IndexOp::Update { entry, op } => index.update(&entry, op).map(|()| None),
-            IndexOp::Rebuild => index.rebuild().map(|_| None),
-            IndexOp::Format { .. } | IndexOp::Lookup { .. } => Ok(None),
+            done
         })?;
         done.map_err(|err| index_error(&err))
     }

@@ -343,6 +343,10 @@ impl Daemon {
     fn shut_down_and_exit(self: &Arc<Self>, force: bool) {
         if force {
             self.shut_down();
+            // Forced: the SIGTERM below counts as confirmed, as a second
+            // one would, so that programs still registered with the
+            // watchdog do not keep the daemon up with nothing to serve.
+            *self.term_refused_at.lock().expect("term lock") = Some(OsClock.now());
         }
         // The signal loop of `serve` ends the process; with nothing left
         // to release, its SIGTERM handling refuses nothing.

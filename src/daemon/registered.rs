@@ -154,6 +154,17 @@ impl Daemon {
         self.registrations.lock().expect("registrations lock").by_token.len()
     }
 
+    /// Lets go of the leases tied to registration `token` if it closed:
+    /// for commands that may have tied one to it after its close was
+    /// handled.
+    pub(super) fn recheck_registration(self: &Arc<Self>, token: u64) {
+        let gone =
+            !self.registrations.lock().expect("registrations lock").by_token.contains_key(&token);
+        if gone {
+            self.client_closed(token);
+        }
+    }
+
     /// A registered connection closed: its leases go.
     pub(super) fn unregister(self: &Arc<Self>, token: u64) {
         self.registrations.lock().expect("registrations lock").by_token.remove(&token);

@@ -79,7 +79,7 @@ impl Daemon {
     /// The resource disk at `place`, opened once for every lease on that
     /// device whatever path names it: the disk layer orders our writes to
     /// one sector only within one open file.
-    fn resource_disk(&self, place: &Place) -> Result<Arc<DirectFile>, ApiError> {
+    pub(super) fn resource_disk(&self, place: &Place) -> Result<Arc<DirectFile>, ApiError> {
         let mut disks = self.disks.lock().expect("disks lock");
         if let Some(disk) = disks.get(&place.device) {
             return Ok(Arc::clone(disk));
@@ -546,11 +546,31 @@ impl Daemon {
         Some(spec.to_string())
     }
 
-    /// Whether this host holds a lease at `place` (whatever its name), or
-    /// holds or works on resource `key`.
-    pub(super) fn area_in_use_here(&self, place: &Place, key: &LeaseKey) -> bool {
+    /// Whether an area this host uses overlaps `len` bytes at `offset` of
+    /// `device`: a lease held here, or a lockspace joined here.
+    pub(super) fn used_here(&self, device: DeviceId, offset: u64, len: u64) -> bool {
+        let overlaps = |start: u64, bytes: u64| {
+            start < offset.saturating_add(len) && offset < start.saturating_add(bytes)
+        };
+        let lockspaces = self.lockspace_list();
+        let joined = lockspaces.iter().any(|ls| {
+            DeviceId::of(&ls.spec.disk.path).is_ok_and(|id| id == device)
+                && overlaps(ls.spec.disk.offset, ls.area.geometry.area_bytes())
+        });
         let table = self.leases.lock().expect("leases lock");
-        table.held().any(|lease| lease.place.same_area(place)) || table.occupant(key).is_some()
+        joined
+            || table.held().any(|lease| {
+                lease.place.device == device
+                    && overlaps(lease.place.offset, lease.held.resource.geometry.area_bytes())
+            })
+    }
+
+    /// Holds `key`'s slot busy until the guard is dropped, so that no
+    /// operation of ours on that resource starts meanwhile; refused if one
+    /// holds or works on it now.
+    pub(super) fn reserve_for_write(&self, key: &LeaseKey) -> Result<SlotGuard<'_>, ApiError> {
+        self.reserve(std::slice::from_ref(key), None)?;
+        Ok(SlotGuard { daemon: self, key: key.clone() })
     }
 
     /// Sets the lock value block of a lease held here, acquired with its
@@ -1037,6 +1057,18 @@ impl Daemon {
             );
             let _ = holder.signal(signal);
         }
+    }
+}
+
+/// A slot held busy by [`Daemon::reserve_for_write`].
+pub(super) struct SlotGuard<'a> {
+    daemon: &'a Daemon,
+    key: LeaseKey,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        self.daemon.free_slots(std::iter::once(&self.key));
     }
 }
 

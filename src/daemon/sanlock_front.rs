@@ -436,7 +436,12 @@ impl Connection<'_> {
             lvb: flags & wire::acquire::LVB != 0,
         };
         let peer = self.peer_for(&target);
-        match self.daemon.acquire(&peer, args) {
+        let acquired = self.daemon.acquire(&peer, args);
+        // The registration may have closed while the acquire ran, after
+        // its close let go of what it found: what was just tied to it goes
+        // the same way.
+        self.daemon.recheck_registration(target.token);
+        match acquired {
             Ok(_) => Ok(Answer::Result(0, 0)),
             // Adopting with ORPHAN (not ORPHAN_ONLY) takes the resource
             // fresh when no orphan holds it.
@@ -454,7 +459,9 @@ impl Connection<'_> {
                     adopt: false,
                     lvb: flags & wire::acquire::LVB != 0,
                 };
-                self.daemon.acquire(&peer, args)?;
+                let acquired = self.daemon.acquire(&peer, args);
+                self.daemon.recheck_registration(target.token);
+                acquired?;
                 Ok(Answer::Result(0, 0))
             }
             Err(err) if adopt && err.code == ErrorCode::NotFound => {
@@ -493,19 +500,16 @@ impl Connection<'_> {
             return Err(Refusal::Result(-libc::EOPNOTSUPP));
         }
         let orphan = flags & wire::release::ORPHAN != 0;
-        let (peer, pid, _command) = if orphan {
-            (self.caller.peer.clone(), None, None)
-        } else {
-            let target = self.target(header)?;
-            let peer = self.peer_for(&target);
-            let pid = Some(target.process.pid);
-            // A release for a registration with a command under way waits
-            // for nothing: it is refused, as by sanlock.
-            let guard = Arc::clone(&target);
-            if guard.begin().is_none() {
-                return Err(Refusal::Result(-libc::EBUSY));
-            }
-            (peer, pid, Some(target))
+        let target = if orphan { None } else { Some(self.target(header)?) };
+        // A release for a registration with a command under way waits for
+        // nothing: it is refused, as by sanlock.
+        let _command = match &target {
+            Some(target) => Some(target.begin().ok_or(Refusal::Result(-libc::EBUSY))?),
+            None => None,
+        };
+        let (peer, pid) = match &target {
+            Some(target) => (self.peer_for(target), Some(target.process.pid)),
+            None => (self.caller.peer.clone(), None),
         };
         let specs = resources
             .iter()
@@ -548,7 +552,9 @@ impl Connection<'_> {
             .ok_or_else(|| not_here(&resource))?;
         let mode = if resource.shared() { Mode::Shared } else { Mode::Exclusive };
         let args = Convert { resource: spec, mode, pid: Some(target.process.pid), pidfd: false };
-        self.daemon.convert(&self.peer_for(&target), args)?;
+        let converted = self.daemon.convert(&self.peer_for(&target), args);
+        self.daemon.recheck_registration(target.token);
+        converted?;
         Ok(Answer::Result(0, 0))
     }
 

@@ -617,7 +617,12 @@ fn area_len(geometry: Geometry) -> usize {
 /// Nothing is known here of any host's liveness, so only the lease itself
 /// can say it is free: a leader with no owner or one its owner released
 /// (the same rule an acquire applies), and no mode block saying SHARED.
-fn holder(area: &[u8], leader: &LeaderRecord, geometry: Geometry, now: MonoTime) -> Option<Holder> {
+pub fn holder(
+    area: &[u8],
+    leader: &LeaderRecord,
+    geometry: Geometry,
+    now: MonoTime,
+) -> Option<Holder> {
     let dblock_sector = |host_id: u64| {
         let start = geometry.dblock_offset(host_id) as usize;
         area.get(start..start + geometry.sector_bytes() as usize)

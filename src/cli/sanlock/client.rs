@@ -46,9 +46,9 @@ pub fn run(args: &[String]) -> u8 {
 fn verb_of(verb: &str, o: &Options) -> Result<u8, UsageError> {
     match verb {
         "status" => Ok(status(o.has('D'))),
-        "host_status" => Ok(host_status(&need_lockspace(o)?, o.has('D'))),
+        "host_status" => Ok(host_status(&lockspace_by_name(o)?, o.has('D'))),
         "gets" => Ok(gets(o.switch('h')?.unwrap_or(false))),
-        "renewal" => Ok(renewal(&need_lockspace(o)?)),
+        "renewal" => Ok(renewal(&lockspace_by_name(o)?)),
         "log_dump" => Ok(log_dump()),
         "shutdown" => {
             Ok(shutdown(o.switch('f')?.unwrap_or(false), o.switch('w')?.unwrap_or(false)))
@@ -82,6 +82,24 @@ fn verb_of(verb: &str, o: &Options) -> Result<u8, UsageError> {
 
 fn need_lockspace(o: &Options) -> Result<LockspaceSpec, UsageError> {
     o.lockspace()?.ok_or(UsageError::Missing('s'))
+}
+
+/// `-s NAME[:...]`: the verbs that only name a lockspace take its name
+/// alone, as sanlock does; the rest of a full spec is ignored.
+fn lockspace_by_name(o: &Options) -> Result<Lockspace, UsageError> {
+    let text = o.get('s').ok_or(UsageError::Missing('s'))?;
+    let fields = crate::spec::split_fields(text).map_err(|_| UsageError::Bad {
+        option: 's',
+        value: text.to_owned(),
+        expected: "a lockspace name",
+    })?;
+    let name = fields.first().map(String::as_str).unwrap_or_default();
+    let name = crate::ondisk::name::Name::new(name).map_err(|_| UsageError::Bad {
+        option: 's',
+        value: text.to_owned(),
+        expected: "a lockspace name of 1 to 48 bytes",
+    })?;
+    Ok(Lockspace { name, ..Lockspace::default() })
 }
 
 fn need_resource(o: &Options) -> Result<ResourceSpec, UsageError> {
@@ -312,7 +330,12 @@ fn status(details: bool) -> u8 {
                     format!("s {}", lockspace_text(&ls))
                 }
                 wire::state::RESOURCE => {
-                    let res = conn.resource()?;
+                    let mut res = conn.resource()?;
+                    // sanlock sends the held lver in the record, not in
+                    // the resource.
+                    if state.data64 != 0 {
+                        res.lver = state.data64;
+                    }
                     format!("r {} p {}", res_to_str(&res), state.data32 as i32)
                 }
                 _ => continue,
@@ -346,10 +369,8 @@ fn detail_lines(text: &[u8]) -> String {
         .collect()
 }
 
-fn host_status(spec: &LockspaceSpec, details: bool) -> u8 {
+fn host_status(ls: &Lockspace, details: bool) -> u8 {
     let printed = (|| -> Result<i32, CallError> {
-        let ls = wire_lockspace(spec, 0)
-            .map_err(|e| CallError::Io { source: io::Error::other(e.to_string()) })?;
         // The stock client says the header is all there is; the daemon
         // reads the lockspace that follows regardless.
         let mut conn = Conn::connect()?;
@@ -423,10 +444,8 @@ fn print_hosts(ls: &Lockspace) -> Result<(), CallError> {
     Ok(())
 }
 
-fn renewal(spec: &LockspaceSpec) -> u8 {
+fn renewal(ls: &Lockspace) -> u8 {
     let printed = (|| -> Result<i32, CallError> {
-        let ls = wire_lockspace(spec, 0)
-            .map_err(|e| CallError::Io { source: io::Error::other(e.to_string()) })?;
         let mut conn = Conn::connect()?;
         // As for HOST_STATUS, the header's length leaves the lockspace out.
         conn.send(Cmd::Renewal, 0, 0, 0, &[])?;

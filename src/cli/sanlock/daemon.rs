@@ -143,28 +143,31 @@ mod background {
     /// the parent when it is ready through `NOTIFY_SOCKET`, where leased
     /// reports readiness as for systemd.
     pub fn fork() -> io::Result<Side> {
-        let name = format!("leased-sanlock-ready-{}", std::process::id());
-        let ready = bind_abstract(&name)?;
+        // A socket in a private directory: the notify protocol of
+        // sd-notify takes a path.
+        let dir = tempfile::Builder::new().prefix("leased-sanlock-").tempdir()?;
+        let path = dir.path().join("ready");
+        let ready = UnixDatagram::bind(&path)?;
         // SAFETY: called before this process starts any thread, so the
         // child is a full copy with nothing half-held.
         match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
             ForkResult::Child => {
+                // The parent removes the directory once it has its answer.
+                std::mem::forget(dir);
                 drop(ready);
                 setsid().map_err(io::Error::from)?;
                 // SAFETY: still single-threaded: nothing reads the
                 // environment concurrently.
-                unsafe { std::env::set_var("NOTIFY_SOCKET", format!("@{name}")) };
+                unsafe { std::env::set_var("NOTIFY_SOCKET", &path) };
                 detach_stdio()?;
                 Ok(Side::Daemon)
             }
-            ForkResult::Parent { child } => Ok(Side::Parent(wait_ready(&ready, child))),
+            ForkResult::Parent { child } => {
+                let code = wait_ready(&ready, child);
+                drop(dir);
+                Ok(Side::Parent(code))
+            }
         }
-    }
-
-    fn bind_abstract(name: &str) -> io::Result<UnixDatagram> {
-        use std::os::linux::net::SocketAddrExt;
-        let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
-        UnixDatagram::bind_addr(&address)
     }
 
     fn detach_stdio() -> io::Result<()> {

@@ -276,7 +276,7 @@ pub fn usage() -> String {
            -h 0|1        use high priority (RR) scheduling (ignored)\n  \
            -l <num>      use mlockall (ignored)\n  \
            -b <sec>      host id bit time (ignored)\n  \
-           -o <sec>      io timeout (only 10 is accepted)\n  \
+           -o <sec>      io timeout (10; another value is ignored)\n  \
            -e <str>      local host name used in delta leases\n\n\
          {PROGRAM} client status [-D] [-o p|s]\n\
          {PROGRAM} client gets [-h 0|1]\n\
@@ -311,6 +311,52 @@ pub fn usage() -> String {
          RESOURCE = <lockspace_name>:<resource_name>:<path>:<offset>[:<lver>|:SH]\n\
          RINDEX = <lockspace_name>:<path>:<offset>\n\
          (offsets in bytes, or with a K, M or G suffix; a ':' in a path is written '\\:')\n",
+        version = env!("CARGO_PKG_VERSION"),
+    )
+}
+
+/// leased-sanlock(8): what the personality accepts and where it differs
+/// from sanlock 3.8.5.
+pub fn man_page() -> String {
+    let synopsis = usage().replace('\\', "\\e").replace('-', "\\-");
+    format!(
+        ".TH LEASED\\-SANLOCK 8 \"\" \"lease {version}\" \"System Administration\"\n\
+         .SH NAME\nleased\\-sanlock \\- leased and lease run as sanlock(8)\n\
+         .SH DESCRIPTION\n\
+         Run through a link named \\fBsanlock\\fR (ln \\-s /usr/sbin/leased /usr/sbin/sanlock), \
+         leased (or lease) takes sanlock 3.8's command line, so that scripts, packaging and \
+         sanlock's own test suite use it unchanged. \\fBsanlock client\\fR speaks sanlock's \
+         socket protocol on $SANLOCK_RUN_DIR/sanlock.sock (default /run/sanlock) and works \
+         against leased and against a real sanlock daemon alike. What each verb prints, and its \
+         exit status (0, or 1 for any failure), are Debian's sanlock 3.8.5's.\n\
+         .SH SYNOPSIS\n.nf\n{synopsis}.fi\n\
+         .SH \"DIFFERENCES FROM SANLOCK\"\n\
+         .TP\n.B sanlock daemon\n\
+         Runs leased with run_dir and sanlock_run_dir set to $SANLOCK_RUN_DIR (default \
+         /run/sanlock). The state directory is $SANLOCK_RUN_DIR too when that variable is set \
+         (tests); otherwise it is leased's own (/var/lib/leased, or $LEASED_STATE_DIR), since \
+         /run is emptied at boot. \\-w 0 means watchdog \"none\", \\-w 1 \"auto\"; \\-e sets \
+         host_name, \\-G socket_group, \\-g kill_grace; \\-t is only reported by status \
+         (max_worker_threads). \\-o other than 10 and \\-l, \\-h, \\-U, \\-Q, \\-R, \\-H, \
+         \\-b, \\-L, \\-S are accepted and logged as ignored. Without \\-D the daemon forks \
+         into the background and the command exits 0 once it is ready, 1 if it fails; its stdio \
+         then goes to /dev/null (use \\-D to see the log). Every start failure, including \
+         another daemon holding the run directory, exits 1.\n\
+         .TP\n.B sanlock direct init\n\
+         Overwrites what the area holds, as sanlock does (lease direct init refuses without \
+         \\-\\-force). A resource gets every ballot block its area holds unless \\-n says \
+         otherwise.\n\
+         .TP\n.B sanlock direct dump\n\
+         Prints sanlock's columns; \\-Z and \\-A are accepted, each area's leader gives its \
+         geometry. Damaged records are also reported on stderr.\n\
+         .TP\n.B Errors\n\
+         sanlock prints only a result number; the personality prints the same number on stdout \
+         and, where it has one, the reason on stderr (never for client lookup, whose stderr \
+         scripts expect empty).\n\
+         .TP\n.B Not provided\n\
+         direct acquire, release, acquire_id, renew_id, release_id (use lease direct), and the \
+         direct rindex verbs.\n\
+         .SH \"SEE ALSO\"\n.BR leased (8),\n.BR lease (8),\n.BR sanlock (8)\n",
         version = env!("CARGO_PKG_VERSION"),
     )
 }
