@@ -292,6 +292,88 @@ keeps the keepalives stopped, and the host is reset at most F after the
 lockspace's expiry. Every step is logged, and
 .B lease status
 shows each holder's last step.
+.SH COMPATIBILITY
+leased stands in for sanlock 3.8 and wdmd on three levels.
+.TP
+.B Disk format
+Lockspace, resource and resource index areas are sanlock's, byte for
+byte: hosts running sanlock and hosts running leased share lockspaces and
+contend for the same resources (a mixed cluster). They must use the same
+io_timeout per lockspace and the same watchdog fire timeout (60 s, as
+sanlock's).
+.TP
+.B Client protocol
+With
+.B sanlock_protocol
+on (the default), leased also serves sanlock's socket,
+.IR SANLOCK_RUN_DIR /sanlock.sock
+(see leased.conf(5)), so that libvirt's lock driver, lvmlockd, vdsm,
+python3-sanlock and the
+.B sanlock
+command run unchanged. The same services answer both sockets: a lease
+taken through one is seen and contended through the other. Registered
+connections own their leases as in sanlock (released when the connection
+closes, kept as orphans if persistent, adopted with ORPHAN); killpath and
+the restrict flags are honoured by fencing. A link named
+.B sanlock
+to leased runs sanlock's command line (leased-sanlock(8)).
+.TP
+.B Watchdog
+leased serves wdmd's socket (WDMD above), so that a real sanlock can run
+beside it on one watchdog device.
+.PP
+What differs from sanlock 3.8.5:
+.IP \(bu 2
+REG_EVENT, END_EVENT and SET_EVENT (host events) and RELEASE with
+REL_RENAME answer -EOPNOTSUPP. RENEWAL answers an empty history and
+LOG_DUMP an empty log (leased logs to the journal). SET_CONFIG is accepted
+and changes nothing. A resource on more than one disk, and a name that is
+not UTF-8, answer -EINVAL.
+.IP \(bu 2
+write_lockspace and write_resource (and
+.BR "sanlock client init" )
+refuse (-243) to write over an area a host holds on disk (a host_id with
+a timestamp, a resource with an owner or a SHARED holder), over another
+kind of area, or over an area this host uses; sanlock overwrites. Free
+areas are overwritten as by sanlock. The resource index refuses to create
+a name it already holds and to delete a lease someone holds.
+.IP \(bu 2
+An acquire never waits for a failing owner: it answers -243 (IDLIVE) and
+the client retries, as with OWNER_NOWAIT.
+.IP \(bu 2
+A lease acquired for a registered process is released when that process
+exits, even if a child inherited its connection (sanlock keeps it until
+the connection closes): fencing knows only the registered process.
+.IP \(bu 2
+GET_HOSTS answers -EAGAIN for half a second after a join (sanlock does
+until its first check of the other hosts); leased reads every host at the
+join.
+.PP
+.B Switching a host from sanlock to leased.
+Stop what holds leases (VMs, lvmlockd), then
+.BR "sanlock client shutdown \-f 1" ,
+and stop sanlock and wdmd. Install the stand-in units, which run leased
+under the names other units depend on, and start it:
+.RS
+.nf
+install \-m 644 systemd/sanlock.service systemd/wdmd.service /etc/systemd/system/
+systemctl daemon\-reload
+systemctl start sanlock wdmd
+.fi
+.RE
+Give leased the host name sanlock used (its
+.B \-e
+option, or the our_host_name of
+.BR "sanlock client status \-D" )
+in
+.BR host_name ,
+keep each lockspace's host_id, and do not run leased.service beside the
+stand-in. To switch back, stop the holders and leased, remove the two
+files from /etc/systemd/system, run
+.BR "systemctl daemon\-reload" ,
+and start the package's sanlock and wdmd. A host switched either way
+rejoins its lockspaces as a restarted host: at once after a reboot, else
+after its host_id's old lease has expired.
 .SH SIGNALS
 .TP
 .BR SIGTERM ", " SIGINT
