@@ -830,7 +830,7 @@ fn writes_of_lease_areas_never_wipe_what_another_host_holds() {
         return;
     }
     let host = Host::start();
-    let image = zero_file(host.path(), "leases.img", 4 << 20);
+    let image = zero_file(host.path(), "leases.img", 24 << 20);
     let image = image.to_str().unwrap();
     let setup = "\
 import sanlock, sys
@@ -838,6 +838,7 @@ path = sys.argv[1]
 sanlock.write_lockspace(b'ls', path, offset=0, iotimeout=1)
 sanlock.write_resource(b'ls', b'r1', [(path, 1048576)])
 sanlock.write_resource(b'ls', b'r2', [(path, 2097152)])
+sanlock.write_resource(b'ls', b'r8', [(path, 8388608)], align=8388608, sector=4096)
 ";
     host.python(setup, &[image]).ok();
     // Another host: host_id 2, holding r1 EX and r2 SH, with no daemon.
@@ -851,6 +852,7 @@ sanlock.write_resource(b'ls', b'r2', [(path, 2097152)])
     other(&["acquire-id", "-s", &ls2]);
     other(&["acquire", "-s", &ls2, "-r", &format!("ls:r1:{image}:1M")]);
     other(&["acquire", "-s", &ls2, "-r", &format!("ls:r2:{image}:2M:SH")]);
+    other(&["acquire", "-s", &ls2, "-r", &format!("ls:r8:{image}:8M")]);
     let before = std::fs::read(image).expect("read the image");
     let attempts = "\
 import sanlock, sys
@@ -867,15 +869,19 @@ attempt('r2 held SH', lambda: sanlock.write_resource(b'ls', b'r2', [(path, 20971
 attempt('lockspace as resource', lambda: sanlock.write_resource(b'ls', b'x', [(path, 0)]))
 attempt('lockspace with a host', lambda: sanlock.write_lockspace(b'ls', path, offset=0, iotimeout=1))
 attempt('r1 as lockspace', lambda: sanlock.write_lockspace(b'ls', path, offset=1048576, iotimeout=1))
+attempt('r8 held, as a smaller area', lambda: sanlock.write_resource(b'ls', b'x', [(path, 8388608)]))
+attempt('inside r8', lambda: sanlock.write_resource(b'ls', b'y', [(path, 9437184)]))
+attempt('lockspace inside r8', lambda: sanlock.write_lockspace(b'ls2', path, offset=10485760, iotimeout=1))
 attempt('free area', lambda: sanlock.write_resource(b'ls', b'r3', [(path, 3145728)]))
 ";
     let out = host.python(attempts, &[image]).ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
-    for refused in &lines[..6] {
+    for refused in &lines[..9] {
         assert!(refused.contains("refused"), "{}", out.stdout);
     }
-    assert_eq!(lines[6], "free area written", "{}", out.stdout);
+    assert_eq!(lines[9], "free area written", "{}", out.stdout);
     let after = std::fs::read(image).expect("read the image");
     assert!(before[..3 << 20] == after[..3 << 20], "the held areas are as they were");
+    assert!(before[8 << 20..] == after[8 << 20..], "r8's area is as it was");
     assert_eq!(leader(image, 1)["owner_id"], 2, "r1 is still host 2's");
 }

@@ -20,11 +20,7 @@ const EXPECTED: [(&str, u32); 3] = [("daemon_test", 11), ("direct_test", 6), ("p
 /// The count before `word` in a pytest summary line, e.g. "103 passed".
 fn count(line: &str, word: &str) -> u32 {
     let words: Vec<&str> = line.split([' ', ',']).filter(|w| !w.is_empty()).collect();
-    words
-        .windows(2)
-        .find(|pair| pair[1] == word)
-        .and_then(|pair| pair[0].parse().ok())
-        .unwrap_or(0)
+    words.windows(2).find(|pair| pair[1] == word).and_then(|pair| pair[0].parse().ok()).unwrap_or(0)
 }
 
 #[test]

@@ -334,8 +334,10 @@ write_lockspace and write_resource (and
 .BR "sanlock client init" )
 refuse (-243) to write over an area a host holds on disk (a host_id with
 a timestamp, a resource with an owner or a SHARED holder), over another
-kind of area, or over an area this host uses; sanlock overwrites. Free
-areas are overwritten as by sanlock. The resource index refuses to create
+kind of area, inside another area, or over an area this host uses;
+sanlock overwrites. Free areas are overwritten as by sanlock. The checks
+read the area once, so an init racing another host's acquire of the same
+area can still wipe it, as with sanlock: init only areas nobody uses. The resource index refuses to create
 a name it already holds and to delete a lease someone holds.
 .IP \(bu 2
 An acquire never waits for a failing owner: it answers -243 (IDLIVE) and

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::Daemon;
 use super::leases::{DeviceId, LeaseKey, Place};
-use super::lockspace::direct_error;
+use super::lockspace::{Membership, direct_error};
 use crate::api::{ApiError, Cause, ErrorCode};
 use crate::clock::{Clock, OsClock};
 use crate::direct::{self, DirectError, InitOptions};
@@ -72,22 +72,21 @@ fn geometry_for(
 }
 
 /// Refuses an init of `len` bytes at `offset` that would wipe what a host
-/// may be using: a host_id lease with a timestamp (writing a lockspace),
-/// a lockspace area or another resource's area (writing a resource), or a
-/// resource area that names an owner or a SHARED holder. Free areas of the
-/// kind being written are overwritten, as sanlock's init does. Anything
-/// that cannot be read refuses the write.
+/// may be using, or write inside an area of another kind or shape. The
+/// init may replace only free records of the kind it writes, laid out as
+/// it writes them: a lockspace of the same name and geometry whose host_ids
+/// are all free, or one resource area at `offset` that nobody holds (no
+/// owner, no SHARED mode block), whatever its size. Anything else in the
+/// range, an area that starts before `offset` and reaches into it, and
+/// anything that cannot be read, refuse the write. sanlock's init
+/// overwrites all of these.
 fn refuse_if_used(
-    disk: &DirectFile,
+    disk: &dyn Disk,
     offset: u64,
-    len: u64,
+    geometry: Geometry,
     writing: LeaderKind,
+    lockspace: &Name,
 ) -> Result<(), ApiError> {
-    let read_len = usize::try_from(len).map_err(|_| bad_geometry("area too large"))?;
-    let deadline = OsClock.now() + direct::DIRECT_READ_TIMEOUT;
-    let area = disk
-        .read(offset, read_len, deadline)
-        .map_err(|err| direct_error(&DirectError::Disk(err)))?;
     let refuse = |at: u64, what: String| {
         Err(ApiError::new(
             ErrorCode::Refused,
@@ -98,46 +97,77 @@ fn refuse_if_used(
         )
         .because(Cause::OwnerAlive))
     };
+    let read = |at: u64, len: u64| -> Result<Vec<u8>, ApiError> {
+        let len = usize::try_from(len).map_err(|_| bad_geometry("area too large"))?;
+        let deadline = OsClock.now() + direct::DIRECT_READ_TIMEOUT;
+        disk.read(at, len, deadline)
+            .map(|buf| buf.to_vec())
+            .map_err(|err| direct_error(&DirectError::Disk(err)))
+    };
+    // An area that starts before `offset` and reaches into it starts on
+    // an align boundary below it (areas are aligned to their own size).
+    for align in AlignSize::ALL {
+        let below = offset - offset % align.bytes();
+        if below == offset {
+            continue;
+        }
+        let sector = read(below, 4096.min(disk.size_bytes().saturating_sub(below)))?;
+        let leader = LeaderRecord::decode_prefix(&sector);
+        if let Some(kind) = leader.kind()
+            && let Ok(found) = leader.verify(kind)
+            && below + found.area_bytes() > offset
+        {
+            return refuse(below, format!("{} reaches into it", describe(&leader)));
+        }
+    }
+    let area = read(offset, geometry.area_bytes())?;
     // Stepping by 512 finds records of either sector size.
     for (step, sector) in area.chunks_exact(512).enumerate() {
         let at = offset + 512 * step as u64;
         let leader = LeaderRecord::decode_prefix(sector);
         let Some(kind) = leader.kind() else { continue };
-        let Ok(geometry) = leader.verify(kind) else { continue };
+        let Ok(found) = leader.verify(kind) else { continue };
         match (kind, writing) {
-            (LeaderKind::Delta, LeaderKind::Delta) if leader.timestamp != 0 => {
-                return refuse(
-                    at,
-                    format!(
-                        "host_id {} of lockspace '{}' is held (timestamp {})",
-                        leader.owner_id, leader.space_name, leader.timestamp
-                    ),
-                );
-            }
-            (LeaderKind::Delta, LeaderKind::Delta) => {}
-            (LeaderKind::Delta, LeaderKind::Paxos) => {
-                return refuse(at, format!("lockspace '{}' lies there", leader.space_name));
-            }
-            (LeaderKind::Paxos, LeaderKind::Delta) => {
-                return refuse(at, format!("resource '{}' lies there", leader.resource_name));
-            }
-            (LeaderKind::Paxos, LeaderKind::Paxos) if at != offset => {
-                return refuse(at, format!("resource '{}' lies there", leader.resource_name));
-            }
-            (LeaderKind::Paxos, LeaderKind::Paxos) => {
-                let own = area.get(..usize::try_from(geometry.area_bytes()).unwrap_or(usize::MAX));
-                let holder = own
-                    .and_then(|own| crate::rindex::holder(own, &leader, geometry, OsClock.now()));
-                if let Some(holder) = holder {
+            (LeaderKind::Delta, LeaderKind::Delta)
+                if leader.space_name.same_as(lockspace) && found == geometry =>
+            {
+                if leader.timestamp != 0 {
                     return refuse(
                         at,
-                        format!("resource '{}' is held ({holder:?})", leader.resource_name),
+                        format!(
+                            "host_id {} of lockspace '{}' is held (timestamp {})",
+                            leader.owner_id, leader.space_name, leader.timestamp
+                        ),
                     );
                 }
             }
+            (LeaderKind::Paxos, LeaderKind::Paxos) if at == offset => {
+                // Its own area, read whole whatever its size.
+                let own = if found.area_bytes() <= geometry.area_bytes() {
+                    area.get(..usize::try_from(found.area_bytes()).unwrap_or(usize::MAX))
+                        .map(<[u8]>::to_vec)
+                } else {
+                    Some(read(offset, found.area_bytes())?)
+                };
+                let holder = own
+                    .as_deref()
+                    .and_then(|own| crate::rindex::holder(own, &leader, found, OsClock.now()));
+                if let Some(holder) = holder {
+                    return refuse(at, format!("{} is held ({holder:?})", describe(&leader)));
+                }
+            }
+            _ => return refuse(at, format!("{} lies there", describe(&leader))),
         }
     }
     Ok(())
+}
+
+/// A valid leader, as an operator is told of it.
+fn describe(leader: &LeaderRecord) -> String {
+    match leader.kind() {
+        Some(LeaderKind::Delta) => format!("lockspace '{}'", leader.space_name),
+        _ => format!("resource '{}' of lockspace '{}'", leader.resource_name, leader.space_name),
+    }
 }
 
 fn in_use_here(path: &Path, offset: u64) -> ApiError {
@@ -175,14 +205,16 @@ impl Daemon {
         let (sector_size, align) = requested(flags)?;
         let device = DeviceId::of(path)
             .map_err(|e| ApiError::new(ErrorCode::NotFound, format!("{}: {e}", path.display())))?;
-        let disk = open(path, Access::ReadWrite)?;
+        // Through the daemon's handle on the device, where a write still in
+        // the kernel is counted and keeps later writes to its sectors off.
+        let disk = self.resource_disk(&Place { path: path.to_owned(), device, offset })?;
         let geometry = geometry_for(&disk, sector_size, align)?;
         if self.used_here(device, offset, geometry.area_bytes()) {
             return Err(in_use_here(path, offset));
         }
-        refuse_if_used(&disk, offset, geometry.area_bytes(), LeaderKind::Delta)?;
+        refuse_if_used(&*disk, offset, geometry, LeaderKind::Delta, name)?;
         let options = InitOptions { sector_size, align, force: true };
-        direct::init_lockspace(&disk, &OsClock, offset, *name, io_timeout, options)
+        direct::init_lockspace(&*disk, &OsClock, offset, *name, io_timeout, options)
             .map_err(|err| direct_error(&err))?;
         Ok(())
     }
@@ -226,7 +258,7 @@ impl Daemon {
         let device = DeviceId::of(path)
             .map_err(|e| ApiError::new(ErrorCode::NotFound, format!("{}: {e}", path.display())))?;
         let key = super::leases::LeaseKey { lockspace: *lockspace, name: *name };
-        let disk = open(path, Access::ReadWrite)?;
+        let disk = self.resource_disk(&Place { path: path.to_owned(), device, offset })?;
         let geometry = geometry_for(&disk, sector_size, align)?;
         // The name's slot is held busy from the checks to the write, so
         // that no acquire of ours starts on it meanwhile.
@@ -234,10 +266,10 @@ impl Daemon {
         if self.used_here(device, offset, geometry.area_bytes()) {
             return Err(in_use_here(path, offset));
         }
-        refuse_if_used(&disk, offset, geometry.area_bytes(), LeaderKind::Paxos)?;
+        refuse_if_used(&*disk, offset, geometry, LeaderKind::Paxos, lockspace)?;
         let options = InitOptions { sector_size, align, force: true };
         let written = if clear {
-            direct::clear_resource(&disk, &OsClock, offset, *lockspace, *name, options)
+            direct::clear_resource(&*disk, &OsClock, offset, *lockspace, *name, options)
         } else {
             if lockspace.is_empty() || name.is_empty() {
                 return Err(ApiError::new(ErrorCode::BadRequest, "a resource needs names"));
@@ -248,7 +280,7 @@ impl Daemon {
                 n => n,
             };
             direct::init_resource(
-                &disk,
+                &*disk,
                 &OsClock,
                 offset,
                 *lockspace,
@@ -427,7 +459,18 @@ impl Daemon {
                 IndexOp::Rebuild => index.rebuild().map(|_| None),
                 IndexOp::Format { .. } | IndexOp::Lookup { .. } => Ok(None),
             };
-            while !shared.wait_writes_left(OsClock.now() + io_timeout) {
+            // Only the index's own writes (its area, its lease, the leases
+            // it names) are waited for. Once the lockspace is lost the
+            // index's lease is void anyway, and recovery counts these
+            // writes before it lets the host live on.
+            let span = header.slot_offset(header.entries()).saturating_sub(header.rx_offset);
+            while !shared.wait_writes_left_within(
+                header.rx_offset,
+                span,
+                OsClock.now() + io_timeout,
+            ) && !matches!(lockspace_joined.membership(), Membership::Lost { .. })
+                && !lockspace_joined.membership().is_over()
+            {
                 tracing::warn!(
                     path = %path.display(),
                     "a resource index write is still in the kernel; its lease is kept until it \

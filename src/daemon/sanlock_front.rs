@@ -284,7 +284,7 @@ impl Connection<'_> {
                 Ok(Answer::Result(0, 0))
             }
             Cmd::ExamineResource => {
-                let resource = Resource::decode(&self.payload(RESOURCE_BYTES)?)?;
+                let resource = self.resource_head()?;
                 daemon.examine(&resource.lockspace)?;
                 Ok(Answer::Result(0, 0))
             }
@@ -336,8 +336,19 @@ impl Connection<'_> {
         }
     }
 
+    /// A resource's 128-byte head, its names in their one spelling (see
+    /// [`Name::canonical`]): names from the wire become table keys.
+    fn resource_head(&self) -> Result<Resource, Refusal> {
+        let mut resource = Resource::decode(&self.payload(RESOURCE_BYTES)?)?;
+        resource.lockspace = resource.lockspace.canonical();
+        resource.name = resource.name.canonical();
+        Ok(resource)
+    }
+
     fn lockspace_payload(&self) -> Result<Lockspace, Refusal> {
-        Ok(Lockspace::decode(&self.payload(LOCKSPACE_BYTES)?)?)
+        let mut lockspace = Lockspace::decode(&self.payload(LOCKSPACE_BYTES)?)?;
+        lockspace.name = lockspace.name.canonical();
+        Ok(lockspace)
     }
 
     /// Reads a resource and its disks.
@@ -350,7 +361,10 @@ impl Connection<'_> {
         let disks = usize::try_from(resource.num_disks).unwrap_or(0) * wire::DISK_BYTES;
         let mut bytes = head;
         bytes.extend_from_slice(&self.payload(disks)?);
-        Ok(Resource::decode_with_disks(&bytes)?.0)
+        let mut resource = Resource::decode_with_disks(&bytes)?.0;
+        resource.lockspace = resource.lockspace.canonical();
+        resource.name = resource.name.canonical();
+        Ok(resource)
     }
 
     /// Reads and drops the fixed payload of a command leased does not serve.
@@ -492,7 +506,7 @@ impl Connection<'_> {
         let mut resources = Vec::new();
         if !all {
             for _ in 0..count {
-                resources.push(Resource::decode(&self.payload(RESOURCE_BYTES)?)?);
+                resources.push(self.resource_head()?);
             }
         }
         if flags & wire::release::RENAME != 0 {
@@ -541,7 +555,7 @@ impl Connection<'_> {
     }
 
     fn convert(&self, header: &Header) -> Result<Answer, Refusal> {
-        let resource = Resource::decode(&self.payload(RESOURCE_BYTES)?)?;
+        let resource = self.resource_head()?;
         let target = self.target(header)?;
         let Some(_command) = target.begin() else {
             return Err(Refusal::Result(-libc::EBUSY));
@@ -899,7 +913,7 @@ impl Connection<'_> {
     /// The lock value block of a lease held here, acquired with
     /// ACQUIRE_LVB.
     fn lvb(&self, cmd: Cmd, header: &Header) -> Result<Answer, Refusal> {
-        let resource = Resource::decode(&self.payload(RESOURCE_BYTES)?)?;
+        let resource = self.resource_head()?;
         if cmd == Cmd::SetLvb {
             let lvb = self.payload(wire::set_lvb_len(header.length)?)?;
             self.daemon.set_lvb(&resource.lockspace, &resource.name, lvb)?;
@@ -916,10 +930,15 @@ impl Connection<'_> {
 
     /// The resource index commands: the index, and for most an entry.
     fn rindex(&self, cmd: Cmd, header: &Header) -> Result<Answer, Refusal> {
-        let index = wire::Rindex::decode(&self.payload(wire::RINDEX_BYTES)?)?;
+        let mut index = wire::Rindex::decode(&self.payload(wire::RINDEX_BYTES)?)?;
+        index.lockspace = index.lockspace.canonical();
         let entry = match cmd {
             Cmd::FormatRindex | Cmd::RebuildRindex => None,
-            _ => Some(wire::Rentry::decode(&self.payload(wire::RENTRY_BYTES)?)?),
+            _ => {
+                let mut entry = wire::Rentry::decode(&self.payload(wire::RENTRY_BYTES)?)?;
+                entry.name = entry.name.canonical();
+                Some(entry)
+            }
         };
         let name = entry.as_ref().map(|e| e.name).filter(|n| !n.is_empty());
         let offset = entry.as_ref().map(|e| e.offset).filter(|&o| o != 0);

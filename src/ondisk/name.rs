@@ -66,6 +66,16 @@ impl Name {
         &self.bytes[..len]
     }
 
+    /// The name with every byte after its first NUL zeroed: one spelling
+    /// per name, so that names compared as wholes (keys) compare as
+    /// sanlock compares them.
+    pub fn canonical(&self) -> Name {
+        let mut bytes = [0u8; NAME_BYTES];
+        let significant = self.as_bytes();
+        bytes[..significant.len()].copy_from_slice(significant);
+        Name { bytes }
+    }
+
     /// Whether no significant byte is set.
     pub fn is_empty(&self) -> bool {
         self.bytes[0] == 0
