@@ -885,3 +885,47 @@ attempt('free area', lambda: sanlock.write_resource(b'ls', b'r3', [(path, 314572
     assert!(before[8 << 20..] == after[8 << 20..], "r8's area is as it was");
     assert_eq!(leader(image, 1)["owner_id"], 2, "r1 is still host 2's");
 }
+
+/// A registration that closes while an ACQUIRE for its process runs on
+/// another connection: sanlock ties the lease to the registration, whose
+/// close has been handled already when the lease is admitted. The lease
+/// must go as the close would have taken it, not stay held by a process
+/// no registration speaks for. Each round races the close against the
+/// acquire (a 2000-host lease reads 3 MiB, so the race is often hit);
+/// every round must end with nothing held.
+#[test]
+fn a_registration_closed_during_an_acquire_for_it_takes_the_lease_with_it() {
+    let host = Host::start();
+    let image = zero_file(host.path(), "leases.img", 2 << 20);
+    let image = image.to_str().unwrap();
+    lease(&["direct", "init", "-s", &format!("ls:0:{image}:0"), "--io-timeout", "1"]).ok();
+    let r1 = format!("ls:r1:{image}:1M");
+    lease(&["direct", "init", "-r", &r1, "--num-hosts", "2000"]).ok();
+    host.join(image);
+    let pid = std::process::id();
+    let mut acquired = 0;
+    for round in 0..30 {
+        let mut registered = host.connect();
+        registered.write_all(&header(sm::REGISTER, 0, 32, 0, 0)).expect("send REGISTER");
+        // REGISTER has no answer: an INQUIRE for our pid on its own
+        // connection tells when it has been handled.
+        wait_for(Duration::from_secs(5), "the registration is handled", || {
+            (inquire_pid(&host, pid).0 == 0).then_some(())
+        });
+        let request = acquire_request(1, &resource("r1", 1, image.as_bytes(), MIB), pid);
+        let mut other = host.connect();
+        other.write_all(&request).expect("send ACQUIRE");
+        drop(registered);
+        let reply = read_reply(&mut other).expect("ACQUIRE is answered");
+        assert!(
+            [0, -libc::ESRCH].contains(&reply.result),
+            "round {round}: ACQUIRE answered {}",
+            reply.result
+        );
+        acquired += usize::from(reply.result == 0);
+        wait_for(Duration::from_secs(5), "the lease is let go", || {
+            host.leases().is_empty().then_some(())
+        });
+    }
+    assert!(acquired > 0, "no round acquired: the race was never run");
+}
