@@ -807,13 +807,15 @@ fn lvmlockds_sequence_through_libsanlock() {
     assert_eq!(exclusive[..2], ["0", "1"], "{exclusive:?}");
     assert!(exclusive[2].starts_with(&held) && !exclusive[2].ends_with("SH"), "{exclusive:?}");
 
-    // Renaming on release is not served: refused, and the lease stays.
-    assert!(lvmlockd.result("release-rename") < 0);
-    assert_eq!(lvmlockd.step("inquire-after-rename")[..2], ["0", "1"]);
-    assert_eq!(lvmlockd.result("release"), 0);
+    // lvmlockd renames an LV's lease "#unused" as it releases it.
+    assert_eq!(lvmlockd.result("release-rename"), 0);
+    assert_eq!(lvmlockd.step("inquire-after-rename"), ["0", "0", "-"]);
+    assert!(lvmlockd.result("release") < 0, "nothing left to release");
     assert_eq!(lvmlockd.step("inquire-released"), ["0", "0", "-"]);
     assert!(host.leases().is_empty());
-    assert_eq!(leader(&image, 1)["timestamp"], 0, "released on disk");
+    let spec = format!("ls:#unused:{image}:1M");
+    let renamed = lease(&["direct", "read-leader", "-r", &spec, "--json"]).ok().json();
+    assert_eq!(renamed["timestamp"], 0, "released on disk, under its new name: {renamed}");
 
     assert_eq!(lvmlockd.result("set-config"), 0);
     assert_eq!(lvmlockd.step("get-hosts"), ["0", "1", "1:3"], "this host alone, LIVE");

@@ -324,8 +324,10 @@ beside it on one watchdog device.
 .PP
 What differs from sanlock 3.8.5:
 .IP \(bu 2
-REG_EVENT, END_EVENT and SET_EVENT (host events) and RELEASE with
-REL_RENAME answer -EOPNOTSUPP. RENEWAL answers an empty history and
+REG_EVENT, END_EVENT and SET_EVENT (host events) answer -EOPNOTSUPP.
+RELEASE with REL_RENAME renames an exclusive lease as its leader is freed
+(the leader is written only while this host owns it, as in sanlock); a
+shared one answers -EINVAL. RENEWAL answers an empty history and
 LOG_DUMP an empty log (leased logs to the journal). SET_CONFIG is accepted
 and changes nothing. A resource on more than one disk, and a name that is
 not UTF-8, answer -EINVAL.

@@ -606,6 +606,36 @@ impl Daemon {
         refusal.map_or(Ok(()), Err)
     }
 
+    /// Has the leader of the EX lease `pid` holds on `name` take the name
+    /// `to` when it is freed at release (sanlock's release with rename).
+    pub(super) fn rename_on_release(
+        &self,
+        pid: u32,
+        lockspace: &Name,
+        name: &Name,
+        to: Name,
+    ) -> Result<(), ApiError> {
+        let key = LeaseKey { lockspace: *lockspace, name: *name };
+        let mut table = self.leases.lock().expect("leases lock");
+        let mut lease = table.take(&key).ok_or_else(|| not_held(&key))?;
+        let refusal = if lease.pid() != Some(pid) {
+            Some(ApiError::new(
+                ErrorCode::PermissionDenied,
+                format!("resource '{name}' is not held by pid {pid}"),
+            ))
+        } else if lease.held.mode != Mode::Exclusive {
+            Some(ApiError::new(
+                ErrorCode::BadRequest,
+                format!("resource '{name}' is held shared: only an exclusive lease is renamed"),
+            ))
+        } else {
+            lease.held.rename = Some(to);
+            None
+        };
+        table.put(lease);
+        refusal.map_or(Ok(()), Err)
+    }
+
     /// The lock value block of a lease held here, as read at acquire or
     /// set since.
     pub(super) fn get_lvb(&self, lockspace: &Name, name: &Name) -> Result<Vec<u8>, ApiError> {

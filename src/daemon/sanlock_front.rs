@@ -509,10 +509,17 @@ impl Connection<'_> {
                 resources.push(self.resource_head()?);
             }
         }
-        if flags & wire::release::RENAME != 0 {
-            // Renaming a lease on release is not served.
-            return Err(Refusal::Result(-libc::EOPNOTSUPP));
-        }
+        // RENAME: the second struct names what the first's leader is
+        // called once freed.
+        let rename = if flags & wire::release::RENAME != 0 {
+            match resources.as_slice() {
+                [_, to] if !to.name.is_empty() => Some(to.name),
+                _ => return Err(Refusal::Result(-libc::EINVAL)),
+            }
+        } else {
+            None
+        };
+        resources.truncate(if rename.is_some() { 1 } else { resources.len() });
         let orphan = flags & wire::release::ORPHAN != 0;
         let target = if orphan { None } else { Some(self.target(header)?) };
         // A release for a registration with a command under way waits for
@@ -530,6 +537,9 @@ impl Connection<'_> {
             .filter(|r| !orphan || !r.name.is_empty())
             .map(|r| self.daemon.held_spec(&r.lockspace, &r.name).ok_or_else(|| not_here(r)))
             .collect::<Result<Vec<_>, _>>()?;
+        if let (Some(to), Some(pid), [resource]) = (rename, pid, resources.as_slice()) {
+            self.daemon.rename_on_release(pid, &resource.lockspace, &resource.name, to)?;
+        }
         let args = Release { resources: specs, pid, pidfd: false, all: all && !orphan, orphan };
         self.daemon.release(&peer, args)?;
         Ok(Answer::Result(0, 0))

@@ -158,6 +158,7 @@ pub(super) mod tests {
             generation: 1,
             block: Default::default(),
             lvb: None,
+            rename: None,
             takeover: None,
         };
         Withdrawal { held, keep: Default::default() }

@@ -462,6 +462,7 @@ impl PaxosAcquire {
             generation: self.generation,
             block,
             lvb: None,
+            rename: None,
             takeover: self.takeover,
         }
     }
@@ -611,6 +612,7 @@ impl PaxosAcquire {
             generation: self.generation,
             block,
             lvb: None,
+            rename: None,
             takeover: None,
         };
         Some(Withdrawal { held, keep: self.keep })

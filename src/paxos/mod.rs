@@ -97,6 +97,9 @@ pub struct Held {
     pub(crate) block: Dblock,
     /// The lock value block read at acquire, if asked for.
     pub lvb: Option<Vec<u8>>,
+    /// A new resource name the leader takes when it is freed at release
+    /// (sanlock's release with rename; EX only), if the holder asked.
+    pub rename: Option<crate::ondisk::name::Name>,
     /// How the lease was taken from another host, if it was: its owner had
     /// released it, left, restarted or died.
     pub takeover: Option<owner::OwnerVerdict>,

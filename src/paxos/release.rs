@@ -24,6 +24,7 @@ use crate::clock::MonoTime;
 use crate::delta::HostTable;
 use crate::ondisk::dblock::{DBLOCK_FLAG_RELEASED, Dblock, ModeBlock};
 use crate::ondisk::leader::LeaderRecord;
+use crate::ondisk::name::Name;
 use crate::step::{Area, IoRequest, IoResult, Machine, Step};
 use crate::timeouts::Timeouts;
 
@@ -40,6 +41,8 @@ pub struct PaxosRelease {
     timeouts: Timeouts,
     /// The mode block written beside our RELEASED dblock.
     keep: ModeBlock,
+    /// The name the freed leader takes (see [`Held::rename`]).
+    rename: Option<Name>,
     state: State,
 }
 
@@ -89,6 +92,7 @@ impl PaxosRelease {
             generation: held.generation,
             timeouts,
             keep: ModeBlock::default(),
+            rename: held.rename,
             state,
         }
     }
@@ -111,7 +115,15 @@ impl PaxosRelease {
     ) -> PaxosRelease {
         assert!(host_id >= 1 && host_id <= resource.num_hosts, "host_id {host_id} has a dblock");
         let keep = ModeBlock::default();
-        PaxosRelease { resource, host_id, generation, timeouts, keep, state: State::Probe }
+        PaxosRelease {
+            resource,
+            host_id,
+            generation,
+            timeouts,
+            keep,
+            rename: None,
+            state: State::Probe,
+        }
     }
 
     fn deadline(&self, now: MonoTime) -> MonoTime {
@@ -189,7 +201,10 @@ impl Machine for PaxosRelease {
                 (State::ReadingLeader { letting }, Step::Io(self.read(sector_len, now)))
             }
             State::FreeLeader { letting, leader } => {
-                let freed = freed_leader(&leader, self.host_id, self.generation, now);
+                let mut freed = freed_leader(&leader, self.host_id, self.generation, now);
+                if let Some(name) = self.rename {
+                    freed.resource_name = name;
+                }
                 let mut data = vec![0u8; sector_len];
                 freed.encode_into(&mut data);
                 (State::FreeingLeader { letting }, Step::Io(self.sector_write(0, data, now)))

@@ -447,6 +447,22 @@ fn release_writes_the_lvb_first_and_acquire_reads_it() {
 }
 
 #[test]
+fn a_release_with_a_rename_frees_the_leader_under_the_new_name() {
+    let mut a = areas();
+    let mut lease = held(&mut a);
+    let name = crate::ondisk::name::Name::new("#unused").unwrap();
+    lease.rename = Some(name);
+    let mut hosts = HostTable::new(timeouts());
+    let (trace, result) =
+        run(PaxosRelease::new(lease, timeouts(), None), &mut a, &mut hosts, secs(501), untouched);
+    assert_eq!(trace, [OUR_DBLOCK_WRITE, LEADER_READ, LEADER_WRITE]);
+    assert!(result.is_ok());
+    let freed = leader(&a);
+    assert_eq!(freed.timestamp, 0, "freed");
+    assert!(freed.resource_name.same_as(&name), "renamed: {}", freed.resource_name);
+}
+
+#[test]
 fn cleanup_finds_what_we_hold_or_nothing() {
     let mut a = areas();
     let mut hosts = HostTable::new(timeouts());

@@ -13,7 +13,8 @@
  *   lvm      lvmlockd's sequence: killpath + RESTRICT_SIGKILL, a PERSISTENT
  *            resource acquired with OWNER_NOWAIT, the connection closed (an
  *            orphan), adopted on a new connection with ORPHAN, converted to
- *            shared and back, RENAME release refused, released, set_config
+ *            shared and back, released with RENAME (to "#unused"), a plain
+ *            release then finding nothing, set_config
  *            USED_BY_ORPHANS, get_hosts.
  *   persist  register, acquire the resource PERSISTENT, exit.
  *   adopt    register, adopt the orphan with ORPHAN, then after a line on
