@@ -846,9 +846,12 @@ impl Connection<'_> {
         let resource = self.resource_payload()?;
         let disk = single_disk(&resource)?;
         let clear = header.cmd_flags & wire::write::CLEAR != 0;
-        // libsanlock sends num_hosts in data2 (data is max_hosts, which
-        // sanlock ignores); 0 gives every host that fits, as sanlock does.
-        let num_hosts = u64::from(header.data2);
+        // sanlock 3.8 takes num_hosts from data, where libsanlock 3.8.5
+        // puts max_hosts (0 from python3-sanlock; num_hosts goes in data2):
+        // in effect every host that fits, whatever num_hosts asks. Read the
+        // same way, so that an area written through either daemon is the
+        // same area.
+        let num_hosts = u64::from(header.data);
         self.daemon.write_resource(
             &resource.lockspace,
             &resource.name,
