@@ -124,6 +124,12 @@ fn refuse_if_used(
     // Stepping by 512 finds records of either sector size.
     for (step, sector) in area.chunks_exact(512).enumerate() {
         let at = offset + 512 * step as u64;
+        if let Ok(header) = crate::ondisk::rindex::RindexHeader::decode(sector) {
+            return refuse(
+                at,
+                format!("the resource index of lockspace '{}' lies there", header.lockspace),
+            );
+        }
         let leader = LeaderRecord::decode_prefix(sector);
         let Some(kind) = leader.kind() else { continue };
         let Ok(found) = leader.verify(kind) else { continue };

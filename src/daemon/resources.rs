@@ -610,11 +610,13 @@ impl Daemon {
     /// `to` when it is freed at release (sanlock's release with rename).
     pub(super) fn rename_on_release(
         &self,
+        peer: &Peer,
         pid: u32,
         lockspace: &Name,
         name: &Name,
         to: Name,
     ) -> Result<(), ApiError> {
+        self.authorize(peer, pid)?;
         let key = LeaseKey { lockspace: *lockspace, name: *name };
         let mut table = self.leases.lock().expect("leases lock");
         let mut lease = table.take(&key).ok_or_else(|| not_held(&key))?;

@@ -538,7 +538,7 @@ impl Connection<'_> {
             .map(|r| self.daemon.held_spec(&r.lockspace, &r.name).ok_or_else(|| not_here(r)))
             .collect::<Result<Vec<_>, _>>()?;
         if let (Some(to), Some(pid), [resource]) = (rename, pid, resources.as_slice()) {
-            self.daemon.rename_on_release(pid, &resource.lockspace, &resource.name, to)?;
+            self.daemon.rename_on_release(&peer, pid, &resource.lockspace, &resource.name, to)?;
         }
         let args = Release { resources: specs, pid, pidfd: false, all: all && !orphan, orphan };
         self.daemon.release(&peer, args)?;

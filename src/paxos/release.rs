@@ -227,7 +227,15 @@ impl Machine for PaxosRelease {
                 match self.check_leader(sector) {
                     Err(err) => State::Finished(Err(err)),
                     Ok(leader) => {
-                        if ours_to_free(&leader, self.host_id, self.generation, letting.lver) {
+                        // A leader of another name is no longer our lease:
+                        // the area was written afresh since (a rename on an
+                        // earlier attempt that landed, then a new resource
+                        // there), and whatever it names, even us at our
+                        // generation and lver, is not ours to free.
+                        let same_lease = leader.resource_name.same_as(&self.resource.name);
+                        if same_lease
+                            && ours_to_free(&leader, self.host_id, self.generation, letting.lver)
+                        {
                             State::FreeLeader { letting, leader }
                         } else {
                             State::Finished(Ok(Some((letting.mode, letting.lver))))

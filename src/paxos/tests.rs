@@ -463,6 +463,24 @@ fn a_release_with_a_rename_frees_the_leader_under_the_new_name() {
 }
 
 #[test]
+fn a_release_leaves_a_leader_of_another_name_alone() {
+    // The area was written afresh under another name since the lease was
+    // taken (its release renamed it, and a new resource was made there),
+    // and that new lease names us at the same generation and lver.
+    let mut a = areas();
+    let lease = held(&mut a);
+    let other = crate::ondisk::name::Name::new("lv2").unwrap();
+    set_leader(&mut a, |l| l.resource_name = other);
+    let before = leader(&a);
+    let mut hosts = HostTable::new(timeouts());
+    let (trace, result) =
+        run(PaxosRelease::new(lease, timeouts(), None), &mut a, &mut hosts, secs(501), untouched);
+    assert_eq!(trace, [OUR_DBLOCK_WRITE, LEADER_READ]);
+    assert!(result.is_ok());
+    assert_eq!(leader(&a), before, "the new lease's leader is not freed");
+}
+
+#[test]
 fn cleanup_finds_what_we_hold_or_nothing() {
     let mut a = areas();
     let mut hosts = HostTable::new(timeouts());
