@@ -70,6 +70,10 @@ pub struct Driver<'a> {
     clock: OsClock,
     /// The disk errors met so far, in order.
     pub disk_errors: Vec<DiskError>,
+    /// Time spent in reads and in writes so far (for reports, such as a
+    /// lockspace's renewal history).
+    pub read_time: std::time::Duration,
+    pub write_time: std::time::Duration,
 }
 
 impl<'a> Driver<'a> {
@@ -81,6 +85,8 @@ impl<'a> Driver<'a> {
             cancel: None,
             clock: OsClock,
             disk_errors: Vec::new(),
+            read_time: std::time::Duration::ZERO,
+            write_time: std::time::Duration::ZERO,
         }
     }
 
@@ -92,6 +98,8 @@ impl<'a> Driver<'a> {
             cancel: None,
             clock: OsClock,
             disk_errors: Vec::new(),
+            read_time: std::time::Duration::ZERO,
+            write_time: std::time::Duration::ZERO,
         }
     }
 
@@ -130,6 +138,7 @@ impl<'a> Driver<'a> {
                 Step::Io(request) => {
                     let target = self.target(request.area());
                     let offset = target.offset + request.offset();
+                    let started = self.clock.now();
                     let outcome = match &request {
                         IoRequest::Read { len, deadline, .. } => {
                             target.disk.read(offset, *len, *deadline).map(Some)
@@ -139,6 +148,11 @@ impl<'a> Driver<'a> {
                         }
                     };
                     let now = self.clock.now();
+                    let spent = now.saturating_since(started);
+                    match &request {
+                        IoRequest::Read { .. } => self.read_time += spent,
+                        IoRequest::Write { .. } => self.write_time += spent,
+                    }
                     let mut table = hosts.lock().expect("host table lock");
                     match outcome {
                         Ok(Some(buf)) => machine.complete(now, &mut table, IoResult::Read(&buf)),

@@ -718,6 +718,16 @@ fn sanlock_client_command_manages_lockspaces_of_leased() {
     assert!(gets.contains(&format!("s {ls}")), "{gets}");
     let status = client(&["status"]);
     assert!(status.contains(&format!("s {ls}")), "{status}");
+    // The renewal history, as sanlock prints its own, once a renewal ran
+    // (every 2 io_timeouts).
+    let renewed = wait_for(Duration::from_secs(10), "a renewal in the history", || {
+        let history = host.sanlock_client(&["renewal", "-s", "ls"]).stdout;
+        history.lines().any(|l| l.starts_with("timestamp=")).then_some(history)
+    });
+    let first = renewed.lines().find(|l| l.starts_with("timestamp=")).unwrap_or_default();
+    let keys: Vec<&str> =
+        first.split(' ').filter_map(|pair| pair.split_once('=').map(|(k, _)| k)).collect();
+    assert_eq!(keys, ["timestamp", "read_ms", "write_ms", "next_timeouts", "next_errors"]);
 
     let removed = client(&["rem_lockspace", "-s", &ls]);
     assert!(removed.contains("rem_lockspace done 0"), "{removed}");
@@ -728,6 +738,11 @@ fn sanlock_client_command_manages_lockspaces_of_leased() {
     assert_eq!(inq.code, 1, "{}{}", inq.stdout, inq.stderr);
     let done = format!("inq_lockspace done {}", -libc::ENOENT);
     assert!(inq.stdout.contains(&done), "{}", inq.stdout);
+    // The daemon's log, as sanlock's log_dump prints its own (Debian's
+    // client exits 1 whatever the result).
+    let dump = host.sanlock_client(&["log_dump"]);
+    assert!(dump.stdout.contains("serving sanlock's protocol"), "{}", dump.stdout);
+    assert!(dump.stdout.contains("left lockspace=ls"), "{}", dump.stdout);
 }
 
 // ---------------------------------------------------------------------------

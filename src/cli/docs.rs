@@ -327,8 +327,9 @@ What differs from sanlock 3.8.5:
 REG_EVENT, END_EVENT and SET_EVENT (host events) answer -EOPNOTSUPP.
 RELEASE with REL_RENAME renames an exclusive lease as its leader is freed
 (the leader is written only while this host owns it, as in sanlock); a
-shared one answers -EINVAL. RENEWAL answers an empty history and
-LOG_DUMP an empty log (leased logs to the journal). SET_CONFIG is accepted
+shared one answers -EINVAL. RENEWAL answers the last 180 renewals (from
+the first after the join). LOG_DUMP answers the last MiB of leased's own
+log. SET_CONFIG is accepted
 and changes nothing. A resource on more than one disk, and a name that is
 not UTF-8, answer -EINVAL.
 .IP \(bu 2

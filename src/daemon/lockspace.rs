@@ -7,6 +7,7 @@
 //! membership, each under a lock held for a step.
 
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use super::recovery::RecoveryProgress;
 use crate::api::results::{HostStatus, LockspaceState, LockspaceStatus, RecoveryStatus};
@@ -22,6 +23,7 @@ use crate::driver::{Cancel, Driver, Target};
 use crate::ondisk::leader::LeaderKind;
 use crate::ondisk::name::Name;
 use crate::spec::LockspaceSpec;
+use crate::step::IoFailure;
 use crate::timeouts::Timeouts;
 use crate::watchdog::{ClientId, Watchdog};
 
@@ -110,7 +112,25 @@ pub struct Lockspace {
     pub recovery: Mutex<Option<RecoveryProgress>>,
     /// When the join completed.
     joined_at: Mutex<Option<MonoTime>>,
+    /// The last renewals, oldest first (sanlock's renewal history).
+    renewals: Mutex<std::collections::VecDeque<RenewalRecord>>,
 }
+
+/// One successful renewal, and the failed attempts after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RenewalRecord {
+    /// The timestamp written (our monotonic seconds).
+    pub timestamp: u64,
+    pub read_ms: u64,
+    pub write_ms: u64,
+    /// Attempts after it that timed out, and that failed otherwise,
+    /// until the next success.
+    pub next_timeouts: u32,
+    pub next_errors: u32,
+}
+
+/// Renewals kept per lockspace: sanlock's default history size.
+const RENEWAL_HISTORY: usize = 180;
 
 /// Leave to write to resource areas under the host_id lease of
 /// `generation`, while it lives.
@@ -178,6 +198,7 @@ impl Lockspace {
             watchdog_client: Mutex::new(None),
             recovery: Mutex::new(None),
             joined_at: Mutex::new(None),
+            renewals: Mutex::default(),
             spec,
         });
         let keeper = Arc::clone(&lockspace);
@@ -364,6 +385,8 @@ impl Lockspace {
                         schedule.set_bit(host_id, until);
                     }
                     let read = self.watch.lock().expect("watch lock").next_read();
+                    driver.read_time = Duration::ZERO;
+                    driver.write_time = Duration::ZERO;
                     let Ok(mut renewal) = driver.run(schedule.renewal(read), &self.hosts) else {
                         unreachable!("a renewal does not wait")
                     };
@@ -380,7 +403,13 @@ impl Lockspace {
                     }
                     // This disk handle writes only our own sector.
                     let in_flight = self.disk.writes_in_flight() > 0;
+                    let outcome = match &renewal.result {
+                        Ok(_) => None,
+                        Err(DeltaError::Io(IoFailure::Timeout)) => Some(true),
+                        Err(_) => Some(false),
+                    };
                     schedule.renewed(OsClock.now(), renewal, in_flight);
+                    self.record_renewal(outcome, schedule, driver);
                 }
                 RenewalCommand::WaitUntil(until) => {
                     if !self.cancel.sleep_until(until) {
@@ -570,6 +599,46 @@ impl Lockspace {
             state = self.changed.wait(state).expect("membership lock");
         }
         state.clone()
+    }
+
+    /// Adds a renewal attempt to the history: a success (`None`) as a new
+    /// record, a failure (timed out or not) counted on the last one.
+    fn record_renewal(
+        &self,
+        failed: Option<bool>,
+        schedule: &RenewalSchedule,
+        driver: &Driver<'_>,
+    ) {
+        let mut renewals = self.renewals.lock().expect("renewals lock");
+        match failed {
+            None => {
+                if renewals.len() == RENEWAL_HISTORY {
+                    renewals.pop_front();
+                }
+                let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                renewals.push_back(RenewalRecord {
+                    timestamp: schedule.last_success().as_secs(),
+                    read_ms: ms(driver.read_time),
+                    write_ms: ms(driver.write_time),
+                    next_timeouts: 0,
+                    next_errors: 0,
+                });
+            }
+            Some(timed_out) => {
+                if let Some(last) = renewals.back_mut() {
+                    if timed_out {
+                        last.next_timeouts = last.next_timeouts.saturating_add(1);
+                    } else {
+                        last.next_errors = last.next_errors.saturating_add(1);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The renewal history, oldest first.
+    pub fn renewal_history(&self) -> Vec<RenewalRecord> {
+        self.renewals.lock().expect("renewals lock").iter().copied().collect()
     }
 
     /// When the join completed, once it has.

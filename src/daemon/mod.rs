@@ -20,6 +20,7 @@ mod areas;
 pub mod config;
 mod leases;
 mod lockspace;
+mod log_ring;
 mod memory;
 pub mod process;
 mod recovery;
@@ -709,7 +710,8 @@ fn init_logging() {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // To stderr, and into the ring sanlock's LOG_DUMP reads.
+        .with_writer(|| log_ring::Tee)
         .with_ansi(ansi);
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         builder.without_time().init();

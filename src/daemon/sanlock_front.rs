@@ -264,13 +264,30 @@ impl Connection<'_> {
             Cmd::GetHosts => self.get_hosts(),
             Cmd::HostStatus => self.host_status(),
             Cmd::Status => Ok(self.status()),
-            Cmd::LogDump => Ok(Answer::Result(0, 0)),
+            Cmd::LogDump => {
+                // The result is the dump's length; its bytes follow.
+                let mut log = super::log_ring::dump();
+                log.push(0);
+                let len = i32::try_from(log.len()).unwrap_or(i32::MAX);
+                Ok(Answer::Payload(len, 0, log))
+            }
             Cmd::Renewal => {
-                // No renewal history is kept: the stream is empty.
                 let lockspace = self.lockspace_payload()?;
                 let ls = daemon.lockspace(&lockspace.name)?;
                 let io = u32::try_from(ls.timeouts.io_timeout().as_secs()).unwrap_or(0);
-                Ok(Answer::Stream(0, io, Vec::new()))
+                let mut records = Vec::new();
+                for renewal in ls.renewal_history() {
+                    let text = state_text(&[
+                        ("timestamp", renewal.timestamp.to_string()),
+                        ("read_ms", renewal.read_ms.to_string()),
+                        ("write_ms", renewal.write_ms.to_string()),
+                        ("next_timeouts", renewal.next_timeouts.to_string()),
+                        ("next_errors", renewal.next_errors.to_string()),
+                    ]);
+                    let state = State { kind: wire::state::RENEWAL, text, ..State::default() };
+                    records.extend_from_slice(&state.encode());
+                }
+                Ok(Answer::Stream(0, io, records))
             }
             Cmd::WriteLockspace => self.write_lockspace(header),
             Cmd::ReadLockspace => self.read_lockspace(),
