@@ -808,11 +808,11 @@ fn serve(
         signal_hook::consts::SIGINT,
     ])
     .map_err(|e| DaemonError::Start(format!("cannot handle signals: {e}")))?;
-    let server = server::Server::start(Arc::clone(daemon), listener)
+    let server = server::start(Arc::clone(daemon), listener)
         .map_err(|e| DaemonError::Start(format!("cannot serve: {e}")))?;
     let sanlock = match sanlock {
         Some((dir, listener)) => {
-            let server = sanlock_front::SanlockServer::start(Arc::clone(daemon), listener)
+            let server = sanlock_front::start(Arc::clone(daemon), listener)
                 .map_err(|e| DaemonError::Start(format!("cannot serve: {e}")))?;
             tracing::info!(socket = %dir.socket.display(), "serving sanlock's protocol");
             Some((dir, server))

@@ -109,6 +109,47 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunDirError + '_ {
     move |source| RunDirError::Io { path: path.to_owned(), source }
 }
 
+/// Why a pid file of sanlock's kind could not be locked.
+#[derive(Debug)]
+pub enum PidLock {
+    /// Another process holds it; the pid it wrote there.
+    Taken {
+        pid: String,
+    },
+    Io(std::io::Error),
+}
+
+/// Opens `path` (made if missing) and takes an fcntl write lock on the
+/// whole file, as sanlock and wdmd lock their pid files, so that one of
+/// them or leased serves a directory. The lock lasts while the file stays
+/// open in this process (closing any descriptor of it drops it).
+pub fn lock_pid_file(path: &Path) -> Result<File, PidLock> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(PidLock::Io)?;
+    let whole_file = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    match nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETLK(&whole_file)) {
+        Ok(_) => Ok(file),
+        Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => {
+            let pid = std::fs::read_to_string(path).unwrap_or_default().trim().to_owned();
+            Err(PidLock::Taken { pid })
+        }
+        Err(errno) => Err(PidLock::Io(errno.into())),
+    }
+}
+
 /// Creates `dir` (the `what`) if missing and locks `name` in it for this
 /// process, which it records there.
 fn lock_in(dir: &Path, what: &'static str, name: &str) -> Result<Flock<File>, RunDirError> {

@@ -17,7 +17,6 @@ use std::os::fd::AsFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -25,7 +24,8 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use super::areas::IndexOp;
 use super::lockspace::Membership;
 use super::registered::{Killpath, Registered, Restrict};
-use super::server::{Caller, caller, permitted};
+use super::rundir::{PidLock, lock_pid_file};
+use super::server::{Acceptor, Caller, caller, permitted, serve_counted};
 use super::{Daemon, Peer};
 use crate::api::results::LeaseStatus;
 use crate::api::{
@@ -55,58 +55,15 @@ const MAX_PAYLOAD: usize =
 /// expect to see it once.
 const FIRST_CHECK: Duration = Duration::from_millis(500);
 
-/// The accept loop of the sanlock socket, on its own thread.
-pub struct SanlockServer {
-    stop: std::os::fd::OwnedFd,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl SanlockServer {
-    pub fn start(daemon: Arc<Daemon>, listener: UnixListener) -> io::Result<SanlockServer> {
-        let (stop_read, stop) = nix::unistd::pipe().map_err(io::Error::from)?;
-        let thread = std::thread::Builder::new()
-            .name("leased-sanlock".to_owned())
-            .spawn(move || accept(&daemon, &listener, &stop_read))?;
-        Ok(SanlockServer { stop, thread })
-    }
-
-    /// Stops accepting connections.
-    pub fn stop(self) {
-        let _ = nix::unistd::write(&self.stop, &[1]);
-        let _ = self.thread.join();
-    }
-}
-
-fn accept(daemon: &Arc<Daemon>, listener: &UnixListener, stop: &std::os::fd::OwnedFd) {
-    loop {
-        let mut fds = [
-            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
-        ];
-        if poll(&mut fds, PollTimeout::NONE).is_err() {
-            continue;
-        }
-        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-            return;
-        }
-        let Ok((stream, _)) = listener.accept() else { continue };
-        let count = daemon.clients.fetch_add(1, Ordering::SeqCst) + 1;
-        if count > daemon.config.max_clients {
-            // sanlock's client table is full: it closes the connection.
-            daemon.clients.fetch_sub(1, Ordering::SeqCst);
-            tracing::warn!("sanlock socket: too many clients");
-            continue;
-        }
-        let daemon = Arc::clone(daemon);
-        let spawned =
-            std::thread::Builder::new().name("leased-sanlock-client".to_owned()).spawn(move || {
-                serve(&daemon, &stream);
-                daemon.clients.fetch_sub(1, Ordering::SeqCst);
-            });
-        if let Err(err) = spawned {
-            tracing::error!("cannot start a client thread: {err}");
-        }
-    }
+/// Serves sanlock's socket.
+pub fn start(daemon: Arc<Daemon>, listener: UnixListener) -> io::Result<Acceptor> {
+    Acceptor::start("leased-sanlock", listener, move |stream| {
+        // sanlock's client table full: it closes the connection.
+        let refuse = |_: &Daemon, _| tracing::warn!("sanlock socket: too many clients");
+        serve_counted(&daemon, stream, "leased-sanlock-client", refuse, |daemon, stream| {
+            serve(daemon, &stream);
+        });
+    })
 }
 
 /// One connection's state.
@@ -1216,34 +1173,16 @@ impl SanlockRunDir {
     /// `dir/sanlock.sock` (a stale socket is replaced: the lock says no
     /// daemon serves it).
     pub fn take(dir: &std::path::Path) -> Result<(SanlockRunDir, UnixListener), SanlockDirError> {
-        use std::os::fd::AsRawFd;
         fn io_error(path: &std::path::Path) -> impl FnOnce(io::Error) -> SanlockDirError + '_ {
             move |source| SanlockDirError::Io { path: path.to_owned(), source }
         }
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let path = dir.join("sanlock.pid");
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_error(&path))?;
-        let lock = libc::flock {
-            l_type: libc::F_WRLCK as libc::c_short,
-            l_whence: libc::SEEK_SET as libc::c_short,
-            l_start: 0,
-            l_len: 0,
-            l_pid: 0,
+        let mut file = match lock_pid_file(&path) {
+            Ok(file) => file,
+            Err(PidLock::Taken { pid }) => return Err(SanlockDirError::Taken { path, pid }),
+            Err(PidLock::Io(source)) => return Err(SanlockDirError::Io { path, source }),
         };
-        // SAFETY: F_SETLK reads the flock struct, which lives across the
-        // call; the descriptor is open.
-        let locked = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) };
-        if locked != 0 {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
-            return Err(SanlockDirError::Taken { path, pid: pid.trim().to_owned() });
-        }
         file.set_len(0).map_err(io_error(&path))?;
         file.write_all(format!("{}\n", std::process::id()).as_bytes()).map_err(io_error(&path))?;
         let socket = dir.join("sanlock.sock");

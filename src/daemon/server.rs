@@ -31,61 +31,85 @@ use crate::api::{
     self, ApiError, ErrorCode, FrameError, Request, ResponseFrame, parse_request, write_frame,
 };
 
-/// The accept loop, on its own thread.
-pub struct Server {
+/// An accept loop on its own thread, stopped through a pipe: every front
+/// end (leased's socket, sanlock's, wdmd's) accepts this way and hands each
+/// connection to its own `each`.
+pub(super) struct Acceptor {
     stop: OwnedFd,
     thread: std::thread::JoinHandle<()>,
 }
 
-impl Server {
-    pub fn start(daemon: Arc<Daemon>, listener: UnixListener) -> io::Result<Server> {
+impl Acceptor {
+    pub(super) fn start(
+        name: &str,
+        listener: UnixListener,
+        mut each: impl FnMut(UnixStream) + Send + 'static,
+    ) -> io::Result<Acceptor> {
         let (stop_read, stop) = nix::unistd::pipe().map_err(io::Error::from)?;
-        let thread = std::thread::Builder::new()
-            .name("leased-accept".to_owned())
-            .spawn(move || accept(&daemon, &listener, &stop_read))?;
-        Ok(Server { stop, thread })
+        let thread = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+            loop {
+                let mut fds = [
+                    PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(stop_read.as_fd(), PollFlags::POLLIN),
+                ];
+                if poll(&mut fds, PollTimeout::NONE).is_err() {
+                    continue;
+                }
+                if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+                    return;
+                }
+                if let Ok((stream, _)) = listener.accept() {
+                    each(stream);
+                }
+            }
+        })?;
+        Ok(Acceptor { stop, thread })
     }
 
     /// Stops accepting connections.
-    pub fn stop(self) {
+    pub(super) fn stop(self) {
         let _ = nix::unistd::write(&self.stop, &[1]);
         let _ = self.thread.join();
     }
 }
 
-fn accept(daemon: &Arc<Daemon>, listener: &UnixListener, stop: &OwnedFd) {
-    loop {
-        let mut fds = [
-            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
-        ];
-        if poll(&mut fds, PollTimeout::NONE).is_err() {
-            continue;
-        }
-        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-            return;
-        }
-        let Ok((stream, _)) = listener.accept() else { continue };
-        let count = daemon.clients.fetch_add(1, Ordering::SeqCst) + 1;
-        if count > daemon.config.max_clients {
-            daemon.clients.fetch_sub(1, Ordering::SeqCst);
+/// Serves `stream` with `serve` on a thread of its own named `name`, counted
+/// against `max_clients` with every client of every socket; one over the
+/// limit is handed to `refuse` instead.
+pub(super) fn serve_counted(
+    daemon: &Arc<Daemon>,
+    stream: UnixStream,
+    name: &str,
+    refuse: impl FnOnce(&Daemon, UnixStream),
+    serve: impl FnOnce(&Arc<Daemon>, UnixStream) + Send + 'static,
+) {
+    let count = daemon.clients.fetch_add(1, Ordering::SeqCst) + 1;
+    if count > daemon.config.max_clients {
+        daemon.clients.fetch_sub(1, Ordering::SeqCst);
+        return refuse(daemon, stream);
+    }
+    let daemon = Arc::clone(daemon);
+    let spawned = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+        serve(&daemon, stream);
+        daemon.clients.fetch_sub(1, Ordering::SeqCst);
+    });
+    if let Err(err) = spawned {
+        tracing::error!("cannot start a client thread: {err}");
+    }
+}
+
+/// Serves leased's own socket.
+pub fn start(daemon: Arc<Daemon>, listener: UnixListener) -> io::Result<Acceptor> {
+    Acceptor::start("leased-accept", listener, move |stream| {
+        let refuse = |daemon: &Daemon, stream: UnixStream| {
             let error = ApiError::new(
                 ErrorCode::Limit,
                 format!("too many clients; the limit is {}", daemon.config.max_clients),
             );
             reply(&mut &stream, 0, Err(error));
-            continue;
-        }
-        let daemon = Arc::clone(daemon);
-        let spawned =
-            std::thread::Builder::new().name("leased-client".to_owned()).spawn(move || {
-                serve(&daemon, stream);
-                daemon.clients.fetch_sub(1, Ordering::SeqCst);
-            });
-        if let Err(err) = spawned {
-            tracing::error!("cannot start a client thread: {err}");
-        }
-    }
+        };
+        serve_counted(&daemon, stream, "leased-client", refuse, serve);
+    })
 }
 
 /// Who may use the socket: root, the daemon's own user, and members of the

@@ -31,7 +31,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -39,11 +38,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nix::fcntl::{FcntlArg, fcntl};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
 use super::config::{Config, WdmdSocket};
+use super::rundir::{PidLock, lock_pid_file};
+use super::server::Acceptor;
 use super::watchdog_clients::{AtShutdown, HoldId, WatchdogClients};
 use super::{Daemon, DaemonError, Peer};
 use crate::clock::{Clock, OsClock};
@@ -95,28 +94,11 @@ impl Endpoint {
         let dir = socket.parent().unwrap_or(Path::new("/"));
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let pid_file = dir.join(PID_FILE);
-        let mut pid_lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&pid_file)
-            .map_err(io_error(&pid_file))?;
-        let whole_file = libc::flock {
-            l_type: libc::F_WRLCK as libc::c_short,
-            l_whence: libc::SEEK_SET as libc::c_short,
-            l_start: 0,
-            l_len: 0,
-            l_pid: 0,
+        let mut pid_lock = match lock_pid_file(&pid_file) {
+            Ok(file) => file,
+            Err(PidLock::Taken { pid }) => return Err(EndpointError::Busy { path: pid_file, pid }),
+            Err(PidLock::Io(source)) => return Err(EndpointError::Io { path: pid_file, source }),
         };
-        if let Err(errno) = fcntl(pid_lock.as_fd(), FcntlArg::F_SETLK(&whole_file)) {
-            if matches!(errno, nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) {
-                let pid = std::fs::read_to_string(&pid_file).unwrap_or_default().trim().to_owned();
-                return Err(EndpointError::Busy { path: pid_file, pid });
-            }
-            return Err(EndpointError::Io { path: pid_file, source: errno.into() });
-        }
         let marker = (socket == Path::new(wdmd::SOCKET)).then(|| PathBuf::from(SHM_MARKER));
         if let Some(marker) = &marker {
             // shm_open(O_CREAT|O_EXCL) is this open on /dev/shm.
@@ -217,70 +199,56 @@ struct Connections {
     next: AtomicU64,
 }
 
-/// The accept loop on wdmd's socket, on its own thread.
+/// The accept loop on wdmd's socket, and the connections it opened.
 pub struct WdmdServer {
-    stop: OwnedFd,
-    thread: std::thread::JoinHandle<()>,
+    acceptor: Acceptor,
     connections: Arc<Connections>,
 }
 
 impl WdmdServer {
     pub fn start(daemon: Arc<Daemon>, endpoint: &Endpoint) -> io::Result<WdmdServer> {
         let listener = endpoint.listener.try_clone()?;
-        let (stop_read, stop) = nix::unistd::pipe().map_err(io::Error::from)?;
         let connections = Arc::new(Connections::default());
         let open = Arc::clone(&connections);
-        let thread = std::thread::Builder::new()
-            .name("leased-wdmd-accept".to_owned())
-            .spawn(move || accept(&daemon, &listener, &stop_read, &open))?;
+        let acceptor = Acceptor::start("leased-wdmd-accept", listener, move |stream| {
+            admit(&daemon, stream, &open);
+        })?;
         tracing::info!(socket = %endpoint.socket.display(), "serving wdmd's protocol");
-        Ok(WdmdServer { stop, thread, connections })
+        Ok(WdmdServer { acceptor, connections })
     }
 
     /// Stops accepting and ends every connection; the registrations they
     /// made stand.
     pub fn stop(self) {
-        let _ = nix::unistd::write(&self.stop, &[1]);
-        let _ = self.thread.join();
+        self.acceptor.stop();
         for stream in self.connections.open.lock().expect("wdmd connections lock").values() {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
     }
 }
 
-fn accept(daemon: &Arc<Daemon>, listener: &UnixListener, stop: &OwnedFd, open: &Arc<Connections>) {
-    loop {
-        let mut fds = [
-            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
-        ];
-        if poll(&mut fds, PollTimeout::NONE).is_err() {
-            continue;
-        }
-        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+/// Serves one accepted connection on a thread of its own, kept in `open`
+/// (at most [`MAX_CONNECTIONS`]) so that a stop can end it.
+fn admit(daemon: &Arc<Daemon>, stream: UnixStream, open: &Arc<Connections>) {
+    let Ok(kept) = stream.try_clone() else { return };
+    let id = open.next.fetch_add(1, Ordering::SeqCst);
+    {
+        let mut streams = open.open.lock().expect("wdmd connections lock");
+        if streams.len() >= MAX_CONNECTIONS {
+            tracing::warn!("wdmd connection refused: {MAX_CONNECTIONS} are open already");
             return;
         }
-        let Ok((stream, _)) = listener.accept() else { continue };
-        let Ok(kept) = stream.try_clone() else { continue };
-        let id = open.next.fetch_add(1, Ordering::SeqCst);
-        {
-            let mut streams = open.open.lock().expect("wdmd connections lock");
-            if streams.len() >= MAX_CONNECTIONS {
-                tracing::warn!("wdmd connection refused: {MAX_CONNECTIONS} are open already");
-                continue;
-            }
-            streams.insert(id, kept);
-        }
-        let daemon = Arc::clone(daemon);
-        let connections = Arc::clone(open);
-        let spawned = std::thread::Builder::new().name("leased-wdmd".to_owned()).spawn(move || {
-            serve(&daemon, &stream);
-            connections.open.lock().expect("wdmd connections lock").remove(&id);
-        });
-        if let Err(err) = spawned {
-            tracing::error!("cannot start a wdmd connection thread: {err}");
-            open.open.lock().expect("wdmd connections lock").remove(&id);
-        }
+        streams.insert(id, kept);
+    }
+    let daemon = Arc::clone(daemon);
+    let connections = Arc::clone(open);
+    let spawned = std::thread::Builder::new().name("leased-wdmd".to_owned()).spawn(move || {
+        serve(&daemon, &stream);
+        connections.open.lock().expect("wdmd connections lock").remove(&id);
+    });
+    if let Err(err) = spawned {
+        tracing::error!("cannot start a wdmd connection thread: {err}");
+        open.open.lock().expect("wdmd connections lock").remove(&id);
     }
 }
 
