@@ -190,15 +190,7 @@ impl Daemon {
                     // let go of; the failed one's once what its ballot left
                     // is withdrawn.
                     self.free_slots(named[at + 1..].iter().map(|other| &other.key));
-                    let op = self
-                        .leases
-                        .lock()
-                        .expect("leases lock")
-                        .acquire_failed(&one.key, failed.left.map(|left| *left));
-                    match op {
-                        Some(op) => self.let_go_later(&one.key, &one.place, op, Box::new(|| {})),
-                        None => self.slot_freed.notify_all(),
-                    }
+                    self.acquire_failed(one, failed.left);
                     for lease in acquired {
                         self.let_go(&lease.key, &lease.place, LetGo::Release(lease.held));
                     }
@@ -244,6 +236,18 @@ impl Daemon {
         Ok(reply)
     }
 
+    /// An acquire of `named` failed: its slot is freed once what its
+    /// ballot `left` on disk is withdrawn, in the background (at once if
+    /// it left nothing).
+    fn acquire_failed(self: &Arc<Self>, named: &Named, left: Option<Box<Withdrawal>>) {
+        let op =
+            self.leases.lock().expect("leases lock").acquire_failed(&named.key, left.map(|l| *l));
+        match op {
+            Some(op) => self.let_go_later(&named.key, &named.place, op, Box::new(|| {})),
+            None => self.slot_freed.notify_all(),
+        }
+    }
+
     /// Runs `work` while this host holds `spec`'s lease for itself (no
     /// process owns it): the slot stays busy throughout, so that a removal
     /// or shutdown waits for `work` and the release, and nothing else of
@@ -260,15 +264,7 @@ impl Daemon {
         let held = match self.acquire_one(&named, None, false) {
             Ok(held) => held,
             Err(failed) => {
-                let op = self
-                    .leases
-                    .lock()
-                    .expect("leases lock")
-                    .acquire_failed(&named.key, failed.left.map(|left| *left));
-                match op {
-                    Some(op) => self.let_go_later(&named.key, &named.place, op, Box::new(|| {})),
-                    None => self.slot_freed.notify_all(),
-                }
+                self.acquire_failed(&named, failed.left);
                 return Err(failed.error);
             }
         };
