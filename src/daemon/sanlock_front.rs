@@ -414,22 +414,25 @@ impl Connection<'_> {
         let specs = resources.iter().map(spec_of).collect::<Result<Vec<_>, _>>()?;
         let persistent = resources.iter().any(|r| r.flags & wire::res::PERSISTENT != 0);
         let adopt = flags & (wire::acquire::ORPHAN | wire::acquire::ORPHAN_ONLY) != 0;
-        let args = Acquire {
-            resources: specs,
-            pid: Some(target.process.pid),
-            pidfd: false,
-            wait_ms: None,
-            persistent,
-            adopt,
-            lvb: flags & wire::acquire::LVB != 0,
-        };
         let peer = self.peer_for(&target);
-        let acquired = self.daemon.acquire(&peer, args);
-        // The registration may have closed while the acquire ran, after
-        // its close let go of what it found: what was just tied to it goes
-        // the same way.
-        self.daemon.recheck_registration(target.token);
-        match acquired {
+        // The registration may have closed while an acquire ran, after its
+        // close let go of what it found: what was just tied to it goes the
+        // same way.
+        let acquire = |adopt: bool| {
+            let args = Acquire {
+                resources: specs.clone(),
+                pid: Some(target.process.pid),
+                pidfd: false,
+                wait_ms: None,
+                persistent,
+                adopt,
+                lvb: flags & wire::acquire::LVB != 0,
+            };
+            let acquired = self.daemon.acquire(&peer, args);
+            self.daemon.recheck_registration(target.token);
+            acquired
+        };
+        match acquire(adopt) {
             Ok(_) => Ok(Answer::Result(0, 0)),
             // Adopting with ORPHAN (not ORPHAN_ONLY) takes the resource
             // fresh when no orphan holds it.
@@ -438,18 +441,7 @@ impl Connection<'_> {
                     && flags & wire::acquire::ORPHAN_ONLY == 0
                     && err.code == ErrorCode::NotFound =>
             {
-                let args = Acquire {
-                    resources: resources.iter().map(spec_of).collect::<Result<Vec<_>, _>>()?,
-                    pid: Some(target.process.pid),
-                    pidfd: false,
-                    wait_ms: None,
-                    persistent,
-                    adopt: false,
-                    lvb: flags & wire::acquire::LVB != 0,
-                };
-                let acquired = self.daemon.acquire(&peer, args);
-                self.daemon.recheck_registration(target.token);
-                acquired?;
+                acquire(false)?;
                 Ok(Answer::Result(0, 0))
             }
             Err(err) if adopt && err.code == ErrorCode::NotFound => {
