@@ -126,6 +126,13 @@ impl Timeouts {
         6 * self.io_timeout
     }
 
+    /// 6N: how long a host event stays posted in our sector, its
+    /// recipients' bits set with it: three renewals of each recipient
+    /// (sanlock's set_bitmap_seconds).
+    pub fn event_hold(&self) -> Duration {
+        6 * self.io_timeout
+    }
+
     /// 8N: a lease expires this long after the issue of its last successful
     /// renewal.
     pub fn renewal_fail(&self) -> Duration {

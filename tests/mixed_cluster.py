@@ -10,6 +10,10 @@ sanlock or leased: the script cannot tell them apart, which is the point).
     mixed_cluster.py hold NAME PATH OFFSET # "acquired" or "error N"; a line
                                            # on stdin releases: "released"
     mixed_cluster.py contend PATH COUNT SECONDS WITNESS_DIR HOST SEED
+    mixed_cluster.py listen SECONDS        # "registered", then the first
+                                           # host event as a JSON line
+    mixed_cluster.py set-event HOST_ID GENERATION EVENT DATA FLAGS
+                                           # "ok" or "error N"
 
 `contend` loops for SECONDS: pick one of resources r1..rCOUNT (r<i> at i
 MiB) at random, acquire it (a busy answer is retried after a short random
@@ -28,6 +32,7 @@ import errno
 import json
 import os
 import random
+import select
 import sys
 import time
 
@@ -125,6 +130,32 @@ def hold(name, path, offset):
     print("released", flush=True)
 
 
+def listen(seconds):
+    fd = sanlock.reg_event(LOCKSPACE)
+    print("registered", flush=True)
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                events = sanlock.get_event(fd)
+                if events:
+                    print(json.dumps(events[0]), flush=True)
+                    return
+    finally:
+        sanlock.end_event(fd, LOCKSPACE)
+    print("no event", flush=True)
+
+
+def set_event(host_id, generation, event, data, flags):
+    try:
+        sanlock.set_event(LOCKSPACE, host_id, generation, event, data, flags)
+    except sanlock.SanlockException as err:
+        print("error", err.errno, flush=True)
+        return
+    print("ok", flush=True)
+
+
 def main():
     command, args = sys.argv[1], sys.argv[2:]
     if command == "write-lockspace":
@@ -148,6 +179,10 @@ def main():
     elif command == "hold":
         name, path, offset = args
         hold(name, path, int(offset))
+    elif command == "listen":
+        listen(float(args[0]))
+    elif command == "set-event":
+        set_event(*map(int, args))
     elif command == "contend":
         path, count, seconds, witness_dir, host, seed = args
         contend(path, int(count), float(seconds), witness_dir, host, int(seed))

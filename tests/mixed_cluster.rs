@@ -190,6 +190,63 @@ fn overlaps(holds: &[Hold]) -> Vec<(&Hold, &Hold)> {
     found
 }
 
+/// Host A (sanlock, host_id 1) and host B (leased, host_id 2) joined to
+/// lockspace "ls" at io_timeout 1 on `path`, each seeing the other LIVE.
+struct Cluster {
+    _sanlock_a: SanlockHost,
+    _leased_b: Leased,
+    leased_sanlock_dir: std::path::PathBuf,
+    sanlock_a_dir: std::path::PathBuf,
+}
+
+impl Cluster {
+    fn start(dir: &Path, path: &str, resources: u64) -> Cluster {
+        let sanlock_a = SanlockHost::start("host-a");
+        let leased_sanlock_dir = dir.join("sanlock-b");
+        let config = dir.join("leased-b.toml");
+        std::fs::write(&config, format!("sanlock_run_dir = {:?}\n", leased_sanlock_dir)).unwrap();
+        let leased_b = Leased::start_with(
+            dir,
+            "host-b",
+            &["--config", config.to_str().unwrap(), "--watchdog-fire-timeout", "60"],
+        );
+        let cluster = Cluster {
+            sanlock_a_dir: sanlock_a.run_dir().to_path_buf(),
+            _sanlock_a: sanlock_a,
+            _leased_b: leased_b,
+            leased_sanlock_dir,
+        };
+        let (a, b) = cluster.hosts();
+        a.run(&["write-lockspace", path, "1"]);
+        if resources > 0 {
+            b.run(&["write-resources", path, &resources.to_string(), "8"]);
+        }
+        let joins = [(a, "1"), (b, "2")].map(|(host, id)| {
+            let child = host.script(&["join", id, path, "1"]).stdout(Stdio::piped()).spawn();
+            (host, child.expect("start a join"))
+        });
+        for (host, child) in joins {
+            let out = child.wait_with_output().expect("wait for a join");
+            succeeded(host.label, &["join"], &out);
+        }
+        for host in [a, b] {
+            wait_for(
+                Duration::from_secs(10),
+                &format!("host {} sees both LIVE", host.label),
+                || host.sees_both_live().then_some(()),
+            );
+        }
+        cluster
+    }
+
+    fn hosts(&self) -> (Host<'_>, Host<'_>) {
+        (
+            Host { label: "A (sanlock)", sanlock_run_dir: &self.sanlock_a_dir },
+            Host { label: "B (leased)", sanlock_run_dir: &self.leased_sanlock_dir },
+        )
+    }
+}
+
 #[test]
 fn sanlock_and_leased_hosts_exclude_each_other_under_contention() {
     if !sanlock::present() {
@@ -198,34 +255,8 @@ fn sanlock_and_leased_hosts_exclude_each_other_under_contention() {
     let dir = scratch();
     let img = zero_file(dir.path(), "leases.img", ((RESOURCES + 1) * MIB) as usize);
     let path = img.to_str().unwrap();
-
-    let sanlock_a = SanlockHost::start("host-a");
-    let leased_sanlock_dir = dir.path().join("sanlock-b");
-    let config = dir.path().join("leased-b.toml");
-    std::fs::write(&config, format!("sanlock_run_dir = {:?}\n", leased_sanlock_dir)).unwrap();
-    let _leased_b = Leased::start_with(
-        dir.path(),
-        "host-b",
-        &["--config", config.to_str().unwrap(), "--watchdog-fire-timeout", "60"],
-    );
-    let a = Host { label: "A (sanlock)", sanlock_run_dir: sanlock_a.run_dir() };
-    let b = Host { label: "B (leased)", sanlock_run_dir: &leased_sanlock_dir };
-
-    a.run(&["write-lockspace", path, "1"]);
-    b.run(&["write-resources", path, &RESOURCES.to_string(), "8"]);
-    let joins = [(a, "1"), (b, "2")].map(|(host, id)| {
-        let child = host.script(&["join", id, path, "1"]).stdout(Stdio::piped()).spawn();
-        (host, child.expect("start a join"))
-    });
-    for (host, child) in joins {
-        let out = child.wait_with_output().expect("wait for a join");
-        succeeded(host.label, &["join"], &out);
-    }
-    for host in [a, b] {
-        wait_for(Duration::from_secs(10), &format!("host {} sees both LIVE", host.label), || {
-            host.sees_both_live().then_some(())
-        });
-    }
+    let cluster = Cluster::start(dir.path(), path, RESOURCES);
+    let (a, b) = cluster.hosts();
 
     refused_across(a, b, path, 1);
     refused_across(b, a, path, 2);
@@ -271,6 +302,59 @@ fn sanlock_and_leased_hosts_exclude_each_other_under_contention() {
         assert!(on_b >= HOLDS_PER_HOST_MIN, "r{index}: host B held it {on_b} times");
     }
     assert_eq!(witnessed_holds, reported_holds, "every hold the clients counted is witnessed");
+}
+
+/// Host events cross between the implementations both ways: each sends
+/// one with `set_event` and the other's listener (`reg_event`) gets it,
+/// from the right host, for the right host and generation. The sender's
+/// sector carries it in sanlock's layout, read back from the file.
+#[test]
+fn host_events_cross_between_sanlock_and_leased() {
+    if !sanlock::present() {
+        return;
+    }
+    let dir = scratch();
+    let img = zero_file(dir.path(), "leases.img", MIB as usize);
+    let path = img.to_str().unwrap();
+    let cluster = Cluster::start(dir.path(), path, 0);
+    let (a, b) = cluster.hosts();
+
+    for (from, from_id, to, to_id, event) in [(a, 1, b, 2, 5), (b, 2, a, 1, 6)] {
+        let mut listener = to.script(&["listen", "20"]).stdout(Stdio::piped()).spawn().unwrap();
+        let mut lines = BufReader::new(listener.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "registered", "host {}", to.label);
+        let to_id_s = to_id.to_string();
+        let event_s = event.to_string();
+        let posted = from.run(&["set-event", &to_id_s, "0", &event_s, "7", "1"]);
+        assert_eq!(posted.trim(), "ok", "host {}: set_event", from.label);
+        let busy = from.run(&["set-event", &to_id_s, "0", "9", "9", "0"]);
+        assert_eq!(busy.trim(), "error 16", "host {}: a second event is EBUSY", from.label);
+        // The sender's sector as written, while the event is posted:
+        // write_id, write_generation and write_timestamp hold generation,
+        // event and data; the bitmap (bytes 256..512) has the recipient's bit.
+        let written = wait_for(Duration::from_secs(5), "the event in the sector", || {
+            let image = std::fs::read(&img).unwrap();
+            let sector = &image[(from_id - 1) * 512..from_id * 512];
+            let u64_at = |at: usize| u64::from_le_bytes(sector[at..at + 8].try_into().unwrap());
+            let bit = to_id - 1;
+            let bit_set = sector[256 + bit / 8] & (1 << (bit % 8)) != 0;
+            let fields = (u64_at(176), u64_at(184), u64_at(192));
+            (bit_set && fields.1 == event).then_some(fields)
+        });
+
+        let line = lines.next().unwrap().unwrap();
+        let _ = listener.wait();
+        let got: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("host {}: {line}", to.label));
+        eprintln!("{} -> {}: {got}", from.label, to.label);
+        assert_eq!(got["from_host_id"], from_id, "{got}");
+        assert_eq!(got["host_id"], to_id, "{got}");
+        assert_eq!((&got["event"], &got["data"]), (&event.into(), &7.into()), "{got}");
+        let generation = got["generation"].as_u64().unwrap();
+        assert!(generation >= 1, "CUR_GENERATION gave the recipient's: {got}");
+        assert!(got["from_generation"].as_u64().unwrap() >= 1, "{got}");
+        assert_eq!(written, (generation, event, 7), "host {}: the sector", from.label);
+    }
 }
 
 /// The oracle can fail: it finds holds that overlap, also past a short

@@ -36,6 +36,11 @@ mod sm {
     pub const INQUIRE: u32 = 9;
     pub const RESTRICT: u32 = 10;
     pub const VERSION: u32 = 28;
+    pub const REG_EVENT: u32 = 30;
+    pub const END_EVENT: u32 = 31;
+    pub const SET_EVENT: u32 = 32;
+    pub const SETEV_REPLACE_EVENT: u32 = 0x8;
+    pub const LOCKSPACE_BYTES: usize = 1104;
     pub const RESTRICT_ALL: u32 = 1;
     /// data2 of a registered command acting for its own connection.
     pub const THIS_CONNECTION: u32 = u32::MAX;
@@ -945,4 +950,86 @@ fn a_registration_closed_during_an_acquire_for_it_takes_the_lease_with_it() {
         });
     }
     assert!(acquired > 0, "no round acquired: the race was never run");
+}
+
+// ---------------------------------------------------------------------------
+// Host events.
+
+/// A `sanlk_lockspace` naming `name` (no disk: the event commands use the
+/// name alone).
+fn lockspace_named(name: &str) -> Vec<u8> {
+    padded(&padded(name.as_bytes(), 48), sm::LOCKSPACE_BYTES)
+}
+
+/// REG_EVENT, END_EVENT or SET_EVENT for lockspace `name`; END_EVENT has
+/// no `sanlk_host_event`.
+fn event_request(cmd: u32, flags: u32, name: &str, host_event: [u64; 4]) -> Vec<u8> {
+    let mut payload = lockspace_named(name);
+    if cmd != sm::END_EVENT {
+        payload.extend(host_event.iter().flat_map(|v| v.to_ne_bytes()));
+    }
+    let length = u32::try_from(sm::HEADER_BYTES + payload.len()).unwrap();
+    let mut request = header(cmd, flags, length, 0, 0);
+    request.extend(payload);
+    request
+}
+
+/// Event listeners and set_event as sanlock answers them: unknown
+/// lockspaces, bad host_ids, a second event while one is posted, 32
+/// listeners at most; a listener that ends frees its place, and leaving
+/// the lockspace ends the others (their connections see EOF).
+#[test]
+fn event_listeners_and_set_event_follow_sanlocks_rules() {
+    let host = Host::start();
+    let image = lease_file(host.path(), 0, 1);
+    host.join(&image);
+    let reg = |name: &str| {
+        let mut stream = host.connect();
+        let reply = call(&mut stream, &event_request(sm::REG_EVENT, 0, name, [0; 4]));
+        (stream, reply.result)
+    };
+    assert_eq!(reg("nope").1, -libc::ENOENT, "REG_EVENT of a lockspace not joined");
+    let mut listeners: Vec<UnixStream> = (0..32)
+        .map(|n| {
+            let (stream, result) = reg("ls");
+            assert_eq!(result, 0, "listener {n}");
+            stream
+        })
+        .collect();
+    assert_eq!(reg("ls").1, -libc::ENOCSI, "a 33rd listener, as sanlock refuses it");
+
+    let set = |flags: u32, host_event: [u64; 4]| {
+        call(&mut host.connect(), &event_request(sm::SET_EVENT, flags, "ls", host_event)).result
+    };
+    assert_eq!(set(0, [0, 0, 1, 1]), -libc::EINVAL, "host_id 0");
+    assert_eq!(set(0, [2001, 0, 1, 1]), -libc::EINVAL, "host_id past the area");
+    assert_eq!(set(0, [2, 0, 1, 1]), 0, "an event to host 2");
+    assert_eq!(set(0, [3, 0, 2, 2]), -libc::EBUSY, "another while it is posted");
+    assert_eq!(set(sm::SETEV_REPLACE_EVENT, [3, 0, 2, 2]), 0, "replaced");
+    let set_nope = event_request(sm::SET_EVENT, 0, "nope", [2, 0, 1, 1]);
+    assert_eq!(call(&mut host.connect(), &set_nope).result, -libc::ENOENT);
+
+    // sanlock_end_event: four bytes on the listener, which is closed, then
+    // END_EVENT on a connection of its own.
+    let mut ended = listeners.pop().unwrap();
+    ended.write_all(&[0u8; 4]).unwrap();
+    drop(ended);
+    let end = |name: &str| {
+        call(&mut host.connect(), &event_request(sm::END_EVENT, 0, name, [0; 4])).result
+    };
+    assert_eq!(end("ls"), 0);
+    assert_eq!(end("nope"), -libc::ENOENT);
+    let replacement = wait_for(Duration::from_secs(10), "the ended listener's place", || {
+        let (stream, result) = reg("ls");
+        (result == 0).then_some(stream)
+    });
+    listeners.push(replacement);
+
+    host.lease(&["rem-lockspace", "ls"]).ok();
+    for (n, listener) in listeners.iter_mut().enumerate() {
+        let mut rest = Vec::new();
+        listener.read_to_end(&mut rest).unwrap_or_else(|e| panic!("listener {n}: {e}"));
+        assert!(rest.is_empty(), "listener {n}: no event was meant for this host");
+    }
+    assert_eq!(reg("ls").1, -libc::ENOENT, "the lockspace is gone");
 }

@@ -9,13 +9,14 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use super::host_events::EventListeners;
 use super::recovery::RecoveryProgress;
 use crate::api::results::{HostStatus, LockspaceState, LockspaceStatus, RecoveryStatus};
 use crate::api::{ApiError, ErrorCode};
 use crate::clock::{Clock, MonoTime, OsClock};
 use crate::delta::{
-    DeltaAcquire, DeltaError, DeltaRelease, HostState, HostTable, JoinOptions, LockspaceRef,
-    Reacquire, RenewalCommand, RenewalSchedule, Watch,
+    DeltaAcquire, DeltaError, DeltaRelease, EventError, HostState, HostTable, JoinOptions,
+    LockspaceRef, Outbox, PostEvent, Reacquire, RenewalCommand, RenewalSchedule, Watch,
 };
 use crate::direct::{DirectError, probe_area};
 use crate::disk::{Access, DirectFile};
@@ -114,6 +115,10 @@ pub struct Lockspace {
     joined_at: Mutex<Option<MonoTime>>,
     /// The last renewals, oldest first (sanlock's renewal history).
     renewals: Mutex<std::collections::VecDeque<RenewalRecord>>,
+    /// The host event we post to others.
+    outbox: Mutex<Outbox>,
+    /// Where the events others post to us go; closed when the thread ends.
+    pub listeners: EventListeners,
 }
 
 /// One successful renewal, and the failed attempts after it.
@@ -199,12 +204,17 @@ impl Lockspace {
             recovery: Mutex::new(None),
             joined_at: Mutex::new(None),
             renewals: Mutex::default(),
+            outbox: Mutex::default(),
+            listeners: EventListeners::default(),
             spec,
         });
         let keeper = Arc::clone(&lockspace);
         std::thread::Builder::new()
             .name(format!("leased-ls-{}", lockspace.spec.name))
-            .spawn(move || keeper.keep(reacquire, &*events))
+            .spawn(move || {
+                Arc::clone(&keeper).keep(reacquire, &*events);
+                keeper.listeners.close();
+            })
             .map_err(|err| {
                 ApiError::new(ErrorCode::Internal, format!("cannot start a thread: {err}"))
             })?;
@@ -323,6 +333,23 @@ impl Lockspace {
         self.bits.lock().expect("bits lock").push((host_id, until));
     }
 
+    /// Posts a host event to other hosts (sanlock's set_event): it is
+    /// written, with the recipients' bits, from the next renewal on.
+    pub fn post_event(&self, post: &PostEvent) -> Result<(), EventError> {
+        let seen =
+            self.hosts.lock().expect("host table lock").get(post.host_id).map(|e| e.generation);
+        let changes = self.outbox.lock().expect("outbox lock").apply(
+            post,
+            self.spec.host_id,
+            self.area.geometry.max_hosts(),
+            self.timeouts.event_hold(),
+            OsClock.now(),
+            seen,
+        )?;
+        self.bits.lock().expect("bits lock").extend(changes);
+        Ok(())
+    }
+
     /// The thread's body: join, then renew until told to leave or lost.
     fn keep(self: Arc<Self>, reacquire: Reacquire, events: &dyn LockspaceEvents) {
         let target = Target { disk: &self.disk, offset: self.spec.disk.offset };
@@ -384,6 +411,8 @@ impl Lockspace {
                     for (host_id, until) in self.bits.lock().expect("bits lock").drain(..) {
                         schedule.set_bit(host_id, until);
                     }
+                    schedule
+                        .set_event(self.outbox.lock().expect("outbox lock").current(OsClock.now()));
                     let read = self.watch.lock().expect("watch lock").next_read();
                     driver.read_time = Duration::ZERO;
                     driver.write_time = Duration::ZERO;
@@ -394,6 +423,7 @@ impl Lockspace {
                         let mut watch = self.watch.lock().expect("watch lock");
                         watch.settle(&mut self.hosts.lock().expect("host table lock"));
                     }
+                    self.listeners.deliver(self.spec.host_id, &renewal.events);
                     let requested_by = std::mem::take(&mut renewal.requested_by);
                     if !requested_by.is_empty() {
                         events.requested(self, &requested_by);

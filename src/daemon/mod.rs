@@ -18,6 +18,7 @@
 
 mod areas;
 pub mod config;
+mod host_events;
 mod leases;
 mod lockspace;
 mod log_ring;

@@ -22,6 +22,7 @@ use std::time::Duration;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::areas::IndexOp;
+use super::host_events::ListenError;
 use super::lockspace::Membership;
 use super::registered::{Killpath, Registered, Restrict};
 use super::rundir::{PidLock, lock_pid_file};
@@ -33,14 +34,14 @@ use crate::api::{
     Release, RemLockspace,
 };
 use crate::clock::{Clock, OsClock};
-use crate::delta::HostState;
+use crate::delta::{Event, EventError, HostState, PostEvent};
 use crate::ondisk::name::Name;
 use crate::paxos::Mode;
 use crate::rindex::{Entry, UpdateOp};
 use crate::sanlock::strings::{res_to_str, state_text};
 use crate::sanlock::wire::{
-    self, Cmd, Disk, HEADER_BYTES, Header, Host, LOCKSPACE_BYTES, Lockspace, OPTIONS_BYTES,
-    Options, RESOURCE_BYTES, Resource, State, WireError, sanlk,
+    self, Cmd, Disk, HEADER_BYTES, Header, Host, HostEvent, LOCKSPACE_BYTES, Lockspace,
+    OPTIONS_BYTES, Options, RESOURCE_BYTES, Resource, State, WireError, sanlk,
 };
 use crate::spec::{DiskLocation, LockspaceSpec, ResourceSpec};
 
@@ -133,6 +134,9 @@ enum Answer {
     Payload(i32, u32, Vec<u8>),
     /// The header, then records; then the connection is closed.
     Stream(i32, u32, Vec<u8>),
+    /// The reply was sent as the connection became an event listener
+    /// (REG_EVENT): it carries events until the client ends it.
+    Listening(Arc<super::lockspace::Lockspace>, u64),
 }
 
 impl Connection<'_> {
@@ -176,6 +180,13 @@ impl Connection<'_> {
             Answer::Result(result, data2) => (result, data2, Vec::new(), false),
             Answer::Payload(result, data2, payload) => (result, data2, payload, false),
             Answer::Stream(result, data2, payload) => (result, data2, payload, true),
+            Answer::Listening(lockspace, id) => {
+                // The client ends it by writing on the connection or
+                // closing it; the lockspace, by shutting it down.
+                let _ = (&*self.stream).read(&mut [0u8; 4]);
+                lockspace.listeners.remove(id);
+                return false;
+            }
         };
         // A stream's header says 32 bytes: its records follow until EOF.
         let length = if close { 0 } else { payload.len() };
@@ -269,10 +280,15 @@ impl Connection<'_> {
             }
             Cmd::Shutdown | Cmd::ShutdownWait => self.shutdown(cmd, header),
             Cmd::SetLvb | Cmd::GetLvb => self.lvb(cmd, header),
-            Cmd::RegEvent | Cmd::EndEvent | Cmd::SetEvent => {
-                self.drain_fixed(cmd)?;
-                Err(Refusal::Result(-libc::EOPNOTSUPP))
+            Cmd::RegEvent => self.reg_event(header),
+            Cmd::EndEvent => {
+                // The listener's own connection ends it: the client wrote
+                // on it and closed it before asking.
+                let lockspace = self.lockspace_payload()?;
+                daemon.lockspace(&lockspace.name)?;
+                Ok(Answer::Result(0, 0))
             }
+            Cmd::SetEvent => self.set_event(header),
             Cmd::FormatRindex
             | Cmd::UpdateRindex
             | Cmd::LookupRindex
@@ -341,13 +357,47 @@ impl Connection<'_> {
         Ok(resource)
     }
 
-    /// Reads and drops the fixed payload of a command leased does not serve.
-    fn drain_fixed(&self, cmd: Cmd) -> Result<(), Refusal> {
-        let len = match cmd {
-            Cmd::RegEvent | Cmd::SetEvent => LOCKSPACE_BYTES + wire::HOST_EVENT_BYTES,
-            _ => LOCKSPACE_BYTES,
+    /// A lockspace and a host event: REG_EVENT's and SET_EVENT's payload.
+    fn event_payload(&self) -> Result<(Lockspace, HostEvent), Refusal> {
+        let lockspace = self.lockspace_payload()?;
+        let event = HostEvent::decode(&self.payload(wire::HOST_EVENT_BYTES)?)?;
+        Ok((lockspace, event))
+    }
+
+    /// REG_EVENT: the connection becomes a listener of the lockspace's
+    /// events. The reply is sent as it is added, before any event can be.
+    fn reg_event(&self, header: &Header) -> Result<Answer, Refusal> {
+        let (lockspace, _) = self.event_payload()?;
+        let ls = self.daemon.lockspace(&lockspace.name)?;
+        let handle = self.stream.try_clone().map_err(|_| Refusal::Closed)?;
+        let reply = header.reply(0, 0, 0).encode();
+        let added = ls.listeners.add(handle, &reply);
+        match added {
+            Ok(id) => Ok(Answer::Listening(ls, id)),
+            Err(ListenError::Full) => Err(Refusal::Result(-libc::ENOCSI)),
+            Err(ListenError::Closed) => Err(Refusal::Result(-libc::ENOENT)),
+            Err(ListenError::Io) => Err(Refusal::Closed),
+        }
+    }
+
+    fn set_event(&self, header: &Header) -> Result<Answer, Refusal> {
+        let (lockspace, event) = self.event_payload()?;
+        let flag = |bit: u32| header.cmd_flags & bit != 0;
+        let post = PostEvent {
+            host_id: event.host_id,
+            event: Event { generation: event.generation, event: event.event, data: event.data },
+            current_generation: flag(wire::setev::CUR_GENERATION),
+            clear_host: flag(wire::setev::CLEAR_HOSTID),
+            clear_event: flag(wire::setev::CLEAR_EVENT),
+            replace: flag(wire::setev::REPLACE_EVENT),
+            all_hosts: flag(wire::setev::ALL_HOSTS),
         };
-        self.payload(len).map(drop)
+        let ls = self.daemon.lockspace(&lockspace.name)?;
+        match ls.post_event(&post) {
+            Ok(()) => Ok(Answer::Result(0, 0)),
+            Err(EventError::HostId { .. }) => Err(Refusal::Result(-libc::EINVAL)),
+            Err(EventError::Busy) => Err(Refusal::Result(-libc::EBUSY)),
+        }
     }
 
     /// The registration a registered command acts for: this connection's

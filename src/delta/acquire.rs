@@ -92,8 +92,15 @@ enum State {
         sector: Vec<u8>,
         issued: MonoTime,
     },
-    Finished(Result<HostLease, DeltaError>),
+    /// Boxed: a lease is large beside the other states.
+    Finished(Box<Result<HostLease, DeltaError>>),
     Done,
+}
+
+impl State {
+    fn finished(result: Result<HostLease, DeltaError>) -> State {
+        State::Finished(Box::new(result))
+    }
 }
 
 impl DeltaAcquire {
@@ -213,7 +220,7 @@ impl Machine for DeltaAcquire {
                 self.state = State::Verifying { sector, issued };
                 Step::Io(request)
             }
-            State::Finished(result) => Step::Done(result),
+            State::Finished(result) => Step::Done(*result),
             other => unreachable!("next() while waiting for I/O: {other:?}"),
         }
     }
@@ -221,20 +228,20 @@ impl Machine for DeltaAcquire {
     fn complete(&mut self, now: MonoTime, _hosts: &mut HostTable, result: IoResult<'_>) {
         let state = std::mem::replace(&mut self.state, State::Done);
         self.state = match (state, result) {
-            (_, IoResult::Failed(failure)) => State::Finished(Err(DeltaError::Io(failure))),
+            (_, IoResult::Failed(failure)) => State::finished(Err(DeltaError::Io(failure))),
             (State::Reading { started }, IoResult::Read(sector)) => match self.check(sector) {
                 Ok(leader) => self.decide(&leader, sector.to_vec(), started.max(now)),
-                Err(err) => State::Finished(Err(err)),
+                Err(err) => State::finished(Err(err)),
             },
             (State::Rereading { seen }, IoResult::Read(sector)) => match self.check(sector) {
                 Ok(leader) if sector == seen.as_slice() || leader.timestamp == 0 => {
                     State::Write { previous: sector.to_vec() }
                 }
-                Ok(leader) => State::Finished(Err(DeltaError::Busy {
+                Ok(leader) => State::finished(Err(DeltaError::Busy {
                     owner_name: leader.resource_name,
                     generation: leader.owner_generation,
                 })),
-                Err(err) => State::Finished(Err(err)),
+                Err(err) => State::finished(Err(err)),
             },
             (State::Writing { sector, issued }, IoResult::Written) => {
                 let until = now.max(issued) + self.timeouts.delta_short_delay();
@@ -242,7 +249,7 @@ impl Machine for DeltaAcquire {
             }
             (State::Verifying { sector, issued }, IoResult::Read(read)) => {
                 if read == sector.as_slice() {
-                    State::Finished(Ok(HostLease::new(
+                    State::finished(Ok(HostLease::new(
                         self.lockspace,
                         self.host_id,
                         self.timeouts,
@@ -251,11 +258,11 @@ impl Machine for DeltaAcquire {
                     )))
                 } else {
                     match self.check(read) {
-                        Ok(leader) => State::Finished(Err(DeltaError::Busy {
+                        Ok(leader) => State::finished(Err(DeltaError::Busy {
                             owner_name: leader.resource_name,
                             generation: leader.owner_generation,
                         })),
-                        Err(err) => State::Finished(Err(err)),
+                        Err(err) => State::finished(Err(err)),
                     }
                 }
             }

@@ -10,7 +10,7 @@ use crate::ondisk::leader::{LeaderKind, LeaderRecord};
 use crate::ondisk::name::Name;
 use crate::timeouts::Timeouts;
 
-use super::DeltaError;
+use super::{DeltaError, Event};
 
 /// The largest timestamp a [`MonoTime`] in seconds can be: the most a
 /// renewal ever builds on.
@@ -66,6 +66,8 @@ pub struct HostLease {
     attempted: Vec<Vec<u8>>,
     /// Host bits to set in our bitmap, each until a local time.
     bits: BTreeMap<u64, MonoTime>,
+    /// The host event to write (see [`super::Outbox`]).
+    event: Event,
 }
 
 impl HostLease {
@@ -90,6 +92,7 @@ impl HostLease {
             written,
             attempted: Vec::new(),
             bits: BTreeMap::new(),
+            event: Event::default(),
         }
     }
 
@@ -159,6 +162,11 @@ impl HostLease {
         }
     }
 
+    /// The host event our next renewals write.
+    pub fn set_event(&mut self, event: Event) {
+        self.event = event;
+    }
+
     /// Our sector with a new timestamp, for the renewal issued at `now`.
     /// The timestamp always grows, even within one second, so every write
     /// is distinguishable from the one before.
@@ -170,7 +178,9 @@ impl HostLease {
             .iter()
             .map(|attempt| LeaderRecord::decode_prefix(attempt).timestamp)
             .fold(previous.timestamp, u64::max);
-        let leader = LeaderRecord { timestamp: now.as_secs().max(last + 1), ..previous };
+        let leader = self
+            .event
+            .written_in(LeaderRecord { timestamp: now.as_secs().max(last + 1), ..previous });
         let mut sector = self.written.clone();
         leader.encode_into(&mut sector);
         sector[HOST_BITMAP_OFFSET..HOST_BITMAP_OFFSET + HOST_BITMAP_BYTES].fill(0);

@@ -12,11 +12,13 @@
 //! - [`RenewalSchedule`]: when to renew, and when the lockspace has failed;
 //! - [`DeltaRelease`]: leave (timestamp 0);
 //! - [`HostTable`]: the liveness of the other hosts, fed by renewals;
-//! - [`Watch`]: which of their sectors the renewals read.
+//! - [`Watch`]: which of their sectors the renewals read;
+//! - [`Outbox`]: the host event we post to others in our sector.
 //!
 //! All are sans-I/O [`crate::step::Machine`]s: no clock, no disk, no threads.
 
 mod acquire;
+mod events;
 mod hosts;
 mod lease;
 mod release;
@@ -25,6 +27,7 @@ mod schedule;
 mod watch;
 
 pub use acquire::{DeltaAcquire, JoinOptions, Reacquire};
+pub use events::{Event, EventError, Outbox, PostEvent, ReceivedEvent};
 pub use hosts::{HostEntry, HostState, HostTable};
 pub use lease::{HostLease, LockspaceRef};
 pub use release::DeltaRelease;

@@ -14,7 +14,7 @@
 //! either the last write that succeeded or the one that failed after it.
 
 use super::lease::HostLease;
-use super::{DeltaError, HostTable};
+use super::{DeltaError, Event, HostTable, ReceivedEvent};
 use crate::clock::MonoTime;
 use crate::ondisk::bitmap::host_bit;
 use crate::ondisk::leader::LeaderRecord;
@@ -27,6 +27,7 @@ pub struct DeltaRenew {
     read_sectors: u64,
     state: State,
     requested_by: Vec<u64>,
+    events: Vec<ReceivedEvent>,
 }
 
 #[derive(Debug)]
@@ -46,6 +47,8 @@ pub struct Renewal {
     pub result: Result<(), DeltaError>,
     /// Hosts whose bitmap asks us to look at our resources' requests.
     pub requested_by: Vec<u64>,
+    /// Events those hosts post to us (see [`super::Outbox`]).
+    pub events: Vec<ReceivedEvent>,
 }
 
 impl DeltaRenew {
@@ -60,6 +63,7 @@ impl DeltaRenew {
             read_sectors,
             state: State::Start,
             requested_by: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -107,6 +111,14 @@ impl DeltaRenew {
                 hosts.observe(host_id, &leader, started, now);
                 if leader.timestamp != 0 && host_bit(sector, ours) {
                     self.requested_by.push(host_id);
+                    let event = Event::in_leader(&leader);
+                    if !event.is_empty() {
+                        self.events.push(ReceivedEvent {
+                            from_host_id: host_id,
+                            from_generation: leader.owner_generation,
+                            event,
+                        });
+                    }
                 }
             }
         }
@@ -118,6 +130,7 @@ impl DeltaRenew {
             lease: self.lease.take().expect("finished once"),
             result,
             requested_by: std::mem::take(&mut self.requested_by),
+            events: std::mem::take(&mut self.events),
         }
     }
 }
@@ -377,5 +390,42 @@ mod tests {
         assert_eq!(renewal.requested_by, [2]);
         assert!(crate::ondisk::bitmap::host_bit(&areas.lockspace[..512], 2));
         assert!(!crate::ondisk::bitmap::host_bit(&areas.lockspace[..512], 3));
+    }
+
+    /// Host `host_id` (sector `host_id - 1`) posts `event`, to us if `to_us`.
+    fn post_from(areas: &mut Areas, host_id: u64, event: Event, to_us: bool) {
+        let range = (host_id as usize - 1) * 512..host_id as usize * 512;
+        let mut sector = areas.lockspace[range.clone()].to_vec();
+        let leader = LeaderRecord {
+            owner_id: host_id,
+            owner_generation: host_id * 10,
+            timestamp: 50,
+            resource_name: Name::new("other").unwrap(),
+            ..LeaderRecord::decode_prefix(&sector)
+        };
+        event.written_in(leader).encode_into(&mut sector);
+        set_host_bit(&mut sector, 1, to_us);
+        areas.lockspace[range].copy_from_slice(&sector);
+    }
+
+    #[test]
+    fn events_are_written_with_our_sector_and_seen_where_our_bit_is_set() {
+        let (mut areas, mut lease, mut hosts) = joined();
+        let ours = Event { generation: 4, event: 5, data: 7 };
+        lease.set_event(ours);
+        lease.set_bit(2, secs(160));
+        let to_us = Event { generation: 1, event: 8, data: 9 };
+        post_from(&mut areas, 2, to_us, true);
+        post_from(&mut areas, 3, Event { generation: 0, event: 1, data: 1 }, false);
+        post_from(&mut areas, 4, Event::default(), true);
+        let (_, renewal) =
+            run(DeltaRenew::new(lease, 4), &mut areas, &mut hosts, secs(103), untouched);
+        assert_eq!(renewal.result, Ok(()));
+        let received = ReceivedEvent { from_host_id: 2, from_generation: 20, event: to_us };
+        assert_eq!(renewal.events, [received], "only an event meant for us, and not empty");
+        assert_eq!(renewal.requested_by, [2, 4], "a bit is a request, with or without event");
+        let written = LeaderRecord::decode_prefix(&areas.lockspace[..512]);
+        assert_eq!(Event::in_leader(&written), ours);
+        assert!(crate::ondisk::bitmap::host_bit(&areas.lockspace[..512], 2));
     }
 }
