@@ -1004,6 +1004,7 @@ fn event_listeners_and_set_event_follow_sanlocks_rules() {
     assert_eq!(set(0, [0, 0, 1, 1]), -libc::EINVAL, "host_id 0");
     assert_eq!(set(0, [2001, 0, 1, 1]), -libc::EINVAL, "host_id past the area");
     assert_eq!(set(0, [2, 0, 1, 1]), 0, "an event to host 2");
+    assert_eq!(set(0, [3, 0, 1, 5]), 0, "the same event again, as sanlock takes it");
     assert_eq!(set(0, [3, 0, 2, 2]), -libc::EBUSY, "another while it is posted");
     assert_eq!(set(sm::SETEV_REPLACE_EVENT, [3, 0, 2, 2]), 0, "replaced");
     let set_nope = event_request(sm::SET_EVENT, 0, "nope", [2, 0, 1, 1]);

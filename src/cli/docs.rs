@@ -327,10 +327,12 @@ What differs from sanlock 3.8.5:
 Host events (REG_EVENT, END_EVENT, SET_EVENT) are carried on disk as by
 sanlock (the sender's write_id, write_generation and write_timestamp, and
 the recipient's bit, for 6 io_timeouts), and cross between sanlock and
-leased hosts. A listener gets an event at each renewal that sees it, as
-from sanlock. Once the 6 io_timeouts are over leased clears the event from
-its sector (sanlock leaves it, with no bit set). A listener that does not
-read its events is disconnected rather than waited for.
+leased hosts. A listener gets an event once for each renewal of the sender
+that shows it, as from sanlock; while any listener is registered, leased
+reads the whole lockspace area at every renewal, so that no sender is
+missed. Once the 6 io_timeouts are over leased clears the event from its
+sector (sanlock leaves it, with no bit set). A listener that does not read
+its events is disconnected rather than waited for.
 RELEASE with REL_RENAME renames an exclusive lease as its leader is freed
 (the leader is written only while this host owns it, as in sanlock); a
 shared one answers -EINVAL. RENEWAL answers the last 180 renewals (from

@@ -68,6 +68,11 @@ impl EventListeners {
         Ok(id)
     }
 
+    /// Whether nobody listens.
+    pub fn is_empty(&self) -> bool {
+        self.inner.lock().expect("listeners lock").list.is_empty()
+    }
+
     pub fn remove(&self, id: u64) {
         self.inner.lock().expect("listeners lock").list.retain(|(listener, _)| *listener != id);
     }

@@ -16,7 +16,8 @@ use crate::api::{ApiError, ErrorCode};
 use crate::clock::{Clock, MonoTime, OsClock};
 use crate::delta::{
     DeltaAcquire, DeltaError, DeltaRelease, EventError, HostState, HostTable, JoinOptions,
-    LockspaceRef, Outbox, PostEvent, Reacquire, RenewalCommand, RenewalSchedule, Watch,
+    LockspaceRef, Outbox, PendingBits, PostEvent, Reacquire, RenewalCommand, RenewalSchedule,
+    Watch,
 };
 use crate::direct::{DirectError, probe_area};
 use crate::disk::{Access, DirectFile};
@@ -98,8 +99,8 @@ pub struct Lockspace {
     cancel: Cancel,
     /// The host sectors renewals read.
     watch: Mutex<Watch>,
-    /// Host bits to set at the next renewal, each until a time.
-    bits: Mutex<Vec<(u64, MonoTime)>>,
+    /// Host bit changes for the next renewal.
+    bits: Mutex<PendingBits>,
     /// Resource operations under way under the host_id lease: it is not
     /// released while any is (see [`Lockspace::writer`]).
     writers: Mutex<usize>,
@@ -136,6 +137,24 @@ pub struct RenewalRecord {
 
 /// Renewals kept per lockspace: sanlock's default history size.
 const RENEWAL_HISTORY: usize = 180;
+
+/// Why a host event was not posted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PostError {
+    #[error("the lockspace is not joined")]
+    NotJoined,
+    #[error(transparent)]
+    Refused(#[from] EventError),
+}
+
+/// Closes a lockspace's event listeners when dropped.
+struct CloseListeners(Arc<Lockspace>);
+
+impl Drop for CloseListeners {
+    fn drop(&mut self) {
+        self.0.listeners.close();
+    }
+}
 
 /// Leave to write to resource areas under the host_id lease of
 /// `generation`, while it lives.
@@ -190,7 +209,7 @@ impl Lockspace {
             state: Mutex::new(Membership::Joining { since: OsClock.now() }),
             changed: Condvar::new(),
             cancel: Cancel::default(),
-            bits: Mutex::new(Vec::new()),
+            bits: Mutex::default(),
             watch: Mutex::new(Watch::new(
                 geometry.max_hosts(),
                 spec.host_id,
@@ -212,8 +231,9 @@ impl Lockspace {
         std::thread::Builder::new()
             .name(format!("leased-ls-{}", lockspace.spec.name))
             .spawn(move || {
-                Arc::clone(&keeper).keep(reacquire, &*events);
-                keeper.listeners.close();
+                // However the thread ends, listeners see their lockspace go.
+                let _close = CloseListeners(Arc::clone(&keeper));
+                keeper.keep(reacquire, &*events);
             })
             .map_err(|err| {
                 ApiError::new(ErrorCode::Internal, format!("cannot start a thread: {err}"))
@@ -330,23 +350,26 @@ impl Lockspace {
         let every = self.timeouts.renewal_interval()
             * u32::try_from(Watch::FULL_EVERY + 1).expect("a small count");
         let until = OsClock.now() + self.timeouts.renewal_warn().max(every);
-        self.bits.lock().expect("bits lock").push((host_id, until));
+        self.bits.lock().expect("bits lock").set(host_id, until);
     }
 
     /// Posts a host event to other hosts (sanlock's set_event): it is
-    /// written, with the recipients' bits, from the next renewal on.
-    pub fn post_event(&self, post: &PostEvent) -> Result<(), EventError> {
+    /// written, with the recipients' bits, from the next renewal on. Only
+    /// while joined: no renewal writes it otherwise.
+    pub fn post_event(&self, post: &PostEvent) -> Result<(), PostError> {
+        if !matches!(self.membership(), Membership::Joined { .. }) {
+            return Err(PostError::NotJoined);
+        }
         let seen =
             self.hosts.lock().expect("host table lock").get(post.host_id).map(|e| e.generation);
-        let changes = self.outbox.lock().expect("outbox lock").apply(
+        let change = self.outbox.lock().expect("outbox lock").apply(
             post,
-            self.spec.host_id,
-            self.area.geometry.max_hosts(),
             self.timeouts.event_hold(),
             OsClock.now(),
             seen,
         )?;
-        self.bits.lock().expect("bits lock").extend(changes);
+        let max_hosts = self.area.geometry.max_hosts();
+        self.bits.lock().expect("bits lock").change(change, self.spec.host_id, max_hosts);
         Ok(())
     }
 
@@ -408,12 +431,19 @@ impl Lockspace {
         loop {
             match schedule.next(OsClock.now()) {
                 RenewalCommand::Renew => {
-                    for (host_id, until) in self.bits.lock().expect("bits lock").drain(..) {
-                        schedule.set_bit(host_id, until);
-                    }
+                    // Taken at once, applied without the lock: clients
+                    // posting meanwhile never hold this thread up.
+                    let bits = std::mem::take(&mut *self.bits.lock().expect("bits lock"));
+                    schedule.apply_bits(bits);
                     schedule
                         .set_event(self.outbox.lock().expect("outbox lock").current(OsClock.now()));
-                    let read = self.watch.lock().expect("watch lock").next_read();
+                    // Events may come from any host: listened for, the
+                    // whole area is read, as sanlock reads it.
+                    let read = if self.listeners.is_empty() {
+                        self.watch.lock().expect("watch lock").next_read()
+                    } else {
+                        self.area.geometry.max_hosts()
+                    };
                     driver.read_time = Duration::ZERO;
                     driver.write_time = Duration::ZERO;
                     let Ok(mut renewal) = driver.run(schedule.renewal(read), &self.hosts) else {

@@ -23,7 +23,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::areas::IndexOp;
 use super::host_events::ListenError;
-use super::lockspace::Membership;
+use super::lockspace::{Membership, PostError};
 use super::registered::{Killpath, Registered, Restrict};
 use super::rundir::{PidLock, lock_pid_file};
 use super::server::{Acceptor, Caller, caller, permitted, serve_counted};
@@ -395,8 +395,11 @@ impl Connection<'_> {
         let ls = self.daemon.lockspace(&lockspace.name)?;
         match ls.post_event(&post) {
             Ok(()) => Ok(Answer::Result(0, 0)),
-            Err(EventError::HostId { .. }) => Err(Refusal::Result(-libc::EINVAL)),
-            Err(EventError::Busy) => Err(Refusal::Result(-libc::EBUSY)),
+            Err(PostError::NotJoined) => Err(Refusal::Result(-libc::ENOENT)),
+            Err(PostError::Refused(EventError::HostId { .. })) => {
+                Err(Refusal::Result(-libc::EINVAL))
+            }
+            Err(PostError::Refused(EventError::Busy)) => Err(Refusal::Result(-libc::EBUSY)),
         }
     }
 

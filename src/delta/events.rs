@@ -13,6 +13,7 @@
 //! generation is passed on, not checked: the listener judges it.
 
 use crate::clock::MonoTime;
+use crate::ondisk::geometry::MAX_HOST_ID;
 use crate::ondisk::leader::LeaderRecord;
 
 /// An event as written in the sender's sector.
@@ -25,9 +26,9 @@ pub struct Event {
 }
 
 impl Event {
-    /// No event: nothing is delivered for it.
+    /// No event (event 0, whatever the data): nothing is delivered for it.
     pub fn is_empty(&self) -> bool {
-        self.event == 0 && self.data == 0
+        self.event == 0
     }
 
     /// The event a sector carries.
@@ -68,9 +69,10 @@ pub struct PostEvent {
     pub current_generation: bool,
     /// Stop signalling the recipient (its bit is cleared); nothing is posted.
     pub clear_host: bool,
-    /// End the event (its fields are cleared); nothing is posted.
+    /// End the event (its fields are cleared); nothing is posted. With
+    /// `clear_host` too, only the event is ended, as in sanlock.
     pub clear_event: bool,
-    /// Replace the event still posted rather than refuse.
+    /// Replace another event still posted rather than refuse.
     pub replace: bool,
     /// Signal every host but us.
     pub all_hosts: bool,
@@ -79,10 +81,22 @@ pub struct PostEvent {
 /// Why an event was not posted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
-    #[error("host_id {host_id} is out of range: 1 to {max_hosts}")]
-    HostId { host_id: u64, max_hosts: u64 },
-    #[error("an event is still posted; replace it or wait until it ends")]
+    #[error("host_id {host_id} is out of range: 1 to {MAX_HOST_ID}")]
+    HostId { host_id: u64 },
+    #[error("another event is still posted; replace it or wait until it ends")]
     Busy,
+}
+
+/// What posting does to the bits of our bitmap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BitChange {
+    None,
+    /// Clear this host's bit.
+    Clear(u64),
+    /// Set this host's bit until then.
+    Set(u64, MonoTime),
+    /// Set every host's bit but ours until then.
+    SetAll(MonoTime),
 }
 
 /// The event this host posts, and the bits that carry it.
@@ -94,44 +108,43 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// Applies `post` at `now` for host `ours` of an area of `max_hosts`;
-    /// `seen_generation` is the recipient's generation as last seen. Returns the
-    /// bit changes: each host_id with the time its bit stays set until
-    /// (`now` clears it).
+    /// Applies `post` at `now`; `seen_generation` is the recipient's
+    /// generation as last seen. Refuses, as sanlock does, a new event
+    /// while another is posted, unless told to replace it; the same event
+    /// again (new data, say) or event 0 is taken, and posted anew.
     pub fn apply(
         &mut self,
         post: &PostEvent,
-        ours: u64,
-        max_hosts: u64,
         hold: std::time::Duration,
         now: MonoTime,
         seen_generation: Option<u64>,
-    ) -> Result<Vec<(u64, MonoTime)>, EventError> {
-        if !(1..=max_hosts).contains(&post.host_id) {
-            return Err(EventError::HostId { host_id: post.host_id, max_hosts });
+    ) -> Result<BitChange, EventError> {
+        if !(1..=MAX_HOST_ID).contains(&post.host_id) {
+            return Err(EventError::HostId { host_id: post.host_id });
         }
-        if post.clear_host || post.clear_event {
-            if post.clear_event {
-                *self = Outbox::default();
-            }
-            return Ok(if post.clear_host { vec![(post.host_id, now)] } else { Vec::new() });
+        if post.clear_event {
+            *self = Outbox::default();
+            return Ok(BitChange::None);
         }
-        if !self.current(now).is_empty() && !post.replace {
+        if post.clear_host {
+            return Ok(BitChange::Clear(post.host_id));
+        }
+        let current = self.current(now);
+        let other =
+            !current.is_empty() && !post.event.is_empty() && current.event != post.event.event;
+        if other && !post.replace {
             return Err(EventError::Busy);
         }
         let mut event = post.event;
-        if post.all_hosts {
-            // Meant for hosts of every generation.
-            event.generation = 0;
-        } else if post.current_generation && event.generation == 0 {
+        if post.current_generation && !post.all_hosts && event.generation == 0 {
             event.generation = seen_generation.unwrap_or(0);
         }
         let until = now + hold;
         *self = Outbox { event, until: Some(until) };
         Ok(if post.all_hosts {
-            (1..=max_hosts).filter(|&host_id| host_id != ours).map(|id| (id, until)).collect()
+            BitChange::SetAll(until)
         } else {
-            vec![(post.host_id, until)]
+            BitChange::Set(post.host_id, until)
         })
     }
 
@@ -166,21 +179,28 @@ mod tests {
         outbox: &mut Outbox,
         post: &PostEvent,
         now: MonoTime,
-    ) -> Result<Vec<(u64, MonoTime)>, EventError> {
-        outbox.apply(post, 1, 5, HOLD, now, Some(post.host_id * 10))
+    ) -> Result<BitChange, EventError> {
+        outbox.apply(post, HOLD, now, Some(post.host_id.wrapping_mul(10)))
     }
 
     #[test]
-    fn an_event_is_posted_for_its_hold_and_refused_over_until_replaced() {
+    fn an_event_is_posted_for_its_hold_and_another_refused_until_replaced() {
         let mut outbox = Outbox::default();
-        assert_eq!(apply(&mut outbox, &post(2, 5, 7), at(100)), Ok(vec![(2, at(160))]));
+        assert_eq!(apply(&mut outbox, &post(2, 5, 7), at(100)), Ok(BitChange::Set(2, at(160))));
         assert_eq!(outbox.current(at(159)), Event { generation: 0, event: 5, data: 7 });
         assert_eq!(apply(&mut outbox, &post(3, 6, 8), at(110)), Err(EventError::Busy));
+        assert_eq!(outbox.current(at(111)).event, 5, "a refusal changes nothing");
+        // The same event again (to another host, with other data) is taken.
+        assert_eq!(apply(&mut outbox, &post(3, 5, 9), at(110)), Ok(BitChange::Set(3, at(170))));
+        assert_eq!(outbox.current(at(111)).data, 9);
         let replace = PostEvent { replace: true, ..post(3, 6, 8) };
-        assert_eq!(apply(&mut outbox, &replace, at(110)), Ok(vec![(3, at(170))]));
-        assert_eq!(outbox.current(at(169)).event, 6);
-        assert!(outbox.current(at(170)).is_empty(), "over once its hold is");
-        assert_eq!(apply(&mut outbox, &post(2, 9, 0), at(170)), Ok(vec![(2, at(230))]));
+        assert_eq!(apply(&mut outbox, &replace, at(120)), Ok(BitChange::Set(3, at(180))));
+        assert_eq!(outbox.current(at(179)).event, 6);
+        assert!(outbox.current(at(180)).is_empty(), "over once its hold is");
+        assert_eq!(apply(&mut outbox, &post(2, 9, 0), at(180)), Ok(BitChange::Set(2, at(240))));
+        // Event 0 is no event: never busy, and it ends the one posted.
+        assert_eq!(apply(&mut outbox, &post(2, 0, 4), at(181)), Ok(BitChange::Set(2, at(241))));
+        assert!(outbox.current(at(182)).is_empty());
     }
 
     #[test]
@@ -199,16 +219,16 @@ mod tests {
     }
 
     #[test]
-    fn all_hosts_signals_every_host_but_us_for_any_generation() {
+    fn all_hosts_signals_every_host_with_the_generation_given() {
         let mut outbox = Outbox::default();
         let all = PostEvent {
             all_hosts: true,
+            current_generation: true,
             event: Event { generation: 9, event: 2, data: 0 },
             ..post(3, 2, 0)
         };
-        let bits = apply(&mut outbox, &all, at(0)).unwrap();
-        assert_eq!(bits, [(2, at(60)), (3, at(60)), (4, at(60)), (5, at(60))]);
-        assert_eq!(outbox.current(at(1)).generation, 0);
+        assert_eq!(apply(&mut outbox, &all, at(0)), Ok(BitChange::SetAll(at(60))));
+        assert_eq!(outbox.current(at(1)).generation, 9);
     }
 
     #[test]
@@ -216,24 +236,25 @@ mod tests {
         let mut outbox = Outbox::default();
         apply(&mut outbox, &post(2, 5, 7), at(0)).unwrap();
         let clear_host = PostEvent { clear_host: true, ..post(2, 0, 0) };
-        assert_eq!(apply(&mut outbox, &clear_host, at(5)), Ok(vec![(2, at(5))]));
+        assert_eq!(apply(&mut outbox, &clear_host, at(5)), Ok(BitChange::Clear(2)));
         assert_eq!(outbox.current(at(6)).event, 5, "the event stays for other recipients");
-        let clear_event = PostEvent { clear_event: true, ..post(2, 0, 0) };
-        assert_eq!(apply(&mut outbox, &clear_event, at(7)), Ok(Vec::new()));
+        let clear_both = PostEvent { clear_event: true, ..clear_host };
+        assert_eq!(apply(&mut outbox, &clear_both, at(7)), Ok(BitChange::None), "event only");
         assert!(outbox.current(at(8)).is_empty());
-        assert_eq!(apply(&mut outbox, &post(3, 1, 1), at(8)).map(|b| b.len()), Ok(1));
+        assert_eq!(apply(&mut outbox, &post(3, 1, 1), at(8)), Ok(BitChange::Set(3, at(68))));
     }
 
     #[test]
-    fn a_host_id_outside_the_area_is_refused() {
+    fn a_host_id_outside_sanlocks_range_is_refused() {
         let mut outbox = Outbox::default();
-        for host_id in [0, 6] {
+        for host_id in [0, 2001, u64::MAX] {
             assert_eq!(
                 apply(&mut outbox, &post(host_id, 1, 1), at(0)),
-                Err(EventError::HostId { host_id, max_hosts: 5 })
+                Err(EventError::HostId { host_id })
             );
         }
         assert_eq!(outbox, Outbox::default());
+        assert!(apply(&mut outbox, &post(2000, 1, 1), at(0)).is_ok());
     }
 
     #[test]

@@ -102,18 +102,20 @@ impl HostTable {
 
     /// Records what a read of `host_id`'s sector showed. `leader` must be a
     /// verified delta lease record; `read_started` and `read_completed`
-    /// bracket the read.
+    /// bracket the read. Returns whether the value is new: first seen, or
+    /// changed (the host renewed).
     pub fn observe(
         &mut self,
         host_id: u64,
         leader: &LeaderRecord,
         read_started: MonoTime,
         read_completed: MonoTime,
-    ) {
+    ) -> bool {
         assert!(read_started <= read_completed, "a read completes after it starts");
         match self.hosts.get_mut(&host_id) {
             Some(entry) if entry.same_value(leader) => {
                 entry.last_seen = entry.last_seen.max(read_started);
+                false
             }
             previous => {
                 let changes = previous.map_or(0, |entry| entry.changes + 1);
@@ -130,6 +132,7 @@ impl HostTable {
                         changes,
                     },
                 );
+                true
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::ondisk::leader::{LeaderKind, LeaderRecord};
 use crate::ondisk::name::Name;
 use crate::timeouts::Timeouts;
 
-use super::{DeltaError, Event};
+use super::{BitChange, DeltaError, Event};
 
 /// The largest timestamp a [`MonoTime`] in seconds can be: the most a
 /// renewal ever builds on.
@@ -156,10 +156,17 @@ impl HostLease {
     /// until `until`. The id may come from a record on disk (a resource's
     /// owner): one no host of this lockspace can have is ignored, as no
     /// host could read the bit.
+    /// A bit set already keeps the later of its two ends.
     pub fn set_bit(&mut self, host_id: u64, until: MonoTime) {
         if (1..=self.lockspace.geometry.max_hosts()).contains(&host_id) {
-            self.bits.insert(host_id, until);
+            let end = self.bits.entry(host_id).or_insert(until);
+            *end = (*end).max(until);
         }
+    }
+
+    /// Clears `host_id`'s bit from the next renewal on.
+    pub fn clear_bit(&mut self, host_id: u64) {
+        self.bits.remove(&host_id);
     }
 
     /// The host event our next renewals write.
@@ -208,6 +215,51 @@ impl HostLease {
             self.last_success = issued;
         } else {
             self.attempted.push(sector);
+        }
+    }
+}
+
+/// Bit changes asked for between two renewals, merged as they come: at
+/// most one per host, whatever the callers ask.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PendingBits {
+    set: BTreeMap<u64, MonoTime>,
+    clear: std::collections::BTreeSet<u64>,
+}
+
+impl PendingBits {
+    /// Sets `host_id`'s bit until `until` (the later end if set already).
+    pub fn set(&mut self, host_id: u64, until: MonoTime) {
+        self.clear.remove(&host_id);
+        let end = self.set.entry(host_id).or_insert(until);
+        *end = (*end).max(until);
+    }
+
+    /// What posting an event changes, for host `ours` of an area of
+    /// `max_hosts`.
+    pub fn change(&mut self, change: BitChange, ours: u64, max_hosts: u64) {
+        match change {
+            BitChange::None => {}
+            BitChange::Clear(host_id) => {
+                self.set.remove(&host_id);
+                self.clear.insert(host_id);
+            }
+            BitChange::Set(host_id, until) => self.set(host_id, until),
+            BitChange::SetAll(until) => {
+                for host_id in (1..=max_hosts).filter(|&host_id| host_id != ours) {
+                    self.set(host_id, until);
+                }
+            }
+        }
+    }
+
+    /// Applies the changes to `lease`: clears first, then sets.
+    pub fn apply_to(self, lease: &mut HostLease) {
+        for host_id in self.clear {
+            lease.clear_bit(host_id);
+        }
+        for (host_id, until) in self.set {
+            lease.set_bit(host_id, until);
         }
     }
 }

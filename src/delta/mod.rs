@@ -27,9 +27,9 @@ mod schedule;
 mod watch;
 
 pub use acquire::{DeltaAcquire, JoinOptions, Reacquire};
-pub use events::{Event, EventError, Outbox, PostEvent, ReceivedEvent};
+pub use events::{BitChange, Event, EventError, Outbox, PostEvent, ReceivedEvent};
 pub use hosts::{HostEntry, HostState, HostTable};
-pub use lease::{HostLease, LockspaceRef};
+pub use lease::{HostLease, LockspaceRef, PendingBits};
 pub use release::DeltaRelease;
 pub use renew::{DeltaRenew, Renewal};
 pub use schedule::{Command as RenewalCommand, RenewalSchedule};

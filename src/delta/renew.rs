@@ -108,11 +108,13 @@ impl DeltaRenew {
             }
             // A damaged sector tells nothing: no change is recorded.
             if lockspace.verify(&leader).is_ok() {
-                hosts.observe(host_id, &leader, started, now);
+                let renewed = hosts.observe(host_id, &leader, started, now);
                 if leader.timestamp != 0 && host_bit(sector, ours) {
                     self.requested_by.push(host_id);
+                    // Once per write of the sender's, as sanlock hands
+                    // them: a sender that stopped renewing repeats nothing.
                     let event = Event::in_leader(&leader);
-                    if !event.is_empty() {
+                    if renewed && !event.is_empty() {
                         self.events.push(ReceivedEvent {
                             from_host_id: host_id,
                             from_generation: leader.owner_generation,
@@ -392,6 +394,33 @@ mod tests {
         assert!(!crate::ondisk::bitmap::host_bit(&areas.lockspace[..512], 3));
     }
 
+    #[test]
+    fn bit_changes_merge_and_never_cut_a_longer_bit_short() {
+        use crate::delta::{BitChange, PendingBits};
+        use crate::ondisk::bitmap::host_bit;
+        let (mut areas, mut lease, mut hosts) = joined();
+        let max = lease.lockspace.geometry.max_hosts();
+        let mut once = PendingBits::default();
+        once.change(BitChange::SetAll(secs(104)), 1, max);
+        let mut flood = PendingBits::default();
+        for _ in 0..1000 {
+            flood.change(BitChange::SetAll(secs(104)), 1, max);
+        }
+        assert_eq!(flood, once, "a flood of posts takes no more room than one");
+        lease.set_bit(2, secs(500)); // a request's bit, held long
+        flood.change(BitChange::Clear(3), 1, max);
+        flood.apply_to(&mut lease);
+        let (_, renewal) =
+            run(DeltaRenew::new(lease, 4), &mut areas, &mut hosts, secs(103), untouched);
+        let bits = |areas: &Areas| (1..=5).map(|h| host_bit(&areas.lockspace[..512], h)).collect();
+        let now: Vec<bool> = bits(&areas);
+        assert_eq!(now, [false, true, false, true, true], "all but us, 3 cleared");
+        let (_, _) =
+            run(DeltaRenew::new(renewal.lease, 4), &mut areas, &mut hosts, secs(105), untouched);
+        let later: Vec<bool> = bits(&areas);
+        assert_eq!(later, [false, true, false, false, false], "the event's bits end, not 2's");
+    }
+
     /// Host `host_id` (sector `host_id - 1`) posts `event`, to us if `to_us`.
     fn post_from(areas: &mut Areas, host_id: u64, event: Event, to_us: bool) {
         let range = (host_id as usize - 1) * 512..host_id as usize * 512;
@@ -427,5 +456,18 @@ mod tests {
         let written = LeaderRecord::decode_prefix(&areas.lockspace[..512]);
         assert_eq!(Event::in_leader(&written), ours);
         assert!(crate::ondisk::bitmap::host_bit(&areas.lockspace[..512], 2));
+
+        // The sender did not write again: nothing new to hand over.
+        let (_, renewal) =
+            run(DeltaRenew::new(renewal.lease, 4), &mut areas, &mut hosts, secs(105), untouched);
+        assert_eq!(renewal.events, [], "a sector seen before repeats nothing");
+        // It renewed, the event still posted: handed over again.
+        let mut sector = areas.lockspace[512..1024].to_vec();
+        let leader = LeaderRecord { timestamp: 51, ..LeaderRecord::decode_prefix(&sector) };
+        leader.encode_into(&mut sector);
+        areas.lockspace[512..1024].copy_from_slice(&sector);
+        let (_, renewal) =
+            run(DeltaRenew::new(renewal.lease, 4), &mut areas, &mut hosts, secs(107), untouched);
+        assert_eq!(renewal.events, [received]);
     }
 }

@@ -24,7 +24,7 @@
 //! Pure: no clock, no disk, no thread. Tested below by the exact commands it
 //! emits; the simulator runs it against slow, late and lost writes.
 
-use super::{DeltaError, DeltaRenew, Event, HostLease, Renewal};
+use super::{DeltaError, DeltaRenew, Event, HostLease, PendingBits, Renewal};
 use crate::clock::MonoTime;
 use crate::step::IoFailure;
 use crate::timeouts::Timeouts;
@@ -167,6 +167,11 @@ impl RenewalSchedule {
     /// [`HostLease::set_bit`]).
     pub fn set_bit(&mut self, host_id: u64, until: MonoTime) {
         self.lease.as_mut().expect("no renewal runs").set_bit(host_id, until);
+    }
+
+    /// Applies the bit changes asked for since the last renewal.
+    pub fn apply_bits(&mut self, bits: PendingBits) {
+        bits.apply_to(self.lease.as_mut().expect("no renewal runs"));
     }
 
     /// The host event the next renewals write (see [`HostLease::set_event`]).
