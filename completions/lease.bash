@@ -37,6 +37,9 @@ _lease() {
             lease,hosts)
                 cmd="lease__subcmd__hosts"
                 ;;
+            lease,index)
+                cmd="lease__subcmd__index"
+                ;;
             lease,inquire)
                 cmd="lease__subcmd__inquire"
                 ;;
@@ -91,6 +94,18 @@ _lease() {
             lease__subcmd__generate,man)
                 cmd="lease__subcmd__generate__subcmd__man"
                 ;;
+            lease__subcmd__index,create)
+                cmd="lease__subcmd__index__subcmd__create"
+                ;;
+            lease__subcmd__index,delete)
+                cmd="lease__subcmd__index__subcmd__delete"
+                ;;
+            lease__subcmd__index,format)
+                cmd="lease__subcmd__index__subcmd__format"
+                ;;
+            lease__subcmd__index,list)
+                cmd="lease__subcmd__index__subcmd__list"
+                ;;
             *)
                 ;;
         esac
@@ -98,7 +113,7 @@ _lease() {
 
     case "${cmd}" in
         lease)
-            opts="-h -V --help --version direct add-lockspace rem-lockspace acquire release inquire convert request status hosts run watchdog demo generate leased"
+            opts="-h -V --help --version direct add-lockspace rem-lockspace acquire release inquire convert request status hosts index run watchdog demo generate leased"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -112,7 +127,7 @@ _lease() {
             return 0
             ;;
         lease__subcmd__acquire)
-            opts="-r -p -h -V --resource --pid --persistent --adopt --wait --json --help --version"
+            opts="-r -n -p -h -V --resource --name --shared --pid --persistent --adopt --wait --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -123,6 +138,14 @@ _lease() {
                     return 0
                     ;;
                 -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -541,6 +564,80 @@ _lease() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        lease__subcmd__index)
+            opts="-h -V --help --version format list create delete"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lease__subcmd__index__subcmd__create)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lease__subcmd__index__subcmd__delete)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lease__subcmd__index__subcmd__format)
+            opts="-h -V --max-names --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --max-names)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lease__subcmd__index__subcmd__list)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         lease__subcmd__inquire)
             opts="-p -h -V --pid --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -626,7 +723,7 @@ _lease() {
             return 0
             ;;
         lease__subcmd__release)
-            opts="-r -p -h -V --resource --pid --all --orphan --json --help --version"
+            opts="-r -n -p -h -V --resource --name --pid --all --orphan --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -637,6 +734,14 @@ _lease() {
                     return 0
                     ;;
                 -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -696,7 +801,7 @@ _lease() {
             return 0
             ;;
         lease__subcmd__run)
-            opts="-r -h -V --resource --wait --help --version"
+            opts="-r -n -h -V --resource --name --shared --wait --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -707,6 +812,14 @@ _lease() {
                     return 0
                     ;;
                 -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

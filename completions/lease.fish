@@ -36,6 +36,7 @@ complete -c lease -n "__fish_lease_needs_command" -f -a "convert" -d 'Switch a h
 complete -c lease -n "__fish_lease_needs_command" -f -a "request" -d 'Ask a resource\'s owner to give it up'
 complete -c lease -n "__fish_lease_needs_command" -f -a "status" -d 'Show lockspaces, renewals and leases'
 complete -c lease -n "__fish_lease_needs_command" -f -a "hosts" -d 'Show the hosts of a lockspace and their liveness'
+complete -c lease -n "__fish_lease_needs_command" -f -a "index" -d 'Find leases by name: a lockspace\'s name index'
 complete -c lease -n "__fish_lease_needs_command" -f -a "run" -d 'Run a command while holding resources, like flock(1) for shared storage'
 complete -c lease -n "__fish_lease_needs_command" -f -a "watchdog" -d 'Share the host\'s watchdog: have the host reset unless this keeps renewing'
 complete -c lease -n "__fish_lease_needs_command" -f -a "demo" -d 'Demonstrate lease areas on a scratch file in a temporary directory'
@@ -113,14 +114,17 @@ complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -l json -d 'P
 complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand acquire" -s r -l resource -d 'Resource, as LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH] (repeatable; all or none)' -r
+complete -c lease -n "__fish_lease_using_subcommand acquire" -s n -l name -d 'Resource found by name in the lockspace\'s name index, as LOCKSPACE:NAME (repeatable); an acquire adds a name not there yet' -r
 complete -c lease -n "__fish_lease_using_subcommand acquire" -s p -l pid -d 'The process the leases belong to: they are released when it exits' -r
 complete -c lease -n "__fish_lease_using_subcommand acquire" -l wait -d 'Wait for busy resources instead of failing, for ever or SECONDS' -r
+complete -c lease -n "__fish_lease_using_subcommand acquire" -l shared -d 'Take the named resources (-n) in SHARED mode'
 complete -c lease -n "__fish_lease_using_subcommand acquire" -l persistent -d 'Keep the leases after their process exits, until released or adopted'
 complete -c lease -n "__fish_lease_using_subcommand acquire" -l adopt -d 'Take over persistent leases whose process exited'
 complete -c lease -n "__fish_lease_using_subcommand acquire" -l json -d 'Print JSON'
 complete -c lease -n "__fish_lease_using_subcommand acquire" -s h -l help -d 'Print help'
 complete -c lease -n "__fish_lease_using_subcommand acquire" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand release" -s r -l resource -d 'Resource, as LOCKSPACE:NAME:PATH:OFFSET (repeatable)' -r
+complete -c lease -n "__fish_lease_using_subcommand release" -s n -l name -d 'Resource found by name in the lockspace\'s name index, as LOCKSPACE:NAME (repeatable)' -r
 complete -c lease -n "__fish_lease_using_subcommand release" -s p -l pid -d 'The process whose leases to release' -r
 complete -c lease -n "__fish_lease_using_subcommand release" -l all -d 'Every lease of the process'
 complete -c lease -n "__fish_lease_using_subcommand release" -l orphan -d 'Release orphans (persistent leases whose process exited); all of them without -r'
@@ -152,8 +156,29 @@ complete -c lease -n "__fish_lease_using_subcommand status" -s V -l version -d '
 complete -c lease -n "__fish_lease_using_subcommand hosts" -l json -d 'Print JSON'
 complete -c lease -n "__fish_lease_using_subcommand hosts" -s h -l help -d 'Print help'
 complete -c lease -n "__fish_lease_using_subcommand hosts" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand index; and not __fish_seen_subcommand_from format list create delete" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand index; and not __fish_seen_subcommand_from format list create delete" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand index; and not __fish_seen_subcommand_from format list create delete" -f -a "format" -d 'Write a lockspace\'s name index, right after its area (the lockspace is joined here)'
+complete -c lease -n "__fish_lease_using_subcommand index; and not __fish_seen_subcommand_from format list create delete" -f -a "list" -d 'List the names in a lockspace\'s name index'
+complete -c lease -n "__fish_lease_using_subcommand index; and not __fish_seen_subcommand_from format list create delete" -f -a "create" -d 'Add a name and its lease to the index (an existing name is reported, not added twice)'
+complete -c lease -n "__fish_lease_using_subcommand index; and not __fish_seen_subcommand_from format list create delete" -f -a "delete" -d 'Remove a name nobody holds from the index, and clear its lease'
+complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subcommand_from format" -l max-names -d 'Names the index holds [default: 4096]' -r
+complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subcommand_from format" -l json -d 'Print JSON'
+complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subcommand_from format" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subcommand_from format" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subcommand_from list" -l json -d 'Print JSON'
+complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subcommand_from create" -l json -d 'Print JSON'
+complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subcommand_from delete" -l json -d 'Print JSON'
+complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand run" -s r -l resource -d 'Resource, as LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH] (repeatable; all or none)' -r
+complete -c lease -n "__fish_lease_using_subcommand run" -s n -l name -d 'Resource found by name in the lockspace\'s name index, as LOCKSPACE:NAME (repeatable); an acquire adds a name not there yet' -r
 complete -c lease -n "__fish_lease_using_subcommand run" -l wait -d 'Wait for busy resources instead of failing, for ever or SECONDS' -r
+complete -c lease -n "__fish_lease_using_subcommand run" -l shared -d 'Take the named resources (-n) in SHARED mode'
 complete -c lease -n "__fish_lease_using_subcommand run" -s h -l help -d 'Print help'
 complete -c lease -n "__fish_lease_using_subcommand run" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand watchdog" -l expiry -d 'Seconds from each renewal to the expiry: if the next renewal has not come by then, leased stops keeping the watchdog alive and the host is reset at most the fire timeout later' -r

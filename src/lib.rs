@@ -43,6 +43,7 @@ pub mod host;
 #[cfg(test)]
 mod hostile_records;
 pub mod lease_table;
+pub mod names;
 pub mod ondisk;
 pub mod paxos;
 pub mod pidfd;

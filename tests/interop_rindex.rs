@@ -67,7 +67,7 @@ fn sanlock_formats_we_create_and_sanlock_looks_up() {
     assert_eq!(header.lease_offset(), 2 * MIB);
     assert_eq!(rx.lookup(None, None).unwrap().map(|e| e.offset), Some(3 * MIB));
 
-    assert_eq!(rx.create(&name("res")).unwrap().offset, 3 * MIB);
+    assert_eq!(rx.create(&name("res"), None).unwrap().offset, 3 * MIB);
     // daemon_test.py's test_lookup expects exactly this output.
     let found = sanlock(&["lookup", "-x", &spec, "-e", "res"]);
     assert_eq!(found, (0, "lookup done 0\nname res offset 3145728\n".to_owned()));
@@ -82,7 +82,7 @@ fn sanlock_formats_we_create_and_sanlock_looks_up() {
     assert_eq!(added, (0, "update done 0\n".to_owned()));
     let theirs = Entry { name: name("theirs"), offset: 4 * MIB };
     assert_eq!(rx.lookup(Some(&name("theirs")), None).unwrap(), Some(theirs));
-    assert!(matches!(rx.create(&name("theirs")), Err(RindexError::Exists { .. })));
+    assert!(matches!(rx.create(&name("theirs"), None), Err(RindexError::Exists { .. })));
 
     rx.delete(&name("res")).unwrap();
     let gone = sanlock(&["lookup", "-x", &spec, "-e", "res"]);
@@ -109,7 +109,7 @@ fn we_format_and_sanlock_reads_dumps_and_acquires() {
     assert_eq!(rows[0], ["01048576", "ls_name", "rindex_header", "0x1", "512", "4096", "1048576"]);
     assert_eq!(rows[1][..3], ["02097152", "ls_name", "rindex_lease"]);
 
-    let entry = rx.create(&name("vm1")).unwrap();
+    let entry = rx.create(&name("vm1"), None).unwrap();
     let spec = format!("ls_name:{path}:1M");
     let found = sanlock(&["lookup", "-x", &spec, "-e", "vm1"]);
     assert_eq!(found, (0, format!("lookup done 0\nname vm1 offset {}\n", entry.offset)));

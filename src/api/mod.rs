@@ -70,6 +70,71 @@ pub enum Request {
     WatchdogRenew(WatchdogRenew),
     /// Stop being a client of the watchdog.
     WatchdogUnregister,
+    /// Write a lockspace's name index, right after its area.
+    IndexFormat(IndexFormat),
+    /// Every name in a lockspace's name index.
+    IndexList(IndexList),
+    /// Find a name in the index, adding it (and its lease) if absent.
+    IndexCreate(IndexName),
+    /// Remove a name nobody holds from the index, and clear its lease.
+    IndexDelete(IndexName),
+}
+
+/// A resource to acquire or release: a spec string
+/// `LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH]`, or a name found in the
+/// lockspace's name index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ResourceArg {
+    Spec(String),
+    Named(NamedResource),
+}
+
+impl From<&str> for ResourceArg {
+    fn from(spec: &str) -> ResourceArg {
+        ResourceArg::Spec(spec.to_owned())
+    }
+}
+
+impl From<&String> for ResourceArg {
+    fn from(spec: &String) -> ResourceArg {
+        ResourceArg::Spec(spec.clone())
+    }
+}
+
+/// A lease found by name in a lockspace's name index.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NamedResource {
+    pub lockspace: String,
+    /// 1 to 1024 bytes, no NUL; names over 48 bytes are stored hashed.
+    pub name: String,
+    /// Acquire in SHARED mode.
+    pub shared: bool,
+    /// Add the name to the index if it is not there (acquire only).
+    pub create: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexFormat {
+    pub lockspace: String,
+    /// Names the index holds [default: 4096, or as many as the device
+    /// holds after the index if fewer].
+    pub max_names: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexList {
+    pub lockspace: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexName {
+    pub lockspace: String,
+    pub name: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,8 +166,8 @@ pub struct Hosts {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Acquire {
-    /// `LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH]` each.
-    pub resources: Vec<String>,
+    /// Spec strings or names (see [`ResourceArg`]).
+    pub resources: Vec<ResourceArg>,
     /// The process the leases belong to [default: the caller], by its pid
     /// in leased's pid namespace.
     pub pid: Option<u32>,
@@ -127,7 +192,7 @@ pub struct Acquire {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Release {
-    pub resources: Vec<String>,
+    pub resources: Vec<ResourceArg>,
     pub pid: Option<u32>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pidfd: bool,

@@ -13,6 +13,36 @@ pub struct VersionReply {
     pub host_name: String,
 }
 
+/// A name in a lockspace's name index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// The name as given.
+    pub name: String,
+    /// The 48-byte name its leader and index entry hold (a hash for long
+    /// names).
+    pub stored: String,
+    /// Where its lease lies on the lockspace's device.
+    pub path: String,
+    pub offset: u64,
+}
+
+/// `index_create`: the name's entry, and whether this call added it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexCreateReply {
+    #[serde(flatten)]
+    pub entry: IndexEntry,
+    pub created: bool,
+}
+
+/// `index_list`, and `index_format` (no names yet).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexReply {
+    pub lockspace: String,
+    /// Where the index lies: right after the lockspace's area.
+    pub offset: u64,
+    pub names: Vec<IndexEntry>,
+}
+
 /// Where a lockspace membership stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -7,8 +7,8 @@ use clap::{Args, ValueEnum};
 
 use super::exit;
 use super::output::{Failure, print, print_json, table};
-use crate::api::Force;
 use crate::api::results::{HostsReply, LeaseStatus, RecoveryStatus, StatusReply, WatchdogStatus};
+use crate::api::{Force, NamedResource, ResourceArg};
 use crate::client::{AcquireOptions, Client, ClientError};
 use crate::paxos::Mode;
 
@@ -27,7 +27,7 @@ impl Failure {
     }
 }
 
-fn connect(json: bool) -> Result<Client, Failure> {
+pub(super) fn connect(json: bool) -> Result<Client, Failure> {
     Client::connect_default().map_err(|e| Failure::client(&e).json(json))
 }
 
@@ -72,11 +72,51 @@ pub struct RemLockspaceArgs {
     json: bool,
 }
 
+/// The resources of a request: by spec, or by name in a name index.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = true)]
+pub struct ResourceArgs {
+    /// Resource, as LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH] (repeatable; all or none)
+    #[arg(short = 'r', long = "resource", value_name = "RESOURCE")]
+    resources: Vec<String>,
+    /// Resource found by name in the lockspace's name index, as
+    /// LOCKSPACE:NAME (repeatable); an acquire adds a name not there yet
+    #[arg(short = 'n', long = "name", value_name = "LOCKSPACE:NAME", value_parser = parse_named)]
+    names: Vec<(String, String)>,
+    /// Take the named resources (-n) in SHARED mode
+    #[arg(long)]
+    shared: bool,
+}
+
+impl ResourceArgs {
+    fn to_args(&self) -> Vec<ResourceArg> {
+        let specs = self.resources.iter().map(|spec| ResourceArg::Spec(spec.clone()));
+        let names = self.names.iter().map(|(lockspace, name)| {
+            ResourceArg::Named(NamedResource {
+                lockspace: lockspace.clone(),
+                name: name.clone(),
+                shared: self.shared,
+                create: true,
+            })
+        });
+        specs.chain(names).collect()
+    }
+}
+
+/// `LOCKSPACE:NAME`: the name is everything after the first colon.
+pub(super) fn parse_named(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((lockspace, name)) if !lockspace.is_empty() && !name.is_empty() => {
+            Ok((lockspace.to_owned(), name.to_owned()))
+        }
+        _ => Err(format!("expected LOCKSPACE:NAME, not '{text}'")),
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct AcquireArgs {
-    /// Resource, as LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH] (repeatable; all or none)
-    #[arg(short = 'r', long = "resource", value_name = "RESOURCE", required = true)]
-    resources: Vec<String>,
+    #[command(flatten)]
+    resources: ResourceArgs,
     /// The process the leases belong to: they are released when it exits
     #[arg(short = 'p', long, value_name = "PID", required_unless_present = "persistent")]
     pid: Option<u32>,
@@ -97,8 +137,11 @@ pub struct AcquireArgs {
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
     /// Resource, as LOCKSPACE:NAME:PATH:OFFSET (repeatable)
-    #[arg(short = 'r', long = "resource", value_name = "RESOURCE", required_unless_present_any = ["all", "orphan"])]
+    #[arg(short = 'r', long = "resource", value_name = "RESOURCE", required_unless_present_any = ["all", "orphan", "names"])]
     resources: Vec<String>,
+    /// Resource found by name in the lockspace's name index, as LOCKSPACE:NAME (repeatable)
+    #[arg(short = 'n', long = "name", value_name = "LOCKSPACE:NAME", value_parser = parse_named)]
+    names: Vec<(String, String)>,
     /// The process whose leases to release
     #[arg(short = 'p', long, value_name = "PID")]
     pid: Option<u32>,
@@ -193,9 +236,8 @@ pub struct HostsArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Resource, as LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH] (repeatable; all or none)
-    #[arg(short = 'r', long = "resource", value_name = "RESOURCE", required = true)]
-    resources: Vec<String>,
+    #[command(flatten)]
+    resources: ResourceArgs,
     /// Wait for busy resources instead of failing, for ever or SECONDS
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "forever", value_parser = parse_wait)]
     wait: Option<Duration>,
@@ -391,7 +433,7 @@ pub fn hosts(args: &HostsArgs) -> Result<u8, Failure> {
 
 pub fn acquire(args: &AcquireArgs) -> Result<u8, Failure> {
     let mut client = connect(args.json)?;
-    let specs: Vec<&str> = args.resources.iter().map(String::as_str).collect();
+    let specs = args.resources.to_args();
     let options = AcquireOptions {
         pid: args.pid,
         wait: args.wait,
@@ -405,7 +447,15 @@ pub fn acquire(args: &AcquireArgs) -> Result<u8, Failure> {
 
 pub fn release(args: &ReleaseArgs) -> Result<u8, Failure> {
     let mut client = connect(args.json)?;
-    let specs: Vec<&str> = args.resources.iter().map(String::as_str).collect();
+    let named = args.names.iter().map(|(lockspace, name)| {
+        ResourceArg::Named(NamedResource {
+            lockspace: lockspace.clone(),
+            name: name.clone(),
+            ..NamedResource::default()
+        })
+    });
+    let specs: Vec<ResourceArg> =
+        args.resources.iter().map(|spec| ResourceArg::Spec(spec.clone())).chain(named).collect();
     let leases = client
         .release(&specs, args.pid, args.all, args.orphan)
         .map_err(|e| Failure::client(&e).json(args.json))?;
@@ -495,7 +545,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Failure> {
     };
     drop(go_read);
     let pid = u32::try_from(child.as_raw()).expect("pids are positive");
-    let specs: Vec<&str> = args.resources.iter().map(String::as_str).collect();
+    let specs = args.resources.to_args();
     let options = AcquireOptions { pid: Some(pid), wait: args.wait, ..AcquireOptions::default() };
     if let Err(err) = client.acquire(&specs, options) {
         drop(go_write);

@@ -91,6 +91,43 @@ host_ids they hold: 512/1M 2000; 4096/1M 250; 4096/2M 500; 4096/4M 1000;
 4096/8M 2000. Without
 .BR \-\-align ,
 512\-byte sectors take 1M and 4096\-byte sectors 8M, as in sanlock.
+.SH "NAME INDEX"
+Leases can be found by name instead of by offset.
+.B lease index format LOCKSPACE
+writes a name index right after the lockspace's area (the lockspace is
+joined here): the index at one align size after the lockspace's offset,
+the lease that guards it at two, and the names' leases from three on, one
+area each. Then
+.B \-n LOCKSPACE:NAME
+in
+.BR acquire ,
+.B release
+and
+.B run
+names a lease, and an acquire adds a name not there yet. An addition runs
+under the index's own lease, so two hosts adding one name at once get one
+lease. The layout is sanlock's resource index (rindex):
+.B sanlock direct lookup
+and
+.B sanlock client lookup
+read it.
+.PP
+A name is 1 to 1024 bytes of UTF\-8 without NUL. One of at most 48 bytes
+not starting with # is stored as it is. Any other is stored as # and the
+first 47 hex digits of the SHA\-256 of its bytes; its full name is kept in
+a record in its own lease area, after the lock value block (magic
+0x4d414e4c, version, length, crc32c, the name), which every lookup checks,
+so that two names never share a lease.
+.B lease index delete
+removes a name nobody holds: this host holds its lease while the entry
+goes, then frees it under the name #unused, so that an acquire that looked
+the name up before is refused rather than granted.
+.PP
+Capacity: each name takes one align size, so a GiB holds about 1021 names
+at 512/1M (less with 4096\-byte sectors and larger aligns: 128 at 4096/8M);
+an index holds 4096 names unless formatted with
+.BR \-\-max\-names ,
+up to 16000 (1M) to 128000 (8M).
 .SH "LEASES AND PROCESSES"
 A resource lease belongs to a process. leased watches it and releases its
 leases when it exits (a persistent lease is kept as an orphan instead,

@@ -7,6 +7,7 @@ mod demo;
 mod direct;
 pub mod docs;
 pub mod exit;
+mod index;
 mod output;
 pub mod sanlock;
 mod watchdog;
@@ -70,6 +71,9 @@ pub enum Command {
     Status(client::StatusArgs),
     /// Show the hosts of a lockspace and their liveness
     Hosts(client::HostsArgs),
+    /// Find leases by name: a lockspace's name index
+    #[command(subcommand)]
+    Index(index::IndexCommand),
     /// Run a command while holding resources, like flock(1) for shared storage
     Run(client::RunArgs),
     /// Share the host's watchdog: have the host reset unless this keeps renewing
@@ -102,6 +106,7 @@ pub fn main() -> ExitCode {
         Command::Request(args) => client::request(&args),
         Command::Status(args) => client::status(&args),
         Command::Hosts(args) => client::hosts(&args),
+        Command::Index(command) => index::run(&command),
         Command::Run(args) => client::run(&args),
         Command::Watchdog(args) => watchdog::run(&args),
         Command::Demo(args) => demo::run(&args),

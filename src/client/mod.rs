@@ -41,12 +41,14 @@ use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use serde::de::DeserializeOwned;
 
 use crate::api::results::{
-    HostsReply, LeaseStatus, LeasesReply, RequestReply, StatusReply, VersionReply, WatchdogReply,
+    HostsReply, IndexCreateReply, IndexEntry, IndexReply, LeaseStatus, LeasesReply, RequestReply,
+    StatusReply, VersionReply, WatchdogReply,
 };
 use crate::api::{
-    self, Acquire, AddLockspace, ApiError, Convert, ErrorCode, Force, Hosts, Inquire, LeaseRequest,
-    MAX_REPLY, PROTOCOL_VERSION, Release, RemLockspace, Request, RequestFrame, ResponseFrame,
-    WatchdogRegister, WatchdogRenew,
+    self, Acquire, AddLockspace, ApiError, Convert, ErrorCode, Force, Hosts, IndexFormat,
+    IndexList, IndexName, Inquire, LeaseRequest, MAX_REPLY, PROTOCOL_VERSION, Release,
+    RemLockspace, Request, RequestFrame, ResourceArg, ResponseFrame, WatchdogRegister,
+    WatchdogRenew,
 };
 use crate::cli::exit;
 use crate::paxos::Mode;
@@ -223,16 +225,46 @@ impl Client {
         self.call(Request::Hosts(Hosts { lockspace: lockspace.to_owned() }))
     }
 
+    /// Writes `lockspace`'s name index.
+    pub fn index_format(
+        &mut self,
+        lockspace: &str,
+        max_names: Option<u32>,
+    ) -> Result<IndexReply, ClientError> {
+        self.call(Request::IndexFormat(IndexFormat { lockspace: lockspace.to_owned(), max_names }))
+    }
+
+    /// Every name in `lockspace`'s name index.
+    pub fn index_list(&mut self, lockspace: &str) -> Result<IndexReply, ClientError> {
+        self.call(Request::IndexList(IndexList { lockspace: lockspace.to_owned() }))
+    }
+
+    /// Finds `name` in `lockspace`'s name index, adding it if absent.
+    pub fn index_create(
+        &mut self,
+        lockspace: &str,
+        name: &str,
+    ) -> Result<IndexCreateReply, ClientError> {
+        let args = IndexName { lockspace: lockspace.to_owned(), name: name.to_owned() };
+        self.call(Request::IndexCreate(args))
+    }
+
+    /// Removes `name`, which nobody may hold, from `lockspace`'s name index.
+    pub fn index_delete(&mut self, lockspace: &str, name: &str) -> Result<IndexEntry, ClientError> {
+        let args = IndexName { lockspace: lockspace.to_owned(), name: name.to_owned() };
+        self.call(Request::IndexDelete(args))
+    }
+
     /// Acquires every resource in `specs` (`LS:NAME:PATH:OFFSET[:LVER|:SH]`),
     /// or none.
-    pub fn acquire(
+    pub fn acquire<R: Clone + Into<ResourceArg>>(
         &mut self,
-        specs: &[&str],
+        specs: &[R],
         options: AcquireOptions,
     ) -> Result<Vec<LeaseStatus>, ClientError> {
         let (pid, pidfd) = acting_for(options.pid);
         let args = Acquire {
-            resources: specs.iter().map(|s| (*s).to_owned()).collect(),
+            resources: specs.iter().cloned().map(Into::into).collect(),
             pid,
             pidfd: pidfd.is_some(),
             wait_ms: options.wait.map(|w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX)),
@@ -245,16 +277,16 @@ impl Client {
 
     /// Releases resources of process `pid` (the caller if `None`); all of
     /// them if `specs` is empty and `all` is set.
-    pub fn release(
+    pub fn release<R: Clone + Into<ResourceArg>>(
         &mut self,
-        specs: &[&str],
+        specs: &[R],
         pid: Option<u32>,
         all: bool,
         orphan: bool,
     ) -> Result<Vec<LeaseStatus>, ClientError> {
         let (pid, pidfd) = acting_for(pid);
         let args = Release {
-            resources: specs.iter().map(|s| (*s).to_owned()).collect(),
+            resources: specs.iter().cloned().map(Into::into).collect(),
             pid,
             pidfd: pidfd.is_some(),
             all,

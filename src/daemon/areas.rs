@@ -22,7 +22,7 @@ use crate::spec::{DiskLocation, ResourceSpec};
 
 /// The sector size and align sanlock's flags ask for, if any: the sector
 /// bits 0x100 (512) and 0x200 (4096), the align bits 0x10 to 0x80.
-fn requested(flags: u32) -> Result<(Option<SectorSize>, Option<AlignSize>), ApiError> {
+pub(super) fn requested(flags: u32) -> Result<(Option<SectorSize>, Option<AlignSize>), ApiError> {
     let sector = match flags & 0x300 {
         0 => None,
         0x100 => Some(SectorSize::B512),
@@ -356,9 +356,11 @@ impl Daemon {
 
 /// What is asked of a resource index.
 pub(super) enum IndexOp {
-    /// Write a new index (and its internal lease).
+    /// Write a new index (and its internal lease), in the geometry asked
+    /// for (the device's sector size and its default align where not).
     Format {
-        flags: u32,
+        sector: Option<SectorSize>,
+        align: Option<AlignSize>,
         max_resources: Option<u32>,
     },
     /// Find an entry by name or by offset, or the first free one.
@@ -366,8 +368,10 @@ pub(super) enum IndexOp {
         name: Option<Name>,
         offset: Option<u64>,
     },
+    /// Add `name`; a name stored hashed brings its full name.
     Create {
         name: Name,
+        full_name: Option<Vec<u8>>,
     },
     Delete {
         name: Name,
@@ -415,8 +419,7 @@ impl Daemon {
         let index =
             Rindex { disk: &disk, clock: &OsClock, lockspace: *lockspace, offset, io_timeout };
         let changes = match op {
-            IndexOp::Format { flags, max_resources } => {
-                let (sector, align) = requested(flags)?;
+            IndexOp::Format { sector, align, max_resources } => {
                 let geometry = geometry_for(&disk, sector, align)?;
                 let options = FormatOptions { geometry, max_resources, force: false };
                 index.format(options).map_err(|err| index_error(&err))?;
@@ -443,7 +446,7 @@ impl Daemon {
         // no acquire of ours starts on it, and one under way or a lease
         // held here refuses the change.
         let _slot = match &changes {
-            IndexOp::Create { name } | IndexOp::Delete { name } => Some(
+            IndexOp::Create { name, .. } | IndexOp::Delete { name } => Some(
                 self.reserve_for_write(&LeaseKey { lockspace: *lockspace, name: *name })
                     .map_err(|err| err.because(Cause::BusyHere))?,
             ),
@@ -457,9 +460,11 @@ impl Daemon {
             lver: None,
             shared: false,
         };
-        let done = self.under_lease(spec, || {
+        let done = self.under_lease(spec, |_| {
             let done = match changes {
-                IndexOp::Create { name } => index.create(&name).map(Some),
+                IndexOp::Create { name, full_name } => {
+                    index.create(&name, full_name.as_deref()).map(Some)
+                }
                 IndexOp::Delete { name } => index.delete(&name).map(Some),
                 IndexOp::Update { entry, op } => index.update(&entry, op).map(|()| None),
                 IndexOp::Rebuild => index.rebuild().map(|_| None),

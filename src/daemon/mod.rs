@@ -23,6 +23,7 @@ mod leases;
 mod lockspace;
 mod log_ring;
 mod memory;
+mod names;
 pub mod process;
 mod recovery;
 mod registered;

@@ -13,6 +13,7 @@ use super::{Daemon, Peer};
 use crate::api::results::{LeasesReply, RequestReply};
 use crate::api::{
     Acquire, ApiError, Cause, Convert, ErrorCode, Force, Inquire, LeaseRequest, Release,
+    ResourceArg,
 };
 use crate::clock::{Clock, MonoTime, OsClock};
 use crate::direct::probe_area;
@@ -51,8 +52,14 @@ impl Daemon {
         ))
     }
 
-    /// The resources `specs` name, each with where its area lies.
-    fn name_resources(&self, specs: &[String]) -> Result<Vec<Named>, ApiError> {
+    /// The resources `specs` name, each with where its area lies; names
+    /// are found in their lockspace's name index, and added if they ask
+    /// to be and `create`.
+    fn name_resources(
+        self: &Arc<Self>,
+        specs: &[ResourceArg],
+        create: bool,
+    ) -> Result<Vec<Named>, ApiError> {
         let max = self.config.max_resources_per_request;
         if specs.len() > max {
             return Err(ApiError::new(
@@ -62,9 +69,12 @@ impl Daemon {
         }
         let named = specs
             .iter()
-            .map(|s| {
-                let spec = ResourceSpec::parse(s)
-                    .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+            .map(|arg| {
+                let spec = match arg {
+                    ResourceArg::Spec(s) => ResourceSpec::parse(s)
+                        .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?,
+                    ResourceArg::Named(named) => self.named_resource(named, create)?,
+                };
                 Named::new(spec)
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -149,7 +159,7 @@ impl Daemon {
         args: Acquire,
     ) -> Result<LeasesReply, ApiError> {
         self.refuse_if_shutting_down()?;
-        let named = self.name_resources(&args.resources)?;
+        let named = self.name_resources(&args.resources, true)?;
         if named.is_empty() {
             return Err(ApiError::new(ErrorCode::BadRequest, "no resource to acquire"));
         }
@@ -253,10 +263,12 @@ impl Daemon {
     /// or shutdown waits for `work` and the release, and nothing else of
     /// ours takes the resource meanwhile. For the daemon's own short
     /// critical sections on disk, such as a resource index's updates.
+    /// `work` may name a new name the freed leader takes (see
+    /// [`crate::paxos::Held::rename`]).
     pub(super) fn under_lease<T>(
         self: &Arc<Self>,
         spec: ResourceSpec,
-        work: impl FnOnce() -> T,
+        work: impl FnOnce(&mut Option<Name>) -> T,
     ) -> Result<T, ApiError> {
         self.refuse_if_shutting_down()?;
         let named = Named::new(spec)?;
@@ -268,7 +280,8 @@ impl Daemon {
                 return Err(failed.error);
             }
         };
-        let done = work();
+        let mut held = held;
+        let done = work(&mut held.rename);
         self.let_go(&named.key, &named.place, LetGo::Release(held));
         Ok(done)
     }
@@ -722,7 +735,7 @@ impl Daemon {
             if args.orphan { lease.pid().is_none() } else { lease.pid() == Some(pid) }
         };
         let every = args.all || (args.orphan && args.resources.is_empty());
-        let named = if every { Vec::new() } else { self.name_resources(&args.resources)? };
+        let named = if every { Vec::new() } else { self.name_resources(&args.resources, false)? };
         let leases = {
             let mut table = self.leases.lock().expect("leases lock");
             let keys: Vec<LeaseKey> = if every {

@@ -31,7 +31,7 @@ use super::{Daemon, Peer};
 use crate::api::results::LeaseStatus;
 use crate::api::{
     Acquire, AddLockspace, ApiError, Cause, Convert, ErrorCode, Force, Inquire, LeaseRequest,
-    Release, RemLockspace,
+    Release, RemLockspace, ResourceArg,
 };
 use crate::clock::{Clock, OsClock};
 use crate::delta::{Event, EventError, HostState, PostEvent};
@@ -473,7 +473,7 @@ impl Connection<'_> {
         // same way.
         let acquire = |adopt: bool| {
             let args = Acquire {
-                resources: specs.clone(),
+                resources: specs.iter().map(|spec| ResourceArg::Spec(spec.clone())).collect(),
                 pid: Some(target.process.pid),
                 pidfd: false,
                 wait_ms: None,
@@ -554,7 +554,10 @@ impl Connection<'_> {
         let specs = resources
             .iter()
             .filter(|r| !orphan || !r.name.is_empty())
-            .map(|r| self.daemon.held_spec(&r.lockspace, &r.name).ok_or_else(|| not_here(r)))
+            .map(|r| {
+                let spec = self.daemon.held_spec(&r.lockspace, &r.name).ok_or_else(|| not_here(r));
+                spec.map(ResourceArg::Spec)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if let (Some(to), Some(pid), [resource]) = (rename, pid, resources.as_slice()) {
             self.daemon.rename_on_release(&peer, pid, &resource.lockspace, &resource.name, to)?;
@@ -975,13 +978,18 @@ impl Connection<'_> {
         let name = entry.as_ref().map(|e| e.name).filter(|n| !n.is_empty());
         let offset = entry.as_ref().map(|e| e.offset).filter(|&o| o != 0);
         let op = match cmd {
-            Cmd::FormatRindex => IndexOp::Format {
-                flags: index.flags,
-                max_resources: (index.max_resources > 0).then_some(index.max_resources),
-            },
+            Cmd::FormatRindex => {
+                let (sector, align) = super::areas::requested(index.flags)?;
+                IndexOp::Format {
+                    sector,
+                    align,
+                    max_resources: (index.max_resources > 0).then_some(index.max_resources),
+                }
+            }
             Cmd::LookupRindex => IndexOp::Lookup { name, offset },
             Cmd::CreateResource => {
-                IndexOp::Create { name: name.ok_or(Refusal::Result(-libc::EINVAL))? }
+                let name = name.ok_or(Refusal::Result(-libc::EINVAL))?;
+                IndexOp::Create { name, full_name: None }
             }
             Cmd::DeleteResource => {
                 IndexOp::Delete { name: name.ok_or(Refusal::Result(-libc::EINVAL))? }

@@ -358,5 +358,9 @@ fn dispatch(
         }
         Request::WatchdogRenew(args) => to_value(daemon.watchdog_renew(registration, &args)?),
         Request::WatchdogUnregister => to_value(daemon.watchdog_unregister(registration)?),
+        Request::IndexFormat(args) => to_value(daemon.index_format(args)?),
+        Request::IndexList(args) => to_value(daemon.index_list(&args.lockspace)?),
+        Request::IndexCreate(args) => to_value(daemon.index_create(&args)?),
+        Request::IndexDelete(args) => to_value(daemon.index_delete(&args)?),
     }
 }

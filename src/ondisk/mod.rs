@@ -34,6 +34,7 @@ pub mod dblock;
 pub mod geometry;
 pub mod leader;
 pub mod name;
+pub mod name_record;
 pub mod request;
 pub mod rindex;
 
@@ -70,6 +71,8 @@ pub enum RecordProblem {
     BadHostCount { num_hosts: u64, max_hosts: u64, limit: u64 },
     #[error("{field} {value} is at its limit: it cannot advance")]
     Exhausted { field: &'static str, value: u64 },
+    #[error("{field} {value} is out of range")]
+    OutOfRange { field: &'static str, value: u64 },
 }
 
 impl RecordProblem {

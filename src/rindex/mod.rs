@@ -54,6 +54,7 @@ use crate::ondisk::dblock::{Dblock, ModeBlock};
 use crate::ondisk::geometry::Geometry;
 use crate::ondisk::leader::{LeaderKind, LeaderRecord, PAXOS_CLEAR_MAGIC};
 use crate::ondisk::name::Name;
+use crate::ondisk::name_record::{self, name_record_span};
 use crate::ondisk::rindex::{
     DEFAULT_MAX_RESOURCES, ENTRY_BYTES, RindexEntry, RindexHeader, RindexProblem,
 };
@@ -287,8 +288,11 @@ impl Rindex<'_> {
     /// dblock the geometry allows, as sanlock's `create` gives it: any host
     /// that can look the name up must be able to acquire it.
     ///
+    /// A name stored hashed (see [`crate::names`]) gives its `full_name`,
+    /// kept in a record in the same lease area, written with the lease.
+    ///
     /// The caller holds `rindex_lease` (see the module docs).
-    pub fn create(&self, name: &Name) -> Result<Entry, RindexError> {
+    pub fn create(&self, name: &Name, full_name: Option<&[u8]>) -> Result<Entry, RindexError> {
         if name.is_empty() {
             return Err(self.invalid(self.offset, "a resource needs a name".to_owned()));
         }
@@ -309,10 +313,40 @@ impl Rindex<'_> {
         let offset = index.header.slot_offset(slot);
         let lease = self.read_slot(offset, geometry)?;
         self.refuse_live_lease_for_create(offset, &lease, geometry)?;
-        self.write(offset, &lease_image(geometry, self.lockspace, *name))?;
+        let mut image = lease_image(geometry, self.lockspace, *name);
+        if let Some(full_name) = full_name {
+            let (at, len) = name_record_span(geometry);
+            let at = usize::try_from(at).expect("inside an area in memory");
+            image[at..at + len].copy_from_slice(&name_record::encode(full_name, len));
+        }
+        self.write(offset, &image)?;
         let entry = RindexEntry { res_offset: offset, flags: 0, name: *name };
         self.write_entry(&index, slot, &entry)?;
         Ok(Entry { name: *name, offset })
+    }
+
+    /// Every entry in use, in slot order.
+    pub fn list(&self) -> Result<Vec<Entry>, RindexError> {
+        let index = self.read_index()?;
+        Ok(index
+            .scan()
+            .filter(|(_, entry)| !entry.is_free())
+            .map(|(slot, entry)| index.public(slot, &entry))
+            .collect())
+    }
+
+    /// The full name recorded in the lease area at `offset` (a slot of
+    /// this index), if any: see [`crate::names`].
+    pub fn full_name(&self, offset: u64) -> Result<Option<Vec<u8>>, RindexError> {
+        let header = self.read_header()?;
+        let (at, len) = name_record_span(header.geometry);
+        let bytes = self.read(offset + at, len)?;
+        name_record::decode(&bytes).map_err(|problem| RindexError::BadLease {
+            path: self.disk.path().to_owned(),
+            offset: offset + at,
+            name: "name record".to_owned(),
+            problem,
+        })
     }
 
     /// Removes `name` from the index, then clears its lease (sanlock's

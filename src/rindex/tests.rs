@@ -97,7 +97,7 @@ fn create_lookup_delete_as_sanlocks_daemon_tests_expect() {
     let f = Fixture::new(4 * MIB, 512);
     f.format(None);
     let rx = f.rindex();
-    let entry = rx.create(&name("res")).unwrap();
+    let entry = rx.create(&name("res"), None).unwrap();
     assert_eq!(entry, Entry { name: name("res"), offset: 3 * MIB });
     check_rindex_entry(&f.disk.snapshot(MIB + 512, 64), b"res", 3 * MIB);
     let rest = 512 * RINDEX_ENTRIES_SECTORS - 64;
@@ -136,14 +136,14 @@ fn create_lookup_delete_as_sanlocks_daemon_tests_expect() {
     assert_eq!(rx.lookup(Some(&name("res")), None).unwrap(), None);
     assert!(matches!(rx.delete(&name("res")), Err(RindexError::NotFound { .. })));
     // The cleared slot is free again.
-    assert_eq!(rx.create(&name("again")).unwrap().offset, 3 * MIB);
+    assert_eq!(rx.create(&name("again"), None).unwrap().offset, 3 * MIB);
 }
 
 #[test]
 fn cleared_lease_differs_from_a_fresh_one_only_in_its_magic() {
     let f = Fixture::new(4 * MIB, 512);
     f.format(None);
-    f.rindex().create(&name("res")).unwrap();
+    f.rindex().create(&name("res"), None).unwrap();
     let fresh = f.disk.snapshot(3 * MIB, MIB as usize);
     f.rindex().delete(&name("res")).unwrap();
     let cleared = f.disk.snapshot(3 * MIB, MIB as usize);
@@ -168,10 +168,10 @@ fn uninitialized_index_is_reported_with_path_and_offset() {
 fn duplicate_create_is_refused_and_writes_nothing() {
     let f = Fixture::new(5 * MIB, 512);
     f.format(None);
-    f.rindex().create(&name("res")).unwrap();
+    f.rindex().create(&name("res"), None).unwrap();
     let before = f.everything();
     let writes = f.disk.stats().writes;
-    let err = f.rindex().create(&name("res")).unwrap_err();
+    let err = f.rindex().create(&name("res"), None).unwrap_err();
     assert!(matches!(&err, RindexError::Exists { offset, .. } if *offset == 3 * MIB), "{err}");
     assert_eq!(f.disk.stats().writes, writes);
     assert_eq!(f.everything(), before);
@@ -182,10 +182,10 @@ fn full_index_is_refused_and_writes_nothing() {
     let f = Fixture::new(6 * MIB, 512);
     f.format(Some(2));
     let rx = f.rindex();
-    assert_eq!(rx.create(&name("a")).unwrap().offset, 3 * MIB);
-    assert_eq!(rx.create(&name("b")).unwrap().offset, 4 * MIB);
+    assert_eq!(rx.create(&name("a"), None).unwrap().offset, 3 * MIB);
+    assert_eq!(rx.create(&name("b"), None).unwrap().offset, 4 * MIB);
     let before = f.everything();
-    let err = rx.create(&name("c")).unwrap_err();
+    let err = rx.create(&name("c"), None).unwrap_err();
     assert!(matches!(err, RindexError::Full { offset: MIB, entries: 2, .. }), "{err}");
     assert_eq!(f.everything(), before);
     assert_eq!(rx.lookup(None, None).unwrap(), None, "no free slot");
@@ -197,7 +197,7 @@ fn create_refuses_a_slot_past_the_end_of_the_device() {
     let f = Fixture::new(3 * MIB, 512);
     f.format(None);
     let before = f.everything();
-    let err = f.rindex().create(&name("res")).unwrap_err();
+    let err = f.rindex().create(&name("res"), None).unwrap_err();
     assert!(matches!(&err, RindexError::PastEnd { offset, .. } if *offset == 3 * MIB), "{err}");
     assert_eq!(f.everything(), before);
 }
@@ -207,7 +207,7 @@ fn delete_refuses_a_lease_a_host_holds() {
     let f = Fixture::new(4 * MIB, 512);
     f.format(None);
     let rx = f.rindex();
-    rx.create(&name("res")).unwrap();
+    rx.create(&name("res"), None).unwrap();
     let fresh = f.leader_at(3 * MIB);
     let owned = LeaderRecord {
         owner_id: 2,
@@ -242,7 +242,7 @@ fn delete_refuses_a_lease_held_shared() {
     let f = Fixture::new(4 * MIB, 512);
     f.format(None);
     let rx = f.rindex();
-    rx.create(&name("res")).unwrap();
+    rx.create(&name("res"), None).unwrap();
     let g = Geometry::default_for(SectorSize::B512);
     let mut sector = vec![0u8; 512];
     ModeBlock { flags: MODE_FLAG_SHARED, generation: 3 }.encode_into_sector(&mut sector);
@@ -258,7 +258,7 @@ fn delete_refuses_a_slot_that_holds_something_else() {
     let f = Fixture::new(4 * MIB, 512);
     f.format(None);
     let rx = f.rindex();
-    rx.create(&name("res")).unwrap();
+    rx.create(&name("res"), None).unwrap();
     let renamed = LeaderRecord { resource_name: name("intruder"), ..f.leader_at(3 * MIB) };
     f.put_leader(3 * MIB, &renamed);
     let before = f.everything();
@@ -293,17 +293,17 @@ fn create_will_not_overwrite_a_live_or_foreign_lease_in_a_free_slot() {
     f.put_leader(3 * MIB, &orphan);
     let before = f.everything();
     assert!(matches!(
-        rx.create(&name("res")),
+        rx.create(&name("res"), None),
         Err(RindexError::Held { holder: Holder::Owner { owner_id: 3, .. }, .. })
     ));
     f.put_leader(3 * MIB, &LeaderRecord::new_delta(g, name("ls_name"), 10));
-    assert!(matches!(rx.create(&name("res")), Err(RindexError::InUse { .. })));
+    assert!(matches!(rx.create(&name("res"), None), Err(RindexError::InUse { .. })));
     f.put_leader(3 * MIB, &LeaderRecord::new_paxos(g, name("other_ls"), name("x"), 8));
-    assert!(matches!(rx.create(&name("res")), Err(RindexError::InUse { .. })));
+    assert!(matches!(rx.create(&name("res"), None), Err(RindexError::InUse { .. })));
     assert_eq!(f.everything()[..3 * MIB as usize], before[..3 * MIB as usize]);
     // An unowned leftover is reused.
     f.put_leader(3 * MIB, &LeaderRecord { timestamp: 0, ..orphan });
-    assert_eq!(rx.create(&name("res")).unwrap().offset, 3 * MIB);
+    assert_eq!(rx.create(&name("res"), None).unwrap().offset, 3 * MIB);
     assert_eq!(f.leader_at(3 * MIB).resource_name, name("res"));
 }
 
@@ -311,12 +311,12 @@ fn create_will_not_overwrite_a_live_or_foreign_lease_in_a_free_slot() {
 fn corrupt_or_foreign_header_is_reported_and_nothing_is_written() {
     let f = Fixture::new(5 * MIB, 512);
     f.format(None);
-    f.rindex().create(&name("res")).unwrap();
+    f.rindex().create(&name("res"), None).unwrap();
     let entry = Entry { name: name("new"), offset: 4 * MIB };
     let all_ops = |rx: &Rindex| -> Vec<RindexError> {
         vec![
             rx.lookup(Some(&name("res")), None).unwrap_err(),
-            rx.create(&name("new")).unwrap_err(),
+            rx.create(&name("new"), None).unwrap_err(),
             rx.delete(&name("res")).unwrap_err(),
             rx.update(&entry, UpdateOp::Add).unwrap_err(),
             rx.rebuild().unwrap_err(),
@@ -372,11 +372,11 @@ fn misplaced_entry_is_reported_at_its_own_offset() {
     let f = Fixture::new(5 * MIB, 512);
     f.format(None);
     let rx = f.rindex();
-    rx.create(&name("a")).unwrap();
+    rx.create(&name("a"), None).unwrap();
     let wrong = RindexEntry { res_offset: 9 * MIB, flags: 0, name: name("b") };
     f.disk.apply(MIB + 512 + 64, &wrong.encode());
     let before = f.everything();
-    let err = rx.create(&name("c")).unwrap_err();
+    let err = rx.create(&name("c"), None).unwrap_err();
     assert!(
         matches!(
             &err,
@@ -388,7 +388,7 @@ fn misplaced_entry_is_reported_at_its_own_offset() {
     assert_eq!(f.everything(), before);
     // rebuild is the repair: slot 1 holds no lease, so its entry goes.
     assert_eq!(rx.rebuild().unwrap(), vec![Entry { name: name("a"), offset: 3 * MIB }]);
-    assert_eq!(rx.create(&name("c")).unwrap().offset, 4 * MIB);
+    assert_eq!(rx.create(&name("c"), None).unwrap().offset, 4 * MIB);
 }
 
 #[test]
@@ -420,7 +420,7 @@ fn rebuild_recovers_entries_from_the_leases() {
     f.format(None);
     let rx = f.rindex();
     for n in ["a", "b", "c"] {
-        rx.create(&name(n)).unwrap();
+        rx.create(&name(n), None).unwrap();
     }
     rx.delete(&name("b")).unwrap();
     // Lose the whole entry region.
@@ -441,7 +441,7 @@ fn rebuild_recovers_entries_from_the_leases() {
 fn format_refuses_an_existing_index_or_lease_unless_forced() {
     let f = Fixture::new(4 * MIB, 512);
     f.format(None);
-    f.rindex().create(&name("res")).unwrap();
+    f.rindex().create(&name("res"), None).unwrap();
     let geometry = Geometry::default_for(SectorSize::B512);
     let options = FormatOptions { geometry, max_resources: None, force: false };
     let before = f.everything();
@@ -482,7 +482,7 @@ fn format_checks_its_options() {
     let rx = Rindex { offset: 8 * MIB, ..f.rindex() };
     let header = rx.format(options).unwrap();
     assert_eq!(header.lease_offset(), 16 * MIB);
-    let entry = rx.create(&name("big")).unwrap();
+    let entry = rx.create(&name("big"), None).unwrap();
     assert_eq!(entry.offset, 24 * MIB);
     assert_eq!(f.leader_at(24 * MIB).sector_size, 4096);
     check_rindex_entry(&f.disk.snapshot(8 * MIB + 4096, 64), b"big", 24 * MIB);

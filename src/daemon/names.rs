@@ -1,0 +1,273 @@
+//! Leases found by name: a lockspace's name index, a resource index in
+//! sanlock's layout (see [`crate::rindex`]) placed right after the
+//! lockspace's area, with names of any length mapped as [`crate::names`]
+//! says. Clients name a lease `LOCKSPACE:NAME` and leased finds its
+//! offset, adding the name (and its lease) when asked: the addition runs
+//! under the index's own lease, so two hosts adding one name at once get
+//! one lease, never two.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Daemon;
+use super::areas::IndexOp;
+use super::lockspace::{Lockspace, direct_error};
+use crate::api::results::{IndexCreateReply, IndexEntry, IndexReply};
+use crate::api::{ApiError, ErrorCode, IndexFormat, IndexName, NamedResource};
+use crate::clock::{Clock, OsClock};
+use crate::direct::DirectError;
+use crate::disk::{Access, DirectFile};
+use crate::names::FullName;
+use crate::ondisk::name::Name;
+use crate::rindex::{Entry, Rindex, UpdateOp};
+use crate::spec::{DiskLocation, ResourceSpec};
+
+/// How long an addition retries while the index's lease is busy with
+/// another host's change (a few milliseconds each).
+const ADD_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The name a deleted name's lease is left under: free, and found by no
+/// lookup (names starting with `#` are stored hashed). lvmlockd names its
+/// free slots so too.
+pub const TOMBSTONE: &str = "#unused";
+
+/// Where a joined lockspace's name index lies.
+struct Place {
+    lockspace: Arc<Lockspace>,
+    path: PathBuf,
+    offset: u64,
+}
+
+fn lockspace_name(name: &str) -> Result<Name, ApiError> {
+    Name::new(name).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))
+}
+
+fn full_name(name: &str) -> Result<FullName, ApiError> {
+    FullName::new(name).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))
+}
+
+impl Daemon {
+    /// The name index of `lockspace`, joined here: one area after the
+    /// lockspace's own.
+    fn name_index(&self, lockspace: &Name) -> Result<Place, ApiError> {
+        let joined = self.lockspace(lockspace)?;
+        let offset = joined.spec.disk.offset + joined.area.geometry.area_bytes();
+        let path = joined.spec.disk.path.clone();
+        Ok(Place { lockspace: joined, path, offset })
+    }
+
+    /// Reads the index (no lock needed) with `read`.
+    fn read_index<T>(
+        &self,
+        place: &Place,
+        read: impl FnOnce(&Rindex<'_>) -> Result<T, crate::rindex::RindexError>,
+    ) -> Result<T, ApiError> {
+        let disk = DirectFile::open(&place.path, Access::ReadOnly)
+            .map_err(|err| direct_error(&DirectError::Disk(err)))?;
+        let index = Rindex {
+            disk: &disk,
+            clock: &OsClock,
+            lockspace: place.lockspace.spec.name,
+            offset: place.offset,
+            io_timeout: place.lockspace.timeouts.io_timeout(),
+        };
+        read(&index).map_err(|err| ApiError::new(ErrorCode::Data, err.to_string()))
+    }
+
+    /// The index entry of `name`, its full name checked against the record
+    /// a hashed one keeps.
+    fn find_name(&self, place: &Place, name: &FullName) -> Result<Option<IndexEntry>, ApiError> {
+        let stored = name.stored();
+        let found = self.read_index(place, |index| index.lookup(Some(&stored), None))?;
+        let Some(entry) = found else { return Ok(None) };
+        let entry = self.described(place, entry)?;
+        if entry.name != name.as_str() {
+            return Err(ApiError::new(
+                ErrorCode::Data,
+                format!(
+                    "{}: offset {}: the lease stored as '{stored}' records the name {:?}, not \
+                     {:?}",
+                    place.path.display(),
+                    entry.offset,
+                    entry.name,
+                    name.as_str()
+                ),
+            ));
+        }
+        Ok(Some(entry))
+    }
+
+    /// `entry` with its full name: the record's for a hashed name (an
+    /// error if it has none), else the stored name.
+    fn described(&self, place: &Place, entry: Entry) -> Result<IndexEntry, ApiError> {
+        let stored = entry.name.to_string();
+        let name = if stored.starts_with('#') {
+            let record = self.read_index(place, |index| index.full_name(entry.offset))?;
+            let record = record.ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Data,
+                    format!(
+                        "{}: offset {}: the lease stored as '{stored}' has no record of its full \
+                         name",
+                        place.path.display(),
+                        entry.offset
+                    ),
+                )
+            })?;
+            String::from_utf8_lossy(&record).into_owned()
+        } else {
+            stored.clone()
+        };
+        Ok(IndexEntry {
+            name,
+            stored,
+            path: place.path.display().to_string(),
+            offset: entry.offset,
+        })
+    }
+
+    /// `index_format`: a new, empty name index after the lockspace's area,
+    /// in its geometry.
+    pub(super) fn index_format(
+        self: &Arc<Self>,
+        args: IndexFormat,
+    ) -> Result<IndexReply, ApiError> {
+        let lockspace = lockspace_name(&args.lockspace)?;
+        let place = self.name_index(&lockspace)?;
+        let geometry = place.lockspace.area.geometry;
+        let op = IndexOp::Format {
+            sector: Some(geometry.sector_size()),
+            align: Some(geometry.align()),
+            max_resources: args.max_names,
+        };
+        self.resource_index(&lockspace, &place.path, place.offset, op, false)?;
+        Ok(IndexReply { lockspace: args.lockspace, offset: place.offset, names: Vec::new() })
+    }
+
+    /// `index_list`: every name, in slot order.
+    pub(super) fn index_list(&self, lockspace: &str) -> Result<IndexReply, ApiError> {
+        let name = lockspace_name(lockspace)?;
+        let place = self.name_index(&name)?;
+        let entries = self.read_index(&place, |index| index.list())?;
+        let names = entries
+            .into_iter()
+            .map(|entry| self.described(&place, entry))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(IndexReply { lockspace: lockspace.to_owned(), offset: place.offset, names })
+    }
+
+    /// `index_create`: the name's entry, added with its lease if absent.
+    pub(super) fn index_create(
+        self: &Arc<Self>,
+        args: &IndexName,
+    ) -> Result<IndexCreateReply, ApiError> {
+        let lockspace = lockspace_name(&args.lockspace)?;
+        let name = full_name(&args.name)?;
+        let place = self.name_index(&lockspace)?;
+        let deadline = OsClock.now() + ADD_PATIENCE;
+        loop {
+            if let Some(entry) = self.find_name(&place, &name)? {
+                return Ok(IndexCreateReply { entry, created: false });
+            }
+            // A full index is refused before its lease is taken: a
+            // refusal writes nothing.
+            if self.read_index(&place, |index| index.lookup(None, None))?.is_none() {
+                return Err(ApiError::new(
+                    ErrorCode::Limit,
+                    format!(
+                        "the name index of lockspace '{lockspace}' is full; delete names that \
+                         are no longer used, or format a larger one"
+                    ),
+                ));
+            }
+            let op = IndexOp::Create {
+                name: name.stored(),
+                full_name: name.is_hashed().then(|| name.as_str().as_bytes().to_vec()),
+            };
+            match self.resource_index(&lockspace, &place.path, place.offset, op, false) {
+                Ok(Some(entry)) => {
+                    let entry = self.described(&place, entry)?;
+                    return Ok(IndexCreateReply { entry, created: true });
+                }
+                Ok(None) => unreachable!("an addition returns its entry"),
+                // Another host added it since the lookup: found next time.
+                Err(err) if err.code == ErrorCode::Exists => {}
+                // The index's lease is busy with another host's change.
+                Err(err) if matches!(err.code, ErrorCode::Retry | ErrorCode::Refused) => {
+                    if OsClock.now() >= deadline {
+                        return Err(err);
+                    }
+                    let pause = Duration::from_millis(5 + OsClock.now().as_nanos() % 20);
+                    OsClock.sleep_until(OsClock.now() + pause);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// `index_delete`: removes a name nobody holds. The lease is held by
+    /// this host meanwhile, so that no acquire through an offset looked up
+    /// earlier can take it: the entry is removed, then the lease released
+    /// under the name [`TOMBSTONE`], which no lookup gives. An acquire
+    /// that still comes with the old name is refused (the leader names
+    /// another), and its client looks the name up again.
+    pub(super) fn index_delete(self: &Arc<Self>, args: &IndexName) -> Result<IndexEntry, ApiError> {
+        let lockspace = lockspace_name(&args.lockspace)?;
+        let name = full_name(&args.name)?;
+        let place = self.name_index(&lockspace)?;
+        let entry = self.find_name(&place, &name)?.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("'{}' is not in the name index of lockspace '{lockspace}'", args.name),
+            )
+        })?;
+        let spec = ResourceSpec {
+            lockspace,
+            name: name.stored(),
+            disk: DiskLocation { path: place.path.clone(), offset: entry.offset },
+            lver: None,
+            shared: false,
+        };
+        let removal = Entry { name: name.stored(), offset: entry.offset };
+        let removed = self.under_lease(spec, |rename| {
+            let op = IndexOp::Update { entry: removal, op: UpdateOp::Remove };
+            let removed = self.resource_index(&lockspace, &place.path, place.offset, op, false);
+            if removed.is_ok() {
+                *rename = Some(Name::new(TOMBSTONE).expect("a valid name"));
+            }
+            removed
+        })?;
+        removed.map(|_| entry)
+    }
+
+    /// The resource a named lease is, found in its lockspace's index (and
+    /// added if `create` and absent).
+    pub(super) fn named_resource(
+        self: &Arc<Self>,
+        named: &NamedResource,
+        create: bool,
+    ) -> Result<ResourceSpec, ApiError> {
+        let lockspace = lockspace_name(&named.lockspace)?;
+        let name = full_name(&named.name)?;
+        let entry = if create && named.create {
+            let args = IndexName { lockspace: named.lockspace.clone(), name: named.name.clone() };
+            self.index_create(&args)?.entry
+        } else {
+            let place = self.name_index(&lockspace)?;
+            self.find_name(&place, &name)?.ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("'{}' is not in the name index of lockspace '{lockspace}'", named.name),
+                )
+            })?
+        };
+        Ok(ResourceSpec {
+            lockspace,
+            name: name.stored(),
+            disk: DiskLocation { path: PathBuf::from(entry.path), offset: entry.offset },
+            lver: None,
+            shared: named.shared,
+        })
+    }
+}

@@ -1,0 +1,168 @@
+//! Leases found by name: a lockspace's name index, through real `leased`
+//! daemons and the `lease` command.
+//!
+//! - one host: format, add (idempotent), list with full names (Cinder's
+//!   57-byte ones stored hashed), acquire by name for processes that
+//!   exclude each other, delete only what nobody holds, a deleted name's
+//!   lease left under a name no lookup gives, and bad input refused with
+//!   nothing changed on disk;
+//! - two hosts adding the same names at once get one lease per name, and
+//!   exclude each other through it.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Holder, Leased, Run, lease, scratch, wait_for, zero_file};
+use lease::api::ErrorCode;
+use lease::client::Client;
+
+const MIB: usize = 1 << 20;
+/// Cinder's lock for deleting a volume: `cinder-<uuid>-delete_volume`.
+const CINDER: &str = "cinder-0b7c2f6e-3d0e-4a53-9d8e-2f1c6a4b5e7d-delete_volume";
+
+/// A lease file of `mib` MiB with lockspace "ls" (io_timeout 1) at 0.
+fn lockspace_file(dir: &Path, mib: usize) -> String {
+    let img = zero_file(dir, "leases.img", mib * MIB);
+    let path = img.to_str().unwrap().to_owned();
+    lease(&["direct", "init", "-s", &format!("ls:0:{path}:0"), "--io-timeout", "1"]).ok();
+    path
+}
+
+fn join(host: &Leased, host_id: u64, path: &str) {
+    host.lease(&["add-lockspace", "-s", &format!("ls:{host_id}:{path}:0"), "--wait"]).ok();
+}
+
+/// The error kind a failed `--json` command printed.
+fn error_kind(run: &Run) -> String {
+    assert_ne!(run.code, 0, "expected a failure: {}", run.stdout);
+    run.json()["error"]["kind"].as_str().unwrap().to_owned()
+}
+
+/// Everything after the lockspace area: the index, its lease, the names.
+fn past_lockspace(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap().split_off(MIB)
+}
+
+#[test]
+fn names_are_found_added_and_removed_through_the_index() {
+    let dir = scratch();
+    let path = lockspace_file(dir.path(), 8);
+    let a = Leased::start(dir.path(), "a", 60);
+    join(&a, 1, &path);
+
+    let unformatted = a.lease(&["index", "list", "ls", "--json"]);
+    assert_eq!(error_kind(&unformatted), "data");
+    assert!(
+        unformatted.stderr.contains(&format!("{path}: offset {MIB}")),
+        "{}",
+        unformatted.stderr
+    );
+
+    let formatted = a.lease(&["index", "format", "ls", "--max-names", "3", "--json"]).ok().json();
+    assert_eq!(formatted["offset"], MIB);
+
+    let created = a.lease(&["index", "create", &format!("ls:{CINDER}"), "--json"]).ok().json();
+    assert_eq!(created["created"], true);
+    assert_eq!(created["name"], CINDER);
+    let stored = created["stored"].as_str().unwrap().to_owned();
+    assert!(stored.starts_with('#') && stored.len() == 48, "{stored}");
+    let offset = created["offset"].as_u64().unwrap();
+    assert_eq!(offset, 3 * MIB as u64, "the first slot after the index and its lease");
+    let again = a.lease(&["index", "create", &format!("ls:{CINDER}"), "--json"]).ok().json();
+    assert_eq!((&again["created"], &again["offset"]), (&false.into(), &offset.into()));
+
+    // Acquired by name for one process, refused to another; the name is
+    // added on first use.
+    let first = Holder::start();
+    let second = Holder::start();
+    let take = |holder: &Holder, name: &str| {
+        a.lease(&["acquire", "-n", &format!("ls:{name}"), "-p", &holder.pid(), "--json"])
+    };
+    let held = take(&first, CINDER).ok().json();
+    assert_eq!(held["leases"][0]["offset"], offset);
+    assert_eq!(error_kind(&take(&second, CINDER)), "exists", "held by another process here");
+    take(&first, "vm-1").ok();
+    let listed = a.lease(&["index", "list", "ls", "--json"]).ok().json();
+    let names: Vec<(&str, &str)> = listed["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["stored"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, [(CINDER, stored.as_str()), ("vm-1", "vm-1")]);
+
+    // Delete: refused while held; once released, the name goes and its
+    // lease is left under a name no lookup gives.
+    let delete = |name: &str| a.lease(&["index", "delete", &format!("ls:{name}"), "--json"]);
+    assert_eq!(error_kind(&delete(CINDER)), "exists", "held here");
+    a.lease(&["release", "-n", &format!("ls:{CINDER}"), "-p", &first.pid()]).ok();
+    delete(CINDER).ok();
+    assert_eq!(error_kind(&delete(CINDER)), "not_found");
+    let leader = lease(&["direct", "dump", &format!("{path}:{offset}"), "--json"]).ok().json();
+    let names_on_disk = leader.to_string();
+    assert!(names_on_disk.contains("#unused"), "{names_on_disk}");
+    // An acquire that looked the name up before the deletion is refused.
+    let spec = format!("ls:{stored}:{path}:{offset}");
+    let stale = a.lease(&["acquire", "-r", &spec, "-p", &second.pid(), "--json"]);
+    assert_eq!(error_kind(&stale), "data", "{}", stale.stderr);
+    take(&second, CINDER).ok();
+    let listed = a.lease(&["index", "list", "ls", "--json"]).ok().json();
+    assert_eq!(listed["names"].as_array().unwrap().len(), 2, "{listed}");
+
+    // Bad input: refused, and nothing after the lockspace area changes.
+    let create = |name: &str| a.lease(&["index", "create", &format!("ls:{name}"), "--json"]);
+    create("third").ok();
+    let before = past_lockspace(&path);
+    assert_eq!(error_kind(&create(&"x".repeat(1025))), "bad_request", "over 1 KiB");
+    // A NUL cannot be in an argument: sent through the socket.
+    let mut client = Client::connect(&a.run_dir.join("leased.sock")).unwrap();
+    let nul = client.index_create("ls", "a\0b").unwrap_err();
+    assert_eq!(nul.code(), Some(ErrorCode::BadRequest), "a NUL: {nul}");
+    let unknown = a.lease(&["index", "create", "nope:x", "--json"]);
+    assert_eq!(error_kind(&unknown), "not_found", "a lockspace not joined");
+    assert_eq!(error_kind(&create("fourth")), "limit", "the index holds 3 names");
+    assert_eq!(past_lockspace(&path), before, "refusals write nothing");
+}
+
+#[test]
+fn two_hosts_adding_the_same_names_get_one_lease_each() {
+    let dir = scratch();
+    let path = lockspace_file(dir.path(), 24);
+    let a = Leased::start(dir.path(), "a", 60);
+    let b = Leased::start(dir.path(), "b", 60);
+    join(&a, 1, &path);
+    join(&b, 2, &path);
+    a.lease(&["index", "format", "ls"]).ok();
+    let names: Vec<String> = (0..10).map(|i| format!("{CINDER}-{i}")).collect();
+
+    let offsets = |host: &Leased| -> Vec<u64> {
+        names
+            .iter()
+            .map(|name| {
+                let created = host.lease(&["index", "create", &format!("ls:{name}"), "--json"]);
+                created.ok().json()["offset"].as_u64().unwrap()
+            })
+            .collect()
+    };
+    let (on_a, on_b) = std::thread::scope(|scope| {
+        let on_a = scope.spawn(|| offsets(&a));
+        let on_b = scope.spawn(|| offsets(&b));
+        (on_a.join().unwrap(), on_b.join().unwrap())
+    });
+    assert_eq!(on_a, on_b, "both hosts found each name at one offset");
+    let listed = b.lease(&["index", "list", "ls", "--json"]).ok().json();
+    assert_eq!(listed["names"].as_array().unwrap().len(), names.len(), "{listed}");
+
+    // Held through host a, refused through host b, by name.
+    let holder = Holder::start();
+    let name = format!("ls:{}", names[0]);
+    a.lease(&["acquire", "-n", &name, "-p", &holder.pid()]).ok();
+    let other = Holder::start();
+    wait_for(Duration::from_secs(10), "host b sees host a alive", || {
+        let refused = b.lease(&["acquire", "-n", &name, "-p", &other.pid(), "--json"]);
+        (error_kind(&refused) == "refused").then_some(())
+    });
+    assert_eq!(error_kind(&b.lease(&["index", "delete", &name, "--json"])), "refused");
+}
