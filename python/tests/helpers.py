@@ -39,3 +39,23 @@ def hold(run_dir: str, spec: str, persistent: bool, pipe: Connection) -> None:
         return
     pipe.send("held")
     pipe.recv()
+
+
+def try_tooz_lock(url: str, name: bytes) -> bool:
+    """A tooz lock's non-blocking acquire of ``name`` in this process, through
+    a coordinator of its own (released again if it succeeds)."""
+    import urllib.parse
+
+    from lease_client.tooz_driver import LeaseDriver
+
+    parsed = urllib.parse.urlsplit(url)
+    coordinator = LeaseDriver(b"child", parsed, urllib.parse.parse_qs(parsed.query))
+    coordinator.start()
+    try:
+        lock = coordinator.get_lock(name)
+        acquired = lock.acquire(blocking=False)
+        if acquired:
+            assert lock.release()
+        return acquired
+    finally:
+        coordinator.stop()
