@@ -109,11 +109,8 @@ class LeaseDriver(coordination.CoordinationDriver):
         if isinstance(member_id, str):
             member_id = member_id.encode("utf-8")
         super().__init__(member_id, parsed_url, options)
-        settings = utils.collapse(options)
-        lockspace = settings.get("lockspace")
-        if not lockspace:
-            raise tooz.ToozError("a lease:// URL names its lockspace: lease:///RUN_DIR?lockspace=NAME")
-        self.lockspace: str = lockspace
+        #: The lockspace of the locks ("" if the URL names none: start() refuses).
+        self.lockspace: str = utils.collapse(options).get("lockspace") or ""
         self.run_dir: str = parsed_url.path or default_run_dir()
         self._host: str = parsed_url.netloc
         self._client: Optional[Client] = None
@@ -126,6 +123,8 @@ class LeaseDriver(coordination.CoordinationDriver):
                 f"leased is reached through its local socket; lease:///RUN_DIR names no host "
                 f"(given {self._host!r})"
             )
+        if not self.lockspace:
+            raise tooz.ToozError("a lease:// URL names its lockspace: lease:///RUN_DIR?lockspace=NAME")
         with _tooz_errors():
             client = Client(run_dir=self.run_dir)
             try:

@@ -65,13 +65,13 @@ def test_the_url_names_the_run_dir_and_lockspace(monkeypatch) -> None:
     assert (coordinator.run_dir, coordinator.lockspace) == ("/srv/leased", "cinder")
     monkeypatch.setenv("LEASED_RUN_DIR", "/elsewhere")
     assert driver("lease://?lockspace=cinder").run_dir == "/elsewhere"
-    with pytest.raises(tooz.ToozError, match="lockspace"):
-        driver("lease:///srv/leased")
+    with pytest.raises(tooz.ToozError, match="names its lockspace"):
+        driver("lease:///srv/leased").start()
 
 
 def test_start_fails_fast_without_a_daemon_or_lockspace(tmp_path, url: str) -> None:
     with pytest.raises(coordination.ToozConnectionError):
-        driver("lease://localhost:1/f00?lockspace=ls").start()
+        driver("lease://localhost:1/f00").start()
     with pytest.raises(coordination.ToozConnectionError):
         driver(f"lease://{tmp_path}?lockspace=ls").start()
     not_joined = driver(url.replace(f"lockspace={LOCKSPACE}", "lockspace=other"))
