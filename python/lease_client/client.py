@@ -83,7 +83,9 @@ class Client:
     ) -> None:
         self.close()
 
-    def call(self, op: str, args: Optional[Mapping[str, Any]] = None, fds: Sequence[int] = ()) -> Any:
+    def call(
+        self, op: str, args: Optional[Mapping[str, Any]] = None, fds: Sequence[int] = ()
+    ) -> Any:
         """Sends one request and returns its result; raises its error.
 
         ``fds`` go with the frame's first bytes (SCM_RIGHTS), as the pidfd
@@ -182,7 +184,9 @@ class Client:
         """The hosts of a joined lockspace, as this host sees them."""
         return cast(HostsResult, self.call("hosts", {"lockspace": lockspace}))
 
-    def add_lockspace(self, lockspace: str, io_timeout: Optional[int] = None, wait: bool = False) -> StatusResult:
+    def add_lockspace(
+        self, lockspace: str, io_timeout: Optional[int] = None, wait: bool = False
+    ) -> StatusResult:
         """Joins ``NAME:HOST_ID:PATH:OFFSET``; with ``wait``, returns once joined."""
         args: Dict[str, Any] = {"lockspace": lockspace, "wait": wait}
         if io_timeout is not None:
@@ -207,7 +211,11 @@ class Client:
         keeps the leases after the process exits, until released or
         adopted; ``adopt`` takes over leases an exited process left.
         """
-        args: Dict[str, Any] = {"resources": _resources(resources), "persistent": persistent, "adopt": adopt}
+        args: Dict[str, Any] = {
+            "resources": _resources(resources),
+            "persistent": persistent,
+            "adopt": adopt,
+        }
         if wait_ms is not None:
             args["wait_ms"] = wait_ms
         return cast(List[LeaseStatus], self._acting_for("acquire", args, pid)["leases"])
@@ -232,7 +240,9 @@ class Client:
         args = {"resource": resource, "mode": mode}
         return cast(List[LeaseStatus], self._acting_for("convert", args, pid)["leases"])
 
-    def request(self, resource: str, force: str = "graceful", lver: Optional[int] = None) -> RequestResult:
+    def request(
+        self, resource: str, force: str = "graceful", lver: Optional[int] = None
+    ) -> RequestResult:
         """Asks a resource's owner to give it up: ``"graceful"``, ``"force"``
         (the holder is killed) or ``"clear"`` (withdraws a request)."""
         args: Dict[str, Any] = {"resource": resource, "force": force}
@@ -314,10 +324,12 @@ def _as_tuple(resources: Union[Resource, Iterable[Resource]]) -> Tuple[Resource,
 
 
 def _resources(resources: Iterable[Resource]) -> List[Resource]:
-    listed = list(_as_tuple(resources))  # type: ignore[arg-type]
+    listed = list(_as_tuple(resources))
     for resource in listed:
         if not isinstance(resource, (str, Mapping)):
-            raise TypeError(f"a resource is a spec string or a mapping, not {type(resource).__name__}")
+            raise TypeError(
+                f"a resource is a spec string or a mapping, not {type(resource).__name__}"
+            )
     return [r if isinstance(r, str) else dict(r) for r in listed]
 
 

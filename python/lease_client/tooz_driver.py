@@ -30,8 +30,9 @@ lease held by another process means killing that process).
 This is the only module of the package that imports tooz.
 """
 
+import contextlib
 import threading
-from typing import Any, Dict, List, Optional, Set, Union
+from typing import Any, Dict, Iterator, List, Optional, Set, Union
 
 import tooz
 from tooz import coordination, locking, utils
@@ -91,7 +92,9 @@ class LeaseLock(locking.Lock):
             if self._process_lock is None:
                 key = self._driver.index_name(self.name)
                 self._process_lock = ProcessLock(
-                    self._driver.client(), key, lambda shared: self._driver.resource_for(key, shared)
+                    self._driver.client(),
+                    key,
+                    lambda shared: self._driver.resource_for(key, shared),
                 )
             return self._process_lock
 
@@ -105,7 +108,9 @@ class LeaseDriver(coordination.CoordinationDriver):
         Characteristics.DISTRIBUTED_ACROSS_HOSTS,
     )
 
-    def __init__(self, member_id: Union[bytes, str], parsed_url: Any, options: Dict[str, Any]) -> None:
+    def __init__(
+        self, member_id: Union[bytes, str], parsed_url: Any, options: Dict[str, Any]
+    ) -> None:
         if isinstance(member_id, str):
             member_id = member_id.encode("utf-8")
         super().__init__(member_id, parsed_url, options)
@@ -124,14 +129,17 @@ class LeaseDriver(coordination.CoordinationDriver):
                 f"(given {self._host!r})"
             )
         if not self.lockspace:
-            raise tooz.ToozError("a lease:// URL names its lockspace: lease:///RUN_DIR?lockspace=NAME")
+            raise tooz.ToozError(
+                "a lease:// URL names its lockspace: lease:///RUN_DIR?lockspace=NAME"
+            )
         with _tooz_errors():
             client = Client(run_dir=self.run_dir)
             try:
                 client.hosts(self.lockspace)
             except NotFoundError as err:
                 client.close()
-                raise tooz.ToozError(f"leased has not joined lockspace {self.lockspace!r}: {err}")
+                message = f"leased has not joined lockspace {self.lockspace!r}: {err}"
+                raise tooz.ToozError(message) from err
         self._client = client
 
     def _stop(self) -> None:
@@ -180,19 +188,16 @@ class LeaseDriver(coordination.CoordinationDriver):
         raise tooz.NotImplemented("leader election is not offered by the lease driver")
 
 
-class _tooz_errors:
+@contextlib.contextmanager
+def _tooz_errors() -> Iterator[None]:
     """Raises the client's errors as tooz's: ToozConnectionError when leased
     cannot be reached, ToozError for the rest, the cause attached."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> bool:
-        if isinstance(exc, LeaseConnectionError):
-            utils.raise_with_cause(coordination.ToozConnectionError, str(exc), cause=exc)
-        if isinstance(exc, LeaseError):
-            utils.raise_with_cause(tooz.ToozError, str(exc), cause=exc)
-        return False
+    try:
+        yield
+    except LeaseConnectionError as err:
+        utils.raise_with_cause(coordination.ToozConnectionError, str(err), cause=err)
+    except LeaseError as err:
+        utils.raise_with_cause(tooz.ToozError, str(err), cause=err)
 
 
 __all__: List[str] = ["LeaseDriver", "LeaseLock"]

@@ -54,8 +54,17 @@ class LeaseFile:
         self.resources = resources
         with open(self.path, "wb") as image:
             image.write(bytes((resources + 1) << 20))
-        run([lease_bin, "direct", "init", "-s", f"{LOCKSPACE}:0:{self.path}:0",
-             "--io-timeout", str(IO_TIMEOUT_S)])
+        run(
+            [
+                lease_bin,
+                "direct",
+                "init",
+                "-s",
+                f"{LOCKSPACE}:0:{self.path}:0",
+                "--io-timeout",
+                str(IO_TIMEOUT_S),
+            ]
+        )
         for r in range(1, resources + 1):
             run([lease_bin, "direct", "init", "-r", self.spec(r), "--num-hosts", "8"])
 
@@ -82,9 +91,22 @@ class Leased:
         self.log_path = os.path.join(directory, f"{host_name}.log")
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [leased_bin, "--config", config, "--run-dir", self.run_dir,
-                 "--state-dir", state_dir, "--host-name", host_name, "--watchdog", "none"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                [
+                    leased_bin,
+                    "--config",
+                    config,
+                    "--run-dir",
+                    self.run_dir,
+                    "--state-dir",
+                    state_dir,
+                    "--host-name",
+                    host_name,
+                    "--watchdog",
+                    "none",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
                 env={**os.environ, "RUST_LOG": "info", "LEASED_RUN_DIR": self.run_dir},
             )
         wait_for(f"leased {host_name} answers", self._answers, START_S)
