@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -238,13 +239,17 @@ def test_a_lost_daemon_is_a_connection_error(binaries) -> None:
     from conftest import start_cluster
 
     lost = start_cluster(binaries, resources=1)
-    client = lost.host.client()
-    lost.host.process.kill()
-    lost.host.process.wait()
-    with pytest.raises(LeaseConnectionError):
-        client.version()
-    with pytest.raises(LeaseConnectionError):
-        client.version()
+    try:
+        client = lost.host.client()
+        lost.host.process.kill()
+        lost.host.process.wait()
+        with pytest.raises(LeaseConnectionError):
+            client.version()
+        with pytest.raises(LeaseConnectionError):
+            client.version()
+    finally:
+        lost.host.stop()
+        shutil.rmtree(lost.directory, ignore_errors=True)
 
 
 def test_every_code_has_its_class() -> None:
