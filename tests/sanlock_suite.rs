@@ -17,12 +17,6 @@ use std::process::Command;
 /// Each file's least count of passed tests: Debian's sanlock's.
 const EXPECTED: [(&str, u32); 3] = [("daemon_test", 11), ("direct_test", 6), ("python_test", 103)];
 
-/// The count before `word` in a pytest summary line, e.g. "103 passed".
-fn count(line: &str, word: &str) -> u32 {
-    let words: Vec<&str> = line.split([' ', ',']).filter(|w| !w.is_empty()).collect();
-    words.windows(2).find(|pair| pair[1] == word).and_then(|pair| pair[0].parse().ok()).unwrap_or(0)
-}
-
 #[test]
 fn sanlocks_own_suite_passes_against_leased() {
     let runner = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peers/sanlock-tests/run.sh");
@@ -52,7 +46,7 @@ fn sanlocks_own_suite_passes_against_leased() {
             .lines()
             .find(|line| line.starts_with(&format!("{file}:")))
             .unwrap_or_else(|| panic!("no summary for {file}:\n{stdout}"));
-        let passed = count(line, "passed");
+        let passed = common::pytest_count(line, "passed");
         assert!(passed >= least, "{file}: {passed} passed, fewer than sanlock's {least}: {line}");
     }
 }
@@ -60,8 +54,8 @@ fn sanlocks_own_suite_passes_against_leased() {
 #[test]
 fn summary_lines_are_read_as_pytest_writes_them() {
     let line = "python_test: 1 failed, 103 passed, 26 skipped in 24.49s";
-    assert_eq!(count(line, "passed"), 103);
-    assert_eq!(count(line, "failed"), 1);
-    assert_eq!(count("daemon_test: 11 passed in 9.16s", "passed"), 11);
-    assert_eq!(count("direct_test: 2 failed in 1s", "passed"), 0);
+    assert_eq!(common::pytest_count(line, "passed"), 103);
+    assert_eq!(common::pytest_count(line, "failed"), 1);
+    assert_eq!(common::pytest_count("daemon_test: 11 passed in 9.16s", "passed"), 11);
+    assert_eq!(common::pytest_count("direct_test: 2 failed in 1s", "passed"), 0);
 }

@@ -89,6 +89,13 @@ pub fn prerequisite(met: bool, why: &str) -> bool {
     false
 }
 
+/// The count before `word` in a pytest summary line, e.g. 103 for "passed"
+/// in "1 failed, 103 passed, 26 skipped in 24.49s"; 0 if it is not there.
+pub fn pytest_count(line: &str, word: &str) -> u32 {
+    let words: Vec<&str> = line.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    words.windows(2).find(|pair| pair[1] == word).and_then(|pair| pair[0].parse().ok()).unwrap_or(0)
+}
+
 /// Whether `program` is on the PATH.
 pub fn have(program: &str) -> bool {
     Command::new("sh")
