@@ -21,8 +21,7 @@ fn toozs_own_suite_passes_against_leased() {
         .args(["-c", "import sys, venv; sys.exit(sys.version_info < (3, 11))"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !common::prerequisite(python, "python3 >= 3.11 with venv (tooz 9.1.0 needs it) is missing")
-    {
+    if !common::prerequisite(python, "python3 >= 3.11 with venv (tooz 9.1.0 needs it) is missing") {
         return;
     }
     let output = Command::new("bash")

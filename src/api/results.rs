@@ -129,6 +129,9 @@ pub struct LeaseStatus {
     /// sanlock's inquire form: `LOCKSPACE:NAME:PATH:OFFSET:LVER` (`:SH` for
     /// shared).
     pub spec: String,
+    /// Acquires of this host waiting for it (in `status`).
+    #[serde(default)]
+    pub waiting: usize,
     /// The registered connection of sanlock's protocol it is tied to.
     #[serde(skip)]
     pub client: Option<u64>,

@@ -121,6 +121,7 @@ impl Lease {
             takeover: self.held.takeover.map(|how| how.as_str().to_owned()),
             spec,
             client: self.client,
+            waiting: 0,
         }
     }
 }

@@ -551,7 +551,13 @@ impl Daemon {
                 .iter()
                 .map(|ls| ls.status(leases.in_lockspace(&ls.spec.name).count()))
                 .collect(),
-            leases: leases.held().map(leases::Lease::status).collect(),
+            leases: leases
+                .held()
+                .map(|lease| crate::api::results::LeaseStatus {
+                    waiting: leases.waiting.waiting(&lease.key),
+                    ..lease.status()
+                })
+                .collect(),
             busy: leases.busy(),
             watchdog: self.watchdog.status(),
         }

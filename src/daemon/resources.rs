@@ -19,7 +19,7 @@ use crate::clock::{Clock, MonoTime, OsClock};
 use crate::direct::probe_area;
 use crate::disk::{Access, DirectFile, DiskError};
 use crate::driver::{Driver, Target};
-use crate::lease_table::{Conversion, LetGo, LetGoError, Settle, Settling};
+use crate::lease_table::{Conversion, LetGo, LetGoError, Settle, Settling, WaitLines};
 use crate::ondisk::RecordProblem;
 use crate::ondisk::leader::LeaderKind;
 use crate::ondisk::name::Name;
@@ -182,7 +182,7 @@ impl Daemon {
         }
         let deadline = args.wait_ms.map(|ms| OsClock.now() + Duration::from_millis(ms));
         let keys: Vec<LeaseKey> = named.iter().map(|n| n.key.clone()).collect();
-        self.reserve(&keys, deadline)?;
+        self.reserve(&keys, deadline, Some(&process))?;
         let mut acquired: Vec<Lease> = Vec::new();
         for (at, one) in named.iter().enumerate() {
             match self.acquire_one(one, deadline, args.lvb) {
@@ -272,7 +272,7 @@ impl Daemon {
     ) -> Result<T, ApiError> {
         self.refuse_if_shutting_down()?;
         let named = Named::new(spec)?;
-        self.reserve(std::slice::from_ref(&named.key), None)?;
+        self.reserve(std::slice::from_ref(&named.key), None, None)?;
         let held = match self.acquire_one(&named, None, false) {
             Ok(held) => held,
             Err(failed) => {
@@ -578,7 +578,7 @@ impl Daemon {
     /// operation of ours on that resource starts meanwhile; refused if one
     /// holds or works on it now.
     pub(super) fn reserve_for_write(&self, key: &LeaseKey) -> Result<SlotGuard<'_>, ApiError> {
-        self.reserve(std::slice::from_ref(key), None)?;
+        self.reserve(std::slice::from_ref(key), None, None)?;
         Ok(SlotGuard { daemon: self, key: key.clone() })
     }
 
@@ -1042,25 +1042,60 @@ impl Daemon {
 
     /// Marks `keys` busy for an operation. A slot busy with another
     /// operation of ours (an acquire, a release, a withdrawal still to be
-    /// written) is waited for until `deadline`, if given; a held one is
-    /// refused at once, naming its holder.
-    fn reserve(&self, keys: &[LeaseKey], deadline: Option<MonoTime>) -> Result<(), ApiError> {
+    /// written) is waited for until `deadline`, if given; so is one held
+    /// by another process than `waiter` (an acquire for that process),
+    /// in turn with the other acquires waiting here, and woken as soon as
+    /// it is released. One held by `waiter` itself, or by an orphan, is
+    /// refused at once, naming its holder; so is every wait once `waiter`
+    /// has exited, so that nobody waits behind it.
+    fn reserve(
+        &self,
+        keys: &[LeaseKey],
+        deadline: Option<MonoTime>,
+        waiter: Option<&Process>,
+    ) -> Result<(), ApiError> {
         let mut table = self.leases.lock().expect("leases lock");
-        loop {
-            let conflict = match table.reserve(keys) {
-                Ok(()) => return Ok(()),
-                Err(conflict) => conflict,
+        let mut ticket = None;
+        let reserved = loop {
+            // None: the slots are free, but others wait for them first.
+            let conflict = if table.waiting.turn(ticket, keys) {
+                match table.reserve(keys) {
+                    Ok(()) => break Ok(()),
+                    Err(conflict) => Some(*conflict),
+                }
+            } else {
+                None
+            };
+            let waitable = match conflict {
+                None | Some((_, Occupant::Busy)) => true,
+                Some((_, Occupant::Process(pid))) => waiter.is_some_and(|w| w.pid != pid),
+                Some((_, Occupant::Orphan | Occupant::Abandoned)) => false,
             };
             let now = OsClock.now();
-            let until = deadline.filter(|&d| now < d && conflict.1 == Occupant::Busy);
-            let Some(until) = until.filter(|_| !self.cancel.is_cancelled()) else {
-                return Err(busy_error(&conflict.0, conflict.1));
+            let gone = waiter.is_some_and(|w| !w.alive());
+            let until =
+                deadline.filter(|&d| now < d && waitable && !gone && !self.cancel.is_cancelled());
+            let Some(until) = until else {
+                break Err(match conflict {
+                    Some((key, occupant)) => busy_error(&key, occupant),
+                    None => queued_error(&table.waiting, keys),
+                });
             };
+            if ticket.is_none() {
+                ticket = Some(table.waiting.join(keys));
+            }
             // Woken by every freed slot; the cap lets a shutdown's cancel
             // be seen.
             let wait = until.saturating_since(now).min(Duration::from_millis(200));
             table = self.slot_freed.wait_timeout(table, wait).expect("leases lock").0;
+        };
+        if let Some(ticket) = ticket {
+            table.waiting.leave(ticket, keys);
+            drop(table);
+            // The next in line may try now.
+            self.slot_freed.notify_all();
         }
+        reserved
     }
 
     /// Frees busy slots and wakes whoever waits for one.
@@ -1207,6 +1242,17 @@ fn busy_error(key: &LeaseKey, occupant: Occupant) -> ApiError {
     };
     ApiError::new(ErrorCode::Exists, format!("resource '{}' is already {by}", key.name))
         .because(cause)
+}
+
+/// Refused without waiting: other acquires of this host wait for `keys`.
+fn queued_error(lines: &WaitLines, keys: &[LeaseKey]) -> ApiError {
+    let awaited = keys.iter().map(|key| (key, lines.waiting(key))).find(|(_, n)| *n > 0);
+    let what = awaited.map_or_else(
+        || "a resource".to_owned(),
+        |(key, n)| format!("resource '{}' ({n} acquire(s) waiting)", key.name),
+    );
+    ApiError::new(ErrorCode::Exists, format!("{what} is awaited on this host by earlier acquires"))
+        .because(Cause::BusyHere)
 }
 
 fn not_held(key: &LeaseKey) -> ApiError {

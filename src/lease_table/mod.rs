@@ -27,15 +27,18 @@
 //!   none is missed; its leases are released after they are stopped.
 //!
 //! - [`let_go`]: releases and withdrawals, and when to retry or give up;
-//! - [`convert`]: EX↔SH conversions, and what a failed one leaves held.
+//! - [`convert`]: EX↔SH conversions, and what a failed one leaves held;
+//! - [`waiting`]: acquires waiting here for a resource, in turn.
 
 pub mod convert;
 pub mod let_go;
+pub mod waiting;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use convert::Conversion;
 pub use let_go::{LetGo, LetGoError, Settle, Settling};
+pub use waiting::{Ticket, WaitLines};
 
 use crate::ondisk::name::Name;
 use crate::paxos::Withdrawal;
@@ -106,6 +109,8 @@ pub struct LeaseTable<L> {
     /// the host_id: letting go there may be given up.
     committed: BTreeSet<Name>,
     mutation: TableMutation,
+    /// Acquires waiting here for resources, in turn.
+    pub waiting: WaitLines,
 }
 
 impl<L> Default for LeaseTable<L> {
@@ -115,6 +120,7 @@ impl<L> Default for LeaseTable<L> {
             closed: BTreeMap::new(),
             committed: BTreeSet::new(),
             mutation: TableMutation::None,
+            waiting: WaitLines::default(),
         }
     }
 }
