@@ -116,7 +116,7 @@ complete -c lease -n "__fish_lease_using_subcommand rem-lockspace" -s V -l versi
 complete -c lease -n "__fish_lease_using_subcommand acquire" -s r -l resource -d 'Resource, as LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH] (repeatable; all or none)' -r
 complete -c lease -n "__fish_lease_using_subcommand acquire" -s n -l name -d 'Resource found by name in the lockspace\'s name index, as LOCKSPACE:NAME (repeatable); an acquire adds a name not there yet' -r
 complete -c lease -n "__fish_lease_using_subcommand acquire" -s p -l pid -d 'The process the leases belong to: they are released when it exits' -r
-complete -c lease -n "__fish_lease_using_subcommand acquire" -l wait -d 'Wait for busy resources instead of failing, for ever or SECONDS' -r
+complete -c lease -n "__fish_lease_using_subcommand acquire" -l wait -d 'Wait for busy resources instead of failing, for ever or SECONDS (behind earlier waiters of this host)' -r
 complete -c lease -n "__fish_lease_using_subcommand acquire" -l shared -d 'Take the named resources (-n) in SHARED mode'
 complete -c lease -n "__fish_lease_using_subcommand acquire" -l persistent -d 'Keep the leases after their process exits, until released or adopted'
 complete -c lease -n "__fish_lease_using_subcommand acquire" -l adopt -d 'Take over persistent leases whose process exited'
@@ -177,7 +177,7 @@ complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subco
 complete -c lease -n "__fish_lease_using_subcommand index; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
 complete -c lease -n "__fish_lease_using_subcommand run" -s r -l resource -d 'Resource, as LOCKSPACE:NAME:PATH:OFFSET[:LVER|:SH] (repeatable; all or none)' -r
 complete -c lease -n "__fish_lease_using_subcommand run" -s n -l name -d 'Resource found by name in the lockspace\'s name index, as LOCKSPACE:NAME (repeatable); an acquire adds a name not there yet' -r
-complete -c lease -n "__fish_lease_using_subcommand run" -l wait -d 'Wait for busy resources instead of failing, for ever or SECONDS' -r
+complete -c lease -n "__fish_lease_using_subcommand run" -l wait -d 'Wait for busy resources instead of failing, for ever or SECONDS (behind earlier waiters of this host)' -r
 complete -c lease -n "__fish_lease_using_subcommand run" -l shared -d 'Take the named resources (-n) in SHARED mode'
 complete -c lease -n "__fish_lease_using_subcommand run" -s h -l help -d 'Print help'
 complete -c lease -n "__fish_lease_using_subcommand run" -s V -l version -d 'Print version'

@@ -12,6 +12,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Holder, Leased, Run, lease, scratch, wait_for, zero_file};
@@ -113,8 +114,13 @@ fn names_are_found_added_and_removed_through_the_index() {
 
     // Bad input: refused, and nothing after the lockspace area changes.
     let create = |name: &str| a.lease(&["index", "create", &format!("ls:{name}"), "--json"]);
+    // A name held here by offset, not through the index: refused at once.
+    lease(&["direct", "init", "-r", &format!("ls:bar:{path}:7M")]).ok();
+    a.lease(&["acquire", "-r", &format!("ls:bar:{path}:7M"), "-p", &first.pid()]).ok();
+    assert_eq!(error_kind(&create("bar")), "exists", "held here under that name");
     create("third").ok();
     let before = past_lockspace(&path);
+    assert_eq!(error_kind(&create("rindex_lease")), "bad_request", "the index's own lease");
     assert_eq!(error_kind(&create(&"x".repeat(1025))), "bad_request", "over 1 KiB");
     // A NUL cannot be in an argument: sent through the socket.
     let mut client = Client::connect(&a.run_dir.join("leased.sock")).unwrap();
@@ -165,4 +171,51 @@ fn two_hosts_adding_the_same_names_get_one_lease_each() {
         (error_kind(&refused) == "refused").then_some(())
     });
     assert_eq!(error_kind(&b.lease(&["index", "delete", &name, "--json"])), "refused");
+}
+
+/// An acquire that looked a name up, then waited, while the name moved to
+/// another lease (its entry removed under it, the name added again and
+/// taken on another host) is not granted the old lease beside the new
+/// one's holder.
+#[test]
+fn a_lease_looked_up_before_its_name_moved_is_not_granted() {
+    if !common::prerequisite(common::have("sanlock"), "sanlock (to edit the index by hand)") {
+        return;
+    }
+    let dir = scratch();
+    let path = lockspace_file(dir.path(), 8);
+    let a = Leased::start(dir.path(), "a", 60);
+    let b = Leased::start(dir.path(), "b", 60);
+    join(&a, 1, &path);
+    join(&b, 2, &path);
+    a.lease(&["index", "format", "ls"]).ok();
+    let (first, second, third) = (Holder::start(), Holder::start(), Holder::start());
+    let held = a.lease(&["acquire", "-n", "ls:foo", "-p", &first.pid(), "--json"]).ok().json();
+    let old = held["leases"][0]["offset"].as_u64().unwrap();
+
+    let waiting = Command::new(env!("CARGO_BIN_EXE_lease"))
+        .args(["acquire", "-n", "ls:foo", "-p", &second.pid(), "--wait", "120", "--json"])
+        .env("LEASED_RUN_DIR", &a.run_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(10), "the second acquire waits", || {
+        let status = a.lease(&["status", "--json"]).ok().json();
+        (status["leases"][0]["waiting"] == 1).then_some(())
+    });
+    // The entry goes from under it; host b adds the name again and takes it.
+    let rindex = format!("ls:{path}:{MIB}");
+    let entry = format!("foo:{old}");
+    common::run("sanlock", &["direct", "update", "-x", &rindex, "-e", &entry, "-z", "1"]).ok();
+    let on_b = b.lease(&["acquire", "-n", "ls:foo", "-p", &third.pid(), "--json"]).ok().json();
+    let new = on_b["leases"][0]["offset"].as_u64().unwrap();
+    assert_ne!(new, old, "the old lease, used, is not written over");
+
+    a.lease(&["release", "-n", "ls:foo", "-p", &first.pid()]).ok();
+    let out = waiting.wait_with_output().unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["error"]["kind"], "retry", "{reply}");
+    let on_a = a.lease(&["status", "--json"]).ok().json();
+    assert_eq!(on_a["leases"], serde_json::json!([]), "host a holds no foo");
 }

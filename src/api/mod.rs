@@ -119,8 +119,7 @@ pub struct NamedResource {
 #[serde(default, deny_unknown_fields)]
 pub struct IndexFormat {
     pub lockspace: String,
-    /// Names the index holds [default: 4096, or as many as the device
-    /// holds after the index if fewer].
+    /// Names the index holds [default: 4096].
     pub max_names: Option<u32>,
 }
 

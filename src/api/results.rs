@@ -24,6 +24,10 @@ pub struct IndexEntry {
     /// Where its lease lies on the lockspace's device.
     pub path: String,
     pub offset: u64,
+    /// Why its full name could not be read (`index_list` only; `name` is
+    /// then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// `index_create`: the name's entry, and whether this call added it.

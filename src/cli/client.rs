@@ -126,7 +126,7 @@ pub struct AcquireArgs {
     /// Take over persistent leases whose process exited
     #[arg(long)]
     adopt: bool,
-    /// Wait for busy resources instead of failing, for ever or SECONDS
+    /// Wait for busy resources instead of failing, for ever or SECONDS (behind earlier waiters of this host)
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "forever", value_parser = parse_wait)]
     wait: Option<Duration>,
     /// Print JSON
@@ -238,7 +238,7 @@ pub struct HostsArgs {
 pub struct RunArgs {
     #[command(flatten)]
     resources: ResourceArgs,
-    /// Wait for busy resources instead of failing, for ever or SECONDS
+    /// Wait for busy resources instead of failing, for ever or SECONDS (behind earlier waiters of this host)
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "forever", value_parser = parse_wait)]
     wait: Option<Duration>,
     /// The command and its arguments

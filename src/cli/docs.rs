@@ -120,8 +120,13 @@ a record in its own lease area, after the lock value block (magic
 so that two names never share a lease.
 .B lease index delete
 removes a name nobody holds: this host holds its lease while the entry
-goes, then frees it under the name #unused, so that an acquire that looked
-the name up before is refused rather than granted.
+goes, then frees it under the name #unused. An acquire by name is granted
+only if, once the lease is held, the index still names it: one that looked
+the name up before a delete is refused (retry), never granted beside the
+name's new lease. A create writes a lease only into a slot that holds no
+lease record, a cleared one, one freed by a delete, or a never\-used one of
+the same name; a slot holding anything else (another resource's lease, a
+held or damaged one) is passed over, never written.
 .PP
 Capacity: each name takes one align size, so a GiB holds about 1021 names
 at 512/1M (less with 4096\-byte sectors and larger aligns: 128 at 4096/8M);

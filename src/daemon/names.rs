@@ -20,17 +20,8 @@ use crate::direct::DirectError;
 use crate::disk::{Access, DirectFile};
 use crate::names::FullName;
 use crate::ondisk::name::Name;
-use crate::rindex::{Entry, Rindex, UpdateOp};
+use crate::rindex::{Entry, FREED_NAME, RINDEX_LEASE_NAME, Rindex, UpdateOp};
 use crate::spec::{DiskLocation, ResourceSpec};
-
-/// How long an addition retries while the index's lease is busy with
-/// another host's change (a few milliseconds each).
-const ADD_PATIENCE: Duration = Duration::from_secs(10);
-
-/// The name a deleted name's lease is left under: free, and found by no
-/// lookup (names starting with `#` are stored hashed). lvmlockd names its
-/// free slots so too.
-pub const TOMBSTONE: &str = "#unused";
 
 /// Where a joined lockspace's name index lies.
 struct Place {
@@ -44,7 +35,15 @@ fn lockspace_name(name: &str) -> Result<Name, ApiError> {
 }
 
 fn full_name(name: &str) -> Result<FullName, ApiError> {
-    FullName::new(name).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))
+    let name =
+        FullName::new(name).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+    if name.stored().same_as(&Name::new(RINDEX_LEASE_NAME).expect("a valid name")) {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("'{RINDEX_LEASE_NAME}' is the name of the index's own lease"),
+        ));
+    }
+    Ok(name)
 }
 
 impl Daemon {
@@ -124,6 +123,7 @@ impl Daemon {
             stored,
             path: place.path.display().to_string(),
             offset: entry.offset,
+            problem: None,
         })
     }
 
@@ -150,10 +150,20 @@ impl Daemon {
         let name = lockspace_name(lockspace)?;
         let place = self.name_index(&name)?;
         let entries = self.read_index(&place, |index| index.list())?;
+        // A name whose record cannot be read is listed with the problem,
+        // not left out, and does not hide the others.
         let names = entries
             .into_iter()
-            .map(|entry| self.described(&place, entry))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|entry| {
+                self.described(&place, entry).unwrap_or_else(|err| IndexEntry {
+                    name: String::new(),
+                    stored: entry.name.to_string(),
+                    path: place.path.display().to_string(),
+                    offset: entry.offset,
+                    problem: Some(err.message),
+                })
+            })
+            .collect();
         Ok(IndexReply { lockspace: lockspace.to_owned(), offset: place.offset, names })
     }
 
@@ -165,7 +175,9 @@ impl Daemon {
         let lockspace = lockspace_name(&args.lockspace)?;
         let name = full_name(&args.name)?;
         let place = self.name_index(&lockspace)?;
-        let deadline = OsClock.now() + ADD_PATIENCE;
+        // Long enough for another host's hold of the index's lease to end,
+        // even by its death.
+        let deadline = OsClock.now() + place.lockspace.timeouts.host_dead();
         loop {
             if let Some(entry) = self.find_name(&place, &name)? {
                 return Ok(IndexCreateReply { entry, created: false });
@@ -192,7 +204,9 @@ impl Daemon {
                 }
                 Ok(None) => unreachable!("an addition returns its entry"),
                 // Another host added it since the lookup: found next time.
-                Err(err) if err.code == ErrorCode::Exists => {}
+                // (A name busy on this host says so with a cause: that is
+                // not waited for here.)
+                Err(err) if err.code == ErrorCode::Exists && err.cause.is_none() => {}
                 // The index's lease is busy with another host's change.
                 Err(err) if matches!(err.code, ErrorCode::Retry | ErrorCode::Refused) => {
                     if OsClock.now() >= deadline {
@@ -209,7 +223,7 @@ impl Daemon {
     /// `index_delete`: removes a name nobody holds. The lease is held by
     /// this host meanwhile, so that no acquire through an offset looked up
     /// earlier can take it: the entry is removed, then the lease released
-    /// under the name [`TOMBSTONE`], which no lookup gives. An acquire
+    /// under the name [`FREED_NAME`], which no lookup gives. An acquire
     /// that still comes with the old name is refused (the leader names
     /// another), and its client looks the name up again.
     pub(super) fn index_delete(self: &Arc<Self>, args: &IndexName) -> Result<IndexEntry, ApiError> {
@@ -234,11 +248,23 @@ impl Daemon {
             let op = IndexOp::Update { entry: removal, op: UpdateOp::Remove };
             let removed = self.resource_index(&lockspace, &place.path, place.offset, op, false);
             if removed.is_ok() {
-                *rename = Some(Name::new(TOMBSTONE).expect("a valid name"));
+                *rename = Some(Name::new(FREED_NAME).expect("a valid name"));
             }
             removed
         })?;
         removed.map(|_| entry)
+    }
+
+    /// The resource held here under a name, for its release.
+    pub(super) fn held_named(&self, named: &NamedResource) -> Result<ResourceSpec, ApiError> {
+        let lockspace = lockspace_name(&named.lockspace)?;
+        let name = full_name(&named.name)?;
+        self.held_resource(&lockspace, &name.stored()).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("'{}' of lockspace '{lockspace}' is not held on this host", named.name),
+            )
+        })
     }
 
     /// The resource a named lease is, found in its lockspace's index (and

@@ -52,13 +52,14 @@ impl Daemon {
         ))
     }
 
-    /// The resources `specs` name, each with where its area lies; names
-    /// are found in their lockspace's name index, and added if they ask
-    /// to be and `create`.
+    /// The resources `specs` name, each with where its area lies. For an
+    /// acquire (`acquiring`), names are found in their lockspace's name
+    /// index, and added if they ask to be; for a release, among the leases
+    /// held here, wherever the index puts the name now.
     fn name_resources(
         self: &Arc<Self>,
         specs: &[ResourceArg],
-        create: bool,
+        acquiring: bool,
     ) -> Result<Vec<Named>, ApiError> {
         let max = self.config.max_resources_per_request;
         if specs.len() > max {
@@ -73,7 +74,8 @@ impl Daemon {
                 let spec = match arg {
                     ResourceArg::Spec(s) => ResourceSpec::parse(s)
                         .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?,
-                    ResourceArg::Named(named) => self.named_resource(named, create)?,
+                    ResourceArg::Named(named) if acquiring => self.named_resource(named, true)?,
+                    ResourceArg::Named(named) => self.held_named(named)?,
                 };
                 Named::new(spec)
             })
@@ -84,6 +86,19 @@ impl Daemon {
             return Err(ApiError::new(ErrorCode::BadRequest, "a resource is named twice"));
         }
         Ok(named)
+    }
+
+    /// The first name of `args` whose index entry no longer names the
+    /// lease acquired for it (`acquired`, in the same order).
+    fn moved_name(self: &Arc<Self>, args: &[ResourceArg], acquired: &[Lease]) -> Option<String> {
+        args.iter().zip(acquired).find_map(|(arg, lease)| {
+            let ResourceArg::Named(named) = arg else { return None };
+            let current = self.named_resource(named, false);
+            let same = current.is_ok_and(|spec| {
+                spec.disk.offset == lease.place.offset && spec.name == lease.key.name
+            });
+            (!same).then(|| named.name.clone())
+        })
     }
 
     /// The resource disk at `place`, opened once for every lease on that
@@ -207,6 +222,22 @@ impl Daemon {
                     return Err(failed.error);
                 }
             }
+        }
+        // A name is granted only if, while its lease is held, the index
+        // still names that lease: a delete takes the lease before it
+        // removes the entry, so a lease looked up before a delete (and
+        // re-created elsewhere since) is let go of here, never handed out
+        // beside the new one.
+        if let Some(moved) = self.moved_name(&args.resources, &acquired) {
+            for lease in acquired {
+                self.let_go(&lease.key, &lease.place, LetGo::Release(lease.held));
+            }
+            return Err(ApiError::new(
+                ErrorCode::Retry,
+                format!(
+                    "'{moved}' was deleted from the name index meanwhile; nothing was acquired"
+                ),
+            ));
         }
         for lease in &acquired {
             tracing::info!(
@@ -539,10 +570,15 @@ impl Daemon {
     /// The spec of the lease held here on `name` in `lockspace`, where it
     /// was taken: for clients that name a held resource without its disk.
     pub(super) fn held_spec(&self, lockspace: &Name, name: &Name) -> Option<String> {
+        self.held_resource(lockspace, name).map(|spec| spec.to_string())
+    }
+
+    /// The resource held here under `name` in `lockspace`, wherever it lies.
+    pub(super) fn held_resource(&self, lockspace: &Name, name: &Name) -> Option<ResourceSpec> {
         let key = LeaseKey { lockspace: *lockspace, name: *name };
         let table = self.leases.lock().expect("leases lock");
         let lease = table.get(&key)?;
-        let spec = ResourceSpec {
+        Some(ResourceSpec {
             lockspace: *lockspace,
             name: *name,
             disk: crate::spec::DiskLocation {
@@ -551,8 +587,7 @@ impl Daemon {
             },
             lver: None,
             shared: false,
-        };
-        Some(spec.to_string())
+        })
     }
 
     /// Whether an area this host uses overlaps `len` bytes at `offset` of

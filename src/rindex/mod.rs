@@ -64,6 +64,11 @@ use crate::timeouts::{DEFAULT_WATCHDOG_FIRE, Timeouts};
 /// The resource name of the lease that guards an index.
 pub const RINDEX_LEASE_NAME: &str = "rindex_lease";
 
+/// The name a lease takes when its name is deleted from the index: free
+/// for the next create, and never a name of the index (`#` names are
+/// stored hashed; lvmlockd names its free slots so too).
+pub const FREED_NAME: &str = "#unused";
+
 /// One index on one device, and how long each I/O may take.
 #[derive(Clone, Copy)]
 pub struct Rindex<'a> {
@@ -304,15 +309,43 @@ impl Rindex<'_> {
                 name: name.to_string(),
             });
         }
-        let slot = index.first_free().ok_or_else(|| RindexError::Full {
-            path: self.disk.path().to_owned(),
-            offset: self.offset,
-            entries: index.header.entries(),
-        })?;
+        // The first free entry whose slot holds nothing to keep: a slot
+        // holding a lease someone holds, or one of another resource that
+        // was used, is passed over (reported if no other is free), never
+        // written over.
         let geometry = index.header.geometry;
-        let offset = index.header.slot_offset(slot);
-        let lease = self.read_slot(offset, geometry)?;
-        self.refuse_live_lease_for_create(offset, &lease, geometry)?;
+        let mut passed_over = None;
+        let mut chosen = None;
+        for (slot, _) in index.scan().filter(|(_, entry)| entry.is_free()) {
+            let offset = index.header.slot_offset(slot);
+            if offset.saturating_add(geometry.area_bytes()) > self.disk.size_bytes() {
+                // Slots past the device's end: none after this one fits.
+                passed_over.get_or_insert_with(|| RindexError::PastEnd {
+                    path: self.disk.path().to_owned(),
+                    offset,
+                    area_bytes: geometry.area_bytes(),
+                    size: self.disk.size_bytes(),
+                });
+                break;
+            }
+            let lease = self.read_slot(offset, geometry)?;
+            match self.reusable_for(offset, &lease, geometry, name) {
+                Ok(()) => {
+                    chosen = Some((slot, offset));
+                    break;
+                }
+                Err(err) => {
+                    passed_over.get_or_insert(err);
+                }
+            }
+        }
+        let Some((slot, offset)) = chosen else {
+            return Err(passed_over.unwrap_or_else(|| RindexError::Full {
+                path: self.disk.path().to_owned(),
+                offset: self.offset,
+                entries: index.header.entries(),
+            }));
+        };
         let mut image = lease_image(geometry, self.lockspace, *name);
         if let Some(full_name) = full_name {
             let (at, len) = name_record_span(geometry);
@@ -446,7 +479,8 @@ impl Rindex<'_> {
             let sector = self.read(offset, sector_len)?;
             let leader = LeaderRecord::decode_prefix(&sector);
             let valid = leader.verify_in(LeaderKind::Paxos, &self.lockspace) == Ok(geometry);
-            if valid && !leader.resource_name.is_empty() {
+            let freed = leader.resource_name.same_as(&Name::new(FREED_NAME).expect("a valid name"));
+            if valid && !leader.resource_name.is_empty() && !freed {
                 let entry =
                     RindexEntry { res_offset: offset, flags: 0, name: leader.resource_name };
                 raw.copy_from_slice(&entry.encode());
@@ -506,6 +540,37 @@ impl Rindex<'_> {
     /// A free slot may hold nothing, a cleared lease, a crashed create's
     /// lease or garbage; it must not hold a lockspace, another lockspace's
     /// lease or a lease a host holds.
+    /// Whether a free slot's area may take a new lease for `name`: it
+    /// holds no lease record, a cleared one, or an unheld lease of this
+    /// lockspace left by a delete ([`FREED_NAME`]) or by a create of the
+    /// same name that never got its entry (lease version 0). Anything else,
+    /// damaged records included, is kept.
+    fn reusable_for(
+        &self,
+        offset: u64,
+        area: &[u8],
+        geometry: Geometry,
+        name: &Name,
+    ) -> Result<(), RindexError> {
+        let leader = LeaderRecord::decode_prefix(area);
+        let sector = &area[..geometry.sector_bytes() as usize];
+        if leader.magic == PAXOS_CLEAR_MAGIC || sector.iter().all(|&b| b == 0) {
+            return Ok(());
+        }
+        let in_use =
+            |found: String| RindexError::InUse { path: self.disk.path().to_owned(), offset, found };
+        let Some(kind) = leader.kind().filter(|kind| leader.verify(*kind).is_ok()) else {
+            return Err(in_use("a damaged lease record".to_owned()));
+        };
+        self.refuse_live_lease_for_create(offset, area, geometry)?;
+        let freed = leader.resource_name.same_as(&Name::new(FREED_NAME).expect("a valid name"));
+        let unused_twin = leader.resource_name.same_as(name) && leader.lver == 0;
+        if kind == LeaderKind::Paxos && (freed || unused_twin) {
+            return Ok(());
+        }
+        Err(in_use(describe(&leader)))
+    }
+
     fn refuse_live_lease_for_create(
         &self,
         offset: u64,

@@ -300,11 +300,43 @@ fn create_will_not_overwrite_a_live_or_foreign_lease_in_a_free_slot() {
     assert!(matches!(rx.create(&name("res"), None), Err(RindexError::InUse { .. })));
     f.put_leader(3 * MIB, &LeaderRecord::new_paxos(g, name("other_ls"), name("x"), 8));
     assert!(matches!(rx.create(&name("res"), None), Err(RindexError::InUse { .. })));
-    assert_eq!(f.everything()[..3 * MIB as usize], before[..3 * MIB as usize]);
-    // An unowned leftover is reused.
+    // Unowned, but another resource's, used or not (sanlock's init may
+    // have put it there): kept.
     f.put_leader(3 * MIB, &LeaderRecord { timestamp: 0, ..orphan });
-    assert_eq!(rx.create(&name("res"), None).unwrap().offset, 3 * MIB);
-    assert_eq!(f.leader_at(3 * MIB).resource_name, name("res"));
+    assert!(matches!(rx.create(&name("res"), None), Err(RindexError::InUse { .. })));
+    f.put_leader(
+        3 * MIB,
+        &LeaderRecord { lver: 4, ..LeaderRecord::new_paxos(g, name("ls_name"), name("res"), 8) },
+    );
+    assert!(matches!(rx.create(&name("res"), None), Err(RindexError::InUse { .. })), "used");
+    assert_eq!(f.everything()[..3 * MIB as usize], before[..3 * MIB as usize]);
+    // Left by a create of the same name that crashed before its entry was
+    // written (never acquired), or freed by a delete: reused.
+    for leftover in ["res", FREED_NAME] {
+        let lease = LeaderRecord::new_paxos(g, name("ls_name"), name(leftover), 8);
+        f.put_leader(
+            3 * MIB,
+            &LeaderRecord { lver: u64::from(leftover == FREED_NAME) * 7, ..lease },
+        );
+        assert_eq!(rx.create(&name("res"), None).unwrap().offset, 3 * MIB, "{leftover}");
+        assert_eq!(f.leader_at(3 * MIB).resource_name, name("res"));
+        rx.update(&Entry { name: name("res"), offset: 3 * MIB }, UpdateOp::Remove).unwrap();
+    }
+}
+
+#[test]
+fn create_passes_over_slots_it_must_keep_and_takes_the_next() {
+    let f = Fixture::new(5 * MIB, 512);
+    f.format(None);
+    let rx = f.rindex();
+    let g = Geometry::default_for(SectorSize::B512);
+    let kept =
+        LeaderRecord { lver: 3, ..LeaderRecord::new_paxos(g, name("ls_name"), name("vmdisk"), 8) };
+    f.put_leader(3 * MIB, &kept);
+    assert_eq!(rx.create(&name("res"), None).unwrap().offset, 4 * MIB);
+    let first = f.leader_at(3 * MIB);
+    assert_eq!((first.resource_name, first.lver), (kept.resource_name, 3), "kept");
+    assert!(matches!(rx.create(&name("more"), None), Err(RindexError::InUse { .. })));
 }
 
 #[test]
