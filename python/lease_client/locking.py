@@ -15,10 +15,15 @@ adds that on top of the daemon:
 - Only the first shared hold and an exclusive one go to the daemon, and
   only the last shared release and the exclusive one leave it: the daemon
   sees one lease per resource and process.
-- Waits for other processes and hosts are polled: the daemon answers
-  ``exists``, ``refused`` or ``retry`` while another holds the resource
-  (:data:`~lease_client.errors.BUSY_CODES`), and has no wake-up to offer.
-  Polls start at :data:`POLL_FIRST_S` and back off to :data:`POLL_MAX_S`.
+- Waits for other processes and hosts are the daemon's: a blocking
+  acquire asks it with ``wait_ms`` (at most :data:`WAIT_CHUNK_S` a call,
+  on a connection of its own so that the process's other calls are not
+  held up). The daemon queues it behind earlier waiters of the host and
+  wakes it as soon as another process here releases; another host's
+  release is seen within one of its polls of the lease. An answer that
+  comes at once (``exists`` for an orphan, say; see
+  :data:`~lease_client.errors.BUSY_CODES`) is asked again after a pause
+  from :data:`POLL_FIRST_S` backing off to :data:`POLL_MAX_S`.
 
 Locks are not re-entrant: an object that holds a resource exclusively and
 asks again gets False (or waits, if blocking, for another thread to
@@ -38,6 +43,8 @@ from .errors import BUSY_CODES, LeaseError, NotFoundError
 POLL_FIRST_S = 0.005
 #: The longest pause between polls.
 POLL_MAX_S = 0.2
+#: The longest wait of one acquire call in the daemon.
+WAIT_CHUNK_S = 5.0
 
 #: How to name the resource to the daemon, given whether it is wanted shared.
 ResourceFor = Callable[[bool], Resource]
@@ -164,7 +171,7 @@ class ProcessLock:
                     table.leave(self.key, holds)
         acquired = False
         try:
-            acquired = self._acquire_polling(shared, deadline)
+            acquired = self._acquire_from_daemon(shared, deadline)
         finally:
             with table.mutex:
                 holds.moving = False
@@ -219,18 +226,34 @@ class ProcessLock:
             holds.turn.wait(remaining)
         return True
 
-    def _acquire_polling(self, shared: bool, deadline: Optional[float]) -> bool:
-        """Asks the daemon until it grants the resource or the deadline passes."""
+    def _acquire_from_daemon(self, shared: bool, deadline: Optional[float]) -> bool:
+        """Asks the daemon until it grants the resource or the deadline
+        passes; a blocking ask waits in the daemon's queue."""
         pause = POLL_FIRST_S
-        while True:
-            try:
-                self.client.acquire([self.resource_for(shared)])
-                return True
-            except LeaseError as err:
-                if err.code not in BUSY_CODES:
-                    raise
-            remaining = _remaining(deadline)
-            if remaining is not None and remaining <= 0:
-                return False
-            time.sleep(pause if remaining is None else min(pause, remaining))
-            pause = min(pause * 2, POLL_MAX_S)
+        waiter: Optional[Client] = None
+        try:
+            while True:
+                remaining = _remaining(deadline)
+                wait_s = WAIT_CHUNK_S if remaining is None else min(WAIT_CHUNK_S, remaining)
+                if wait_s > 0 and waiter is None:
+                    waiter = Client(self.client.socket_path)
+                asking = waiter if wait_s > 0 and waiter is not None else self.client
+                wait_ms = int(wait_s * 1000) if wait_s > 0 else None
+                asked = time.monotonic()
+                try:
+                    asking.acquire([self.resource_for(shared)], wait_ms=wait_ms)
+                    return True
+                except LeaseError as err:
+                    if err.code not in BUSY_CODES:
+                        raise
+                remaining = _remaining(deadline)
+                if remaining is not None and remaining <= 0:
+                    return False
+                if wait_ms is not None and time.monotonic() - asked >= wait_s:
+                    pause = POLL_FIRST_S  # it waited its whole chunk: ask again now
+                    continue
+                time.sleep(pause if remaining is None else min(pause, remaining))
+                pause = min(pause * 2, POLL_MAX_S)
+        finally:
+            if waiter is not None:
+                waiter.close()
