@@ -539,7 +539,9 @@ pub fn parse_request(body: &[u8]) -> Result<RequestFrame, (u64, ApiError)> {
     }
     serde_json::from_value::<RequestFrame>(value).map_err(|err| {
         let text = err.to_string();
-        if text.contains("unknown variant") {
+        // Only the operation's own name: an argument's unknown variant
+        // (a mode "XX") is a bad argument of a known operation.
+        if text.contains(&format!("unknown variant `{op}`")) {
             fail(ErrorCode::UnknownCommand, format!("unknown operation '{op}'"))
         } else {
             fail(ErrorCode::BadRequest, format!("invalid arguments for '{op}': {text}"))
@@ -576,6 +578,9 @@ mod tests {
         assert_eq!(code(br#"{"id":1,"op":"status"}"#), ErrorCode::BadFrame);
         assert_eq!(code(br#"{"v":2,"id":1,"op":"status"}"#), ErrorCode::UnsupportedVersion);
         assert_eq!(code(br#"{"v":1,"id":1,"op":"launch_missiles"}"#), ErrorCode::UnknownCommand);
+        let bad_mode =
+            br#"{"v":1,"id":1,"op":"convert","args":{"resource":"a:b:/c:0","mode":"XX"}}"#;
+        assert_eq!(code(bad_mode), ErrorCode::BadRequest, "a known operation's bad argument");
         assert_eq!(
             code(br#"{"v":1,"id":1,"op":"acquire","args":{"resources":"x"}}"#),
             ErrorCode::BadRequest
