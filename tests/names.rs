@@ -219,3 +219,34 @@ fn a_lease_looked_up_before_its_name_moved_is_not_granted() {
     let on_a = a.lease(&["status", "--json"]).ok().json();
     assert_eq!(on_a["leases"], serde_json::json!([]), "host a holds no foo");
 }
+
+/// Processes of one host taking new names at once all get them: a create
+/// that finds the index's lease busy with another create here waits for it.
+#[test]
+fn new_names_taken_at_once_on_one_host_all_succeed() {
+    let dir = scratch();
+    let path = lockspace_file(dir.path(), 12);
+    let a = Leased::start(dir.path(), "a", 60);
+    join(&a, 1, &path);
+    a.lease(&["index", "format", "ls"]).ok();
+    let holders: Vec<Holder> = (0..4).map(|_| Holder::start()).collect();
+    let acquires: Vec<_> = holders
+        .iter()
+        .enumerate()
+        .map(|(i, holder)| {
+            Command::new(env!("CARGO_BIN_EXE_lease"))
+                .args(["acquire", "-n", &format!("ls:{CINDER}-{i}"), "-p", &holder.pid()])
+                .env("LEASED_RUN_DIR", &a.run_dir)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for acquire in acquires {
+        let out = acquire.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let listed = a.lease(&["index", "list", "ls", "--json"]).ok().json();
+    assert_eq!(listed["names"].as_array().unwrap().len(), 4, "{listed}");
+}

@@ -62,3 +62,36 @@ fn waiting_acquires_are_served_in_turn_as_soon_as_the_holder_lets_go() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(held(&a), (Some(pid(&third)), 0));
 }
+
+/// A waiter stands in line only for what it cannot have: a resource it
+/// asks for beside a held one is not kept from others meanwhile (else a
+/// process holding r1 and then asking for r2 would wait for a waiter that
+/// waits for it). A request that cannot succeed by waiting (its own
+/// process holds one of its resources) is refused at once.
+#[test]
+fn a_waiter_keeps_nothing_it_cannot_have_yet() {
+    let dir = scratch();
+    let path = lease_file(dir.path(), 2, 1);
+    let a = Leased::start(dir.path(), "a", 60);
+    a.lease(&["add-lockspace", "-s", &format!("ls:1:{path}:0"), "--wait"]).ok();
+    let (r1, r2) = (format!("ls:r1:{path}:1M"), format!("ls:r2:{path}:2M"));
+    let (p, q) = (Holder::start(), Holder::start());
+    a.lease(&["acquire", "-r", &r1, "-p", &p.pid()]).ok();
+    let q_waits = Command::new(env!("CARGO_BIN_EXE_lease"))
+        .args(["acquire", "-r", &r1, "-r", &r2, "-p", &q.pid(), "--wait", "120", "--json"])
+        .env("LEASED_RUN_DIR", &a.run_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(10), "q waits for r1", || (held(&a).1 == 1).then_some(()));
+    // p, holding r1, takes r2 at once: q is not in r2's line.
+    a.lease(&["acquire", "-r", &r2, "-p", &p.pid(), "--wait", "120"]).ok();
+    // p asking again for what it holds, beside a free resource: refused.
+    let own =
+        a.lease(&["acquire", "-r", &r1, "-r", &r2, "-p", &p.pid(), "--wait", "600", "--json"]);
+    assert_eq!(own.json()["error"]["kind"], "exists", "{}", own.stderr);
+    a.lease(&["release", "-r", &r1, "-r", &r2, "-p", &p.pid()]).ok();
+    let out = q_waits.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -14,7 +14,7 @@ use super::Daemon;
 use super::areas::IndexOp;
 use super::lockspace::{Lockspace, direct_error};
 use crate::api::results::{IndexCreateReply, IndexEntry, IndexReply};
-use crate::api::{ApiError, ErrorCode, IndexFormat, IndexName, NamedResource};
+use crate::api::{ApiError, Cause, ErrorCode, IndexFormat, IndexName, NamedResource};
 use crate::clock::{Clock, OsClock};
 use crate::direct::DirectError;
 use crate::disk::{Access, DirectFile};
@@ -44,6 +44,19 @@ fn full_name(name: &str) -> Result<FullName, ApiError> {
         ));
     }
     Ok(name)
+}
+
+/// Whether an addition that failed so is worth another try: the index's
+/// lease or the name was busy, here or on another host, for a while.
+fn retried(err: &ApiError) -> bool {
+    match err.code {
+        ErrorCode::Retry => true,
+        ErrorCode::Exists => err.cause == Some(Cause::BusyHere),
+        ErrorCode::Refused => {
+            matches!(err.cause, Some(Cause::OwnerAlive | Cause::OtherOwner | Cause::SharedHeld))
+        }
+        _ => false,
+    }
 }
 
 impl Daemon {
@@ -182,6 +195,18 @@ impl Daemon {
             if let Some(entry) = self.find_name(&place, &name)? {
                 return Ok(IndexCreateReply { entry, created: false });
             }
+            // A lease held here under the name (taken by offset) is not
+            // waited for: it may be held for ever.
+            if self.held_resource(&lockspace, &name.stored()).is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::Exists,
+                    format!(
+                        "a lease named '{}' is held on this host outside the name index",
+                        name.stored()
+                    ),
+                )
+                .because(Cause::HeldHere));
+            }
             // A full index is refused before its lease is taken: a
             // refusal writes nothing.
             if self.read_index(&place, |index| index.lookup(None, None))?.is_none() {
@@ -203,12 +228,12 @@ impl Daemon {
                     return Ok(IndexCreateReply { entry, created: true });
                 }
                 Ok(None) => unreachable!("an addition returns its entry"),
-                // Another host added it since the lookup: found next time.
-                // (A name busy on this host says so with a cause: that is
-                // not waited for here.)
+                // Another host added it since the lookup (no cause): found
+                // next time. Busy here (another create of ours, of this
+                // name or on the index's lease): waited for. A lease held
+                // here by a process under this name is not.
                 Err(err) if err.code == ErrorCode::Exists && err.cause.is_none() => {}
-                // The index's lease is busy with another host's change.
-                Err(err) if matches!(err.code, ErrorCode::Retry | ErrorCode::Refused) => {
+                Err(err) if retried(&err) => {
                     if OsClock.now() >= deadline {
                         return Err(err);
                     }

@@ -19,7 +19,7 @@ use crate::clock::{Clock, MonoTime, OsClock};
 use crate::direct::probe_area;
 use crate::disk::{Access, DirectFile, DiskError};
 use crate::driver::{Driver, Target};
-use crate::lease_table::{Conversion, LetGo, LetGoError, Settle, Settling, WaitLines};
+use crate::lease_table::{Conversion, LetGo, LetGoError, Settle, Settling, Ticket, WaitLines};
 use crate::ondisk::RecordProblem;
 use crate::ondisk::leader::LeaderKind;
 use crate::ondisk::name::Name;
@@ -89,16 +89,25 @@ impl Daemon {
     }
 
     /// The first name of `args` whose index entry no longer names the
-    /// lease acquired for it (`acquired`, in the same order).
-    fn moved_name(self: &Arc<Self>, args: &[ResourceArg], acquired: &[Lease]) -> Option<String> {
-        args.iter().zip(acquired).find_map(|(arg, lease)| {
-            let ResourceArg::Named(named) = arg else { return None };
-            let current = self.named_resource(named, false);
-            let same = current.is_ok_and(|spec| {
-                spec.disk.offset == lease.place.offset && spec.name == lease.key.name
-            });
-            (!same).then(|| named.name.clone())
-        })
+    /// lease acquired for it (`acquired`, in the same order); an error if
+    /// the index could not be read.
+    fn moved_name(
+        self: &Arc<Self>,
+        args: &[ResourceArg],
+        acquired: &[Lease],
+    ) -> Result<Option<String>, ApiError> {
+        for (arg, lease) in args.iter().zip(acquired) {
+            let ResourceArg::Named(named) = arg else { continue };
+            let same = match self.named_resource(named, false) {
+                Ok(spec) => spec.disk.offset == lease.place.offset && spec.name == lease.key.name,
+                Err(err) if err.code == ErrorCode::NotFound => false,
+                Err(err) => return Err(err),
+            };
+            if !same {
+                return Ok(Some(named.name.clone()));
+            }
+        }
+        Ok(None)
     }
 
     /// The resource disk at `place`, opened once for every lease on that
@@ -228,16 +237,12 @@ impl Daemon {
         // removes the entry, so a lease looked up before a delete (and
         // re-created elsewhere since) is let go of here, never handed out
         // beside the new one.
-        if let Some(moved) = self.moved_name(&args.resources, &acquired) {
+        let moved = self.moved_name(&args.resources, &acquired);
+        if let Err(err) | Ok(Some(err)) = moved.map(|name| name.map(moved_error)) {
             for lease in acquired {
                 self.let_go(&lease.key, &lease.place, LetGo::Release(lease.held));
             }
-            return Err(ApiError::new(
-                ErrorCode::Retry,
-                format!(
-                    "'{moved}' was deleted from the name index meanwhile; nothing was acquired"
-                ),
-            ));
+            return Err(err);
         }
         for lease in &acquired {
             tracing::info!(
@@ -303,7 +308,9 @@ impl Daemon {
     ) -> Result<T, ApiError> {
         self.refuse_if_shutting_down()?;
         let named = Named::new(spec)?;
-        self.reserve(std::slice::from_ref(&named.key), None, None)?;
+        // Another of the daemon's own short sections on it ends soon.
+        let patience = self.lockspace(&named.key.lockspace)?.timeouts.renewal_fail();
+        self.reserve(std::slice::from_ref(&named.key), Some(OsClock.now() + patience), None)?;
         let held = match self.acquire_one(&named, None, false) {
             Ok(held) => held,
             Err(failed) => {
@@ -1079,10 +1086,13 @@ impl Daemon {
     /// operation of ours (an acquire, a release, a withdrawal still to be
     /// written) is waited for until `deadline`, if given; so is one held
     /// by another process than `waiter` (an acquire for that process),
-    /// in turn with the other acquires waiting here, and woken as soon as
-    /// it is released. One held by `waiter` itself, or by an orphan, is
-    /// refused at once, naming its holder; so is every wait once `waiter`
-    /// has exited, so that nobody waits behind it.
+    /// woken as soon as it is released. A waiter stands in line only for
+    /// the resources it cannot have now, behind the earlier waiters for
+    /// each, so that what it could have is kept from nobody meanwhile. A
+    /// request that cannot succeed by waiting (a resource held by `waiter`
+    /// itself, an orphan, an abandoned one, or one of a lockspace being
+    /// left) is refused at once, naming it; so is every wait once `waiter`
+    /// has exited.
     fn reserve(
         &self,
         keys: &[LeaseKey],
@@ -1092,6 +1102,18 @@ impl Daemon {
         let mut table = self.leases.lock().expect("leases lock");
         let mut ticket = None;
         let reserved = loop {
+            let hopeless = keys.iter().find_map(|key| {
+                let occupant = table.occupant(key)?;
+                let hopeless = match occupant {
+                    Occupant::Busy => table.is_closed(&key.lockspace) && deadline.is_some(),
+                    Occupant::Process(pid) => waiter.is_some_and(|w| w.pid == pid),
+                    Occupant::Orphan | Occupant::Abandoned => true,
+                };
+                hopeless.then(|| busy_error(key, occupant))
+            });
+            if let Some(err) = hopeless {
+                break Err(err);
+            }
             // None: the slots are free, but others wait for them first.
             let conflict = if table.waiting.turn(ticket, keys) {
                 match table.reserve(keys) {
@@ -1103,7 +1125,7 @@ impl Daemon {
             };
             let waitable = match conflict {
                 None | Some((_, Occupant::Busy)) => true,
-                Some((_, Occupant::Process(pid))) => waiter.is_some_and(|w| w.pid != pid),
+                Some((_, Occupant::Process(_))) => waiter.is_some(),
                 Some((_, Occupant::Orphan | Occupant::Abandoned)) => false,
             };
             let now = OsClock.now();
@@ -1113,12 +1135,13 @@ impl Daemon {
             let Some(until) = until else {
                 break Err(match conflict {
                     Some((key, occupant)) => busy_error(&key, occupant),
-                    None => queued_error(&table.waiting, keys),
+                    None => queued_error(&table.waiting, keys, ticket),
                 });
             };
-            if ticket.is_none() {
-                ticket = Some(table.waiting.join(keys));
-            }
+            let mine = *ticket.get_or_insert_with(|| table.waiting.ticket());
+            let taken: Vec<LeaseKey> =
+                keys.iter().filter(|key| table.occupant(key).is_some()).cloned().collect();
+            table.waiting.join(mine, &taken);
             // Woken by every freed slot; the cap lets a shutdown's cancel
             // be seen.
             let wait = until.saturating_since(now).min(Duration::from_millis(200));
@@ -1279,9 +1302,17 @@ fn busy_error(key: &LeaseKey, occupant: Occupant) -> ApiError {
         .because(cause)
 }
 
+/// A name deleted (and perhaps added again elsewhere) while acquired.
+fn moved_error(name: String) -> ApiError {
+    ApiError::new(
+        ErrorCode::Retry,
+        format!("'{name}' was deleted from the name index meanwhile; nothing was acquired"),
+    )
+}
+
 /// Refused without waiting: other acquires of this host wait for `keys`.
-fn queued_error(lines: &WaitLines, keys: &[LeaseKey]) -> ApiError {
-    let awaited = keys.iter().map(|key| (key, lines.waiting(key))).find(|(_, n)| *n > 0);
+fn queued_error(lines: &WaitLines, keys: &[LeaseKey], ticket: Option<Ticket>) -> ApiError {
+    let awaited = keys.iter().map(|key| (key, lines.others(key, ticket))).find(|(_, n)| *n > 0);
     let what = awaited.map_or_else(
         || "a resource".to_owned(),
         |(key, n)| format!("resource '{}' ({n} acquire(s) waiting)", key.name),

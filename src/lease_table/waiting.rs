@@ -20,14 +20,23 @@ pub struct WaitLines {
 }
 
 impl WaitLines {
-    /// Joins the end of the line of each of `keys`.
-    pub fn join(&mut self, keys: &[LeaseKey]) -> Ticket {
+    /// A new place, in no line yet.
+    pub fn ticket(&mut self) -> Ticket {
         let ticket = Ticket(self.next);
         self.next += 1;
-        for key in keys {
-            self.lines.entry(key.clone()).or_default().push_back(ticket);
-        }
         ticket
+    }
+
+    /// Joins the end of the line of each of `keys` that `ticket` is not in
+    /// yet. A waiter stands only in the lines of the resources it cannot
+    /// have now: one it could have is not kept from anyone else meanwhile.
+    pub fn join<'k>(&mut self, ticket: Ticket, keys: impl IntoIterator<Item = &'k LeaseKey>) {
+        for key in keys {
+            let line = self.lines.entry(key.clone()).or_default();
+            if !line.contains(&ticket) {
+                line.push_back(ticket);
+            }
+        }
     }
 
     /// Whether `ticket` (or, with none, a newcomer) may try `keys` now:
@@ -37,6 +46,11 @@ impl WaitLines {
             None => true,
             Some(first) => Some(*first) == ticket,
         })
+    }
+
+    /// How many others than `ticket` wait for `key`.
+    pub fn others(&self, key: &LeaseKey, ticket: Option<Ticket>) -> usize {
+        self.lines.get(key).map_or(0, |line| line.iter().filter(|t| Some(**t) != ticket).count())
     }
 
     /// How many wait for `key`.
@@ -72,15 +86,20 @@ mod tests {
         let (only_a, both) = ([a.clone()], [a.clone(), b.clone()]);
         let mut lines = WaitLines::default();
         assert!(lines.turn(None, &only_a), "nobody waits: a newcomer may try");
-        let first = lines.join(&only_a);
-        let second = lines.join(&both);
+        let first = lines.ticket();
+        lines.join(first, &only_a);
+        let second = lines.ticket();
+        lines.join(second, &only_a);
         assert!(!lines.turn(None, &only_a), "a newcomer does not pass the line");
         assert!(lines.turn(Some(first), &only_a));
         assert!(!lines.turn(Some(second), &both), "behind first on a");
-        assert!(lines.turn(None, &[key("c")]), "other resources are not held up");
+        assert!(lines.turn(None, std::slice::from_ref(&b)), "b, free, is kept from nobody");
+        lines.join(second, &both);
+        lines.join(second, &both);
+        assert_eq!(lines.waiting(&b), 1, "a ticket stands once in a line");
+        assert_eq!(lines.others(&a, Some(second)), 1);
         lines.leave(first, &only_a);
         assert!(lines.turn(Some(second), &both));
-        assert_eq!(lines.waiting(&a), 1);
         lines.leave(second, &both);
         assert_eq!((lines.waiting(&a), lines.waiting(&b)), (0, 0));
         assert!(lines.lines.is_empty(), "empty lines are dropped");
