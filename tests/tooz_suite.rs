@@ -24,6 +24,22 @@ fn toozs_own_suite_passes_against_leased() {
     if !common::prerequisite(python, "python3 >= 3.11 with venv (tooz 9.1.0 needs it) is missing") {
         return;
     }
+    // The venv is made once, from PyPI.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    let venv_ready = Command::new(target.join("tooz-venv/bin/python"))
+        .args(["-c", "import tooz, pytest"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let pypi = || {
+        let probe = "import urllib.request; \
+                     urllib.request.urlopen('https://pypi.org/simple/tooz/', timeout=10)";
+        Command::new("python3").args(["-c", probe]).output().is_ok_and(|o| o.status.success())
+    };
+    if !common::prerequisite(venv_ready || pypi(), "PyPI is unreachable and tooz is not installed")
+    {
+        return;
+    }
     let output = Command::new("bash")
         .arg(root.join("tools/tooz-suite"))
         .current_dir(root)
