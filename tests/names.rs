@@ -93,6 +93,17 @@ fn names_are_found_added_and_removed_through_the_index() {
         .map(|e| (e["name"].as_str().unwrap(), e["stored"].as_str().unwrap()))
         .collect();
     assert_eq!(names, [(CINDER, stored.as_str()), ("vm-1", "vm-1")]);
+    // The index is sanlock's rindex: Debian's sanlock finds both names.
+    if common::prerequisite(common::have("sanlock"), "sanlock (to read the index as sanlock)") {
+        let rindex = format!("ls:{path}:{MIB}");
+        for (name, entry) in [("vm-1", &listed["names"][1]), (stored.as_str(), &listed["names"][0])]
+        {
+            let found =
+                common::run("sanlock", &["direct", "lookup", "-x", &rindex, "-e", name]).ok();
+            let expected = format!("name {name} offset {}", entry["offset"]);
+            assert!(found.stdout.contains(&expected), "{}", found.stdout);
+        }
+    }
 
     // Delete: refused while held; once released, the name goes and its
     // lease is left under a name no lookup gives.
