@@ -927,6 +927,11 @@ fn a_registration_closed_during_an_acquire_for_it_takes_the_lease_with_it() {
     let pid = std::process::id();
     let mut acquired = 0;
     for round in 0..30 {
+        // The last round's registration is gone: the ACQUIRE below can
+        // only be for this round's.
+        wait_for(Duration::from_secs(5), "no registration is left", || {
+            (inquire_pid(&host, pid).0 == -libc::ESRCH).then_some(())
+        });
         let mut registered = host.connect();
         registered.write_all(&header(sm::REGISTER, 0, 32, 0, 0)).expect("send REGISTER");
         // REGISTER has no answer: an INQUIRE for our pid on its own
@@ -945,8 +950,12 @@ fn a_registration_closed_during_an_acquire_for_it_takes_the_lease_with_it() {
             reply.result
         );
         acquired += usize::from(reply.result == 0);
+        // Let go of, and its release done: no slot left busy for the next
+        // round's acquire to find (-EBUSY).
         wait_for(Duration::from_secs(5), "the lease is let go", || {
-            host.leases().is_empty().then_some(())
+            let status = host.lease(&["status", "--json"]).ok().json();
+            let idle = status["leases"] == serde_json::json!([]) && status["busy"] == 0;
+            idle.then_some(())
         });
     }
     assert!(acquired > 0, "no round acquired: the race was never run");
