@@ -12,7 +12,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Holder, Leased, Run, lease, scratch, wait_for, zero_file};
@@ -33,6 +32,17 @@ fn lockspace_file(dir: &Path, mib: usize) -> String {
 
 fn join(host: &Leased, host_id: u64, path: &str) {
     host.lease(&["add-lockspace", "-s", &format!("ls:{host_id}:{path}:0"), "--wait"]).ok();
+}
+
+/// Hosts a (host_id 1) and b (host_id 2) joined to "ls" of `path`, whose
+/// name index a has written.
+fn two_hosts(dir: &Path, path: &str) -> (Leased, Leased) {
+    let a = Leased::start(dir, "a", 60);
+    let b = Leased::start(dir, "b", 60);
+    join(&a, 1, path);
+    join(&b, 2, path);
+    a.lease(&["index", "format", "ls"]).ok();
+    (a, b)
 }
 
 /// The error kind a failed `--json` command printed.
@@ -147,11 +157,7 @@ fn names_are_found_added_and_removed_through_the_index() {
 fn two_hosts_adding_the_same_names_get_one_lease_each() {
     let dir = scratch();
     let path = lockspace_file(dir.path(), 24);
-    let a = Leased::start(dir.path(), "a", 60);
-    let b = Leased::start(dir.path(), "b", 60);
-    join(&a, 1, &path);
-    join(&b, 2, &path);
-    a.lease(&["index", "format", "ls"]).ok();
+    let (a, b) = two_hosts(dir.path(), &path);
     let names: Vec<String> = (0..10).map(|i| format!("{CINDER}-{i}")).collect();
 
     let offsets = |host: &Leased| -> Vec<u64> {
@@ -195,22 +201,13 @@ fn a_lease_looked_up_before_its_name_moved_is_not_granted() {
     }
     let dir = scratch();
     let path = lockspace_file(dir.path(), 8);
-    let a = Leased::start(dir.path(), "a", 60);
-    let b = Leased::start(dir.path(), "b", 60);
-    join(&a, 1, &path);
-    join(&b, 2, &path);
-    a.lease(&["index", "format", "ls"]).ok();
+    let (a, b) = two_hosts(dir.path(), &path);
     let (first, second, third) = (Holder::start(), Holder::start(), Holder::start());
     let held = a.lease(&["acquire", "-n", "ls:foo", "-p", &first.pid(), "--json"]).ok().json();
     let old = held["leases"][0]["offset"].as_u64().unwrap();
 
-    let waiting = Command::new(env!("CARGO_BIN_EXE_lease"))
-        .args(["acquire", "-n", "ls:foo", "-p", &second.pid(), "--wait", "120", "--json"])
-        .env("LEASED_RUN_DIR", &a.run_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let waiting =
+        a.spawn_lease(&["acquire", "-n", "ls:foo", "-p", &second.pid(), "--wait", "120", "--json"]);
     wait_for(Duration::from_secs(10), "the second acquire waits", || {
         let status = a.lease(&["status", "--json"]).ok().json();
         (status["leases"][0]["waiting"] == 1).then_some(())
@@ -245,13 +242,7 @@ fn new_names_taken_at_once_on_one_host_all_succeed() {
         .iter()
         .enumerate()
         .map(|(i, holder)| {
-            Command::new(env!("CARGO_BIN_EXE_lease"))
-                .args(["acquire", "-n", &format!("ls:{CINDER}-{i}"), "-p", &holder.pid()])
-                .env("LEASED_RUN_DIR", &a.run_dir)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            a.spawn_lease(&["acquire", "-n", &format!("ls:{CINDER}-{i}"), "-p", &holder.pid()])
         })
         .collect();
     for acquire in acquires {

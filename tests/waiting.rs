@@ -4,20 +4,14 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use common::{Holder, Leased, lease_file, scratch, wait_for};
 
 /// `lease acquire --wait` for `holder`, running in the background.
 fn waiting_acquire(host: &Leased, resource: &str, holder: &Holder) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_lease"))
-        .args(["acquire", "-r", resource, "-p", &holder.pid(), "--wait", "120", "--json"])
-        .env("LEASED_RUN_DIR", &host.run_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start lease acquire --wait")
+    host.spawn_lease(&["acquire", "-r", resource, "-p", &holder.pid(), "--wait", "120", "--json"])
 }
 
 /// The pid holding `resource` and how many acquires wait for it.
@@ -77,13 +71,18 @@ fn a_waiter_keeps_nothing_it_cannot_have_yet() {
     let (r1, r2) = (format!("ls:r1:{path}:1M"), format!("ls:r2:{path}:2M"));
     let (p, q) = (Holder::start(), Holder::start());
     a.lease(&["acquire", "-r", &r1, "-p", &p.pid()]).ok();
-    let q_waits = Command::new(env!("CARGO_BIN_EXE_lease"))
-        .args(["acquire", "-r", &r1, "-r", &r2, "-p", &q.pid(), "--wait", "120", "--json"])
-        .env("LEASED_RUN_DIR", &a.run_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let q_waits = a.spawn_lease(&[
+        "acquire",
+        "-r",
+        &r1,
+        "-r",
+        &r2,
+        "-p",
+        &q.pid(),
+        "--wait",
+        "120",
+        "--json",
+    ]);
     wait_for(Duration::from_secs(10), "q waits for r1", || (held(&a).1 == 1).then_some(()));
     // p, holding r1, takes r2 at once: q is not in r2's line.
     a.lease(&["acquire", "-r", &r2, "-p", &p.pid(), "--wait", "120"]).ok();

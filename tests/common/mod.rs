@@ -172,14 +172,24 @@ impl Leased {
         Leased { daemon }
     }
 
+    /// `lease` with `args`, against this daemon.
+    fn lease_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lease"));
+        command.args(args).env("LEASED_RUN_DIR", &self.run_dir);
+        command
+    }
+
     /// Runs `lease` against this daemon.
     pub fn lease(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_lease"))
-            .args(args)
-            .env("LEASED_RUN_DIR", &self.run_dir)
-            .output()
-            .expect("run the lease binary");
-        Run::from(output)
+        Run::from(self.lease_command(args).output().expect("run the lease binary"))
+    }
+
+    /// Starts `lease` against this daemon in the background (a waiting
+    /// acquire, say), its output piped.
+    pub fn spawn_lease(&self, args: &[&str]) -> std::process::Child {
+        let mut command = self.lease_command(args);
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        command.spawn().expect("start the lease binary")
     }
 
     /// Sends `signal` to the daemon.
