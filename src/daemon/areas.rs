@@ -383,7 +383,7 @@ pub(super) enum IndexOp {
     Rebuild,
 }
 
-fn index_error(err: &RindexError) -> ApiError {
+pub(super) fn index_error(err: &RindexError) -> ApiError {
     let code = match err {
         RindexError::Disk(_) => ErrorCode::Io,
         RindexError::Corrupt { .. } | RindexError::BadLease { .. } => ErrorCode::Data,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Daemon;
-use super::areas::IndexOp;
+use super::areas::{IndexOp, index_error};
 use super::lockspace::{Lockspace, direct_error};
 use crate::api::results::{IndexCreateReply, IndexEntry, IndexReply};
 use crate::api::{ApiError, Cause, ErrorCode, IndexFormat, IndexName, NamedResource};
@@ -69,11 +69,12 @@ impl Daemon {
         Ok(Place { lockspace: joined, path, offset })
     }
 
-    /// Reads the index (no lock needed) with `read`.
+    /// Reads the index (no lock needed) with `read`, through one handle
+    /// on the device.
     fn read_index<T>(
         &self,
         place: &Place,
-        read: impl FnOnce(&Rindex<'_>) -> Result<T, crate::rindex::RindexError>,
+        read: impl FnOnce(&Rindex<'_>) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let disk = DirectFile::open(&place.path, Access::ReadOnly)
             .map_err(|err| direct_error(&DirectError::Disk(err)))?;
@@ -84,16 +85,18 @@ impl Daemon {
             offset: place.offset,
             io_timeout: place.lockspace.timeouts.io_timeout(),
         };
-        read(&index).map_err(|err| ApiError::new(ErrorCode::Data, err.to_string()))
+        read(&index)
     }
 
     /// The index entry of `name`, its full name checked against the record
     /// a hashed one keeps.
     fn find_name(&self, place: &Place, name: &FullName) -> Result<Option<IndexEntry>, ApiError> {
         let stored = name.stored();
-        let found = self.read_index(place, |index| index.lookup(Some(&stored), None))?;
+        let found = self.read_index(place, |index| {
+            let found = index.lookup(Some(&stored), None).map_err(|err| index_error(&err))?;
+            found.map(|entry| described(place, index, entry)).transpose()
+        })?;
         let Some(entry) = found else { return Ok(None) };
-        let entry = self.described(place, entry)?;
         if entry.name != name.as_str() {
             return Err(ApiError::new(
                 ErrorCode::Data,
@@ -110,33 +113,16 @@ impl Daemon {
         Ok(Some(entry))
     }
 
-    /// `entry` with its full name: the record's for a hashed name (an
-    /// error if it has none), else the stored name.
-    fn described(&self, place: &Place, entry: Entry) -> Result<IndexEntry, ApiError> {
-        let stored = entry.name.to_string();
-        let name = if stored.starts_with('#') {
-            let record = self.read_index(place, |index| index.full_name(entry.offset))?;
-            let record = record.ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::Data,
-                    format!(
-                        "{}: offset {}: the lease stored as '{stored}' has no record of its full \
-                         name",
-                        place.path.display(),
-                        entry.offset
-                    ),
-                )
-            })?;
-            String::from_utf8_lossy(&record).into_owned()
-        } else {
-            stored.clone()
-        };
-        Ok(IndexEntry {
-            name,
-            stored,
-            path: place.path.display().to_string(),
-            offset: entry.offset,
-            problem: None,
+    /// The index entry of `name`; NotFound if the index has none.
+    fn found_name(&self, place: &Place, name: &FullName) -> Result<IndexEntry, ApiError> {
+        self.find_name(place, name)?.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!(
+                    "'{name}' is not in the name index of lockspace '{}'",
+                    place.lockspace.spec.name
+                ),
+            )
         })
     }
 
@@ -162,21 +148,23 @@ impl Daemon {
     pub(super) fn index_list(&self, lockspace: &str) -> Result<IndexReply, ApiError> {
         let name = lockspace_name(lockspace)?;
         let place = self.name_index(&name)?;
-        let entries = self.read_index(&place, |index| index.list())?;
         // A name whose record cannot be read is listed with the problem,
         // not left out, and does not hide the others.
-        let names = entries
-            .into_iter()
-            .map(|entry| {
-                self.described(&place, entry).unwrap_or_else(|err| IndexEntry {
-                    name: String::new(),
-                    stored: entry.name.to_string(),
-                    path: place.path.display().to_string(),
-                    offset: entry.offset,
-                    problem: Some(err.message),
+        let names = self.read_index(&place, |index| {
+            let entries = index.list().map_err(|err| index_error(&err))?;
+            Ok(entries
+                .into_iter()
+                .map(|entry| {
+                    described(&place, index, entry).unwrap_or_else(|err| IndexEntry {
+                        name: String::new(),
+                        stored: entry.name.to_string(),
+                        path: place.path.display().to_string(),
+                        offset: entry.offset,
+                        problem: Some(err.message),
+                    })
                 })
-            })
-            .collect();
+                .collect())
+        })?;
         Ok(IndexReply { lockspace: lockspace.to_owned(), offset: place.offset, names })
     }
 
@@ -209,7 +197,8 @@ impl Daemon {
             }
             // A full index is refused before its lease is taken: a
             // refusal writes nothing.
-            if self.read_index(&place, |index| index.lookup(None, None))?.is_none() {
+            let free = |index: &Rindex<'_>| index.lookup(None, None).map_err(|e| index_error(&e));
+            if self.read_index(&place, free)?.is_none() {
                 return Err(ApiError::new(
                     ErrorCode::Limit,
                     format!(
@@ -224,7 +213,7 @@ impl Daemon {
             };
             match self.resource_index(&lockspace, &place.path, place.offset, op, false) {
                 Ok(Some(entry)) => {
-                    let entry = self.described(&place, entry)?;
+                    let entry = self.read_index(&place, |index| described(&place, index, entry))?;
                     return Ok(IndexCreateReply { entry, created: true });
                 }
                 Ok(None) => unreachable!("an addition returns its entry"),
@@ -255,12 +244,7 @@ impl Daemon {
         let lockspace = lockspace_name(&args.lockspace)?;
         let name = full_name(&args.name)?;
         let place = self.name_index(&lockspace)?;
-        let entry = self.find_name(&place, &name)?.ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::NotFound,
-                format!("'{}' is not in the name index of lockspace '{lockspace}'", args.name),
-            )
-        })?;
+        let entry = self.found_name(&place, &name)?;
         let spec = ResourceSpec {
             lockspace,
             name: name.stored(),
@@ -305,13 +289,7 @@ impl Daemon {
             let args = IndexName { lockspace: named.lockspace.clone(), name: named.name.clone() };
             self.index_create(&args)?.entry
         } else {
-            let place = self.name_index(&lockspace)?;
-            self.find_name(&place, &name)?.ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::NotFound,
-                    format!("'{}' is not in the name index of lockspace '{lockspace}'", named.name),
-                )
-            })?
+            self.found_name(&self.name_index(&lockspace)?, &name)?
         };
         Ok(ResourceSpec {
             lockspace,
@@ -321,4 +299,34 @@ impl Daemon {
             shared: named.shared,
         })
     }
+}
+
+/// `entry` with its full name: the record's for a hashed name (an
+/// error if it has none), else the stored name.
+fn described(place: &Place, index: &Rindex<'_>, entry: Entry) -> Result<IndexEntry, ApiError> {
+    let stored = entry.name.to_string();
+    let name = if stored.starts_with('#') {
+        let record = index.full_name(entry.offset).map_err(|err| index_error(&err))?;
+        let record = record.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Data,
+                format!(
+                    "{}: offset {}: the lease stored as '{stored}' has no record of its full \
+                     name",
+                    place.path.display(),
+                    entry.offset
+                ),
+            )
+        })?;
+        String::from_utf8_lossy(&record).into_owned()
+    } else {
+        stored.clone()
+    };
+    Ok(IndexEntry {
+        name,
+        stored,
+        path: place.path.display().to_string(),
+        offset: entry.offset,
+        problem: None,
+    })
 }
