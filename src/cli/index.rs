@@ -59,14 +59,11 @@ pub fn run(command: &IndexCommand) -> Result<u8, Failure> {
             let reply = client
                 .index_format(&args.lockspace, args.max_names)
                 .map_err(|e| Failure::client(&e).json(args.json))?;
-            if args.json {
-                print_json(&reply)?;
-            } else {
-                print(&format!(
-                    "name index of lockspace {} written at offset {}\n",
-                    reply.lockspace, reply.offset
-                ))?;
-            }
+            let text = format!(
+                "name index of lockspace {} written at offset {}\n",
+                reply.lockspace, reply.offset
+            );
+            report(args.json, &reply, &text)?;
         }
         IndexCommand::List(args) => {
             let mut client = connect(args.json)?;
@@ -81,12 +78,8 @@ pub fn run(command: &IndexCommand) -> Result<u8, Failure> {
             let reply = client
                 .index_create(lockspace, name)
                 .map_err(|e| Failure::client(&e).json(args.json))?;
-            if args.json {
-                print_json(&reply)?;
-            } else {
-                let verb = if reply.created { "created" } else { "exists" };
-                print(&format!("{verb} {}\n", described(&reply.entry)))?;
-            }
+            let verb = if reply.created { "created" } else { "exists" };
+            report(args.json, &reply, &format!("{verb} {}\n", described(&reply.entry)))?;
         }
         IndexCommand::Delete(args) => {
             let (lockspace, name) = &args.name;
@@ -94,14 +87,15 @@ pub fn run(command: &IndexCommand) -> Result<u8, Failure> {
             let entry = client
                 .index_delete(lockspace, name)
                 .map_err(|e| Failure::client(&e).json(args.json))?;
-            if args.json {
-                print_json(&entry)?;
-            } else {
-                print(&format!("deleted {}\n", described(&entry)))?;
-            }
+            report(args.json, &entry, &format!("deleted {}\n", described(&entry)))?;
         }
     }
     Ok(exit::OK)
+}
+
+/// Prints `value` as JSON, or `text`.
+fn report(json: bool, value: &impl serde::Serialize, text: &str) -> Result<(), Failure> {
+    if json { print_json(value) } else { print(text) }
 }
 
 fn described(entry: &IndexEntry) -> String {
