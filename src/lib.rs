@@ -39,6 +39,7 @@ pub mod delta;
 pub mod direct;
 pub mod disk;
 pub mod driver;
+pub mod groups;
 pub mod host;
 #[cfg(test)]
 mod hostile_records;

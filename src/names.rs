@@ -53,6 +53,13 @@ impl FullName {
         Ok(FullName { full: full.to_owned(), stored })
     }
 
+    /// A name of [`crate::groups`], stored under `stored`, which its
+    /// full name's own mapping would not give.
+    pub(crate) fn grouped(full: String, stored: Name) -> Result<FullName, FullNameError> {
+        let checked = FullName::new(&full)?;
+        Ok(FullName { stored, ..checked })
+    }
+
     /// The name as given.
     pub fn as_str(&self) -> &str {
         &self.full

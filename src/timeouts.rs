@@ -133,6 +133,12 @@ impl Timeouts {
         6 * self.io_timeout
     }
 
+    /// N/2: how often a watched group is read again for changes made on
+    /// other hosts (this host's own changes are sent at once).
+    pub fn group_poll(&self) -> Duration {
+        self.io_timeout / 2
+    }
+
     /// 8N: a lease expires this long after the issue of its last successful
     /// renewal.
     pub fn renewal_fail(&self) -> Duration {

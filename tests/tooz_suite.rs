@@ -1,17 +1,18 @@
 //! tooz's own driver suite (TestAPI of tooz 9.1.0, from PyPI, unmodified)
 //! against this build's `leased`, through the lease driver of `python/`:
 //! `tools/tooz-suite` makes its venv, starts a daemon on a scratch lease
-//! file and runs the suite. No test may fail, and at least the lock and
-//! lifecycle tests must pass (what the driver offers so far; the rest are
-//! skipped as not implemented, which the suite's own metaclass decides).
+//! file and runs the suite. No test may fail, and every test must pass
+//! but the two the driver cannot serve (the suite's own metaclass skips
+//! what raises tooz.NotImplemented).
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-/// Lifecycle 3, exclusive locks 22, shared locks 5.
-const PASSED_MIN: u32 = 30;
+/// Every test but two: `break_` (not offered) and the one for drivers
+/// that can destroy a group under its members (tooz's own allow-list).
+const PASSED_MIN: u32 = 79;
 
 #[test]
 fn toozs_own_suite_passes_against_leased() {

@@ -9,7 +9,8 @@ Standard library only. The modules: :mod:`~lease_client.client` (the
 connection and :class:`Lease`), :mod:`~lease_client.errors` (one exception
 per error code), :mod:`~lease_client.protocol` (frames),
 :mod:`~lease_client.results` (result shapes), :mod:`~lease_client.locking`
-(locks between the threads of a process), :mod:`~lease_client.names`
+(locks between the threads of a process), :mod:`~lease_client.groups`
+(watching a group), :mod:`~lease_client.names`
 (byte names in the name index) and :mod:`~lease_client.tooz_driver` (the
 tooz driver; the only module that imports tooz).
 """
@@ -35,6 +36,7 @@ from .errors import (
     UnknownCommandError,
     UnsupportedVersionError,
 )
+from .groups import GroupWatch
 from .locking import ProcessLock
 
 __version__ = "0.1.0"
@@ -56,6 +58,7 @@ __all__ = [
     "LimitError",
     "NotFoundError",
     "PermissionDeniedError",
+    "GroupWatch",
     "ProcessLock",
     "ProtocolError",
     "RefusedError",

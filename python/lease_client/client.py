@@ -21,6 +21,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from . import protocol
 from .errors import LeaseConnectionError, LeaseError
+from .groups import GroupWatch
 from .results import HostsResult, LeaseStatus, RequestResult, StatusResult, VersionResult
 
 #: The run directory when ``LEASED_RUN_DIR`` is not set.
@@ -250,6 +251,73 @@ class Client:
             args["lver"] = lver
         return cast(RequestResult, self.call("request", args))
 
+    # Groups: members held by this process, watches, leaders.
+
+    def group_create(self, lockspace: str, group: str) -> Dict[str, Any]:
+        """Creates ``group``; :class:`ExistsError` if it exists."""
+        return cast(Dict[str, Any], self.call("group_create", _group(lockspace, group)))
+
+    def group_delete(self, lockspace: str, group: str) -> Dict[str, Any]:
+        """Deletes a group without members (:class:`RefusedError` if it has some)."""
+        return cast(Dict[str, Any], self.call("group_delete", _group(lockspace, group)))
+
+    def group_list(self, lockspace: str) -> List[str]:
+        """The groups of ``lockspace``."""
+        return cast(List[str], self.call("group_list", {"lockspace": lockspace})["groups"])
+
+    def group_join(
+        self,
+        lockspace: str,
+        group: str,
+        member: str,
+        capabilities: Any = None,
+        ttl_ms: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        """Makes this process member ``member`` of ``group``, with
+        ``capabilities`` (any JSON value). It stays a member until it
+        leaves or exits, or its host is DEAD; with ``ttl_ms``, also until
+        no :meth:`group_heartbeat` came for that long."""
+        args = {**_group(lockspace, group, member), "capabilities": capabilities}
+        if ttl_ms is not None:
+            args["ttl_ms"] = ttl_ms
+        return cast(Dict[str, Any], self.call("group_join", args))
+
+    def group_leave(self, lockspace: str, group: str, member: str) -> Dict[str, Any]:
+        """Leaves ``group`` (:class:`NotFoundError` if not a member)."""
+        return cast(Dict[str, Any], self.call("group_leave", _group(lockspace, group, member)))
+
+    def group_members(self, lockspace: str, group: str) -> Dict[str, Any]:
+        """The group as read now: ``members`` (each with ``member``,
+        ``capabilities`` and ``host_id``) and ``leader``."""
+        return cast(Dict[str, Any], self.call("group_members", _group(lockspace, group)))
+
+    def group_update(
+        self, lockspace: str, group: str, member: str, capabilities: Any
+    ) -> Dict[str, Any]:
+        """Replaces the capabilities of this process's member ``member``."""
+        args = {**_group(lockspace, group, member), "capabilities": capabilities}
+        return cast(Dict[str, Any], self.call("group_update", args))
+
+    def group_heartbeat(self, lockspace: str, member: str, group: str = "") -> int:
+        """Renews the time to live of this process's memberships as
+        ``member`` (in ``group``, or in all); how many were renewed."""
+        args = {"lockspace": lockspace, "group": group, "member": member}
+        return int(self.call("group_heartbeat", args)["kept"])
+
+    def group_elect(self, lockspace: str, group: str, member: str) -> Dict[str, Any]:
+        """Leads ``group`` as ``member`` if nobody does: ``elected`` and
+        ``leader``."""
+        return cast(Dict[str, Any], self.call("group_elect", _group(lockspace, group, member)))
+
+    def group_stand_down(self, lockspace: str, group: str, member: str) -> Dict[str, Any]:
+        """Gives up leading ``group`` (:class:`NotFoundError` if not leading)."""
+        args = _group(lockspace, group, member)
+        return cast(Dict[str, Any], self.call("group_stand_down", args))
+
+    def watch_group(self, lockspace: str, group: str) -> GroupWatch:
+        """A watch of ``group`` on a connection of its own."""
+        return GroupWatch(self.socket_path, lockspace, group)
+
     def lease(
         self,
         resources: Union[Resource, Iterable[Resource]],
@@ -315,6 +383,13 @@ class Lease:
     ) -> None:
         if self.held:
             self.release()
+
+
+def _group(lockspace: str, group: str, member: str = "") -> Dict[str, Any]:
+    args = {"lockspace": lockspace, "group": group}
+    if member:
+        args["member"] = member
+    return args
 
 
 def _as_tuple(resources: Union[Resource, Iterable[Resource]]) -> Tuple[Resource, ...]:

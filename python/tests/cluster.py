@@ -11,7 +11,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from typing import Callable, List, Optional, TypeVar
+from typing import Callable, List, Optional, Sequence, TypeVar
 
 from lease_client import Client, LeaseError
 
@@ -81,7 +81,14 @@ class LeaseFile:
 class Leased:
     """One ``leased`` process, as one host: its own run and state directories."""
 
-    def __init__(self, leased_bin: str, lease_bin: str, directory: str, host_name: str) -> None:
+    def __init__(
+        self,
+        leased_bin: str,
+        lease_bin: str,
+        directory: str,
+        host_name: str,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.lease_bin = lease_bin
         self.host_name = host_name
         self.run_dir = os.path.join(directory, f"run-{host_name}")
@@ -103,6 +110,7 @@ class Leased:
                     host_name,
                     "--watchdog",
                     "none",
+                    *extra_args,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

@@ -59,3 +59,25 @@ def try_tooz_lock(url: str, name: bytes) -> bool:
         return acquired
     finally:
         coordinator.stop()
+
+
+def join_group(run_dir: str, group: str, member: str, capabilities: object, pipe: Connection) -> None:
+    """Joins ``group`` of lockspace ``ls`` as ``member`` in this process, says
+    ``"joined"`` (or the error code) on ``pipe``, then waits for a word on it
+    (or to be killed) before exiting without leaving."""
+    client = Client(run_dir=run_dir)
+    try:
+        client.group_join("ls", group, member, capabilities)
+    except LeaseError as err:
+        pipe.send(err.code)
+        return
+    pipe.send("joined")
+    pipe.recv()
+
+
+def elect(run_dir: str, group: str, member: str, pipe: Connection) -> None:
+    """Runs for the leadership of ``group`` in this process, says whether it
+    was elected on ``pipe``, then waits for a word (or to be killed)."""
+    client = Client(run_dir=run_dir)
+    pipe.send(client.group_elect("ls", group, member)["elected"])
+    pipe.recv()

@@ -78,6 +78,29 @@ pub enum Request {
     IndexCreate(IndexName),
     /// Remove a name nobody holds from the index, and clear its lease.
     IndexDelete(IndexName),
+    /// Create a group in a lockspace's name index.
+    GroupCreate(GroupArgs),
+    /// Delete a group without members.
+    GroupDelete(GroupArgs),
+    /// Every group of a lockspace.
+    GroupList(IndexList),
+    /// Join a group as a member held by the calling process.
+    GroupJoin(GroupJoin),
+    /// Leave a group.
+    GroupLeave(GroupArgs),
+    /// A group's members, their capabilities and its leader.
+    GroupMembers(GroupArgs),
+    /// Replace a member's capabilities.
+    GroupUpdate(GroupJoin),
+    /// Keep the caller's memberships that have a time to live.
+    GroupHeartbeat(GroupArgs),
+    /// Take a group's leadership if nobody holds it.
+    GroupElect(GroupArgs),
+    /// Give a group's leadership up.
+    GroupStandDown(GroupArgs),
+    /// Watch a group: the reply holds its members and leader, and the
+    /// connection then carries an event at each change until it is closed.
+    GroupWatch(GroupArgs),
 }
 
 /// A resource to acquire or release: a spec string
@@ -113,6 +136,11 @@ pub struct NamedResource {
     pub shared: bool,
     /// Add the name to the index if it is not there (acquire only).
     pub create: bool,
+    /// The stored name of a group's lease (see [`crate::groups`]), set by
+    /// leased's own group calls: clients cannot set it, and their names
+    /// never take a group's.
+    #[serde(skip)]
+    pub stored: Option<crate::ondisk::name::Name>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +162,35 @@ pub struct IndexList {
 pub struct IndexName {
     pub lockspace: String,
     pub name: String,
+}
+
+/// A group of a lockspace, and for the calls that take one, a member.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupArgs {
+    pub lockspace: String,
+    /// 1 to 256 bytes, no NUL.
+    pub group: String,
+    /// 1 to 256 bytes, no NUL (join, leave, update, heartbeat, elect,
+    /// stand down).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub member: String,
+}
+
+/// A member joining a group, or replacing its capabilities.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupJoin {
+    pub lockspace: String,
+    pub group: String,
+    pub member: String,
+    /// Any JSON value, up to about 4 KiB with the ids.
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub capabilities: serde_json::Value,
+    /// Leave by itself unless a heartbeat comes within this long (join
+    /// only) [default: a member stays while its process lives].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

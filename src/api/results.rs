@@ -47,6 +47,59 @@ pub struct IndexReply {
     pub names: Vec<IndexEntry>,
 }
 
+/// `group_list`: the groups of a lockspace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupsReply {
+    pub lockspace: String,
+    pub groups: Vec<String>,
+}
+
+/// A member of a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMember {
+    pub member: String,
+    /// As given at join or update (`null` if none).
+    pub capabilities: serde_json::Value,
+    /// The host holding its lease.
+    pub host_id: u64,
+}
+
+/// A group as one read of the disk found it: `group_members`,
+/// `group_watch`, and the calls that change a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupReply {
+    pub lockspace: String,
+    pub group: String,
+    /// In member id order.
+    pub members: Vec<GroupMember>,
+    /// The member id the leader's lease records, if anyone leads.
+    pub leader: Option<String>,
+}
+
+/// `group_elect`: whether the caller leads now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElectReply {
+    pub elected: bool,
+    /// Who leads, if anyone.
+    pub leader: Option<String>,
+}
+
+/// What a watched group's connection carries at each change, as the
+/// `result` of a reply to the `group_watch` request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum GroupEvent {
+    /// A member joined (its lease was found held).
+    Joined { group: String, member: String },
+    /// A member left: it left, its process exited or its time to live
+    /// passed, or its host is DEAD.
+    Left { group: String, member: String },
+    /// The leader changed (`null`: nobody leads).
+    Leader { group: String, leader: Option<String> },
+    /// The group was deleted; nothing follows.
+    Deleted { group: String },
+}
+
 /// Where a lockspace membership stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -97,6 +97,7 @@ impl ResourceArgs {
                 name: name.clone(),
                 shared: self.shared,
                 create: true,
+                ..NamedResource::default()
             })
         });
         specs.chain(names).collect()

@@ -118,7 +118,7 @@ impl EventListeners {
 
 /// Sends all of `bytes` on `stream` now, or reports that it could not:
 /// never waits (the lock of the listeners is held).
-fn send_whole(stream: &UnixStream, bytes: &[u8]) -> bool {
+pub(super) fn send_whole(stream: &UnixStream, bytes: &[u8]) -> bool {
     let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
     send(stream.as_raw_fd(), bytes, flags) == Ok(bytes.len())
 }

@@ -18,6 +18,7 @@
 
 mod areas;
 pub mod config;
+mod groups;
 mod host_events;
 mod leases;
 mod lockspace;
@@ -131,6 +132,8 @@ pub struct Daemon {
     examining: Mutex<std::collections::BTreeSet<Name>>,
     /// Connections registered through sanlock's protocol.
     registrations: Mutex<registered::Registrations>,
+    /// Group members' times to live, and watches on groups.
+    groups: groups::Groups,
 }
 
 /// Background work, done on the chores thread in order.
@@ -250,6 +253,7 @@ impl Daemon {
             workers,
             examining: Mutex::default(),
             registrations: Mutex::default(),
+            groups: groups::Groups::default(),
         });
         let weak = Arc::downgrade(&daemon);
         let watcher = ExitWatcher::start(move |process| {
@@ -259,6 +263,9 @@ impl Daemon {
         })
         .map_err(|e| DaemonError::Start(format!("cannot watch processes: {e}")))?;
         let _ = daemon.exits.set(watcher);
+        daemon
+            .start_group_keeper()
+            .map_err(|e| DaemonError::Start(format!("cannot start a thread: {e}")))?;
         let worker = Arc::clone(&daemon);
         std::thread::Builder::new()
             .name("leased-chores".to_owned())

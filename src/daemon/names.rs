@@ -18,22 +18,25 @@ use crate::api::{ApiError, Cause, ErrorCode, IndexFormat, IndexName, NamedResour
 use crate::clock::{Clock, OsClock};
 use crate::direct::DirectError;
 use crate::disk::{Access, DirectFile};
+use crate::groups::RESERVED_PREFIXES;
 use crate::names::FullName;
 use crate::ondisk::name::Name;
 use crate::rindex::{Entry, FREED_NAME, RINDEX_LEASE_NAME, Rindex, UpdateOp};
 use crate::spec::{DiskLocation, ResourceSpec};
 
 /// Where a joined lockspace's name index lies.
-struct Place {
-    lockspace: Arc<Lockspace>,
-    path: PathBuf,
-    offset: u64,
+pub(super) struct Place {
+    pub(super) lockspace: Arc<Lockspace>,
+    pub(super) path: PathBuf,
+    pub(super) offset: u64,
 }
 
-fn lockspace_name(name: &str) -> Result<Name, ApiError> {
+pub(super) fn lockspace_name(name: &str) -> Result<Name, ApiError> {
     Name::new(name).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))
 }
 
+/// A name a client gives: neither the index's own lease nor one of a
+/// group's.
 fn full_name(name: &str) -> Result<FullName, ApiError> {
     let name =
         FullName::new(name).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
@@ -43,12 +46,28 @@ fn full_name(name: &str) -> Result<FullName, ApiError> {
             format!("'{RINDEX_LEASE_NAME}' is the name of the index's own lease"),
         ));
     }
+    if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| name.as_str().starts_with(*p)) {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("names starting with '{prefix}' belong to groups; use the group calls"),
+        ));
+    }
     Ok(name)
+}
+
+/// The full name of `named`: a group's lease (its stored name set by the
+/// group calls), or a name a client gives.
+fn resolved(named: &NamedResource) -> Result<FullName, ApiError> {
+    match named.stored {
+        Some(stored) => FullName::grouped(named.name.clone(), stored)
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string())),
+        None => full_name(&named.name),
+    }
 }
 
 /// Whether an addition that failed so is worth another try: the index's
 /// lease or the name was busy, here or on another host, for a while.
-fn retried(err: &ApiError) -> bool {
+pub(super) fn retried(err: &ApiError) -> bool {
     match err.code {
         ErrorCode::Retry => true,
         ErrorCode::Exists => err.cause == Some(Cause::BusyHere),
@@ -62,7 +81,7 @@ fn retried(err: &ApiError) -> bool {
 impl Daemon {
     /// The name index of `lockspace`, joined here: one area after the
     /// lockspace's own.
-    fn name_index(&self, lockspace: &Name) -> Result<Place, ApiError> {
+    pub(super) fn name_index(&self, lockspace: &Name) -> Result<Place, ApiError> {
         let joined = self.lockspace(lockspace)?;
         let offset = joined.spec.disk.offset + joined.area.geometry.area_bytes();
         let path = joined.spec.disk.path.clone();
@@ -71,7 +90,7 @@ impl Daemon {
 
     /// Reads the index (no lock needed) with `read`, through one handle
     /// on the device.
-    fn read_index<T>(
+    pub(super) fn read_index<T>(
         &self,
         place: &Place,
         read: impl FnOnce(&Rindex<'_>) -> Result<T, ApiError>,
@@ -90,7 +109,11 @@ impl Daemon {
 
     /// The index entry of `name`, its full name checked against the record
     /// a hashed one keeps.
-    fn find_name(&self, place: &Place, name: &FullName) -> Result<Option<IndexEntry>, ApiError> {
+    pub(super) fn find_name(
+        &self,
+        place: &Place,
+        name: &FullName,
+    ) -> Result<Option<IndexEntry>, ApiError> {
         let stored = name.stored();
         let found = self.read_index(place, |index| {
             let found = index.lookup(Some(&stored), None).map_err(|err| index_error(&err))?;
@@ -174,13 +197,23 @@ impl Daemon {
         args: &IndexName,
     ) -> Result<IndexCreateReply, ApiError> {
         let lockspace = lockspace_name(&args.lockspace)?;
-        let name = full_name(&args.name)?;
+        self.create_name(&lockspace, &full_name(&args.name)?)
+    }
+
+    /// `name`'s entry in `lockspace`'s index, added with its lease if
+    /// absent.
+    pub(super) fn create_name(
+        self: &Arc<Self>,
+        lockspace: &Name,
+        name: &FullName,
+    ) -> Result<IndexCreateReply, ApiError> {
+        let lockspace = *lockspace;
         let place = self.name_index(&lockspace)?;
         // Long enough for another host's hold of the index's lease to end,
         // even by its death.
         let deadline = OsClock.now() + place.lockspace.timeouts.host_dead();
         loop {
-            if let Some(entry) = self.find_name(&place, &name)? {
+            if let Some(entry) = self.find_name(&place, name)? {
                 return Ok(IndexCreateReply { entry, created: false });
             }
             // A lease held here under the name (taken by offset) is not
@@ -242,9 +275,20 @@ impl Daemon {
     /// another), and its client looks the name up again.
     pub(super) fn index_delete(self: &Arc<Self>, args: &IndexName) -> Result<IndexEntry, ApiError> {
         let lockspace = lockspace_name(&args.lockspace)?;
-        let name = full_name(&args.name)?;
+        self.delete_name(&lockspace, &full_name(&args.name)?, || Ok(()))
+    }
+
+    /// Removes `name` from `lockspace`'s index as `index_delete` does, if
+    /// `check` (run while its lease is held) allows.
+    pub(super) fn delete_name(
+        self: &Arc<Self>,
+        lockspace: &Name,
+        name: &FullName,
+        check: impl FnOnce() -> Result<(), ApiError>,
+    ) -> Result<IndexEntry, ApiError> {
+        let lockspace = *lockspace;
         let place = self.name_index(&lockspace)?;
-        let entry = self.found_name(&place, &name)?;
+        let entry = self.found_name(&place, name)?;
         let spec = ResourceSpec {
             lockspace,
             name: name.stored(),
@@ -254,6 +298,7 @@ impl Daemon {
         };
         let removal = Entry { name: name.stored(), offset: entry.offset };
         let removed = self.under_lease(spec, |rename| {
+            check()?;
             let op = IndexOp::Update { entry: removal, op: UpdateOp::Remove };
             let removed = self.resource_index(&lockspace, &place.path, place.offset, op, false);
             if removed.is_ok() {
@@ -267,7 +312,7 @@ impl Daemon {
     /// The resource held here under a name, for its release.
     pub(super) fn held_named(&self, named: &NamedResource) -> Result<ResourceSpec, ApiError> {
         let lockspace = lockspace_name(&named.lockspace)?;
-        let name = full_name(&named.name)?;
+        let name = resolved(named)?;
         self.held_resource(&lockspace, &name.stored()).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::NotFound,
@@ -284,10 +329,9 @@ impl Daemon {
         create: bool,
     ) -> Result<ResourceSpec, ApiError> {
         let lockspace = lockspace_name(&named.lockspace)?;
-        let name = full_name(&named.name)?;
+        let name = resolved(named)?;
         let entry = if create && named.create {
-            let args = IndexName { lockspace: named.lockspace.clone(), name: named.name.clone() };
-            self.index_create(&args)?.entry
+            self.create_name(&lockspace, &name)?.entry
         } else {
             self.found_name(&self.name_index(&lockspace)?, &name)?
         };
@@ -303,7 +347,11 @@ impl Daemon {
 
 /// `entry` with its full name: the record's for a hashed name (an
 /// error if it has none), else the stored name.
-fn described(place: &Place, index: &Rindex<'_>, entry: Entry) -> Result<IndexEntry, ApiError> {
+pub(super) fn described(
+    place: &Place,
+    index: &Rindex<'_>,
+    entry: Entry,
+) -> Result<IndexEntry, ApiError> {
     let stored = entry.name.to_string();
     let name = if stored.starts_with('#') {
         let record = index.full_name(entry.offset).map_err(|err| index_error(&err))?;

@@ -182,6 +182,19 @@ impl Daemon {
         peer: &Peer,
         args: Acquire,
     ) -> Result<LeasesReply, ApiError> {
+        self.acquire_with(peer, args, &|_| Ok(()))
+    }
+
+    /// Acquires every resource in `args`, or none, running `held` once all
+    /// are held on disk and before anyone else can see or release them
+    /// here: what it writes under them is written before their holder can
+    /// let them go. If it fails, they are let go of.
+    pub(super) fn acquire_with(
+        self: &Arc<Self>,
+        peer: &Peer,
+        args: Acquire,
+        held: &dyn Fn(&[Lease]) -> Result<(), ApiError>,
+    ) -> Result<LeasesReply, ApiError> {
         self.refuse_if_shutting_down()?;
         let named = self.name_resources(&args.resources, true)?;
         if named.is_empty() {
@@ -238,7 +251,11 @@ impl Daemon {
         // re-created elsewhere since) is let go of here, never handed out
         // beside the new one.
         let moved = self.moved_name(&args.resources, &acquired);
-        if let Err(err) | Ok(Some(err)) = moved.map(|name| name.map(moved_error)) {
+        let written = moved.and_then(|name| match name {
+            Some(name) => Ok(Some(moved_error(name))),
+            None => held(&acquired).err().map_or(Ok(None), |err| Ok(Some(err))),
+        });
+        if let Err(err) | Ok(Some(err)) = written {
             for lease in acquired {
                 self.let_go(&lease.key, &lease.place, LetGo::Release(lease.held));
             }
@@ -1013,7 +1030,7 @@ impl Daemon {
     /// slot is freed once its release is done.
     // Boxed as the table holds them.
     #[allow(clippy::vec_box)]
-    fn release_and_free(self: &Arc<Self>, leases: Vec<Box<Lease>>) {
+    pub(super) fn release_and_free(self: &Arc<Self>, leases: Vec<Box<Lease>>) {
         for lease in leases {
             let Lease { key, place, held, .. } = *lease;
             self.let_go(&key, &place, LetGo::Release(held));
@@ -1444,7 +1461,7 @@ fn convert_error(err: &PaxosError, lease: &Lease, disk_error: Option<DiskError>)
     }
 }
 
-fn lost_error(key: &LeaseKey) -> ApiError {
+pub(super) fn lost_error(key: &LeaseKey) -> ApiError {
     ApiError::new(
         ErrorCode::Refused,
         format!(

@@ -299,6 +299,16 @@ fn serve_requests(
         };
         let fd = reader.take_fd();
         let (id, outcome) = match parse_request(&body) {
+            // The connection carries the group's events from now on.
+            Ok(frame)
+                if matches!(fd, Ok(None)) && matches!(frame.request, Request::GroupWatch(_)) =>
+            {
+                let Request::GroupWatch(args) = &frame.request else { unreachable!() };
+                if daemon.group_watch(frame.id, args, stream) {
+                    return;
+                }
+                continue;
+            }
             Ok(mut frame) => {
                 let subject = fd.and_then(|fd| resolve(caller, &mut frame.request, fd));
                 let outcome = subject.and_then(|subject| {
@@ -362,5 +372,18 @@ fn dispatch(
         Request::IndexList(args) => to_value(daemon.index_list(&args.lockspace)?),
         Request::IndexCreate(args) => to_value(daemon.index_create(&args)?),
         Request::IndexDelete(args) => to_value(daemon.index_delete(&args)?),
+        Request::GroupCreate(args) => to_value(daemon.group_create(&args)?),
+        Request::GroupDelete(args) => to_value(daemon.group_delete(&args)?),
+        Request::GroupList(args) => to_value(daemon.group_list(&args.lockspace)?),
+        Request::GroupJoin(args) => to_value(daemon.group_join(peer, &args)?),
+        Request::GroupLeave(args) => to_value(daemon.group_leave(peer, &args)?),
+        Request::GroupMembers(args) => to_value(daemon.group_members(&args)?),
+        Request::GroupUpdate(args) => to_value(daemon.group_update(peer, &args)?),
+        Request::GroupHeartbeat(args) => {
+            to_value(serde_json::json!({ "kept": daemon.group_heartbeat(peer, &args)? }))
+        }
+        Request::GroupElect(args) => to_value(daemon.group_elect(peer, &args)?),
+        Request::GroupStandDown(args) => to_value(daemon.group_stand_down(peer, &args)?),
+        Request::GroupWatch(_) => unreachable!("served by serve_requests"),
     }
 }

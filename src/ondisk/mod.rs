@@ -32,6 +32,7 @@ pub mod bitmap;
 pub mod checksum;
 pub mod dblock;
 pub mod geometry;
+pub mod group_record;
 pub mod leader;
 pub mod name;
 pub mod name_record;

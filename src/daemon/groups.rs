@@ -1,0 +1,941 @@
+//! Groups of a lockspace (see [`crate::groups`]): their calls, and what
+//! the keeper thread serves: members' times to live, and watches.
+//!
+//! A member is the process holding its member lease, so it leaves its
+//! groups when it exits or its host is DEAD with no call of its own; a
+//! member that joined with a time to live is also let go of here when no
+//! heartbeat came in time. Reading a group reads the name index, then
+//! each member lease's leader and record: a member counts while its lease
+//! is held by a live owner under the hold its record names.
+//!
+//! A watch is a connection that sent `group_watch`: it is sent the group
+//! as read, then an event at each change. Changes made here are sent
+//! before the call that made them returns; others within one
+//! [`Timeouts::group_poll`](crate::timeouts::Timeouts::group_poll).
+//!
+//! Lock order: `refresh`, then `state`, then the lease table's lock (only
+//! for a look). Neither is held while a lease is acquired or released.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::Duration;
+
+use super::host_events::send_whole;
+use super::leases::{Lease, LeaseKey, Occupant, Owner};
+use super::lockspace::{Lockspace, Membership, direct_error};
+use super::names::{Place, described, lockspace_name, retried};
+use super::resources::lost_error;
+use super::{Daemon, Peer};
+use crate::api::results::{ElectReply, GroupEvent, GroupMember, GroupReply, GroupsReply};
+use crate::api::{
+    Acquire, ApiError, ErrorCode, GroupArgs, GroupJoin, NamedResource, Release, ResourceArg,
+    ResponseFrame,
+};
+use crate::clock::{Clock, MonoTime, OsClock};
+use crate::delta::HostState;
+use crate::direct::{DirectError, probe_area};
+use crate::disk::Disk;
+use crate::groups::{Group, Member, Record};
+use crate::names::FullName;
+use crate::ondisk::group_record::{self, GROUP_DATA_MAX, group_record_span};
+use crate::ondisk::leader::{LeaderKind, LeaderRecord};
+use crate::ondisk::name::Name;
+use crate::rindex::Entry;
+use crate::spec::{DiskLocation, ResourceSpec};
+
+/// Watches on this host, all groups together.
+pub const MAX_WATCHES: usize = 256;
+/// The longest time to live a member may ask for.
+const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The groups' state of this daemon.
+#[derive(Default)]
+pub(super) struct Groups {
+    state: Mutex<State>,
+    /// Wakes the keeper: a time to live or a watch was added.
+    wake: Condvar,
+    /// Held from reading a group to sending its changes, so that an older
+    /// reading is never sent after a newer one.
+    refresh: Mutex<()>,
+}
+
+#[derive(Default)]
+struct State {
+    watches: Vec<Watch>,
+    /// Members with a time to live, by their lease.
+    ttls: BTreeMap<LeaseKey, Ttl>,
+    next_id: u64,
+}
+
+struct Watch {
+    id: u64,
+    /// The `group_watch` request's id, which every event carries.
+    request: u64,
+    lockspace: Name,
+    group: String,
+    stream: UnixStream,
+    seen: Seen,
+}
+
+/// What a watch was last sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Seen {
+    members: BTreeSet<String>,
+    leader: Option<String>,
+}
+
+impl Seen {
+    fn of(reply: &GroupReply) -> Seen {
+        Seen {
+            members: reply.members.iter().map(|m| m.member.clone()).collect(),
+            leader: reply.leader.clone(),
+        }
+    }
+
+    /// The events that lead from `self` to `now`.
+    fn events_to(&self, group: &str, now: &Seen) -> Vec<GroupEvent> {
+        let member = |member: &String| member.clone();
+        let group = group.to_owned();
+        let mut events: Vec<GroupEvent> = self
+            .members
+            .difference(&now.members)
+            .map(|m| GroupEvent::Left { group: group.clone(), member: member(m) })
+            .collect();
+        events.extend(
+            now.members
+                .difference(&self.members)
+                .map(|m| GroupEvent::Joined { group: group.clone(), member: member(m) }),
+        );
+        if self.leader != now.leader {
+            events.push(GroupEvent::Leader { group, leader: now.leader.clone() });
+        }
+        events
+    }
+}
+
+struct Ttl {
+    pid: u32,
+    group: String,
+    member: String,
+    ttl: Duration,
+    expires: MonoTime,
+}
+
+/// A group call's lockspace and group, checked.
+fn group_of(lockspace: &str, group: &str) -> Result<(Name, Group), ApiError> {
+    let group =
+        Group::new(group).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+    Ok((lockspace_name(lockspace)?, group))
+}
+
+fn member_of(member: &str) -> Result<Member, ApiError> {
+    Member::new(member).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))
+}
+
+fn no_group(lockspace: &Name, group: &Group) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("group '{}' does not exist in lockspace '{lockspace}'", group.id()),
+    )
+}
+
+fn not_member(group: &Group, member: &Member) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("'{}' is not a member of group '{}'", member.id(), group.id()),
+    )
+}
+
+/// A named resource for a group's lease, as the group calls acquire and
+/// release it.
+fn group_resource(lockspace: &str, name: &FullName) -> ResourceArg {
+    ResourceArg::Named(NamedResource {
+        lockspace: lockspace.to_owned(),
+        name: name.as_str().to_owned(),
+        shared: false,
+        create: true,
+        stored: Some(name.stored()),
+    })
+}
+
+/// A record's JSON, refused if it does not fit.
+fn record_bytes(record: &Record) -> Result<Vec<u8>, ApiError> {
+    let data = serde_json::to_vec(record)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    if data.len() > GROUP_DATA_MAX {
+        return Err(ApiError::new(
+            ErrorCode::Limit,
+            format!(
+                "the group, member and capabilities take {} bytes of JSON; the limit is \
+                 {GROUP_DATA_MAX}",
+                data.len()
+            ),
+        ));
+    }
+    Ok(data)
+}
+
+/// An event (or the first reply) of watch `request` as a frame.
+fn frame_of(request: u64, result: impl serde::Serialize) -> Vec<u8> {
+    let value = serde_json::value::to_raw_value(&result).expect("replies serialize");
+    let body = serde_json::to_vec(&ResponseFrame::reply(request, Ok(value))).expect("serializes");
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    frame
+}
+
+impl Daemon {
+    /// `group_create`.
+    pub(super) fn group_create(self: &Arc<Self>, args: &GroupArgs) -> Result<GroupReply, ApiError> {
+        let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
+        if !self.create_name(&lockspace, &group.name())?.created {
+            return Err(ApiError::new(
+                ErrorCode::Exists,
+                format!("group '{}' exists already in lockspace '{lockspace}'", group.id()),
+            ));
+        }
+        Ok(GroupReply {
+            lockspace: lockspace.to_string(),
+            group: group.id().to_owned(),
+            members: Vec::new(),
+            leader: None,
+        })
+    }
+
+    /// `group_delete`: only a group without members, checked while its
+    /// lease is held, so that nobody joins meanwhile. Member and leader
+    /// leases it leaves behind are removed from the index after it.
+    pub(super) fn group_delete(self: &Arc<Self>, args: &GroupArgs) -> Result<GroupReply, ApiError> {
+        let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
+        let before = self.group_state(&lockspace, &group)?;
+        self.delete_name(&lockspace, &group.name(), || {
+            let now = self.group_state(&lockspace, &group)?;
+            if now.members.is_empty() {
+                return Ok(());
+            }
+            Err(ApiError::new(
+                ErrorCode::Refused,
+                format!("group '{}' has {} members", group.id(), now.members.len()),
+            ))
+        })?;
+        for entry in self.group_entries(&lockspace, &group)? {
+            let full = Name::new(&entry.stored)
+                .ok()
+                .and_then(|stored| FullName::grouped(entry.name.clone(), stored).ok());
+            let Some(full) = full else { continue };
+            if let Err(err) = self.delete_name(&lockspace, &full, || Ok(())) {
+                tracing::info!(name = %entry.name, "left in the name index: {err}");
+            }
+        }
+        self.group_deleted(&lockspace, &group);
+        Ok(before)
+    }
+
+    /// `group_list`: every group of a lockspace.
+    pub(super) fn group_list(&self, lockspace: &str) -> Result<GroupsReply, ApiError> {
+        let name = lockspace_name(lockspace)?;
+        let place = self.name_index(&name)?;
+        let groups = self.read_index(&place, |index| {
+            let entries = index.list().map_err(|e| super::areas::index_error(&e))?;
+            let mut groups = Vec::new();
+            for entry in entries.into_iter().filter(|e| e.name.to_string().starts_with("#g")) {
+                let described = described(&place, index, entry)?;
+                groups.extend(Group::of_name(&described.name).map(|g| g.id().to_owned()));
+            }
+            Ok(groups)
+        })?;
+        Ok(GroupsReply { lockspace: lockspace.to_owned(), groups })
+    }
+
+    /// `group_join`: the caller's process becomes a member, holding the
+    /// member's lease; its record is written before anyone can see the
+    /// lease held. Runs under the group's lease.
+    pub(super) fn group_join(
+        self: &Arc<Self>,
+        peer: &Peer,
+        args: &GroupJoin,
+    ) -> Result<GroupReply, ApiError> {
+        let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
+        let member = member_of(&args.member)?;
+        let ttl = args.ttl_ms.map(Duration::from_millis);
+        if ttl.is_some_and(|ttl| ttl.is_zero() || ttl > MAX_TTL) {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                format!("ttl_ms is 1 to {}", MAX_TTL.as_millis()),
+            ));
+        }
+        let record = Record {
+            group: group.id().to_owned(),
+            member: member.id().to_owned(),
+            capabilities: args.capabilities.clone(),
+        };
+        let data = record_bytes(&record)?;
+        let name = group.member(&member);
+        self.under_group(&lockspace, &group, || {
+            let acquire = Acquire {
+                resources: vec![group_resource(&args.lockspace, &name)],
+                ..Acquire::default()
+            };
+            self.acquire_with(peer, acquire, &|leases| self.write_record(leases, &data))
+        })?
+        .map_err(|err| match err.code {
+            ErrorCode::Exists | ErrorCode::Refused => ApiError::new(
+                ErrorCode::Exists,
+                format!("'{}' is a member of group '{}' already: {err}", member.id(), group.id()),
+            ),
+            _ => err,
+        })?;
+        if let Some(ttl) = ttl {
+            let key = LeaseKey { lockspace, name: name.stored() };
+            let expires = OsClock.now() + ttl;
+            let ttl = Ttl {
+                pid: peer.pid,
+                group: group.id().to_owned(),
+                member: member.id().to_owned(),
+                ttl,
+                expires,
+            };
+            self.groups.state.lock().expect("groups lock").ttls.insert(key, ttl);
+            self.groups.wake.notify_all();
+        }
+        self.group_changed(&lockspace, &group)
+    }
+
+    /// `group_leave`: only the process holding the member may, as a
+    /// lease is let go of only by its holder.
+    pub(super) fn group_leave(
+        self: &Arc<Self>,
+        peer: &Peer,
+        args: &GroupArgs,
+    ) -> Result<GroupReply, ApiError> {
+        let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
+        let member = member_of(&args.member)?;
+        let name = group.member(&member);
+        self.held_by_caller(peer, &lockspace, &group, &member, &name)?;
+        let release = Release {
+            resources: vec![group_resource(&args.lockspace, &name)],
+            ..Release::default()
+        };
+        self.release(peer, release)?;
+        let key = LeaseKey { lockspace, name: name.stored() };
+        self.groups.state.lock().expect("groups lock").ttls.remove(&key);
+        // The lease is free: its name goes too, unless someone took it
+        // again meanwhile.
+        if let Err(err) = self.delete_name(&lockspace, &name, || Ok(())) {
+            tracing::debug!(name = %name, "left in the name index: {err}");
+        }
+        self.group_changed(&lockspace, &group)
+    }
+
+    /// `group_members`.
+    pub(super) fn group_members(&self, args: &GroupArgs) -> Result<GroupReply, ApiError> {
+        let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
+        self.group_state(&lockspace, &group)
+    }
+
+    /// `group_update`: a member's new capabilities, written while its
+    /// lease is out of the table (so that no release runs meanwhile).
+    pub(super) fn group_update(
+        self: &Arc<Self>,
+        peer: &Peer,
+        args: &GroupJoin,
+    ) -> Result<GroupReply, ApiError> {
+        let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
+        let member = member_of(&args.member)?;
+        let record = Record {
+            group: group.id().to_owned(),
+            member: member.id().to_owned(),
+            capabilities: args.capabilities.clone(),
+        };
+        let data = record_bytes(&record)?;
+        let name = group.member(&member);
+        self.held_by_caller(peer, &lockspace, &group, &member, &name)?;
+        let key = LeaseKey { lockspace, name: name.stored() };
+        let (lease, closing) = {
+            let mut table = self.leases.lock().expect("leases lock");
+            match table.occupant(&key) {
+                Some(Occupant::Process(pid)) if pid == peer.pid => {}
+                _ => return Err(not_member(&group, &member)),
+            }
+            let closing = table.is_closed(&lockspace);
+            (table.take(&key).expect("checked above"), closing)
+        };
+        let written = if closing {
+            Err(ApiError::new(ErrorCode::Retry, format!("lockspace '{lockspace}' is being left")))
+        } else {
+            self.write_record(std::slice::from_ref(&*lease), &data)
+        };
+        let holder = match &lease.owner {
+            Owner::Process(process) => Some(Arc::clone(process)),
+            Owner::Orphan => None,
+        };
+        self.leases.lock().expect("leases lock").put(lease);
+        self.slot_freed.notify_all();
+        if let Some(holder) = holder.filter(|process| !process.alive()) {
+            self.holder_exited(&holder);
+        }
+        written?;
+        self.group_state(&lockspace, &group)
+    }
+
+    /// `group_heartbeat`: the caller's memberships as `member` (in one
+    /// group, or all if none is named) that have a time to live get it
+    /// afresh. The number kept is returned.
+    pub(super) fn group_heartbeat(&self, peer: &Peer, args: &GroupArgs) -> Result<usize, ApiError> {
+        let lockspace = lockspace_name(&args.lockspace)?;
+        let member = member_of(&args.member)?;
+        let now = OsClock.now();
+        let mut state = self.groups.state.lock().expect("groups lock");
+        let mut kept = 0;
+        for (key, ttl) in &mut state.ttls {
+            let ours = ttl.pid == peer.pid && ttl.member == member.id();
+            if ours
+                && key.lockspace.same_as(&lockspace)
+                && (args.group.is_empty() || ttl.group == args.group)
+            {
+                ttl.expires = now + ttl.ttl;
+                kept += 1;
+            }
+        }
+        Ok(kept)
+    }
+
+    /// `group_elect`: the caller leads if the leader's lease is free; its
+    /// record names the member.
+    pub(super) fn group_elect(
+        self: &Arc<Self>,
+        peer: &Peer,
+        args: &GroupArgs,
+    ) -> Result<ElectReply, ApiError> {
+        let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
+        let member = member_of(&args.member)?;
+        let data = record_bytes(&Record {
+            group: group.id().to_owned(),
+            member: member.id().to_owned(),
+            capabilities: serde_json::Value::Null,
+        })?;
+        self.group_state(&lockspace, &group)?;
+        let name = group.leader();
+        let acquire = Acquire {
+            resources: vec![group_resource(&args.lockspace, &name)],
+            ..Acquire::default()
+        };
+        match self.acquire_with(peer, acquire, &|leases| self.write_record(leases, &data)) {
+            Ok(_) => {
+                self.group_changed(&lockspace, &group)?;
+                Ok(ElectReply { elected: true, leader: Some(member.id().to_owned()) })
+            }
+            Err(err)
+                if matches!(
+                    err.code,
+                    ErrorCode::Exists | ErrorCode::Refused | ErrorCode::Retry
+                ) =>
+            {
+                let leader = self.group_state(&lockspace, &group)?.leader;
+                let key = LeaseKey { lockspace, name: name.stored() };
+                let ours = self.leases.lock().expect("leases lock").occupant(&key)
+                    == Some(Occupant::Process(peer.pid));
+                let elected = ours && leader.as_deref() == Some(member.id());
+                Ok(ElectReply { elected, leader })
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// `group_stand_down`: the caller gives up leading as `member`.
+    pub(super) fn group_stand_down(
+        self: &Arc<Self>,
+        peer: &Peer,
+        args: &GroupArgs,
+    ) -> Result<GroupReply, ApiError> {
+        let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
+        let member = member_of(&args.member)?;
+        let name = group.leader();
+        let key = LeaseKey { lockspace, name: name.stored() };
+        let ours = self.leases.lock().expect("leases lock").occupant(&key)
+            == Some(Occupant::Process(peer.pid));
+        let leader = self.group_state(&lockspace, &group)?.leader;
+        if !ours || leader.as_deref() != Some(member.id()) {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("'{}' does not lead group '{}' from this process", member.id(), group.id()),
+            ));
+        }
+        let release = Release {
+            resources: vec![group_resource(&args.lockspace, &name)],
+            ..Release::default()
+        };
+        self.release(peer, release)?;
+        self.group_changed(&lockspace, &group)
+    }
+
+    /// Serves `group_watch` on `stream`: the group as read, then its
+    /// changes, until the client closes the connection. False if no watch
+    /// began (the error was sent; the connection serves requests again).
+    pub(super) fn group_watch(
+        self: &Arc<Self>,
+        request: u64,
+        args: &GroupArgs,
+        stream: &UnixStream,
+    ) -> bool {
+        let refused = |error: ApiError| {
+            let frame = ResponseFrame::reply(request, Err(error));
+            let body = serde_json::to_vec(&frame).expect("replies serialize");
+            let _ = crate::api::write_frame(&mut { stream }, &body);
+            false
+        };
+        let (lockspace, group) = match group_of(&args.lockspace, &args.group) {
+            Ok(parsed) => parsed,
+            Err(err) => return refused(err),
+        };
+        let handle = match stream.try_clone() {
+            Ok(handle) => handle,
+            Err(err) => return refused(ApiError::new(ErrorCode::Internal, err.to_string())),
+        };
+        let id = {
+            let _refresh = self.groups.refresh.lock().expect("refresh lock");
+            let reply = match self.group_state(&lockspace, &group) {
+                Ok(reply) => reply,
+                Err(err) => return refused(err),
+            };
+            let mut state = self.groups.state.lock().expect("groups lock");
+            if state.watches.len() >= MAX_WATCHES {
+                drop(state);
+                return refused(ApiError::new(
+                    ErrorCode::Limit,
+                    format!("{MAX_WATCHES} watches are open on this host; the limit is reached"),
+                ));
+            }
+            if !send_whole(&handle, &frame_of(request, &reply)) {
+                return true;
+            }
+            let id = state.next_id;
+            state.next_id += 1;
+            let seen = Seen::of(&reply);
+            let group = group.id().to_owned();
+            state.watches.push(Watch { id, request, lockspace, group, stream: handle, seen });
+            id
+        };
+        self.groups.wake.notify_all();
+        // The connection carries events from now on: whatever the client
+        // sends is read and dropped, until it closes.
+        let mut sink = [0u8; 512];
+        while matches!((&mut { stream }).read(&mut sink), Ok(n) if n > 0) {}
+        self.groups.state.lock().expect("groups lock").watches.retain(|w| w.id != id);
+        true
+    }
+
+    /// Runs the groups' keeper until the daemon is gone: lets members
+    /// whose time to live passed go, and reads watched groups again.
+    pub(super) fn start_group_keeper(self: &Arc<Self>) -> std::io::Result<()> {
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("leased-groups".to_owned())
+            .spawn(move || while keep_groups(&weak) {})
+            .map(|_| ())
+    }
+
+    /// One round of the keeper: waits for the next expiry or poll, then
+    /// does what is due.
+    fn keeper_round(self: &Arc<Self>) {
+        let now = OsClock.now();
+        let (expired, wait, watched) = {
+            let state = self.groups.state.lock().expect("groups lock");
+            let poll = self.poll_interval(&state);
+            let next = state.ttls.values().map(|ttl| ttl.expires).min();
+            let expired: Vec<(LeaseKey, u32, String)> = state
+                .ttls
+                .iter()
+                .filter(|(_, ttl)| ttl.expires <= now)
+                .map(|(key, ttl)| (key.clone(), ttl.pid, ttl.group.clone()))
+                .collect();
+            let until_next = next.map_or(Duration::from_secs(60), |at| at.saturating_since(now));
+            let wait = poll.map_or(until_next, |poll| poll.min(until_next));
+            let mut watched: Vec<(Name, String)> =
+                state.watches.iter().map(|w| (w.lockspace, w.group.clone())).collect();
+            watched.sort();
+            watched.dedup();
+            (expired, wait, watched)
+        };
+        for (key, pid, group) in expired {
+            self.groups.state.lock().expect("groups lock").ttls.remove(&key);
+            let lease = {
+                let mut table = self.leases.lock().expect("leases lock");
+                match table.occupant(&key) {
+                    Some(Occupant::Process(holder)) if holder == pid => table.take(&key),
+                    _ => None,
+                }
+            };
+            if let Some(lease) = lease {
+                tracing::info!(member = %key.name, pid, "a group member's time to live passed");
+                self.release_and_free(vec![lease]);
+            }
+            if let Ok(group) = Group::new(&group) {
+                let _ = self.group_changed(&key.lockspace, &group);
+            }
+        }
+        for (lockspace, group) in watched {
+            if let Ok(group) = Group::new(&group) {
+                let _ = self.group_changed(&lockspace, &group);
+            }
+        }
+        let state = self.groups.state.lock().expect("groups lock");
+        let _ = self.groups.wake.wait_timeout(state, wait).expect("groups lock");
+    }
+
+    /// How often watched groups are read: the shortest poll of their
+    /// lockspaces; none without watches.
+    fn poll_interval(&self, state: &State) -> Option<Duration> {
+        let spaces: BTreeSet<Name> = state.watches.iter().map(|w| w.lockspace).collect();
+        spaces
+            .iter()
+            .filter_map(|name| self.lockspace(name).ok())
+            .map(|ls| ls.timeouts.group_poll().max(Duration::from_millis(100)))
+            .min()
+            .or_else(|| (!spaces.is_empty()).then_some(Duration::from_secs(1)))
+    }
+
+    /// Reads `group` and sends its changes to its watches; the reading.
+    fn group_changed(&self, lockspace: &Name, group: &Group) -> Result<GroupReply, ApiError> {
+        let _refresh = self.groups.refresh.lock().expect("refresh lock");
+        let reply = self.group_state(lockspace, group);
+        let mut state = self.groups.state.lock().expect("groups lock");
+        let watching = |w: &Watch| w.lockspace.same_as(lockspace) && w.group == group.id();
+        match &reply {
+            Ok(reply) => {
+                let now = Seen::of(reply);
+                state.watches.retain_mut(|watch| {
+                    if !watching(watch) || watch.seen == now {
+                        return true;
+                    }
+                    let events = watch.seen.events_to(group.id(), &now);
+                    watch.seen = now.clone();
+                    let sent = events
+                        .iter()
+                        .all(|event| send_whole(&watch.stream, &frame_of(watch.request, event)));
+                    if !sent {
+                        let _ = watch.stream.shutdown(std::net::Shutdown::Both);
+                    }
+                    sent
+                });
+            }
+            Err(err) if err.code == ErrorCode::NotFound => {
+                drop(state);
+                drop(_refresh);
+                self.group_deleted(lockspace, group);
+            }
+            Err(_) => {}
+        }
+        reply
+    }
+
+    /// `group` is gone: its watches are told, and closed.
+    fn group_deleted(&self, lockspace: &Name, group: &Group) {
+        let mut state = self.groups.state.lock().expect("groups lock");
+        state.watches.retain(|watch| {
+            if !(watch.lockspace.same_as(lockspace) && watch.group == group.id()) {
+                return true;
+            }
+            let left = watch.seen.events_to(group.id(), &Seen::default());
+            let deleted = GroupEvent::Deleted { group: group.id().to_owned() };
+            for event in left.iter().chain(std::iter::once(&deleted)) {
+                if !send_whole(&watch.stream, &frame_of(watch.request, event)) {
+                    break;
+                }
+            }
+            let _ = watch.stream.shutdown(std::net::Shutdown::Both);
+            false
+        });
+    }
+
+    /// Runs `work` while this host holds `group`'s own lease, the group
+    /// still in the index at the lease's offset; retries while another
+    /// host holds it, for up to host_dead.
+    fn under_group<T>(
+        self: &Arc<Self>,
+        lockspace: &Name,
+        group: &Group,
+        work: impl Fn() -> T,
+    ) -> Result<T, ApiError> {
+        let place = self.name_index(lockspace)?;
+        let name = group.name();
+        let deadline = OsClock.now() + place.lockspace.timeouts.host_dead();
+        loop {
+            let entry = self.find_name(&place, &name)?.ok_or_else(|| no_group(lockspace, group))?;
+            let spec = ResourceSpec {
+                lockspace: *lockspace,
+                name: name.stored(),
+                disk: DiskLocation { path: place.path.clone(), offset: entry.offset },
+                lver: None,
+                shared: false,
+            };
+            let outcome = self.under_lease(spec, |_| {
+                let now = self.find_name(&place, &name)?;
+                if now.is_none_or(|now| now.offset != entry.offset) {
+                    return Err(ApiError::new(ErrorCode::Retry, "the group moved"));
+                }
+                Ok(work())
+            });
+            match outcome.and_then(|done| done) {
+                Ok(done) => return Ok(done),
+                Err(err)
+                    if (retried(&err) || err.code == ErrorCode::Data)
+                        && OsClock.now() < deadline =>
+                {
+                    // A group deleted meanwhile renamed its lease: found
+                    // missing next time.
+                    let pause = Duration::from_millis(5 + OsClock.now().as_nanos() % 20);
+                    OsClock.sleep_until(OsClock.now() + pause);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Refuses unless `member` of `group` is held here by the caller's
+    /// process, saying who holds it otherwise.
+    fn held_by_caller(
+        &self,
+        peer: &Peer,
+        lockspace: &Name,
+        group: &Group,
+        member: &Member,
+        name: &FullName,
+    ) -> Result<(), ApiError> {
+        let key = LeaseKey { lockspace: *lockspace, name: name.stored() };
+        let occupant = self.leases.lock().expect("leases lock").occupant(&key);
+        match occupant {
+            Some(Occupant::Process(pid)) if pid == peer.pid => Ok(()),
+            Some(Occupant::Process(pid)) => Err(ApiError::new(
+                ErrorCode::Refused,
+                format!(
+                    "member '{}' of group '{}' belongs to process {pid}",
+                    member.id(),
+                    group.id()
+                ),
+            )),
+            Some(Occupant::Busy) => Err(ApiError::new(
+                ErrorCode::Retry,
+                format!("member '{}' of group '{}' is joining or leaving", member.id(), group.id()),
+            )),
+            Some(Occupant::Orphan | Occupant::Abandoned) | None => {
+                let state = self.group_state(lockspace, group)?;
+                match state.members.iter().find(|m| m.member == member.id()) {
+                    Some(held) => Err(ApiError::new(
+                        ErrorCode::Refused,
+                        format!(
+                            "member '{}' of group '{}' belongs to host {}: only a process there \
+                             can make it leave",
+                            member.id(),
+                            group.id(),
+                            held.host_id
+                        ),
+                    )),
+                    None => Err(not_member(group, member)),
+                }
+            }
+        }
+    }
+
+    /// Writes `data` as the record of the one lease in `leases`, under
+    /// the hold it names, while our host_id lease lives.
+    fn write_record(&self, leases: &[Lease], data: &[u8]) -> Result<(), ApiError> {
+        let [lease] = leases else { unreachable!("the group calls acquire one lease") };
+        let lockspace = self.lockspace(&lease.key.lockspace)?;
+        let Some(_writer) = lockspace.writer(Some(lease.held.generation)) else {
+            return Err(lost_error(&lease.key));
+        };
+        let disk = self.resource_disk(&lease.place)?;
+        let (at, len) = group_record_span(lease.held.resource.geometry);
+        let bytes = group_record::encode(lease.held.lver, data, len);
+        let deadline = OsClock.now() + lockspace.timeouts.io_timeout();
+        disk.write(lease.place.offset + at, &bytes, deadline)
+            .map_err(|err| direct_error(&DirectError::Disk(err)))
+    }
+
+    /// The index entries of `group`'s members and leader, with their full
+    /// names.
+    fn group_entries(
+        &self,
+        lockspace: &Name,
+        group: &Group,
+    ) -> Result<Vec<crate::api::results::IndexEntry>, ApiError> {
+        let place = self.name_index(lockspace)?;
+        let prefix = group.member_prefix();
+        let leader = group.leader().stored();
+        self.read_index(&place, |index| {
+            let entries = index.list().map_err(|e| super::areas::index_error(&e))?;
+            entries
+                .into_iter()
+                .filter(|e| e.name.to_string().starts_with(&prefix) || e.name.same_as(&leader))
+                .map(|e| described(&place, index, e))
+                .collect()
+        })
+    }
+
+    /// `group` as the disk shows it now: its live members, and its leader.
+    pub(super) fn group_state(
+        &self,
+        lockspace: &Name,
+        group: &Group,
+    ) -> Result<GroupReply, ApiError> {
+        let place = self.name_index(lockspace)?;
+        let name = group.name();
+        let prefix = group.member_prefix();
+        let leader_name = group.leader().stored();
+        let (members, leader) = self.read_index(&place, |index| {
+            let entries = index.list().map_err(|e| super::areas::index_error(&e))?;
+            let own = entries.iter().find(|e| e.name.same_as(&name.stored()));
+            let Some(own) = own else { return Err(no_group(lockspace, group)) };
+            if described(&place, index, *own)?.name != name.as_str() {
+                return Err(no_group(lockspace, group));
+            }
+            let mut members = Vec::new();
+            let mut leader = None;
+            for entry in &entries {
+                let is_member = entry.name.to_string().starts_with(&prefix);
+                if !is_member && !entry.name.same_as(&leader_name) {
+                    continue;
+                }
+                let Some((record, host_id)) = self.holder_at(&place, index.disk, entry)? else {
+                    continue;
+                };
+                if record.group != group.id() {
+                    continue;
+                }
+                if is_member {
+                    members.push(GroupMember {
+                        member: record.member,
+                        capabilities: record.capabilities,
+                        host_id,
+                    });
+                } else {
+                    leader = Some(record.member);
+                }
+            }
+            Ok((members, leader))
+        })?;
+        let mut members = members;
+        members.sort_by(|a, b| a.member.cmp(&b.member));
+        Ok(GroupReply {
+            lockspace: lockspace.to_string(),
+            group: group.id().to_owned(),
+            members,
+            leader,
+        })
+    }
+
+    /// The record of the lease at `entry` and its owner's host_id, if it
+    /// is held by a live owner under the hold the record names.
+    fn holder_at(
+        &self,
+        place: &Place,
+        disk: &dyn Disk,
+        entry: &Entry,
+    ) -> Result<Option<(Record, u64)>, ApiError> {
+        let lockspace = &place.lockspace;
+        let (geometry, leader) =
+            probe_area(disk, &OsClock, entry.offset, LeaderKind::Paxos, Some(&lockspace.spec.name))
+                .map_err(|err| direct_error(&err))?;
+        // Freed (its leader renamed), free, or held by the dead.
+        if !leader.resource_name.same_as(&entry.name) || leader.timestamp == 0 {
+            return Ok(None);
+        }
+        let key = LeaseKey { lockspace: lockspace.spec.name, name: entry.name };
+        if !self.owner_lives(lockspace, &key, &leader) {
+            return Ok(None);
+        }
+        let (at, len) = group_record_span(geometry);
+        let deadline = OsClock.now() + lockspace.timeouts.io_timeout();
+        let bytes = disk
+            .read(entry.offset + at, len, deadline)
+            .map_err(|err| direct_error(&DirectError::Disk(err)))?;
+        let damaged = |detail: String| {
+            ApiError::new(
+                ErrorCode::Data,
+                format!(
+                    "{}: offset {}: group record: {detail}",
+                    place.path.display(),
+                    entry.offset + at
+                ),
+            )
+        };
+        match group_record::decode(&bytes) {
+            // Written under this hold; else its holder is still joining.
+            Ok(Some((lver, data))) if lver == leader.lver => {
+                let record: Record =
+                    serde_json::from_slice(&data).map_err(|e| damaged(e.to_string()))?;
+                Ok(Some((record, leader.owner_id)))
+            }
+            Ok(_) => Ok(None),
+            Err(problem) => Err(damaged(problem.to_string())),
+        }
+    }
+
+    /// Whether the owner of a held lease `leader` is alive: this host
+    /// under its present host_id lease, while the lease is in its table;
+    /// another host unless a later generation of it shows, or it is DEAD.
+    fn owner_lives(&self, lockspace: &Lockspace, key: &LeaseKey, leader: &LeaderRecord) -> bool {
+        if leader.owner_id == lockspace.spec.host_id {
+            let ours = matches!(
+                lockspace.membership(),
+                Membership::Joined { generation, .. } if generation == leader.owner_generation
+            );
+            return ours && self.leases.lock().expect("leases lock").get(key).is_some();
+        }
+        let hosts = lockspace.hosts.lock().expect("host table lock");
+        match hosts.get(leader.owner_id) {
+            Some(seen) if seen.generation > leader.owner_generation => false,
+            Some(_) => hosts.state(leader.owner_id, OsClock.now()) != HostState::Dead,
+            None => true,
+        }
+    }
+}
+
+/// One round of the keeper, if the daemon still runs.
+fn keep_groups(daemon: &Weak<Daemon>) -> bool {
+    let Some(daemon) = daemon.upgrade() else { return false };
+    if daemon.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+        return false;
+    }
+    daemon.keeper_round();
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(members: &[&str], leader: Option<&str>) -> Seen {
+        Seen {
+            members: members.iter().map(|m| (*m).to_owned()).collect(),
+            leader: leader.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn changes_become_leaves_then_joins_then_the_leader() {
+        let before = seen(&["a", "b"], Some("a"));
+        let after = seen(&["b", "c"], None);
+        let events = before.events_to("g", &after);
+        let left = GroupEvent::Left { group: "g".into(), member: "a".into() };
+        let joined = GroupEvent::Joined { group: "g".into(), member: "c".into() };
+        let leader = GroupEvent::Leader { group: "g".into(), leader: None };
+        assert_eq!(events, vec![left, joined, leader]);
+        assert!(after.events_to("g", &after).is_empty());
+    }
+
+    #[test]
+    fn events_are_frames_of_the_watch_request() {
+        let event = GroupEvent::Joined { group: "g".into(), member: "m".into() };
+        let frame = frame_of(7, &event);
+        let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
+        assert_eq!(len, frame.len() - 4);
+        let reply: serde_json::Value = serde_json::from_slice(&frame[4..]).unwrap();
+        assert_eq!(reply["id"], 7);
+        assert_eq!(reply["result"]["event"], "joined");
+        assert_eq!(reply["result"]["member"], "m");
+    }
+}
