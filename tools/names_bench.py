@@ -2,7 +2,9 @@
 """Name index figures for BENCHMARKS.md: COUNT names (Cinder-shaped, 57+
 bytes, so stored hashed with a full-name record) added, looked up,
 acquired and released by name, and deleted, against one scratch leased;
-the latency of each step and the device bytes each name takes.
+the latency of each step and the device bytes each name takes. Then a
+group: MEMBERS members joined, the group read, a leader elected and
+standing down, the members leaving.
 
     tools/names_bench.py [COUNT]        # default 10000
 
@@ -90,6 +92,7 @@ def main():
                 "index_delete", {"lockspace": "bench", "name": name}))
         left = client.call("index_list", {"lockspace": "bench"})["names"]
         assert not left, left
+        groups = group_figures(client)
         blocks = os.stat(image).st_blocks * 512
         print(json.dumps({
             "names": count,
@@ -99,11 +102,38 @@ def main():
             "delete": percentiles(delete),
             "device_bytes_per_name": MIB + 64,
             "file_bytes_written": blocks,
+            "group": groups,
         }))
     finally:
         daemon.terminate()
         daemon.wait()
         shutil.rmtree(scratch)
+
+
+#: Members of the measured group.
+MEMBERS = 100
+
+
+def group_figures(client):
+    """Latencies of a group's calls with MEMBERS members, all of this process."""
+    client.group_create("bench", "volume-workers")
+    join, read, elect, leave = [], [], [], []
+    members = [f"cinder-volume-{uuid.uuid4()}" for _ in range(MEMBERS)]
+    for member in members:
+        timed(join, lambda: client.group_join("bench", "volume-workers", member, {"host": member}))
+    for _ in range(100):
+        group = timed(read, lambda: client.group_members("bench", "volume-workers"))
+        assert len(group["members"]) == MEMBERS, group
+    for _ in range(100):
+        def cycle():
+            assert client.group_elect("bench", "volume-workers", members[0])["elected"]
+            client.group_stand_down("bench", "volume-workers", members[0])
+        timed(elect, cycle)
+    for member in members:
+        timed(leave, lambda: client.group_leave("bench", "volume-workers", member))
+    client.group_delete("bench", "volume-workers")
+    return {"members": MEMBERS, "join": percentiles(join), "read": percentiles(read),
+            "elect_and_stand_down": percentiles(elect), "leave": percentiles(leave)}
 
 
 if __name__ == "__main__":

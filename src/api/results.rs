@@ -76,6 +76,15 @@ pub struct GroupReply {
     pub leader: Option<String>,
 }
 
+/// A member's call done: `group_join`, `group_leave`, `group_update`,
+/// `group_stand_down`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberReply {
+    pub lockspace: String,
+    pub group: String,
+    pub member: String,
+}
+
 /// `group_elect`: whether the caller leads now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ElectReply {

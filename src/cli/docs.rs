@@ -133,6 +133,44 @@ at 512/1M (less with 4096\-byte sectors and larger aligns: 128 at 4096/8M);
 an index holds 4096 names unless formatted with
 .BR \-\-max\-names ,
 up to 16000 (1M) to 128000 (8M).
+.SH GROUPS
+Groups of processes, with member capabilities and a leader, are kept in a
+lockspace's name index (format it first). Every part of a group is a lease
+of the index, under a name no client can take (names starting with
+#group:, #member: or #leader: are refused):
+.TP
+.B the group
+#group:GROUP, stored as #g and 46 hex digits of the SHA\-256 of the group
+id. A host holds it only while it adds a member or deletes the group: no
+member joins a group being deleted, and only a group without members is
+deleted.
+.TP
+.B each member
+#member:LEN:GROUP:MEMBER, stored as #m, 23 hex digits of the group id's
+SHA\-256 and 23 of the member id's. The member is the process holding this
+lease: it leaves when it leaves, when its process exits (the lease is
+released), when its host is declared DEAD (the lease's owner is), or, if
+it joined with a time to live, when no heartbeat came within it.
+.TP
+.B the leader
+#leader:GROUP, stored as #l and 46 hex digits. The process holding it
+leads; it stands down, or exits, to let another lead.
+.PP
+A member's or leader's lease carries a record of its holder in its own
+area, after the full\-name record: magic 0x5052474c, version, the lease
+version of the hold that wrote it, length, crc32c, and JSON
+({"group","member","capabilities"}), at most 4072 bytes. It is written
+while this host holds the lease, before anyone can see the lease held
+here; a reader believes it only if the lease is held, by a live owner,
+under the lease version it names. Group and member ids are 1 to 256
+bytes of UTF\-8 without NUL.
+.PP
+A host reads a group from the disk: the index, then each member's leader
+and record. A watch is pushed the changes: a change made on this host
+before the call that made it returns, one made elsewhere within half an
+io_timeout (leased reads watched groups that often). The calls are on the
+socket (SOCKET PROTOCOL in leased(8)); the Python package's Client and its
+tooz driver use them.
 .SH "LEASES AND PROCESSES"
 A resource lease belongs to a process. leased watches it and releases its
 leases when it exits (a persistent lease is kept as an orphan instead,
@@ -566,6 +604,46 @@ ignored).
 .TP
 .B watchdog_unregister
 Ends the connection's registration.
+.TP
+.BR index_format ", " index_list ", " index_create ", " index_delete
+.I lockspace
+required;
+.I name
+(create, delete) required; max_names (format). See NAME INDEX in lease(8).
+.TP
+.BR group_create ", " group_delete ", " group_members ", " group_watch
+.I lockspace
+and
+.I group
+required. See GROUPS in lease(8).
+.B group_watch
+answers with the group, then sends on the same connection, under the
+request's id, an event at each change:
+.B {"event":"joined"|"left","group":G,"member":M},
+.B {"event":"leader","group":G,"leader":M|null}
+and
+.B {"event":"deleted","group":G}
+(the last; the connection then ends). Close the connection to stop
+watching; at most 256 watches are open on a host.
+.TP
+.B group_list
+.I lockspace
+required.
+.TP
+.BR group_join ", " group_update
+.IR lockspace ,
+.I group
+and
+.I member
+required; capabilities (any JSON value), ttl_ms (join only, 1 to 86400000).
+The caller's process becomes the member.
+.TP
+.BR group_leave ", " group_elect ", " group_stand_down ", " group_heartbeat
+.IR lockspace ,
+.I group
+(heartbeat: optional, all groups if absent) and
+.I member
+required.
 .PP
 Unknown fields are refused. Error codes, what they mean, and the exit
 status lease(8) gives for each:

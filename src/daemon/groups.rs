@@ -28,7 +28,9 @@ use super::lockspace::{Lockspace, Membership, direct_error};
 use super::names::{Place, described, lockspace_name, retried};
 use super::resources::lost_error;
 use super::{Daemon, Peer};
-use crate::api::results::{ElectReply, GroupEvent, GroupMember, GroupReply, GroupsReply};
+use crate::api::results::{
+    ElectReply, GroupEvent, GroupMember, GroupReply, GroupsReply, MemberReply,
+};
 use crate::api::{
     Acquire, ApiError, ErrorCode, GroupArgs, GroupJoin, NamedResource, Release, ResourceArg,
     ResponseFrame,
@@ -148,6 +150,14 @@ fn not_member(group: &Group, member: &Member) -> ApiError {
     )
 }
 
+fn member_reply(lockspace: &Name, group: &Group, member: &Member) -> MemberReply {
+    MemberReply {
+        lockspace: lockspace.to_string(),
+        group: group.id().to_owned(),
+        member: member.id().to_owned(),
+    }
+}
+
 /// A named resource for a group's lease, as the group calls acquire and
 /// release it.
 fn group_resource(lockspace: &str, name: &FullName) -> ResourceArg {
@@ -256,7 +266,7 @@ impl Daemon {
         self: &Arc<Self>,
         peer: &Peer,
         args: &GroupJoin,
-    ) -> Result<GroupReply, ApiError> {
+    ) -> Result<MemberReply, ApiError> {
         let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
         let member = member_of(&args.member)?;
         let ttl = args.ttl_ms.map(Duration::from_millis);
@@ -300,7 +310,8 @@ impl Daemon {
             self.groups.state.lock().expect("groups lock").ttls.insert(key, ttl);
             self.groups.wake.notify_all();
         }
-        self.group_changed(&lockspace, &group)
+        self.group_changed(&lockspace, &group);
+        Ok(member_reply(&lockspace, &group, &member))
     }
 
     /// `group_leave`: only the process holding the member may, as a
@@ -309,7 +320,7 @@ impl Daemon {
         self: &Arc<Self>,
         peer: &Peer,
         args: &GroupArgs,
-    ) -> Result<GroupReply, ApiError> {
+    ) -> Result<MemberReply, ApiError> {
         let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
         let member = member_of(&args.member)?;
         let name = group.member(&member);
@@ -326,7 +337,8 @@ impl Daemon {
         if let Err(err) = self.delete_name(&lockspace, &name, || Ok(())) {
             tracing::debug!(name = %name, "left in the name index: {err}");
         }
-        self.group_changed(&lockspace, &group)
+        self.group_changed(&lockspace, &group);
+        Ok(member_reply(&lockspace, &group, &member))
     }
 
     /// `group_members`.
@@ -341,7 +353,7 @@ impl Daemon {
         self: &Arc<Self>,
         peer: &Peer,
         args: &GroupJoin,
-    ) -> Result<GroupReply, ApiError> {
+    ) -> Result<MemberReply, ApiError> {
         let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
         let member = member_of(&args.member)?;
         let record = Record {
@@ -377,7 +389,7 @@ impl Daemon {
             self.holder_exited(&holder);
         }
         written?;
-        self.group_state(&lockspace, &group)
+        Ok(member_reply(&lockspace, &group, &member))
     }
 
     /// `group_heartbeat`: the caller's memberships as `member` (in one
@@ -416,7 +428,8 @@ impl Daemon {
             member: member.id().to_owned(),
             capabilities: serde_json::Value::Null,
         })?;
-        self.group_state(&lockspace, &group)?;
+        let place = self.name_index(&lockspace)?;
+        self.find_name(&place, &group.name())?.ok_or_else(|| no_group(&lockspace, &group))?;
         let name = group.leader();
         let acquire = Acquire {
             resources: vec![group_resource(&args.lockspace, &name)],
@@ -424,7 +437,7 @@ impl Daemon {
         };
         match self.acquire_with(peer, acquire, &|leases| self.write_record(leases, &data)) {
             Ok(_) => {
-                self.group_changed(&lockspace, &group)?;
+                self.group_changed(&lockspace, &group);
                 Ok(ElectReply { elected: true, leader: Some(member.id().to_owned()) })
             }
             Err(err)
@@ -433,7 +446,7 @@ impl Daemon {
                     ErrorCode::Exists | ErrorCode::Refused | ErrorCode::Retry
                 ) =>
             {
-                let leader = self.group_state(&lockspace, &group)?.leader;
+                let leader = self.group_read(&lockspace, &group, false)?.leader;
                 let key = LeaseKey { lockspace, name: name.stored() };
                 let ours = self.leases.lock().expect("leases lock").occupant(&key)
                     == Some(Occupant::Process(peer.pid));
@@ -449,14 +462,14 @@ impl Daemon {
         self: &Arc<Self>,
         peer: &Peer,
         args: &GroupArgs,
-    ) -> Result<GroupReply, ApiError> {
+    ) -> Result<MemberReply, ApiError> {
         let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
         let member = member_of(&args.member)?;
         let name = group.leader();
         let key = LeaseKey { lockspace, name: name.stored() };
         let ours = self.leases.lock().expect("leases lock").occupant(&key)
             == Some(Occupant::Process(peer.pid));
-        let leader = self.group_state(&lockspace, &group)?.leader;
+        let leader = self.group_read(&lockspace, &group, false)?.leader;
         if !ours || leader.as_deref() != Some(member.id()) {
             return Err(ApiError::new(
                 ErrorCode::NotFound,
@@ -468,7 +481,8 @@ impl Daemon {
             ..Release::default()
         };
         self.release(peer, release)?;
-        self.group_changed(&lockspace, &group)
+        self.group_changed(&lockspace, &group);
+        Ok(member_reply(&lockspace, &group, &member))
     }
 
     /// Serves `group_watch` on `stream`: the group as read, then its
@@ -573,12 +587,12 @@ impl Daemon {
                 self.release_and_free(vec![lease]);
             }
             if let Ok(group) = Group::new(&group) {
-                let _ = self.group_changed(&key.lockspace, &group);
+                self.group_changed(&key.lockspace, &group);
             }
         }
         for (lockspace, group) in watched {
             if let Ok(group) = Group::new(&group) {
-                let _ = self.group_changed(&lockspace, &group);
+                self.group_changed(&lockspace, &group);
             }
         }
         let state = self.groups.state.lock().expect("groups lock");
@@ -597,12 +611,15 @@ impl Daemon {
             .or_else(|| (!spaces.is_empty()).then_some(Duration::from_secs(1)))
     }
 
-    /// Reads `group` and sends its changes to its watches; the reading.
-    fn group_changed(&self, lockspace: &Name, group: &Group) -> Result<GroupReply, ApiError> {
+    /// Reads `group` and sends its changes to its watches, if it has any.
+    fn group_changed(&self, lockspace: &Name, group: &Group) {
+        let watching = |w: &Watch| w.lockspace.same_as(lockspace) && w.group == group.id();
         let _refresh = self.groups.refresh.lock().expect("refresh lock");
+        if !self.groups.state.lock().expect("groups lock").watches.iter().any(watching) {
+            return;
+        }
         let reply = self.group_state(lockspace, group);
         let mut state = self.groups.state.lock().expect("groups lock");
-        let watching = |w: &Watch| w.lockspace.same_as(lockspace) && w.group == group.id();
         match &reply {
             Ok(reply) => {
                 let now = Seen::of(reply);
@@ -628,7 +645,6 @@ impl Daemon {
             }
             Err(_) => {}
         }
-        reply
     }
 
     /// `group` is gone: its watches are told, and closed.
@@ -781,6 +797,17 @@ impl Daemon {
         lockspace: &Name,
         group: &Group,
     ) -> Result<GroupReply, ApiError> {
+        self.group_read(lockspace, group, true)
+    }
+
+    /// `group` as the disk shows it now: its leader, and its live members
+    /// if `with_members` (else none are read).
+    fn group_read(
+        &self,
+        lockspace: &Name,
+        group: &Group,
+        with_members: bool,
+    ) -> Result<GroupReply, ApiError> {
         let place = self.name_index(lockspace)?;
         let name = group.name();
         let prefix = group.member_prefix();
@@ -795,7 +822,7 @@ impl Daemon {
             let mut members = Vec::new();
             let mut leader = None;
             for entry in &entries {
-                let is_member = entry.name.to_string().starts_with(&prefix);
+                let is_member = with_members && entry.name.to_string().starts_with(&prefix);
                 if !is_member && !entry.name.same_as(&leader_name) {
                     continue;
                 }
