@@ -131,6 +131,16 @@ pub struct Record {
     pub capabilities: serde_json::Value,
 }
 
+/// Whether `stored` is the stored name of a group's lease: `#g`, `#m` or
+/// `#l` and 46 hex digits.
+pub fn is_group_lease(stored: &str) -> bool {
+    let kind = stored.as_bytes().get(1).copied();
+    stored.len() == 48
+        && stored.starts_with('#')
+        && matches!(kind, Some(b'g' | b'm' | b'l'))
+        && stored[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 fn grouped(full: String, stored: String) -> FullName {
     let stored = Name::new(&stored).expect("48 ASCII bytes");
     FullName::grouped(full, stored).expect("ids are checked: the full name fits")
@@ -151,6 +161,8 @@ mod tests {
         let b = Member::new(&"b".repeat(ID_MAX)).unwrap();
         for name in [group.name(), group.leader(), group.member(&a), group.member(&b)] {
             assert_eq!(name.stored().to_string().len(), 48, "{name}");
+            assert!(is_group_lease(&name.stored().to_string()), "{name}");
+            assert!(!is_group_lease(&FullName::new(name.as_str()).unwrap().stored().to_string()));
             assert!(name.is_hashed(), "{name}");
             assert!(RESERVED_PREFIXES.iter().any(|p| name.as_str().starts_with(p)), "{name}");
             // No user name is stored so: theirs are '#' and hex digits.

@@ -359,8 +359,8 @@ class LeaseDriver(coordination.CoordinationDriver):
             with _tooz_errors():
                 try:
                     reply = self.client().group_elect(self.lockspace, _id(group_id), self._member)
-                except NotFoundError:
-                    continue
+                except (NotFoundError, RefusedError):
+                    continue  # no group, or our member id is another process's
             if reply["elected"]:
                 self._leading.add(group_id)
                 event = coordination.LeaderElected(group_id, self._member_id)

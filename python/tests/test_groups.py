@@ -239,3 +239,22 @@ def test_a_member_whose_host_is_dead_leaves_by_itself(hosts: Hosts, binaries) ->
             assert dead and dead[0]["state"] == "DEAD"
     finally:
         doomed.stop()
+
+
+def test_nobody_leads_as_another_processes_member_or_takes_a_group_lease_by_spec(
+    hosts: Hosts,
+) -> None:
+    one, two = hosts.h1.client(), hosts.h2.client()
+    group = new_group(one)
+    one.group_join("ls", group, "alice")
+    with pytest.raises(RefusedError, match="another process"):
+        two.group_elect("ls", group, "alice")
+    assert one.group_elect("ls", group, "alice")["elected"]
+    with pytest.raises(RefusedError, match="a leader"):
+        one.group_leave("ls", group, "alice") and one.group_delete("ls", group)
+    one.group_stand_down("ls", group, "alice")
+    listed = {n["name"]: n for n in one.call("index_list", {"lockspace": "ls"})["names"]}
+    entry = listed[f"#group:{group}"]
+    with pytest.raises(BadRequestError, match="group's lease"):
+        two.acquire([f"ls:{entry['stored']}:{entry['path']}:{entry['offset']}"])
+    one.group_delete("ls", group)

@@ -17,7 +17,7 @@
 //! for a look). Neither is held while a lease is acquired or released.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
@@ -49,6 +49,8 @@ use crate::spec::{DiskLocation, ResourceSpec};
 
 /// Watches on this host, all groups together.
 pub const MAX_WATCHES: usize = 256;
+/// How long the first reply of a watch may take to be taken in.
+const WATCH_REPLY_WAIT: Duration = Duration::from_secs(2);
 /// The longest time to live a member may ask for.
 const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -222,12 +224,17 @@ impl Daemon {
         let before = self.group_state(&lockspace, &group)?;
         self.delete_name(&lockspace, &group.name(), || {
             let now = self.group_state(&lockspace, &group)?;
-            if now.members.is_empty() {
+            if now.members.is_empty() && now.leader.is_none() {
                 return Ok(());
             }
             Err(ApiError::new(
                 ErrorCode::Refused,
-                format!("group '{}' has {} members", group.id(), now.members.len()),
+                format!(
+                    "group '{}' has {} members and {} leader",
+                    group.id(),
+                    now.members.len(),
+                    if now.leader.is_some() { "a" } else { "no" }
+                ),
             ))
         })?;
         for entry in self.group_entries(&lockspace, &group)? {
@@ -428,14 +435,49 @@ impl Daemon {
             member: member.id().to_owned(),
             capabilities: serde_json::Value::Null,
         })?;
-        let place = self.name_index(&lockspace)?;
-        self.find_name(&place, &group.name())?.ok_or_else(|| no_group(&lockspace, &group))?;
-        let name = group.leader();
-        let acquire = Acquire {
-            resources: vec![group_resource(&args.lockspace, &name)],
-            ..Acquire::default()
+        // A member id held by another process, here or elsewhere, is not
+        // the caller's to lead as.
+        let member_name = group.member(&member);
+        let member_key = LeaseKey { lockspace, name: member_name.stored() };
+        let here = self.leases.lock().expect("leases lock").occupant(&member_key);
+        let elsewhere = match here {
+            Some(Occupant::Process(pid)) if pid == peer.pid => false,
+            Some(_) => true,
+            None => {
+                let place = self.name_index(&lockspace)?;
+                match self.find_name(&place, &member_name)? {
+                    Some(entry) => {
+                        let entry = Entry { name: member_key.name, offset: entry.offset };
+                        let held = self.read_index(&place, |index| {
+                            self.holder_at(&place, index.disk, &entry)
+                        })?;
+                        held.is_some()
+                    }
+                    None => false,
+                }
+            }
         };
-        match self.acquire_with(peer, acquire, &|leases| self.write_record(leases, &data)) {
+        if elsewhere {
+            return Err(ApiError::new(
+                ErrorCode::Refused,
+                format!(
+                    "member '{}' of group '{}' belongs to another process: only it may lead as it",
+                    member.id(),
+                    group.id()
+                ),
+            ));
+        }
+        let name = group.leader();
+        // Under the group's lease, as a join: no leader lease is taken
+        // for a group being deleted.
+        let elected = self.under_group(&lockspace, &group, || {
+            let acquire = Acquire {
+                resources: vec![group_resource(&args.lockspace, &name)],
+                ..Acquire::default()
+            };
+            self.acquire_with(peer, acquire, &|leases| self.write_record(leases, &data))
+        })?;
+        match elected {
             Ok(_) => {
                 self.group_changed(&lockspace, &group);
                 Ok(ElectReply { elected: true, leader: Some(member.id().to_owned()) })
@@ -522,7 +564,15 @@ impl Daemon {
                     format!("{MAX_WATCHES} watches are open on this host; the limit is reached"),
                 ));
             }
-            if !send_whole(&handle, &frame_of(request, &reply)) {
+            // The group may be large: its first reply is written whole,
+            // waiting for a slow reader a little, not sent at once or not
+            // at all as the events are.
+            let first = frame_of(request, &reply);
+            let written = handle
+                .set_write_timeout(Some(WATCH_REPLY_WAIT))
+                .and_then(|()| (&handle).write_all(&first));
+            if written.is_err() {
+                let _ = handle.shutdown(std::net::Shutdown::Both);
                 return true;
             }
             let id = state.next_id;
@@ -574,14 +624,16 @@ impl Daemon {
             (expired, wait, watched)
         };
         for (key, pid, group) in expired {
-            self.groups.state.lock().expect("groups lock").ttls.remove(&key);
             let lease = {
                 let mut table = self.leases.lock().expect("leases lock");
                 match table.occupant(&key) {
+                    // An update under way: tried again at the next round.
+                    Some(Occupant::Busy) => continue,
                     Some(Occupant::Process(holder)) if holder == pid => table.take(&key),
                     _ => None,
                 }
             };
+            self.groups.state.lock().expect("groups lock").ttls.remove(&key);
             if let Some(lease) = lease {
                 tracing::info!(member = %key.name, pid, "a group member's time to live passed");
                 self.release_and_free(vec![lease]);
@@ -767,8 +819,18 @@ impl Daemon {
         let (at, len) = group_record_span(lease.held.resource.geometry);
         let bytes = group_record::encode(lease.held.lver, data, len);
         let deadline = OsClock.now() + lockspace.timeouts.io_timeout();
-        disk.write(lease.place.offset + at, &bytes, deadline)
-            .map_err(|err| direct_error(&DirectError::Disk(err)))
+        let written = disk.write(lease.place.offset + at, &bytes, deadline);
+        if written.is_err() {
+            // The write may still land: the lease is let go of only once it
+            // has left the kernel, so that it cannot land over the record of
+            // the lease's next holder. It lands within the lockspace's
+            // expiry, or the host is fenced.
+            let left = OsClock.now() + lockspace.timeouts.renewal_fail();
+            if !disk.wait_writes_left_within(lease.place.offset + at, len as u64, left) {
+                tracing::error!(resource = %lease.key.name, "a group record write is still pending");
+            }
+        }
+        written.map_err(|err| direct_error(&DirectError::Disk(err)))
     }
 
     /// The index entries of `group`'s members and leader, with their full
@@ -910,7 +972,9 @@ impl Daemon {
                 lockspace.membership(),
                 Membership::Joined { generation, .. } if generation == leader.owner_generation
             );
-            return ours && self.leases.lock().expect("leases lock").get(key).is_some();
+            // A busy slot (a record being updated, a release under way)
+            // still stands for the lease until the disk shows it free.
+            return ours && self.leases.lock().expect("leases lock").occupant(key).is_some();
         }
         let hosts = lockspace.hosts.lock().expect("host table lock");
         match hosts.get(leader.owner_id) {

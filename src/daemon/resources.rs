@@ -72,8 +72,12 @@ impl Daemon {
             .iter()
             .map(|arg| {
                 let spec = match arg {
-                    ResourceArg::Spec(s) => ResourceSpec::parse(s)
-                        .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?,
+                    ResourceArg::Spec(s) => {
+                        let spec = ResourceSpec::parse(s)
+                            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+                        refuse_group_lease(&spec, acquiring)?;
+                        spec
+                    }
                     ResourceArg::Named(named) if acquiring => self.named_resource(named, true)?,
                     ResourceArg::Named(named) => self.held_named(named)?,
                 };
@@ -1320,6 +1324,19 @@ fn busy_error(key: &LeaseKey, occupant: Occupant) -> ApiError {
 }
 
 /// A name deleted (and perhaps added again elsewhere) while acquired.
+/// Group leases (see [`crate::groups`]) are taken only through the group
+/// calls, which write their records: an acquire by spec string is refused.
+fn refuse_group_lease(spec: &ResourceSpec, acquiring: bool) -> Result<(), ApiError> {
+    let name = spec.name.to_string();
+    if acquiring && crate::groups::is_group_lease(&name) {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("'{name}' is a group's lease: use the group calls"),
+        ));
+    }
+    Ok(())
+}
+
 fn moved_error(name: String) -> ApiError {
     ApiError::new(
         ErrorCode::Retry,
