@@ -88,6 +88,7 @@ class Leased:
         directory: str,
         host_name: str,
         extra_args: Sequence[str] = (),
+        extra_env: Optional[dict] = None,
     ) -> None:
         self.lease_bin = lease_bin
         self.host_name = host_name
@@ -115,7 +116,12 @@ class Leased:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
-                env={**os.environ, "RUST_LOG": "info", "LEASED_RUN_DIR": self.run_dir},
+                env={
+                    **os.environ,
+                    "RUST_LOG": "info",
+                    "LEASED_RUN_DIR": self.run_dir,
+                    **(extra_env or {}),
+                },
             )
         wait_for(f"leased {host_name} answers", self._answers, START_S)
 

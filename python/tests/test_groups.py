@@ -21,6 +21,7 @@ from lease_client import (
     LimitError,
     NotFoundError,
     RefusedError,
+    RetryError,
 )
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -258,3 +259,38 @@ def test_nobody_leads_as_another_processes_member_or_takes_a_group_lease_by_spec
     with pytest.raises(BadRequestError, match="group's lease"):
         two.acquire([f"ls:{entry['stored']}:{entry['path']}:{entry['offset']}"])
     one.group_delete("ls", group)
+
+
+def test_a_record_write_that_timed_out_never_lands_over_the_next_holders(
+    hosts: Hosts, binaries
+) -> None:
+    """h4 stalls every group record write (4 KiB at 512-byte sectors) for
+    3 s, past its 1 s io_timeout: its join fails, and the member's lease
+    is released only once the stalled write has landed, so the record h2
+    writes when it joins next is the one that stays."""
+    two = hosts.h2.client()
+    group = new_group(two)
+    leased, lease = binaries
+    faults = {"LEASED_TEST_FAULTS": "write_stall_permille=1000,stall_ms=3000,write_len=4096"}
+    fire = ["--watchdog-fire-timeout", FIRE_S]
+    stalling = Leased(leased, lease, hosts.directory, "h4", fire, faults)
+    try:
+        stalling.join(hosts.file.lockspace(4))
+        with pytest.raises(RetryError, match="did not complete by its deadline"):
+            stalling.client().group_join("ls", group, "m", {"host": 3})
+        joined = wait_for("h2 joins once h3 let go", lambda: try_join(two, group, "m"), 15.0)
+        assert joined
+        time.sleep(4)  # past the stalled write, wherever it went
+        assert members(two, group)["m"]["capabilities"] == {"host": 2}
+        two.group_leave("ls", group, "m")
+        two.group_delete("ls", group)
+    finally:
+        stalling.stop()
+
+
+def try_join(client: Client, group: str, member: str):
+    try:
+        client.group_join("ls", group, member, {"host": 2})
+        return True
+    except (ExistsError, RetryError):
+        return None

@@ -13,8 +13,10 @@
 //! before the call that made them returns; others within one
 //! [`Timeouts::group_poll`](crate::timeouts::Timeouts::group_poll).
 //!
-//! Lock order: `refresh`, then `state`, then the lease table's lock (only
-//! for a look). Neither is held while a lease is acquired or released.
+//! Lock order: `state`, then the lease table's lock (only for a look).
+//! Neither is held while a lease is acquired or released, or during I/O:
+//! readings of a group are numbered as they start, and a watch is never
+//! sent an older reading after a newer one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -51,6 +53,9 @@ use crate::spec::{DiskLocation, ResourceSpec};
 pub const MAX_WATCHES: usize = 256;
 /// How long the first reply of a watch may take to be taken in.
 const WATCH_REPLY_WAIT: Duration = Duration::from_secs(2);
+/// Readings again of a record that is not intact before it is called
+/// damaged.
+const TORN_READS: u32 = 3;
 /// The longest time to live a member may ask for.
 const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -58,11 +63,10 @@ const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 #[derive(Default)]
 pub(super) struct Groups {
     state: Mutex<State>,
-    /// Wakes the keeper: a time to live or a watch was added.
-    wake: Condvar,
-    /// Held from reading a group to sending its changes, so that an older
-    /// reading is never sent after a newer one.
-    refresh: Mutex<()>,
+    /// Wakes the keeper: a time to live was added.
+    keeper_wake: Condvar,
+    /// Wakes the poller: a watch was added, or a member's time passed.
+    poller_wake: Condvar,
 }
 
 #[derive(Default)]
@@ -71,6 +75,13 @@ struct State {
     /// Members with a time to live, by their lease.
     ttls: BTreeMap<LeaseKey, Ttl>,
     next_id: u64,
+    /// Readings of groups taken so far: each is numbered as it starts,
+    /// and a watch takes none older than the one it reflects.
+    readings: u64,
+    /// A time to live was added since the keeper looked.
+    ttls_added: bool,
+    /// Watched groups are to be read now.
+    poll_now: bool,
 }
 
 struct Watch {
@@ -81,6 +92,8 @@ struct Watch {
     group: String,
     stream: UnixStream,
     seen: Seen,
+    /// The number of the reading `seen` comes from.
+    reading: u64,
 }
 
 /// What a watch was last sent.
@@ -246,7 +259,8 @@ impl Daemon {
                 tracing::info!(name = %entry.name, "left in the name index: {err}");
             }
         }
-        self.group_deleted(&lockspace, &group);
+        let reading = self.groups.reading();
+        self.group_deleted(&lockspace, &group, reading);
         Ok(before)
     }
 
@@ -304,19 +318,29 @@ impl Daemon {
             ),
             _ => err,
         })?;
-        if let Some(ttl) = ttl {
-            let key = LeaseKey { lockspace, name: name.stored() };
-            let expires = OsClock.now() + ttl;
-            let ttl = Ttl {
-                pid: peer.pid,
-                group: group.id().to_owned(),
-                member: member.id().to_owned(),
-                ttl,
-                expires,
-            };
-            self.groups.state.lock().expect("groups lock").ttls.insert(key, ttl);
-            self.groups.wake.notify_all();
+        // A join replaces whatever time to live an earlier holder of the
+        // member's lease had.
+        let key = LeaseKey { lockspace, name: name.stored() };
+        let mut state = self.groups.state.lock().expect("groups lock");
+        match ttl {
+            Some(ttl) => {
+                let expires = OsClock.now() + ttl;
+                let ttl = Ttl {
+                    pid: peer.pid,
+                    group: group.id().to_owned(),
+                    member: member.id().to_owned(),
+                    ttl,
+                    expires,
+                };
+                state.ttls.insert(key, ttl);
+                state.ttls_added = true;
+                self.groups.keeper_wake.notify_all();
+            }
+            None => {
+                state.ttls.remove(&key);
+            }
         }
+        drop(state);
         self.group_changed(&lockspace, &group);
         Ok(member_reply(&lockspace, &group, &member))
     }
@@ -551,7 +575,7 @@ impl Daemon {
             Err(err) => return refused(ApiError::new(ErrorCode::Internal, err.to_string())),
         };
         let id = {
-            let _refresh = self.groups.refresh.lock().expect("refresh lock");
+            let reading = self.groups.reading();
             let reply = match self.group_state(&lockspace, &group) {
                 Ok(reply) => reply,
                 Err(err) => return refused(err),
@@ -579,10 +603,13 @@ impl Daemon {
             state.next_id += 1;
             let seen = Seen::of(&reply);
             let group = group.id().to_owned();
-            state.watches.push(Watch { id, request, lockspace, group, stream: handle, seen });
+            let watch = Watch { id, request, lockspace, group, stream: handle, seen, reading };
+            state.watches.push(watch);
+            // The poller's next wait is the new watch's lockspace's poll.
+            state.poll_now = true;
             id
         };
-        self.groups.wake.notify_all();
+        self.groups.poller_wake.notify_all();
         // The connection carries events from now on: whatever the client
         // sends is read and dropped, until it closes.
         let mut sink = [0u8; 512];
@@ -591,64 +618,83 @@ impl Daemon {
         true
     }
 
-    /// Runs the groups' keeper until the daemon is gone: lets members
-    /// whose time to live passed go, and reads watched groups again.
-    pub(super) fn start_group_keeper(self: &Arc<Self>) -> std::io::Result<()> {
+    /// Starts the groups' threads, which run until the daemon is gone:
+    /// the keeper lets members whose time to live passed go; the poller
+    /// reads watched groups again. Apart, so that a device that hangs a
+    /// reading delays no expiry.
+    pub(super) fn start_group_threads(self: &Arc<Self>) -> std::io::Result<()> {
         let weak = Arc::downgrade(self);
         std::thread::Builder::new()
-            .name("leased-groups".to_owned())
-            .spawn(move || while keep_groups(&weak) {})
-            .map(|_| ())
+            .name("leased-group-ttl".to_owned())
+            .spawn(move || while run_round(&weak, Daemon::keeper_round) {})?;
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("leased-group-poll".to_owned())
+            .spawn(move || while run_round(&weak, Daemon::poller_round) {})?;
+        Ok(())
     }
 
-    /// One round of the keeper: waits for the next expiry or poll, then
-    /// does what is due.
+    /// One round of the keeper: lets go of the members whose time to
+    /// live passed, then waits for the next expiry (or a new one).
     fn keeper_round(self: &Arc<Self>) {
         let now = OsClock.now();
-        let (expired, wait, watched) = {
+        let expired: Vec<(LeaseKey, u32)> = {
             let state = self.groups.state.lock().expect("groups lock");
-            let poll = self.poll_interval(&state);
-            let next = state.ttls.values().map(|ttl| ttl.expires).min();
-            let expired: Vec<(LeaseKey, u32, String)> = state
-                .ttls
-                .iter()
-                .filter(|(_, ttl)| ttl.expires <= now)
-                .map(|(key, ttl)| (key.clone(), ttl.pid, ttl.group.clone()))
-                .collect();
-            let until_next = next.map_or(Duration::from_secs(60), |at| at.saturating_since(now));
-            let wait = poll.map_or(until_next, |poll| poll.min(until_next));
-            let mut watched: Vec<(Name, String)> =
-                state.watches.iter().map(|w| (w.lockspace, w.group.clone())).collect();
-            watched.sort();
-            watched.dedup();
-            (expired, wait, watched)
+            let due = state.ttls.iter().filter(|(_, ttl)| ttl.expires <= now);
+            due.map(|(key, ttl)| (key.clone(), ttl.pid)).collect()
         };
-        for (key, pid, group) in expired {
+        for (key, pid) in &expired {
             let lease = {
                 let mut table = self.leases.lock().expect("leases lock");
-                match table.occupant(&key) {
-                    // An update under way: tried again at the next round.
+                match table.occupant(key) {
+                    // An update under way: tried again next round.
                     Some(Occupant::Busy) => continue,
-                    Some(Occupant::Process(holder)) if holder == pid => table.take(&key),
+                    Some(Occupant::Process(holder)) if holder == *pid => table.take(key),
                     _ => None,
                 }
             };
-            self.groups.state.lock().expect("groups lock").ttls.remove(&key);
+            self.groups.state.lock().expect("groups lock").ttls.remove(key);
             if let Some(lease) = lease {
                 tracing::info!(member = %key.name, pid, "a group member's time to live passed");
                 self.release_and_free(vec![lease]);
             }
-            if let Ok(group) = Group::new(&group) {
-                self.group_changed(&key.lockspace, &group);
-            }
         }
+        let mut state = self.groups.state.lock().expect("groups lock");
+        if !expired.is_empty() {
+            state.poll_now = true;
+            self.groups.poller_wake.notify_all();
+        }
+        // A busy one is looked at again soon.
+        let soon = OsClock.now() + Duration::from_millis(100);
+        let next = state.ttls.values().map(|ttl| ttl.expires.max(soon)).min();
+        let wait = next.map_or(Duration::from_secs(60), |at| at.saturating_since(OsClock.now()));
+        let wake = &self.groups.keeper_wake;
+        let (mut state, _) =
+            wake.wait_timeout_while(state, wait, |state| !state.ttls_added).expect("groups lock");
+        state.ttls_added = false;
+    }
+
+    /// One round of the poller: reads every watched group, then waits for
+    /// the next poll (or a new watch, or an expiry).
+    fn poller_round(self: &Arc<Self>) {
+        let watched: Vec<(Name, String)> = {
+            let mut state = self.groups.state.lock().expect("groups lock");
+            state.poll_now = false;
+            let mut watched: Vec<(Name, String)> =
+                state.watches.iter().map(|w| (w.lockspace, w.group.clone())).collect();
+            watched.sort();
+            watched.dedup();
+            watched
+        };
         for (lockspace, group) in watched {
             if let Ok(group) = Group::new(&group) {
                 self.group_changed(&lockspace, &group);
             }
         }
         let state = self.groups.state.lock().expect("groups lock");
-        let _ = self.groups.wake.wait_timeout(state, wait).expect("groups lock");
+        let wait = self.poll_interval(&state).unwrap_or(Duration::from_secs(60));
+        let wake = &self.groups.poller_wake;
+        let _ = wake.wait_timeout_while(state, wait, |state| !state.poll_now).expect("groups lock");
     }
 
     /// How often watched groups are read: the shortest poll of their
@@ -666,17 +712,27 @@ impl Daemon {
     /// Reads `group` and sends its changes to its watches, if it has any.
     fn group_changed(&self, lockspace: &Name, group: &Group) {
         let watching = |w: &Watch| w.lockspace.same_as(lockspace) && w.group == group.id();
-        let _refresh = self.groups.refresh.lock().expect("refresh lock");
-        if !self.groups.state.lock().expect("groups lock").watches.iter().any(watching) {
-            return;
-        }
+        let reading = {
+            let mut state = self.groups.state.lock().expect("groups lock");
+            if !state.watches.iter().any(watching) {
+                return;
+            }
+            state.readings += 1;
+            state.readings
+        };
         let reply = self.group_state(lockspace, group);
         let mut state = self.groups.state.lock().expect("groups lock");
+        // A watch that took a newer reading meanwhile keeps it.
+        let newer = |w: &Watch| watching(w) && w.reading < reading;
         match &reply {
             Ok(reply) => {
                 let now = Seen::of(reply);
                 state.watches.retain_mut(|watch| {
-                    if !watching(watch) || watch.seen == now {
+                    if !newer(watch) {
+                        return true;
+                    }
+                    watch.reading = reading;
+                    if watch.seen == now {
                         return true;
                     }
                     let events = watch.seen.events_to(group.id(), &now);
@@ -692,18 +748,19 @@ impl Daemon {
             }
             Err(err) if err.code == ErrorCode::NotFound => {
                 drop(state);
-                drop(_refresh);
-                self.group_deleted(lockspace, group);
+                self.group_deleted(lockspace, group, reading);
             }
             Err(_) => {}
         }
     }
 
-    /// `group` is gone: its watches are told, and closed.
-    fn group_deleted(&self, lockspace: &Name, group: &Group) {
+    /// `group` is gone, as reading number `reading` (or a later one)
+    /// found: its watches are told, and closed.
+    fn group_deleted(&self, lockspace: &Name, group: &Group, reading: u64) {
         let mut state = self.groups.state.lock().expect("groups lock");
         state.watches.retain(|watch| {
-            if !(watch.lockspace.same_as(lockspace) && watch.group == group.id()) {
+            let watching = watch.lockspace.same_as(lockspace) && watch.group == group.id();
+            if !watching || watch.reading >= reading {
                 return true;
             }
             let left = watch.seen.events_to(group.id(), &Seen::default());
@@ -819,18 +876,11 @@ impl Daemon {
         let (at, len) = group_record_span(lease.held.resource.geometry);
         let bytes = group_record::encode(lease.held.lver, data, len);
         let deadline = OsClock.now() + lockspace.timeouts.io_timeout();
-        let written = disk.write(lease.place.offset + at, &bytes, deadline);
-        if written.is_err() {
-            // The write may still land: the lease is let go of only once it
-            // has left the kernel, so that it cannot land over the record of
-            // the lease's next holder. It lands within the lockspace's
-            // expiry, or the host is fenced.
-            let left = OsClock.now() + lockspace.timeouts.renewal_fail();
-            if !disk.wait_writes_left_within(lease.place.offset + at, len as u64, left) {
-                tracing::error!(resource = %lease.key.name, "a group record write is still pending");
-            }
-        }
-        written.map_err(|err| direct_error(&DirectError::Disk(err)))
+        // A write that fails may still land: the lease's release waits
+        // for it to leave the kernel (see `attempt` in resources.rs), so
+        // that it never lands over the record of the lease's next holder.
+        disk.write(lease.place.offset + at, &bytes, deadline)
+            .map_err(|err| direct_error(&DirectError::Disk(err)))
     }
 
     /// The index entries of `group`'s members and leader, with their full
@@ -917,8 +967,29 @@ impl Daemon {
     }
 
     /// The record of the lease at `entry` and its owner's host_id, if it
-    /// is held by a live owner under the hold the record names.
+    /// is held by a live owner under the hold the record names. A record
+    /// that does not read intact is read again a few times first: its
+    /// holder may be writing it (an update, sector by sector).
     fn holder_at(
+        &self,
+        place: &Place,
+        disk: &dyn Disk,
+        entry: &Entry,
+    ) -> Result<Option<(Record, u64)>, ApiError> {
+        let mut tries = 0;
+        loop {
+            match self.read_holder(place, disk, entry) {
+                Err(err) if err.code == ErrorCode::Data && tries < TORN_READS => {
+                    tries += 1;
+                    OsClock.sleep_until(OsClock.now() + Duration::from_millis(10));
+                }
+                read => return read,
+            }
+        }
+    }
+
+    /// One reading for [`Daemon::holder_at`].
+    fn read_holder(
         &self,
         place: &Place,
         disk: &dyn Disk,
@@ -985,13 +1056,22 @@ impl Daemon {
     }
 }
 
-/// One round of the keeper, if the daemon still runs.
-fn keep_groups(daemon: &Weak<Daemon>) -> bool {
+impl Groups {
+    /// The number of a reading about to start.
+    fn reading(&self) -> u64 {
+        let mut state = self.state.lock().expect("groups lock");
+        state.readings += 1;
+        state.readings
+    }
+}
+
+/// One `round` of a groups' thread, if the daemon still runs.
+fn run_round(daemon: &Weak<Daemon>, round: fn(&Arc<Daemon>)) -> bool {
     let Some(daemon) = daemon.upgrade() else { return false };
     if daemon.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
         return false;
     }
-    daemon.keeper_round();
+    round(&daemon);
     true
 }
 

@@ -264,7 +264,7 @@ impl Daemon {
         .map_err(|e| DaemonError::Start(format!("cannot watch processes: {e}")))?;
         let _ = daemon.exits.set(watcher);
         daemon
-            .start_group_keeper()
+            .start_group_threads()
             .map_err(|e| DaemonError::Start(format!("cannot start a thread: {e}")))?;
         let worker = Arc::clone(&daemon);
         std::thread::Builder::new()

@@ -220,6 +220,13 @@ impl Daemon {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+            // One that died right after its last signal was not seen
+            // exiting by a step.
+            if !holder.exit_logged {
+                let pid = holder.process.pid;
+                tracing::warn!(lockspace = %name, pid, "holder of void leases exited");
+                holder.exit_logged = true;
+            }
         }
         lockspace.stopped();
         tracing::warn!(

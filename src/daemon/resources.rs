@@ -21,6 +21,7 @@ use crate::disk::{Access, DirectFile, DiskError};
 use crate::driver::{Driver, Target};
 use crate::lease_table::{Conversion, LetGo, LetGoError, Settle, Settling, Ticket, WaitLines};
 use crate::ondisk::RecordProblem;
+use crate::ondisk::group_record::group_record_span;
 use crate::ondisk::leader::LeaderKind;
 use crate::ondisk::name::Name;
 use crate::ondisk::request::ForceMode;
@@ -1443,6 +1444,13 @@ fn attempt(
         return Err(LetGoError::Gone);
     };
     let area_bytes = held.resource.geometry.area_bytes();
+    // A group record (see crate::groups) written under this hold and still
+    // in the kernel would land over the next holder's: not released
+    // before it has left. No other lease writes there.
+    let (record_at, record_len) = group_record_span(held.resource.geometry);
+    if disk.writes_in_flight_within(offset + record_at, record_len as u64) {
+        return Err(LetGoError::InFlight);
+    }
     let machine = op.machine(lockspace.timeouts);
     // Whatever the outcome, a write of ours still in the kernel may land.
     match Driver::for_resource(Target { disk, offset }).run(machine, &lockspace.hosts) {

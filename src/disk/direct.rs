@@ -57,13 +57,16 @@ pub trait IoFaultHook: Send + Sync {
 }
 
 /// The test hook's switch: `write_stall_permille=N,stall_ms=M` stalls each
-/// write with probability N/1000 for M milliseconds before it is issued.
+/// write with probability N/1000 for M milliseconds before it is issued;
+/// `,write_len=L` stalls only writes of L bytes.
 pub const TEST_FAULTS_ENV: &str = "LEASED_TEST_FAULTS";
 
 /// The hook [`TEST_FAULTS_ENV`] asks for.
 struct StallWrites {
     permille: u64,
     stall: Duration,
+    /// Only writes of this many bytes, if set.
+    len: Option<usize>,
     rng: Mutex<Rng>,
 }
 
@@ -77,17 +80,21 @@ impl StallWrites {
         StallWrites::parse(&text.to_string_lossy(), seed).map(Some)
     }
 
-    /// `write_stall_permille=N,stall_ms=M`.
+    /// `write_stall_permille=N,stall_ms=M[,write_len=L]`.
     fn parse(text: &str, seed: u64) -> Result<StallWrites, String> {
-        let bad =
-            || format!("{TEST_FAULTS_ENV}='{text}': expected write_stall_permille=N,stall_ms=M");
-        let (mut permille, mut stall_ms) = (None, None);
+        let bad = || {
+            format!(
+                "{TEST_FAULTS_ENV}='{text}': expected write_stall_permille=N,stall_ms=M[,write_len=L]"
+            )
+        };
+        let (mut permille, mut stall_ms, mut len) = (None, None, None);
         for field in text.split(',') {
             let (key, value) = field.split_once('=').ok_or_else(bad)?;
             let value: u64 = value.parse().map_err(|_| bad())?;
             match key {
                 "write_stall_permille" => permille = Some(value.min(1000)),
                 "stall_ms" => stall_ms = Some(value),
+                "write_len" => len = Some(usize::try_from(value).map_err(|_| bad())?),
                 _ => return Err(bad()),
             }
         }
@@ -95,14 +102,16 @@ impl StallWrites {
         Ok(StallWrites {
             permille,
             stall: Duration::from_millis(stall_ms),
+            len,
             rng: Mutex::new(Rng::new(seed)),
         })
     }
 }
 
 impl IoFaultHook for StallWrites {
-    fn before_io(&self, op: IoOp, offset: u64, _len: usize) -> Option<io::Error> {
+    fn before_io(&self, op: IoOp, offset: u64, len: usize) -> Option<io::Error> {
         let stall = op == IoOp::Write
+            && self.len.is_none_or(|only| only == len)
             && self.rng.lock().is_ok_and(|mut rng| rng.below(1000) < self.permille);
         if stall {
             tracing::warn!(offset, stall_ms = self.stall.as_millis(), "test fault: write stalled");
@@ -670,7 +679,9 @@ mod tests {
     #[test]
     fn test_faults_parse_strictly() {
         let hook = StallWrites::parse("write_stall_permille=5,stall_ms=1500", 1).unwrap();
-        assert_eq!((hook.permille, hook.stall), (5, Duration::from_millis(1500)));
+        assert_eq!((hook.permille, hook.stall, hook.len), (5, Duration::from_millis(1500), None));
+        let sized = StallWrites::parse("write_stall_permille=1000,stall_ms=1,write_len=4096", 1);
+        assert_eq!(sized.unwrap().len, Some(4096));
         for bad in ["", "stall_ms=10", "write_stall_permille=x,stall_ms=1", "stall=1,stall_ms=1"] {
             assert!(StallWrites::parse(bad, 1).is_err(), "{bad}");
         }
