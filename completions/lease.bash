@@ -661,7 +661,7 @@ _lease() {
             return 0
             ;;
         lease__subcmd__leased)
-            opts="-h -V --config --run-dir --state-dir --host-name --watchdog-fire-timeout --watchdog --fencing --kill-grace --socket-group --max-clients --wdmd-socket --lockspace --print-config --help --version"
+            opts="-h -V --config --run-dir --state-dir --host-name --watchdog-fire-timeout --watchdog --fencing --kill-grace --socket-group --max-clients --collect-idle-names --wdmd-socket --lockspace --print-config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -704,6 +704,10 @@ _lease() {
                     return 0
                     ;;
                 --max-clients)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --collect-idle-names)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

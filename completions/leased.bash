@@ -23,7 +23,7 @@ _leased() {
 
     case "${cmd}" in
         leased)
-            opts="-h -V --config --run-dir --state-dir --host-name --watchdog-fire-timeout --watchdog --fencing --kill-grace --socket-group --max-clients --wdmd-socket --lockspace --print-config --help --version"
+            opts="-h -V --config --run-dir --state-dir --host-name --watchdog-fire-timeout --watchdog --fencing --kill-grace --socket-group --max-clients --collect-idle-names --wdmd-socket --lockspace --print-config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -66,6 +66,10 @@ _leased() {
                     return 0
                     ;;
                 --max-clients)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --collect-idle-names)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -10,6 +10,7 @@ reset\t'Signal nothing: the watchdog resets the host'"
 complete -c leased -l kill-grace -d 'Seconds until holders of a failed lockspace\'s leases get SIGKILL [default: 40]' -r
 complete -c leased -l socket-group -d 'Group allowed to use the socket besides root' -r
 complete -c leased -l max-clients -d 'Most client connections at once [default: 1000]' -r
+complete -c leased -l collect-idle-names -d 'Remove names whose leases stood free this long from name indexes (0: never) [default: 0]' -r
 complete -c leased -l wdmd-socket -d 'wdmd\'s socket, served for sanlock ("" for none) [default: /run/wdmd/wdmd.sock with a watchdog device]' -r
 complete -c leased -l lockspace -d 'Lockspace to join at start, as NAME:HOST_ID:PATH:OFFSET (repeatable)' -r
 complete -c leased -l print-config -d 'Print the effective configuration and exit'

@@ -43,6 +43,7 @@ pub mod groups;
 pub mod host;
 #[cfg(test)]
 mod hostile_records;
+pub mod idle_names;
 pub mod lease_table;
 pub mod names;
 pub mod ondisk;

@@ -252,3 +252,34 @@ fn new_names_taken_at_once_on_one_host_all_succeed() {
     let listed = a.lease(&["index", "list", "ls", "--json"]).ok().json();
     assert_eq!(listed["names"].as_array().unwrap().len(), 4, "{listed}");
 }
+
+#[test]
+fn names_idle_for_the_configured_time_are_removed_and_held_ones_kept() {
+    let dir = scratch();
+    let path = lockspace_file(dir.path(), 16);
+    let args = ["--watchdog-fire-timeout", "60", "--collect-idle-names", "2"];
+    let a = Leased::start_with(dir.path(), "a", &args);
+    join(&a, 1, &path);
+    a.lease(&["index", "format", "ls"]).ok();
+    let holder = Holder::start();
+    for name in ["held", "freed", CINDER] {
+        a.lease(&["acquire", "-n", &format!("ls:{name}"), "-p", &holder.pid()]).ok();
+    }
+    for name in ["freed", CINDER] {
+        a.lease(&["release", "-n", &format!("ls:{name}"), "-p", &holder.pid()]).ok();
+    }
+    let names = || -> Vec<String> {
+        let listed = a.lease(&["index", "list", "ls", "--json"]).ok().json();
+        listed["names"].as_array().unwrap().iter().map(|e| e["name"].to_string()).collect()
+    };
+    assert_eq!(names().len(), 3, "nothing is removed before it has been idle");
+    wait_for(Duration::from_secs(30), "the idle names removed", || {
+        (names() == ["\"held\""]).then_some(())
+    });
+    // The held name's lease is still this holder's, and a removed name is
+    // added again on its next use.
+    let inquired = a.lease(&["inquire", "-p", &holder.pid(), "--json"]).ok().json();
+    assert_eq!(inquired["leases"].as_array().unwrap().len(), 1, "{inquired}");
+    a.lease(&["acquire", "-n", &format!("ls:{CINDER}"), "-p", &holder.pid()]).ok();
+    assert_eq!(names().len(), 2);
+}

@@ -128,6 +128,16 @@ lease record, a cleared one, one freed by a delete, or a never\-used one of
 the same name; a slot holding anything else (another resource's lease, a
 held or damaged one) is passed over, never written.
 .PP
+With
+.B collect_idle_names
+set (leased.conf(5)), leased removes, as a delete does, every name whose
+lease each of its readings (a quarter of that time apart) has found free
+at one lease version for that long, from the indexes of the lockspaces it
+has joined: names made per volume or per request do not fill the device.
+Groups are kept; the leases of members that left and of leaders that stood
+down go. An acquire by name that looked a removed name up is refused
+(retry) and looks it up again, adding it anew.
+.PP
 Capacity: each name takes one align size, so a GiB holds about 1021 names
 at 512/1M (less with 4096\-byte sectors and larger aligns: 128 at 4096/8M);
 an index holds 4096 names unless formatted with

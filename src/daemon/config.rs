@@ -50,6 +50,9 @@ pub struct Config {
     pub max_leases_per_client: usize,
     /// Most resources in one acquire or release.
     pub max_resources_per_request: usize,
+    /// Seconds a name's lease must stand free before the name is removed
+    /// from its index; 0 for never.
+    pub collect_idle_names: u64,
     /// Lockspaces to join at start, as NAME:HOST_ID:PATH:OFFSET.
     pub lockspaces: Vec<String>,
     /// Serve sanlock's client protocol too.
@@ -94,6 +97,7 @@ impl Default for Config {
             max_frame: DEFAULT_MAX_FRAME,
             max_leases_per_client: 4096,
             max_resources_per_request: 64,
+            collect_idle_names: 0,
             lockspaces: Vec::new(),
             sanlock_protocol: true,
             sanlock_run_dir: None,
@@ -230,6 +234,15 @@ pub const KEYS: &[ConfigKey] = &[
         text: "Most resources in one acquire or release.",
     },
     ConfigKey {
+        name: "collect_idle_names",
+        default: "0",
+        text: "Seconds a name's lease must stand free, as every reading of it shows, before \
+               the name is removed from its lockspace's name index (as lease index delete \
+               removes it); 0 never removes any. Groups are kept; the leases of members that \
+               left and of leaders that stood down go. For sets of names made per volume or \
+               per request, which would otherwise fill the device.",
+    },
+    ConfigKey {
         name: "lockspaces",
         default: "[]",
         text: "Lockspaces to join at start, each as \"NAME:HOST_ID:PATH:OFFSET\".",
@@ -334,6 +347,10 @@ pub struct LeasedArgs {
     /// Most client connections at once [default: 1000]
     #[arg(long, value_name = "N")]
     pub max_clients: Option<usize>,
+    /// Remove names whose leases stood free this long from name indexes (0: never)
+    /// [default: 0]
+    #[arg(long, value_name = "SECONDS")]
+    pub collect_idle_names: Option<u64>,
     /// wdmd's socket, served for sanlock ("" for none) [default: /run/wdmd/wdmd.sock with a
     /// watchdog device]
     #[arg(long, value_name = "PATH")]
@@ -407,6 +424,9 @@ impl Config {
         }
         if let Some(max) = args.max_clients {
             config.max_clients = max;
+        }
+        if let Some(idle) = args.collect_idle_names {
+            config.collect_idle_names = idle;
         }
         if args.wdmd_socket.is_some() {
             config.wdmd_socket = args.wdmd_socket.clone();

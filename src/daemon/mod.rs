@@ -17,6 +17,7 @@
 //! wait run on their connection's thread and never hold up other clients.
 
 mod areas;
+mod collector;
 pub mod config;
 mod groups;
 mod host_events;
@@ -265,6 +266,7 @@ impl Daemon {
         let _ = daemon.exits.set(watcher);
         daemon
             .start_group_threads()
+            .and_then(|()| daemon.start_collector())
             .map_err(|e| DaemonError::Start(format!("cannot start a thread: {e}")))?;
         let worker = Arc::clone(&daemon);
         std::thread::Builder::new()
