@@ -80,6 +80,12 @@ impl IdleNames {
             .retain(|(space, offset), _| !space.same_as(&lockspace) || offsets.contains(offset));
     }
 
+    /// Times the name at `offset` of `lockspace` afresh from its next
+    /// reading (it could not be removed).
+    pub fn restart(&mut self, lockspace: Name, offset: u64) {
+        self.free.remove(&(lockspace, offset));
+    }
+
     /// Forgets the names of lockspaces not in `spaces`.
     pub fn keep_lockspaces(&mut self, spaces: &BTreeSet<Name>) {
         self.free.retain(|(space, _), _| spaces.contains(space));
@@ -134,7 +140,10 @@ mod tests {
         assert_eq!(idle.len(), 2);
         idle.keep_only(ls, &BTreeSet::new());
         assert_eq!(idle.len(), 1);
-        idle.keep_lockspaces(&BTreeSet::from([ls]));
+        idle.restart(other, 3 << 20);
         assert!(idle.is_empty());
+        idle.observe(other, 3 << 20, a, LeaseSeen::Free { lver: 1 }, at(0));
+        idle.keep_lockspaces(&BTreeSet::from([ls]));
+        assert!(idle.is_empty(), "a lockspace left is forgotten");
     }
 }

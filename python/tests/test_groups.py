@@ -253,7 +253,15 @@ def test_nobody_leads_as_another_processes_member_or_takes_a_group_lease_by_spec
     assert one.group_elect("ls", group, "alice")["elected"]
     with pytest.raises(RefusedError, match="a leader"):
         one.group_leave("ls", group, "alice") and one.group_delete("ls", group)
+    assert one.group_elect("ls", group, "other") == {"elected": False, "leader": "alice"}
     one.group_stand_down("ls", group, "alice")
+    # The other way round: an id that leads from one process joins from no other.
+    other = new_group(one)
+    assert one.group_elect("ls", other, "bob")["elected"]
+    with pytest.raises(ExistsError, match="leads group"):
+        two.group_join("ls", other, "bob")
+    one.group_stand_down("ls", other, "bob")
+    one.group_delete("ls", other)
     listed = {n["name"]: n for n in one.call("index_list", {"lockspace": "ls"})["names"]}
     entry = listed[f"#group:{group}"]
     with pytest.raises(BadRequestError, match="group's lease"):

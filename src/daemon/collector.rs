@@ -75,20 +75,29 @@ impl Daemon {
                     }
                     _ => LeaseSeen::Held,
                 };
+                let LeaseSeen::Free { lver } = seen else {
+                    names.observe(space, entry.offset, entry.name, seen, OsClock.now());
+                    continue;
+                };
                 if names.observe(space, entry.offset, entry.name, seen, OsClock.now())
                     && let Ok(described) = described(&place, index, entry)
                 {
-                    idle.push((entry, described.name));
+                    idle.push((entry, described.name, lver));
                 }
             }
             Ok(idle)
         });
-        for (entry, full) in idle.unwrap_or_default() {
+        for (entry, full, lver) in idle.unwrap_or_default() {
             let Some(name) = full_name_of(&entry, full) else { continue };
-            match self.delete_name(&space, &name, || Ok(())) {
+            // Only at the lease version every reading saw: a name taken
+            // and let go since is not idle.
+            match self.delete_name(&space, &name, Some(lver), || Ok(())) {
                 Ok(_) => tracing::info!(lockspace = %space, name = %name, "removed an idle name"),
                 Err(err) => {
-                    tracing::debug!(lockspace = %space, name = %name, "idle name kept: {err}")
+                    // Timed afresh: a lease held shared looks free, and is
+                    // tried once per idle time, not at every reading.
+                    names.restart(space, entry.offset);
+                    tracing::debug!(lockspace = %space, name = %name, "idle name kept: {err}");
                 }
             }
         }

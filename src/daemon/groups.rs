@@ -34,7 +34,7 @@ use crate::api::results::{
     ElectReply, GroupEvent, GroupMember, GroupReply, GroupsReply, MemberReply,
 };
 use crate::api::{
-    Acquire, ApiError, ErrorCode, GroupArgs, GroupJoin, NamedResource, Release, ResourceArg,
+    Acquire, ApiError, Cause, ErrorCode, GroupArgs, GroupJoin, NamedResource, Release, ResourceArg,
     ResponseFrame,
 };
 use crate::clock::{Clock, MonoTime, OsClock};
@@ -53,6 +53,8 @@ use crate::spec::{DiskLocation, ResourceSpec};
 pub const MAX_WATCHES: usize = 256;
 /// How long the first reply of a watch may take to be taken in.
 const WATCH_REPLY_WAIT: Duration = Duration::from_secs(2);
+/// How long a join waits for a member's lease busy here without a member.
+const BUSY_PATIENCE: Duration = Duration::from_secs(2);
 /// Readings again of a record that is not intact before it is called
 /// damaged.
 const TORN_READS: u32 = 3;
@@ -82,6 +84,9 @@ struct State {
     ttls_added: bool,
     /// Watched groups are to be read now.
     poll_now: bool,
+    /// Watches whose first reply is being written: they count against
+    /// the limit.
+    starting: usize,
 }
 
 struct Watch {
@@ -235,7 +240,7 @@ impl Daemon {
     pub(super) fn group_delete(self: &Arc<Self>, args: &GroupArgs) -> Result<GroupReply, ApiError> {
         let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
         let before = self.group_state(&lockspace, &group)?;
-        self.delete_name(&lockspace, &group.name(), || {
+        self.delete_name(&lockspace, &group.name(), None, || {
             let now = self.group_state(&lockspace, &group)?;
             if now.members.is_empty() && now.leader.is_none() {
                 return Ok(());
@@ -255,7 +260,7 @@ impl Daemon {
                 .ok()
                 .and_then(|stored| FullName::grouped(entry.name.clone(), stored).ok());
             let Some(full) = full else { continue };
-            if let Err(err) = self.delete_name(&lockspace, &full, || Ok(())) {
+            if let Err(err) = self.delete_name(&lockspace, &full, None, || Ok(())) {
                 tracing::info!(name = %entry.name, "left in the name index: {err}");
             }
         }
@@ -304,20 +309,54 @@ impl Daemon {
         };
         let data = record_bytes(&record)?;
         let name = group.member(&member);
+        let leader_key = LeaseKey { lockspace, name: group.leader().stored() };
         self.under_group(&lockspace, &group, || {
+            // Under the group's lease, as elect checks the other way: a
+            // member id that leads from another process is that process's.
+            let leader = self.group_read(&lockspace, &group, false)?.leader;
+            let leads_here = self.leases.lock().expect("leases lock").occupant(&leader_key)
+                == Some(Occupant::Process(peer.pid));
+            if leader.as_deref() == Some(member.id()) && !leads_here {
+                return Err(ApiError::new(
+                    ErrorCode::Exists,
+                    format!(
+                        "'{}' leads group '{}' from another process: the id is that process's",
+                        member.id(),
+                        group.id()
+                    ),
+                ));
+            }
             let acquire = Acquire {
                 resources: vec![group_resource(&args.lockspace, &name)],
                 ..Acquire::default()
             };
-            self.acquire_with(peer, acquire, &|leases| self.write_record(leases, &data))
-        })?
-        .map_err(|err| match err.code {
-            ErrorCode::Exists | ErrorCode::Refused => ApiError::new(
-                ErrorCode::Exists,
-                format!("'{}' is a member of group '{}' already: {err}", member.id(), group.id()),
-            ),
-            _ => err,
-        })?;
+            // The lease may be busy here a moment without a member (being
+            // released, or its name removed): that is waited out a little.
+            let patience = OsClock.now() + BUSY_PATIENCE;
+            loop {
+                match self
+                    .acquire_with(peer, acquire.clone(), &|leases| self.write_record(leases, &data))
+                {
+                    Err(err) if err.cause == Some(Cause::BusyHere) && OsClock.now() < patience => {
+                        OsClock.sleep_until(OsClock.now() + Duration::from_millis(20));
+                    }
+                    Err(err) if err.cause == Some(Cause::BusyHere) => {
+                        return Err(ApiError::new(ErrorCode::Retry, err.message));
+                    }
+                    Err(err) if matches!(err.code, ErrorCode::Exists | ErrorCode::Refused) => {
+                        return Err(ApiError::new(
+                            ErrorCode::Exists,
+                            format!(
+                                "'{}' is a member of group '{}' already: {err}",
+                                member.id(),
+                                group.id()
+                            ),
+                        ));
+                    }
+                    done => return done,
+                }
+            }
+        })??;
         // A join replaces whatever time to live an earlier holder of the
         // member's lease had.
         let key = LeaseKey { lockspace, name: name.stored() };
@@ -365,7 +404,7 @@ impl Daemon {
         self.groups.state.lock().expect("groups lock").ttls.remove(&key);
         // The lease is free: its name goes too, unless someone took it
         // again meanwhile.
-        if let Err(err) = self.delete_name(&lockspace, &name, || Ok(())) {
+        if let Err(err) = self.delete_name(&lockspace, &name, None, || Ok(())) {
             tracing::debug!(name = %name, "left in the name index: {err}");
         }
         self.group_changed(&lockspace, &group);
@@ -580,22 +619,31 @@ impl Daemon {
                 Ok(reply) => reply,
                 Err(err) => return refused(err),
             };
-            let mut state = self.groups.state.lock().expect("groups lock");
-            if state.watches.len() >= MAX_WATCHES {
-                drop(state);
-                return refused(ApiError::new(
-                    ErrorCode::Limit,
-                    format!("{MAX_WATCHES} watches are open on this host; the limit is reached"),
-                ));
+            {
+                let mut state = self.groups.state.lock().expect("groups lock");
+                if state.watches.len() + state.starting >= MAX_WATCHES {
+                    drop(state);
+                    return refused(ApiError::new(
+                        ErrorCode::Limit,
+                        format!(
+                            "{MAX_WATCHES} watches are open on this host; the limit is reached"
+                        ),
+                    ));
+                }
+                state.starting += 1;
             }
             // The group may be large: its first reply is written whole,
-            // waiting for a slow reader a little, not sent at once or not
-            // at all as the events are.
+            // waiting for a slow reader a little (with no lock held), not
+            // sent at once or not at all as the events are. Changes made
+            // meanwhile are read at once once the watch is in (poll_now).
             let first = frame_of(request, &reply);
             let written = handle
                 .set_write_timeout(Some(WATCH_REPLY_WAIT))
                 .and_then(|()| (&handle).write_all(&first));
+            let mut state = self.groups.state.lock().expect("groups lock");
+            state.starting -= 1;
             if written.is_err() {
+                drop(state);
                 let _ = handle.shutdown(std::net::Shutdown::Both);
                 return true;
             }
@@ -644,16 +692,25 @@ impl Daemon {
             due.map(|(key, ttl)| (key.clone(), ttl.pid)).collect()
         };
         for (key, pid) in &expired {
+            // Looked at again under the lock: the member may have left and
+            // joined again (with a new time to live) since the list was made.
             let lease = {
+                let mut state = self.groups.state.lock().expect("groups lock");
+                let still =
+                    state.ttls.get(key).is_some_and(|ttl| ttl.pid == *pid && ttl.expires <= now);
+                if !still {
+                    continue;
+                }
                 let mut table = self.leases.lock().expect("leases lock");
-                match table.occupant(key) {
+                let lease = match table.occupant(key) {
                     // An update under way: tried again next round.
                     Some(Occupant::Busy) => continue,
                     Some(Occupant::Process(holder)) if holder == *pid => table.take(key),
                     _ => None,
-                }
+                };
+                state.ttls.remove(key);
+                lease
             };
-            self.groups.state.lock().expect("groups lock").ttls.remove(key);
             if let Some(lease) = lease {
                 tracing::info!(member = %key.name, pid, "a group member's time to live passed");
                 self.release_and_free(vec![lease]);

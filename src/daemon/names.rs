@@ -275,15 +275,17 @@ impl Daemon {
     /// another), and its client looks the name up again.
     pub(super) fn index_delete(self: &Arc<Self>, args: &IndexName) -> Result<IndexEntry, ApiError> {
         let lockspace = lockspace_name(&args.lockspace)?;
-        self.delete_name(&lockspace, &full_name(&args.name)?, || Ok(()))
+        self.delete_name(&lockspace, &full_name(&args.name)?, None, || Ok(()))
     }
 
     /// Removes `name` from `lockspace`'s index as `index_delete` does, if
-    /// `check` (run while its lease is held) allows.
+    /// `check` (run while its lease is held) allows, and, if `lver` is
+    /// given, only if its lease is still at that lease version.
     pub(super) fn delete_name(
         self: &Arc<Self>,
         lockspace: &Name,
         name: &FullName,
+        lver: Option<u64>,
         check: impl FnOnce() -> Result<(), ApiError>,
     ) -> Result<IndexEntry, ApiError> {
         let lockspace = *lockspace;
@@ -293,7 +295,7 @@ impl Daemon {
             lockspace,
             name: name.stored(),
             disk: DiskLocation { path: place.path.clone(), offset: entry.offset },
-            lver: None,
+            lver,
             shared: false,
         };
         let removal = Entry { name: name.stored(), offset: entry.offset };

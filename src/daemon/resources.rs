@@ -115,6 +115,23 @@ impl Daemon {
         Ok(None)
     }
 
+    /// `error`, an acquire's failure on `one`, or a retry if `arg` names
+    /// a lease the index no longer has there: a name removed meanwhile
+    /// leaves its lease under another name, which reads as damage but is
+    /// not.
+    fn unless_moved(self: &Arc<Self>, arg: &ResourceArg, one: &Named, error: ApiError) -> ApiError {
+        let ResourceArg::Named(named) = arg else { return error };
+        if error.code != ErrorCode::Data {
+            return error;
+        }
+        match self.named_resource(named, false) {
+            Ok(spec) if spec.disk.offset == one.place.offset => error,
+            Ok(_) => moved_error(named.name.clone()),
+            Err(err) if err.code == ErrorCode::NotFound => moved_error(named.name.clone()),
+            Err(_) => error,
+        }
+    }
+
     /// The resource disk at `place`, opened once for every lease on that
     /// device whatever path names it: the disk layer orders our writes to
     /// one sector only within one open file.
@@ -246,7 +263,7 @@ impl Daemon {
                     for lease in acquired {
                         self.let_go(&lease.key, &lease.place, LetGo::Release(lease.held));
                     }
-                    return Err(failed.error);
+                    return Err(self.unless_moved(&args.resources[at], one, failed.error));
                 }
             }
         }
@@ -1324,7 +1341,6 @@ fn busy_error(key: &LeaseKey, occupant: Occupant) -> ApiError {
         .because(cause)
 }
 
-/// A name deleted (and perhaps added again elsewhere) while acquired.
 /// Group leases (see [`crate::groups`]) are taken only through the group
 /// calls, which write their records: an acquire by spec string is refused.
 fn refuse_group_lease(spec: &ResourceSpec, acquiring: bool) -> Result<(), ApiError> {
@@ -1338,6 +1354,7 @@ fn refuse_group_lease(spec: &ResourceSpec, acquiring: bool) -> Result<(), ApiErr
     Ok(())
 }
 
+/// A name deleted (and perhaps added again elsewhere) while acquired.
 fn moved_error(name: String) -> ApiError {
     ApiError::new(
         ErrorCode::Retry,
