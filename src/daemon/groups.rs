@@ -1,5 +1,6 @@
 //! Groups of a lockspace (see [`crate::groups`]): their calls, and what
-//! the keeper thread serves: members' times to live, and watches.
+//! two threads of their own serve: members' times to live (the keeper),
+//! and watches (the poller).
 //!
 //! A member is the process holding its member lease, so it leaves its
 //! groups when it exits or its host is DEAD with no call of its own; a
@@ -41,7 +42,7 @@ use crate::clock::{Clock, MonoTime, OsClock};
 use crate::delta::HostState;
 use crate::direct::{DirectError, probe_area};
 use crate::disk::Disk;
-use crate::groups::{Group, Member, Record};
+use crate::groups::{Group, Member, Record, is_group_lease};
 use crate::names::FullName;
 use crate::ondisk::group_record::{self, GROUP_DATA_MAX, group_record_span};
 use crate::ondisk::leader::{LeaderKind, LeaderRecord};
@@ -276,7 +277,11 @@ impl Daemon {
         let groups = self.read_index(&place, |index| {
             let entries = index.list().map_err(|e| super::areas::index_error(&e))?;
             let mut groups = Vec::new();
-            for entry in entries.into_iter().filter(|e| e.name.to_string().starts_with("#g")) {
+            let groups_only = |e: &Entry| {
+                let stored = e.name.to_string();
+                stored.starts_with("#g") && is_group_lease(&stored)
+            };
+            for entry in entries.into_iter().filter(groups_only) {
                 let described = described(&place, index, entry)?;
                 groups.extend(Group::of_name(&described.name).map(|g| g.id().to_owned()));
             }
