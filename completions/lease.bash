@@ -34,6 +34,9 @@ _lease() {
             lease,generate)
                 cmd="lease__subcmd__generate"
                 ;;
+            lease,group)
+                cmd="lease__subcmd__group"
+                ;;
             lease,hosts)
                 cmd="lease__subcmd__hosts"
                 ;;
@@ -94,6 +97,18 @@ _lease() {
             lease__subcmd__generate,man)
                 cmd="lease__subcmd__generate__subcmd__man"
                 ;;
+            lease__subcmd__group,create)
+                cmd="lease__subcmd__group__subcmd__create"
+                ;;
+            lease__subcmd__group,delete)
+                cmd="lease__subcmd__group__subcmd__delete"
+                ;;
+            lease__subcmd__group,list)
+                cmd="lease__subcmd__group__subcmd__list"
+                ;;
+            lease__subcmd__group,members)
+                cmd="lease__subcmd__group__subcmd__members"
+                ;;
             lease__subcmd__index,create)
                 cmd="lease__subcmd__index__subcmd__create"
                 ;;
@@ -113,7 +128,7 @@ _lease() {
 
     case "${cmd}" in
         lease)
-            opts="-h -V --help --version direct add-lockspace rem-lockspace acquire release inquire convert request status hosts index run watchdog demo generate leased"
+            opts="-h -V --help --version direct add-lockspace rem-lockspace acquire release inquire convert request status hosts index group run watchdog demo generate leased"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -538,6 +553,76 @@ _lease() {
             ;;
         lease__subcmd__generate__subcmd__man)
             opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lease__subcmd__group)
+            opts="-h -V --help --version list members create delete"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lease__subcmd__group__subcmd__create)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lease__subcmd__group__subcmd__delete)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lease__subcmd__group__subcmd__list)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lease__subcmd__group__subcmd__members)
+            opts="-h -V --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -7,7 +7,9 @@
 //!   lease left under a name no lookup gives, and bad input refused with
 //!   nothing changed on disk;
 //! - two hosts adding the same names at once get one lease per name, and
-//!   exclude each other through it.
+//!   exclude each other through it;
+//! - idle names are collected when asked; `lease group` shows and manages
+//!   groups.
 
 mod common;
 
@@ -282,4 +284,49 @@ fn names_idle_for_the_configured_time_are_removed_and_held_ones_kept() {
     assert_eq!(inquired["leases"].as_array().unwrap().len(), 1, "{inquired}");
     a.lease(&["acquire", "-n", &format!("ls:{CINDER}"), "-p", &holder.pid()]).ok();
     assert_eq!(names().len(), 2);
+}
+
+#[test]
+fn lease_group_lists_shows_creates_and_deletes_groups() {
+    let dir = scratch();
+    let path = lockspace_file(dir.path(), 8);
+    let a = Leased::start(dir.path(), "a", 60);
+    join(&a, 1, &path);
+    a.lease(&["index", "format", "ls"]).ok();
+    a.lease(&["group", "create", "ls:volume-workers"]).ok();
+    assert_eq!(error_kind(&a.lease(&["group", "create", "ls:volume-workers", "--json"])), "exists");
+    // This test's process joins, as a program does through the socket.
+    let mut client = a.daemon.client().unwrap();
+    let joined: serde_json::Value = client
+        .call(lease::api::Request::GroupJoin(lease::api::GroupJoin {
+            lockspace: "ls".into(),
+            group: "volume-workers".into(),
+            member: "cinder-1".into(),
+            capabilities: serde_json::json!({"host": "node-1"}),
+            ttl_ms: None,
+        }))
+        .unwrap();
+    assert_eq!(joined["member"], "cinder-1");
+    let shown = a.lease(&["group", "members", "ls:volume-workers", "--json"]).ok().json();
+    assert_eq!(shown["members"][0]["member"], "cinder-1");
+    assert_eq!(shown["members"][0]["host_id"], 1);
+    assert_eq!(shown["members"][0]["capabilities"]["host"], "node-1");
+    let text = a.lease(&["group", "members", "ls:volume-workers"]).ok().stdout;
+    assert!(text.contains("cinder-1") && text.contains("node-1"), "{text}");
+    let refused = a.lease(&["group", "delete", "ls:volume-workers", "--json"]);
+    assert_eq!(error_kind(&refused), "refused", "a group with a member");
+    let listed = a.lease(&["group", "list", "ls"]).ok().stdout;
+    assert_eq!(listed, "volume-workers\n");
+    let request = lease::api::GroupArgs {
+        lockspace: "ls".into(),
+        group: "volume-workers".into(),
+        member: "cinder-1".into(),
+    };
+    let _: serde_json::Value = client.call(lease::api::Request::GroupLeave(request)).unwrap();
+    a.lease(&["group", "delete", "ls:volume-workers"]).ok();
+    assert_eq!(a.lease(&["group", "list", "ls"]).ok().stdout, "");
+    assert_eq!(
+        error_kind(&a.lease(&["group", "members", "ls:volume-workers", "--json"])),
+        "not_found"
+    );
 }

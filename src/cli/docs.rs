@@ -181,6 +181,11 @@ before the call that made it returns, one made elsewhere within half an
 io_timeout (leased reads watched groups that often). The calls are on the
 socket (SOCKET PROTOCOL in leased(8)); the Python package's Client and its
 tooz driver use them.
+.B lease group list LOCKSPACE
+and
+.B lease group members|create|delete LOCKSPACE:GROUP
+show and manage groups from the command line; joining is for programs, as
+the member is the process that joined.
 .SH "LEASES AND PROCESSES"
 A resource lease belongs to a process. leased watches it and releases its
 leases when it exits (a persistent lease is kept as an orphan instead,

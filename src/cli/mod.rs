@@ -7,6 +7,7 @@ mod demo;
 mod direct;
 pub mod docs;
 pub mod exit;
+mod group;
 mod index;
 mod output;
 pub mod sanlock;
@@ -74,6 +75,9 @@ pub enum Command {
     /// Find leases by name: a lockspace's name index
     #[command(subcommand)]
     Index(index::IndexCommand),
+    /// Groups of processes, with capabilities and a leader, kept in the name index
+    #[command(subcommand)]
+    Group(group::GroupCommand),
     /// Run a command while holding resources, like flock(1) for shared storage
     Run(client::RunArgs),
     /// Share the host's watchdog: have the host reset unless this keeps renewing
@@ -107,6 +111,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => client::status(&args),
         Command::Hosts(args) => client::hosts(&args),
         Command::Index(command) => index::run(&command),
+        Command::Group(command) => group::run(&command),
         Command::Run(args) => client::run(&args),
         Command::Watchdog(args) => watchdog::run(&args),
         Command::Demo(args) => demo::run(&args),
