@@ -152,8 +152,8 @@ of the index, under a name no client can take (names starting with
 .B the group
 #group:GROUP, stored as #g and 46 hex digits of the SHA\-256 of the group
 id. A host holds it only while it adds a member or deletes the group: no
-member joins a group being deleted, and only a group without members is
-deleted.
+member joins a group being deleted, and only a group without members or
+leader is deleted.
 .TP
 .B each member
 #member:LEN:GROUP:MEMBER, stored as #m, 23 hex digits of the group id's
