@@ -141,6 +141,12 @@ pub fn is_group_lease(stored: &str) -> bool {
         && stored[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Whether `stored` is the stored name of a group's own lease (`#g`),
+/// as opposed to a member's or a leader's.
+pub fn is_group_own_lease(stored: &str) -> bool {
+    stored.starts_with("#g") && is_group_lease(stored)
+}
+
 fn grouped(full: String, stored: String) -> FullName {
     let stored = Name::new(&stored).expect("48 ASCII bytes");
     FullName::grouped(full, stored).expect("ids are checked: the full name fits")
@@ -162,6 +168,8 @@ mod tests {
         for name in [group.name(), group.leader(), group.member(&a), group.member(&b)] {
             assert_eq!(name.stored().to_string().len(), 48, "{name}");
             assert!(is_group_lease(&name.stored().to_string()), "{name}");
+            let own = name.as_str().starts_with("#group:");
+            assert_eq!(is_group_own_lease(&name.stored().to_string()), own, "{name}");
             assert!(!is_group_lease(&FullName::new(name.as_str()).unwrap().stored().to_string()));
             assert!(name.is_hashed(), "{name}");
             assert!(RESERVED_PREFIXES.iter().any(|p| name.as_str().starts_with(p)), "{name}");

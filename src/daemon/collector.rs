@@ -18,7 +18,7 @@ use super::lockspace::{Lockspace, Membership};
 use super::names::described;
 use crate::clock::{Clock, OsClock};
 use crate::direct::probe_area;
-use crate::groups::is_group_lease;
+use crate::groups::{is_group_lease, is_group_own_lease};
 use crate::idle_names::{IdleNames, LeaseSeen};
 use crate::names::FullName;
 use crate::ondisk::leader::LeaderKind;
@@ -60,9 +60,7 @@ impl Daemon {
             let mut idle = Vec::new();
             for entry in entries {
                 // Groups stay; everything else may go once idle.
-                if entry.name.to_string().starts_with("#g")
-                    && is_group_lease(&entry.name.to_string())
-                {
+                if is_group_own_lease(&entry.name.to_string()) {
                     continue;
                 }
                 let probed =

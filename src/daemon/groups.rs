@@ -26,23 +26,24 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
 use super::host_events::send_whole;
-use super::leases::{Lease, LeaseKey, Occupant, Owner};
+use super::leases::{Lease, LeaseKey, LeaseTable, Occupant};
 use super::lockspace::{Lockspace, Membership, direct_error};
 use super::names::{Place, described, lockspace_name, retried};
 use super::resources::lost_error;
+use super::server::reply;
 use super::{Daemon, Peer};
 use crate::api::results::{
-    ElectReply, GroupEvent, GroupMember, GroupReply, GroupsReply, MemberReply,
+    ElectReply, GroupEvent, GroupMember, GroupReply, GroupsReply, LeasesReply, MemberReply,
 };
 use crate::api::{
     Acquire, ApiError, Cause, ErrorCode, GroupArgs, GroupJoin, NamedResource, Release, ResourceArg,
-    ResponseFrame,
+    ResponseFrame, write_frame,
 };
 use crate::clock::{Clock, MonoTime, OsClock};
 use crate::delta::HostState;
 use crate::direct::{DirectError, probe_area};
 use crate::disk::Disk;
-use crate::groups::{Group, Member, Record, is_group_lease};
+use crate::groups::{Group, Member, Record, is_group_own_lease};
 use crate::names::FullName;
 use crate::ondisk::group_record::{self, GROUP_DATA_MAX, group_record_span};
 use crate::ondisk::leader::{LeaderKind, LeaderRecord};
@@ -191,9 +192,15 @@ fn group_resource(lockspace: &str, name: &FullName) -> ResourceArg {
     })
 }
 
-/// A record's JSON, refused if it does not fit.
-fn record_bytes(record: &Record) -> Result<Vec<u8>, ApiError> {
-    let data = serde_json::to_vec(record)
+/// The JSON of `member`'s record in `group`, refused if it does not fit.
+fn record_of(
+    group: &Group,
+    member: &Member,
+    capabilities: serde_json::Value,
+) -> Result<Vec<u8>, ApiError> {
+    let record =
+        Record { group: group.id().to_owned(), member: member.id().to_owned(), capabilities };
+    let data = serde_json::to_vec(&record)
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     if data.len() > GROUP_DATA_MAX {
         return Err(ApiError::new(
@@ -212,8 +219,8 @@ fn record_bytes(record: &Record) -> Result<Vec<u8>, ApiError> {
 fn frame_of(request: u64, result: impl serde::Serialize) -> Vec<u8> {
     let value = serde_json::value::to_raw_value(&result).expect("replies serialize");
     let body = serde_json::to_vec(&ResponseFrame::reply(request, Ok(value))).expect("serializes");
-    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
+    let mut frame = Vec::with_capacity(body.len() + 4);
+    write_frame(&mut frame, &body).expect("a frame of a reply fits");
     frame
 }
 
@@ -235,15 +242,18 @@ impl Daemon {
         })
     }
 
-    /// `group_delete`: only a group without members, checked while its
+    /// `group_delete`: only a group without members or leader, checked while its
     /// lease is held, so that nobody joins meanwhile. Member and leader
     /// leases it leaves behind are removed from the index after it.
     pub(super) fn group_delete(self: &Arc<Self>, args: &GroupArgs) -> Result<GroupReply, ApiError> {
         let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
-        let before = self.group_state(&lockspace, &group)?;
-        self.delete_name(&lockspace, &group.name(), None, || {
+        let place = self.name_index(&lockspace)?;
+        self.find_name(&place, &group.name())?.ok_or_else(|| no_group(&lockspace, &group))?;
+        let mut last = None;
+        let deleted = self.delete_name(&lockspace, &group.name(), None, || {
             let now = self.group_state(&lockspace, &group)?;
             if now.members.is_empty() && now.leader.is_none() {
+                last = Some(now);
                 return Ok(());
             }
             Err(ApiError::new(
@@ -255,7 +265,9 @@ impl Daemon {
                     if now.leader.is_some() { "a" } else { "no" }
                 ),
             ))
-        })?;
+        });
+        deleted?;
+        let last = last.expect("a delete that succeeds has passed its check");
         for entry in self.group_entries(&lockspace, &group)? {
             let full = Name::new(&entry.stored)
                 .ok()
@@ -267,7 +279,7 @@ impl Daemon {
         }
         let reading = self.groups.reading();
         self.group_deleted(&lockspace, &group, reading);
-        Ok(before)
+        Ok(last)
     }
 
     /// `group_list`: every group of a lockspace.
@@ -277,10 +289,7 @@ impl Daemon {
         let groups = self.read_index(&place, |index| {
             let entries = index.list().map_err(|e| super::areas::index_error(&e))?;
             let mut groups = Vec::new();
-            let groups_only = |e: &Entry| {
-                let stored = e.name.to_string();
-                stored.starts_with("#g") && is_group_lease(&stored)
-            };
+            let groups_only = |e: &Entry| is_group_own_lease(&e.name.to_string());
             for entry in entries.into_iter().filter(groups_only) {
                 let described = described(&place, index, entry)?;
                 groups.extend(Group::of_name(&described.name).map(|g| g.id().to_owned()));
@@ -307,20 +316,14 @@ impl Daemon {
                 format!("ttl_ms is 1 to {}", MAX_TTL.as_millis()),
             ));
         }
-        let record = Record {
-            group: group.id().to_owned(),
-            member: member.id().to_owned(),
-            capabilities: args.capabilities.clone(),
-        };
-        let data = record_bytes(&record)?;
+        let data = record_of(&group, &member, args.capabilities.clone())?;
         let name = group.member(&member);
         let leader_key = LeaseKey { lockspace, name: group.leader().stored() };
         self.under_group(&lockspace, &group, || {
             // Under the group's lease, as elect checks the other way: a
             // member id that leads from another process is that process's.
             let leader = self.group_read(&lockspace, &group, false)?.leader;
-            let leads_here = self.leases.lock().expect("leases lock").occupant(&leader_key)
-                == Some(Occupant::Process(peer.pid));
+            let leads_here = self.held_by_process(&leader_key, peer.pid);
             if leader.as_deref() == Some(member.id()) && !leads_here {
                 return Err(ApiError::new(
                     ErrorCode::Exists,
@@ -331,17 +334,11 @@ impl Daemon {
                     ),
                 ));
             }
-            let acquire = Acquire {
-                resources: vec![group_resource(&args.lockspace, &name)],
-                ..Acquire::default()
-            };
             // The lease may be busy here a moment without a member (being
             // released, or its name removed): that is waited out a little.
             let patience = OsClock.now() + BUSY_PATIENCE;
             loop {
-                match self
-                    .acquire_with(peer, acquire.clone(), &|leases| self.write_record(leases, &data))
-                {
+                match self.take_group_lease(peer, &args.lockspace, &name, &data) {
                     Err(err) if err.cause == Some(Cause::BusyHere) && OsClock.now() < patience => {
                         OsClock.sleep_until(OsClock.now() + Duration::from_millis(20));
                     }
@@ -431,38 +428,17 @@ impl Daemon {
     ) -> Result<MemberReply, ApiError> {
         let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
         let member = member_of(&args.member)?;
-        let record = Record {
-            group: group.id().to_owned(),
-            member: member.id().to_owned(),
-            capabilities: args.capabilities.clone(),
-        };
-        let data = record_bytes(&record)?;
+        let data = record_of(&group, &member, args.capabilities.clone())?;
         let name = group.member(&member);
         self.held_by_caller(peer, &lockspace, &group, &member, &name)?;
         let key = LeaseKey { lockspace, name: name.stored() };
-        let (lease, closing) = {
-            let mut table = self.leases.lock().expect("leases lock");
-            match table.occupant(&key) {
-                Some(Occupant::Process(pid)) if pid == peer.pid => {}
-                _ => return Err(not_member(&group, &member)),
-            }
-            let closing = table.is_closed(&lockspace);
-            (table.take(&key).expect("checked above"), closing)
+        let check = |table: &LeaseTable| match table.occupant(&key) {
+            Some(Occupant::Process(pid)) if pid == peer.pid => Ok(()),
+            _ => Err(not_member(&group, &member)),
         };
-        let written = if closing {
-            Err(ApiError::new(ErrorCode::Retry, format!("lockspace '{lockspace}' is being left")))
-        } else {
+        let written = self.with_lease_out(&key, check, |lease| {
             self.write_record(std::slice::from_ref(&*lease), &data)
-        };
-        let holder = match &lease.owner {
-            Owner::Process(process) => Some(Arc::clone(process)),
-            Owner::Orphan => None,
-        };
-        self.leases.lock().expect("leases lock").put(lease);
-        self.slot_freed.notify_all();
-        if let Some(holder) = holder.filter(|process| !process.alive()) {
-            self.holder_exited(&holder);
-        }
+        });
         written?;
         Ok(member_reply(&lockspace, &group, &member))
     }
@@ -498,11 +474,7 @@ impl Daemon {
     ) -> Result<ElectReply, ApiError> {
         let (lockspace, group) = group_of(&args.lockspace, &args.group)?;
         let member = member_of(&args.member)?;
-        let data = record_bytes(&Record {
-            group: group.id().to_owned(),
-            member: member.id().to_owned(),
-            capabilities: serde_json::Value::Null,
-        })?;
+        let data = record_of(&group, &member, serde_json::Value::Null)?;
         // A member id held by another process, here or elsewhere, is not
         // the caller's to lead as.
         let member_name = group.member(&member);
@@ -539,11 +511,7 @@ impl Daemon {
         // Under the group's lease, as a join: no leader lease is taken
         // for a group being deleted.
         let elected = self.under_group(&lockspace, &group, || {
-            let acquire = Acquire {
-                resources: vec![group_resource(&args.lockspace, &name)],
-                ..Acquire::default()
-            };
-            self.acquire_with(peer, acquire, &|leases| self.write_record(leases, &data))
+            self.take_group_lease(peer, &args.lockspace, &name, &data)
         })?;
         match elected {
             Ok(_) => {
@@ -558,8 +526,7 @@ impl Daemon {
             {
                 let leader = self.group_read(&lockspace, &group, false)?.leader;
                 let key = LeaseKey { lockspace, name: name.stored() };
-                let ours = self.leases.lock().expect("leases lock").occupant(&key)
-                    == Some(Occupant::Process(peer.pid));
+                let ours = self.held_by_process(&key, peer.pid);
                 let elected = ours && leader.as_deref() == Some(member.id());
                 Ok(ElectReply { elected, leader })
             }
@@ -577,8 +544,7 @@ impl Daemon {
         let member = member_of(&args.member)?;
         let name = group.leader();
         let key = LeaseKey { lockspace, name: name.stored() };
-        let ours = self.leases.lock().expect("leases lock").occupant(&key)
-            == Some(Occupant::Process(peer.pid));
+        let ours = self.held_by_process(&key, peer.pid);
         let leader = self.group_read(&lockspace, &group, false)?.leader;
         if !ours || leader.as_deref() != Some(member.id()) {
             return Err(ApiError::new(
@@ -605,9 +571,7 @@ impl Daemon {
         stream: &UnixStream,
     ) -> bool {
         let refused = |error: ApiError| {
-            let frame = ResponseFrame::reply(request, Err(error));
-            let body = serde_json::to_vec(&frame).expect("replies serialize");
-            let _ = crate::api::write_frame(&mut { stream }, &body);
+            reply(&mut { stream }, request, Err(error));
             false
         };
         let (lockspace, group) = match group_of(&args.lockspace, &args.group) {
@@ -879,6 +843,25 @@ impl Daemon {
                 Err(err) => return Err(err),
             }
         }
+    }
+
+    /// Takes group lease `name` for the caller's process, writing `data` as
+    /// its record before anyone can see it held.
+    fn take_group_lease(
+        self: &Arc<Self>,
+        peer: &Peer,
+        lockspace: &str,
+        name: &FullName,
+        data: &[u8],
+    ) -> Result<LeasesReply, ApiError> {
+        let acquire =
+            Acquire { resources: vec![group_resource(lockspace, name)], ..Acquire::default() };
+        self.acquire_with(peer, acquire, &|leases| self.write_record(leases, data))
+    }
+
+    /// Whether process `pid` holds `key` here.
+    fn held_by_process(&self, key: &LeaseKey, pid: u32) -> bool {
+        self.leases.lock().expect("leases lock").occupant(key) == Some(Occupant::Process(pid))
     }
 
     /// Refuses unless `member` of `group` is held here by the caller's

@@ -12,8 +12,8 @@ use super::process::{Process, parent_of};
 use super::{Daemon, Peer};
 use crate::api::results::{LeasesReply, RequestReply};
 use crate::api::{
-    Acquire, ApiError, Cause, Convert, ErrorCode, Force, Inquire, LeaseRequest, Release,
-    ResourceArg,
+    Acquire, ApiError, Cause, Convert, ErrorCode, Force, Inquire, LeaseRequest, NamedResource,
+    Release, ResourceArg,
 };
 use crate::clock::{Clock, MonoTime, OsClock};
 use crate::direct::probe_area;
@@ -103,16 +103,26 @@ impl Daemon {
     ) -> Result<Option<String>, ApiError> {
         for (arg, lease) in args.iter().zip(acquired) {
             let ResourceArg::Named(named) = arg else { continue };
-            let same = match self.named_resource(named, false) {
-                Ok(spec) => spec.disk.offset == lease.place.offset && spec.name == lease.key.name,
-                Err(err) if err.code == ErrorCode::NotFound => false,
-                Err(err) => return Err(err),
-            };
-            if !same {
+            if !self.still_named(named, &lease.key, &lease.place)? {
                 return Ok(Some(named.name.clone()));
             }
         }
         Ok(None)
+    }
+
+    /// Whether `named`'s index entry still names the lease of `key` at
+    /// `place`; an error if the index could not be read.
+    fn still_named(
+        self: &Arc<Self>,
+        named: &NamedResource,
+        key: &LeaseKey,
+        place: &Place,
+    ) -> Result<bool, ApiError> {
+        match self.named_resource(named, false) {
+            Ok(spec) => Ok(spec.disk.offset == place.offset && spec.name == key.name),
+            Err(err) if err.code == ErrorCode::NotFound => Ok(false),
+            Err(err) => Err(err),
+        }
     }
 
     /// `error`, an acquire's failure on `one`, or a retry if `arg` names
@@ -124,11 +134,9 @@ impl Daemon {
         if error.code != ErrorCode::Data {
             return error;
         }
-        match self.named_resource(named, false) {
-            Ok(spec) if spec.disk.offset == one.place.offset => error,
-            Ok(_) => moved_error(named.name.clone()),
-            Err(err) if err.code == ErrorCode::NotFound => moved_error(named.name.clone()),
-            Err(_) => error,
+        match self.still_named(named, &one.key, &one.place) {
+            Ok(false) => moved_error(named.name.clone()),
+            Ok(true) | Err(_) => error,
         }
     }
 
@@ -872,28 +880,49 @@ impl Daemon {
         let spec = ResourceSpec::parse(&args.resource)
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
         let named = Named::new(spec)?;
+        let check = |table: &LeaseTable| {
+            held_at(table, &named)?;
+            match table.occupant(&named.key) {
+                Some(Occupant::Process(holder)) if holder == pid => Ok(()),
+                Some(occupant) => Err(busy_error(&named.key, occupant)),
+                None => Err(not_held(&named.key)),
+            }
+        };
+        self.with_lease_out(&named.key, check, |lease| {
+            self.convert_held(lease, args.mode)?;
+            Ok(LeasesReply { leases: vec![lease.status()] })
+        })
+    }
+
+    /// Runs `work` on the lease of `key` out of the table, once `check`
+    /// (under the table's lock) finds it held by the process that asks:
+    /// its slot stays busy meanwhile, so that no release, removal or
+    /// shutdown runs on it, and any of them waits. It goes back afterwards,
+    /// whatever `work` did. `work` is not run (retry) if the lockspace is
+    /// being left.
+    pub(super) fn with_lease_out<T>(
+        self: &Arc<Self>,
+        key: &LeaseKey,
+        check: impl FnOnce(&LeaseTable) -> Result<(), ApiError>,
+        work: impl FnOnce(&mut Lease) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let (mut lease, closing) = {
             let mut table = self.leases.lock().expect("leases lock");
-            held_at(&table, &named)?;
-            match table.occupant(&named.key) {
-                Some(Occupant::Process(holder)) if holder == pid => {}
-                Some(occupant) => return Err(busy_error(&named.key, occupant)),
-                None => return Err(not_held(&named.key)),
-            }
+            check(&table)?;
             // Checked as the slot turns busy: a removal that closes the
-            // lockspace from now on waits for this conversion, and one
-            // that closed it before may have listed the holders already.
-            let closing = table.is_closed(&named.key.lockspace);
-            (table.take(&named.key).expect("checked above"), closing)
+            // lockspace from now on waits for this work, and one that
+            // closed it before may have listed the holders already.
+            let closing = table.is_closed(&key.lockspace);
+            let lease = table.take(key).ok_or_else(|| not_held(key))?;
+            (lease, closing)
         };
-        let converted = match () {
+        let done = match () {
             () if closing => Err(ApiError::new(
                 ErrorCode::Retry,
-                format!("lockspace '{}' is being left", named.key.lockspace),
+                format!("lockspace '{}' is being left", key.lockspace),
             )),
-            _ => self.convert_held(&mut lease, args.mode),
+            _ => work(&mut lease),
         };
-        let status = lease.status();
         let holder = match &lease.owner {
             Owner::Process(process) => Some(Arc::clone(process)),
             Owner::Orphan => None,
@@ -906,7 +935,7 @@ impl Daemon {
         if let Some(holder) = holder.filter(|process| !process.alive()) {
             self.holder_exited(&holder);
         }
-        converted.map(|()| LeasesReply { leases: vec![status] })
+        done
     }
 
     /// Converts `lease` to `to`. A conversion that fails leaves the lease

@@ -330,7 +330,11 @@ fn serve_requests(
 }
 
 /// Sends a reply; false if the client is gone.
-fn reply(writer: &mut &UnixStream, id: u64, outcome: Result<Box<RawValue>, ApiError>) -> bool {
+pub(super) fn reply(
+    writer: &mut &UnixStream,
+    id: u64,
+    outcome: Result<Box<RawValue>, ApiError>,
+) -> bool {
     let frame = ResponseFrame::reply(id, outcome);
     let body = serde_json::to_vec(&frame).expect("replies serialize");
     let sent = write_frame(writer, &body).is_ok();
