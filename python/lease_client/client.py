@@ -148,8 +148,7 @@ class Client:
         except BrokenPipeError as err:
             unsent = err
         try:
-            length = protocol.frame_length(_read_exact(sock, protocol.HEADER_BYTES))
-            return _read_exact(sock, length)
+            return protocol.read_frame(sock.recv)
         except OSError:
             if unsent is not None:
                 raise unsent from None
@@ -407,13 +406,3 @@ def _resources(resources: Iterable[Resource]) -> List[Resource]:
             )
     return [r if isinstance(r, str) else dict(r) for r in listed]
 
-
-def _read_exact(sock: socket.socket, size: int) -> bytes:
-    chunks = []
-    while size > 0:
-        chunk = sock.recv(min(size, 1 << 20))
-        if not chunk:
-            raise ConnectionResetError("leased closed the connection")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)

@@ -40,7 +40,9 @@ class GroupWatch:
             args = {"lockspace": lockspace, "group": group}
             self._sock.sendall(protocol.encode_request(_WATCH_ID, "group_watch", args))
             #: The group as first read: ``{"members": [...], "leader": ...}``.
-            self.initial: Dict[str, Any] = protocol.decode_reply(self._read_frame(), _WATCH_ID)
+            self.initial: Dict[str, Any] = protocol.decode_reply(
+                protocol.read_frame(self._sock.recv), _WATCH_ID
+            )
         except OSError as err:
             self._sock.close()
             raise LeaseConnectionError(f"cannot watch group {group!r} at {socket_path}: {err}") from err
@@ -103,18 +105,3 @@ class GroupWatch:
             del self._buffer[:end]
             events.append(protocol.decode_reply(body, _WATCH_ID))
         return events
-
-    def _read_frame(self) -> bytes:
-        """One whole frame's body, waiting for it (the first reply)."""
-        header = self._read_exact(protocol.HEADER_BYTES)
-        return self._read_exact(protocol.frame_length(header))
-
-    def _read_exact(self, size: int) -> bytes:
-        chunks = []
-        while size > 0:
-            chunk = self._sock.recv(min(size, 1 << 16))
-            if not chunk:
-                raise ConnectionResetError("leased closed the connection")
-            chunks.append(chunk)
-            size -= len(chunk)
-        return b"".join(chunks)

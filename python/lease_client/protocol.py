@@ -10,7 +10,7 @@ its definition.
 
 import json
 import struct
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from .errors import LeaseError, ProtocolError, error_for
 
@@ -41,6 +41,24 @@ def frame_length(header: bytes) -> int:
     if length > MAX_REPLY_BYTES:
         raise ProtocolError(f"a reply of {length} bytes exceeds {MAX_REPLY_BYTES}")
     return int(length)
+
+
+def read_frame(recv: Callable[[int], bytes]) -> bytes:
+    """The body of the next frame, read whole with ``recv`` (a socket's:
+    up to that many bytes, ``b""`` at the end). Raises
+    ConnectionResetError if the stream ends first."""
+    return _read_exact(recv, frame_length(_read_exact(recv, HEADER_BYTES)))
+
+
+def _read_exact(recv: Callable[[int], bytes], size: int) -> bytes:
+    chunks = []
+    while size > 0:
+        chunk = recv(min(size, 1 << 20))
+        if not chunk:
+            raise ConnectionResetError("leased closed the connection")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
 
 
 def decode_reply(body: bytes, request_id: int) -> Any:
