@@ -7,7 +7,8 @@ use clap::{Args, Subcommand};
 
 use super::client::{connect, parse_named};
 use super::exit;
-use super::output::{Failure, print, print_json, table};
+use super::index::ListArgs;
+use super::output::{Failure, print, print_either, print_json, table};
 use crate::api::results::{GroupReply, GroupsReply};
 use crate::api::{GroupArgs, IndexList, Request};
 
@@ -21,16 +22,6 @@ pub enum GroupCommand {
     Create(GroupName),
     /// Delete a group without members or leader
     Delete(GroupName),
-}
-
-#[derive(Debug, Args)]
-pub struct ListArgs {
-    /// The lockspace's name
-    #[arg(value_name = "LOCKSPACE")]
-    lockspace: String,
-    /// Print JSON
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -66,11 +57,11 @@ pub fn run(command: &GroupCommand) -> Result<u8, Failure> {
         }
         GroupCommand::Create(name) => {
             let reply: GroupReply = call(Request::GroupCreate(name.args()), name.json)?;
-            report(name.json, &reply, &format!("created group {}\n", reply.group))?;
+            print_either(name.json, &reply, &format!("created group {}\n", reply.group))?;
         }
         GroupCommand::Delete(name) => {
             let reply: GroupReply = call(Request::GroupDelete(name.args()), name.json)?;
-            report(name.json, &reply, &format!("deleted group {}\n", reply.group))?;
+            print_either(name.json, &reply, &format!("deleted group {}\n", reply.group))?;
         }
     }
     Ok(exit::OK)
@@ -79,10 +70,6 @@ pub fn run(command: &GroupCommand) -> Result<u8, Failure> {
 fn call<T: serde::de::DeserializeOwned>(request: Request, json: bool) -> Result<T, Failure> {
     let mut client = connect(json)?;
     client.call(request).map_err(|e| Failure::client(&e).json(json))
-}
-
-fn report(json: bool, value: &impl serde::Serialize, text: &str) -> Result<(), Failure> {
-    if json { print_json(value) } else { print(text) }
 }
 
 fn report_members(reply: &GroupReply, json: bool) -> Result<(), Failure> {

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 
 use super::client::{connect, parse_named};
 use super::exit;
-use super::output::{Failure, print, print_json, table};
+use super::output::{Failure, print, print_either, print_json, table};
 use crate::api::results::{IndexEntry, IndexReply};
 
 #[derive(Debug, Subcommand)]
@@ -32,14 +32,15 @@ pub struct FormatArgs {
     json: bool,
 }
 
+/// A lockspace, to list what its index holds (names, groups).
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// The lockspace's name
     #[arg(value_name = "LOCKSPACE")]
-    lockspace: String,
+    pub(super) lockspace: String,
     /// Print JSON
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -63,7 +64,7 @@ pub fn run(command: &IndexCommand) -> Result<u8, Failure> {
                 "name index of lockspace {} written at offset {}\n",
                 reply.lockspace, reply.offset
             );
-            report(args.json, &reply, &text)?;
+            print_either(args.json, &reply, &text)?;
         }
         IndexCommand::List(args) => {
             let mut client = connect(args.json)?;
@@ -79,7 +80,7 @@ pub fn run(command: &IndexCommand) -> Result<u8, Failure> {
                 .index_create(lockspace, name)
                 .map_err(|e| Failure::client(&e).json(args.json))?;
             let verb = if reply.created { "created" } else { "exists" };
-            report(args.json, &reply, &format!("{verb} {}\n", described(&reply.entry)))?;
+            print_either(args.json, &reply, &format!("{verb} {}\n", described(&reply.entry)))?;
         }
         IndexCommand::Delete(args) => {
             let (lockspace, name) = &args.name;
@@ -87,15 +88,10 @@ pub fn run(command: &IndexCommand) -> Result<u8, Failure> {
             let entry = client
                 .index_delete(lockspace, name)
                 .map_err(|e| Failure::client(&e).json(args.json))?;
-            report(args.json, &entry, &format!("deleted {}\n", described(&entry)))?;
+            print_either(args.json, &entry, &format!("deleted {}\n", described(&entry)))?;
         }
     }
     Ok(exit::OK)
-}
-
-/// Prints `value` as JSON, or `text`.
-fn report(json: bool, value: &impl serde::Serialize, text: &str) -> Result<(), Failure> {
-    if json { print_json(value) } else { print(text) }
 }
 
 fn described(entry: &IndexEntry) -> String {

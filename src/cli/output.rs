@@ -85,6 +85,11 @@ pub fn print_json(value: &impl Serialize) -> Result<(), Failure> {
     print(&line)
 }
 
+/// Prints `value` as JSON if `json`, else `text`.
+pub fn print_either(json: bool, value: &impl Serialize, text: &str) -> Result<(), Failure> {
+    if json { print_json(value) } else { print(text) }
+}
+
 /// Lays out rows in columns separated by two spaces, each as wide as its
 /// widest cell; the last column is not padded.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
